@@ -1,0 +1,127 @@
+//! The DataMover recording API: the `datamover_*` families of the seed.
+//!
+//! The phase names are the DataMover resource's (`CreatingClonedPVC`, `ClonedPVCReady`,
+//! `CreatingPod`, `CleaningUp`, ...); this crate takes them as strings so it knows nothing of
+//! the resource itself.
+
+use super::{MetricsCollector, secs};
+use crate::catalog::*;
+use std::time::Duration;
+
+/// The `status` label of `datamover_operations_total` and
+/// `datamover_pod_creation_operations_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataMoverStatus {
+    /// The operation began.
+    Started,
+    /// The operation finished successfully.
+    Success,
+    /// The operation failed.
+    Failure,
+}
+
+impl DataMoverStatus {
+    /// `started`, `success` or `failure`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// The `status` label of the cleanup and data sync families: `success` or `failure`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It worked.
+    Success,
+    /// It did not.
+    Failure,
+}
+
+impl Outcome {
+    /// `success` or `failure`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+impl MetricsCollector {
+    /// Counts a phase starting: `datamover_operations_total{status="started"}`.
+    pub fn datamover_phase_started(&self, phase: &str, namespace: &str) {
+        self.counter(
+            &DATAMOVER_OPERATIONS_TOTAL,
+            [phase, DataMoverStatus::Started.as_str(), namespace],
+        )
+        .increment(1);
+    }
+
+    /// Counts a phase ending with `outcome` and observes how long it took in
+    /// `datamover_phase_duration_seconds`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tmc_metrics::{Metrics, Outcome};
+    ///
+    /// let metrics = Metrics::builder().build()?;
+    /// let c = metrics.collector();
+    /// c.datamover_phase_started("CreatingPod", "default");
+    /// c.datamover_phase_finished("CreatingPod", "default", Outcome::Success, Duration::from_secs(240));
+    /// let text = metrics.render();
+    /// assert!(text.contains(r#"datamover_operations_total{phase="CreatingPod",status="success",namespace="default"} 1"#));
+    /// assert!(text.contains(r#"datamover_phase_duration_seconds_bucket{phase="CreatingPod",namespace="default",le="300"} 1"#));
+    /// # Ok::<(), tmc_metrics::MetricsError>(())
+    /// ```
+    pub fn datamover_phase_finished(
+        &self,
+        phase: &str,
+        namespace: &str,
+        outcome: Outcome,
+        duration: Duration,
+    ) {
+        let status = match outcome {
+            Outcome::Success => DataMoverStatus::Success,
+            Outcome::Failure => DataMoverStatus::Failure,
+        };
+        self.counter(
+            &DATAMOVER_OPERATIONS_TOTAL,
+            [phase, status.as_str(), namespace],
+        )
+        .increment(1);
+        self.histogram(&DATAMOVER_PHASE_DURATION_SECONDS, [phase, namespace])
+            .record(secs(duration));
+    }
+
+    /// Counts a sync job creation event: `datamover_pod_creation_operations_total`.
+    pub fn datamover_pod_creation(&self, namespace: &str, status: DataMoverStatus) {
+        self.counter(
+            &DATAMOVER_POD_CREATION_OPERATIONS_TOTAL,
+            [status.as_str(), namespace],
+        )
+        .increment(1);
+    }
+
+    /// Counts a finished data sync job: `datamover_data_sync_operations_total`.
+    pub fn datamover_data_sync(&self, namespace: &str, outcome: Outcome) {
+        self.counter(
+            &DATAMOVER_DATA_SYNC_OPERATIONS_TOTAL,
+            [outcome.as_str(), namespace],
+        )
+        .increment(1);
+    }
+
+    /// Counts a cloned-PVC cleanup: `datamover_cleanup_operations_total`.
+    pub fn datamover_cleanup(&self, namespace: &str, outcome: Outcome) {
+        self.counter(
+            &DATAMOVER_CLEANUP_OPERATIONS_TOTAL,
+            [outcome.as_str(), namespace],
+        )
+        .increment(1);
+    }
+}

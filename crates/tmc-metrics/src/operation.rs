@@ -1,0 +1,257 @@
+//! The operation tracker: counts, errors and latency of one operation, recorded once it ends.
+//!
+//! An [`Operation`] resolves its labels once (component type, component id, operation) and
+//! holds ready handles; [`Operation::start`] is then a clock read. Ending an
+//! [`OperationTracker`] with [`success`](OperationTracker::success) or
+//! [`error`](OperationTracker::error) records the outcome; dropping it without either records
+//! `cancelled`, so an abandoned future is never lost. Every outcome observes the duration.
+
+use crate::catalog::*;
+use crate::collector::MetricsCollector;
+use crate::error::{Classify, ErrorClass, ErrorKind, Severity};
+use metrics::{Counter, Histogram};
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+/// The `status` values of `tmc_component_operations_total`.
+pub mod status {
+    /// The operation succeeded.
+    pub const SUCCESS: &str = "success";
+    /// The operation failed; the error is counted in `tmc_component_errors_total`.
+    pub const ERROR: &str = "error";
+    /// The operation was dropped before it finished (a cancelled future, a timeout).
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// One operation of one component, with every label resolved. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Operation {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    success: Counter,
+    error: Counter,
+    cancelled: Counter,
+    duration: Histogram,
+    /// `tmc_component_errors_total` by (kind, severity), registered on first use.
+    errors: Box<[OnceLock<Counter>]>,
+    collector: MetricsCollector,
+    component_type: String,
+    component_id: String,
+}
+
+impl Operation {
+    pub(crate) fn new(
+        c: &MetricsCollector,
+        component_type: &str,
+        component_id: &str,
+        operation: &str,
+    ) -> Self {
+        let ops = |status| {
+            c.counter(
+                &TMC_COMPONENT_OPERATIONS_TOTAL,
+                [component_type, component_id, operation, status],
+            )
+        };
+        let errors = (0..ErrorKind::ALL.len() * Severity::ALL.len())
+            .map(|_| OnceLock::new())
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                success: ops(status::SUCCESS),
+                error: ops(status::ERROR),
+                cancelled: ops(status::CANCELLED),
+                duration: c.histogram(
+                    &TMC_COMPONENT_OPERATION_DURATION_SECONDS,
+                    [component_type, component_id, operation],
+                ),
+                errors,
+                collector: c.clone(),
+                component_type: component_type.to_owned(),
+                component_id: component_id.to_owned(),
+            }),
+        }
+    }
+
+    /// Starts timing one run of the operation.
+    #[must_use = "dropping the tracker at once records a cancelled operation"]
+    pub fn start(&self) -> OperationTracker {
+        OperationTracker {
+            op: self.clone(),
+            start: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// Tracks a future that returns `Result`: `Ok` is a success, `Err` an error classified by
+    /// [`Classify`], and dropping the future before it finishes a cancellation.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use tmc_metrics::{Metrics, TmcError};
+    ///
+    /// let metrics = Metrics::builder().build()?;
+    /// let get = metrics.collector().operation("syncer", "cluster-1", "get-deployment");
+    /// let found: Result<u32, TmcError> = get.track(async { Ok(3) }).await;
+    /// assert_eq!(found.unwrap(), 3);
+    /// # Ok::<(), tmc_metrics::MetricsError>(()) }).unwrap();
+    /// ```
+    pub fn track<F, T, E>(&self, future: F) -> Tracked<F, fn(&E) -> ErrorClass>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Classify,
+    {
+        self.track_with(future, <E as Classify>::classify)
+    }
+
+    /// As [`track`](Self::track), with a function that classifies the error.
+    pub fn track_with<F, T, E, C>(&self, future: F, classify: C) -> Tracked<F, C>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: FnMut(&E) -> ErrorClass,
+    {
+        Tracked {
+            future,
+            tracker: Some(self.start()),
+            classify,
+        }
+    }
+
+    /// Runs a synchronous closure as one tracked operation.
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    pub fn call<T, E: Classify>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let tracker = self.start();
+        let result = f();
+        match &result {
+            Ok(_) => tracker.success(),
+            Err(e) => tracker.error(e),
+        }
+        result
+    }
+
+    fn error_counter(&self, class: ErrorClass) -> &Counter {
+        let index = class.kind as usize * Severity::ALL.len() + class.severity as usize;
+        self.inner.errors[index].get_or_init(|| {
+            let i = &self.inner;
+            i.collector.counter(
+                &TMC_COMPONENT_ERRORS_TOTAL,
+                [
+                    &i.component_type,
+                    &i.component_id,
+                    class.kind.as_str(),
+                    class.severity.as_str(),
+                ],
+            )
+        })
+    }
+}
+
+/// One run of an [`Operation`]. End it with [`success`](Self::success) or
+/// [`error`](Self::error); dropped without either, it records `cancelled`.
+#[derive(Debug)]
+pub struct OperationTracker {
+    op: Operation,
+    start: Instant,
+    done: bool,
+}
+
+impl OperationTracker {
+    /// Records a success and the duration.
+    pub fn success(mut self) {
+        self.finish(&self.op.inner.success.clone());
+    }
+
+    /// Records an error, classified by kind and severity, and the duration.
+    pub fn error(self, error: &impl Classify) {
+        self.error_class(error.classify());
+    }
+
+    /// Records an error of the given class and the duration.
+    pub fn error_class(mut self, class: ErrorClass) {
+        let op = self.op.clone();
+        op.error_counter(class).increment(1);
+        self.finish(&op.inner.error);
+    }
+
+    /// Time since the tracker started.
+    #[must_use]
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+
+    fn finish(&mut self, outcome: &Counter) {
+        self.done = true;
+        outcome.increment(1);
+        self.op
+            .inner
+            .duration
+            .record(self.start.elapsed().as_secs_f64());
+    }
+}
+
+impl Drop for OperationTracker {
+    fn drop(&mut self) {
+        if !self.done {
+            let cancelled = self.op.inner.cancelled.clone();
+            self.finish(&cancelled);
+        }
+    }
+}
+
+pin_project! {
+    /// A future tracked as one operation; see [`Operation::track`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Tracked<F, C> {
+        #[pin]
+        future: F,
+        tracker: Option<OperationTracker>,
+        classify: C,
+    }
+}
+
+impl<F, T, E, C> Future for Tracked<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    C: FnMut(&E) -> ErrorClass,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.future.poll(cx));
+        if let Some(tracker) = this.tracker.take() {
+            match &result {
+                Ok(_) => tracker.success(),
+                Err(e) => tracker.error_class((this.classify)(e)),
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// Tracks one future as an operation, resolving the labels now (the seed's `TrackOperation`).
+/// For an operation that runs often, keep an [`Operation`] and call [`Operation::track`].
+pub fn track_operation<F, T, E>(
+    collector: &MetricsCollector,
+    component_type: &str,
+    component_id: &str,
+    operation: &str,
+    future: F,
+) -> Tracked<F, fn(&E) -> ErrorClass>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Classify,
+{
+    collector
+        .operation(component_type, component_id, operation)
+        .track(future)
+}

@@ -1,0 +1,19 @@
+//! Observability for tower, axum and controllers: the TMC and DataMover metric system.
+//!
+//! This facade re-exports the workspace crates so an application needs one dependency:
+//!
+//! - [`tmc_metrics`]: the metric catalog, the collector, the operation tracker, custom
+//!   metrics and the Prometheus exporter setup.
+//!
+//! ```
+//! let metrics = tmc::Metrics::builder().build()?;
+//! metrics.collector().record_runtime_tasks(3);
+//! assert!(metrics.render().contains("tmc_runtime_tasks 3"));
+//! # Ok::<(), tmc::MetricsError>(())
+//! ```
+
+pub use tmc_metrics;
+pub use tmc_metrics::{
+    Classify, CustomMetrics, ErrorClass, ErrorKind, HealthStatus, Metrics, MetricsCollector,
+    MetricsError, Operation, OperationTracker, Severity, TmcError, catalog,
+};
