@@ -23,7 +23,7 @@
 //! ```
 
 use crate::catalog::{self, MetricKind};
-use crate::exporter::TmcRecorder;
+use crate::recorder::TmcRecorder;
 use crate::validate::{self, NameError};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Recorder, SharedString};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -238,14 +238,20 @@ impl CustomMetric {
 pub struct CustomMetrics {
     main: Arc<TmcRecorder>,
     default_buckets: Vec<f64>,
+    max_series: usize,
     families: RwLock<BTreeMap<String, CustomMetric>>,
 }
 
 impl CustomMetrics {
-    pub(crate) fn new(main: Arc<TmcRecorder>, default_buckets: Vec<f64>) -> Self {
+    pub(crate) fn new(
+        main: Arc<TmcRecorder>,
+        default_buckets: Vec<f64>,
+        max_series: usize,
+    ) -> Self {
         Self {
             main,
             default_buckets,
+            max_series,
             families: RwLock::default(),
         }
     }
@@ -397,7 +403,8 @@ impl CustomMetrics {
         }
 
         let (recorder, own_handle) = if kind == MetricKind::Histogram {
-            let (recorder, handle) = TmcRecorder::with_buckets(buckets).map_err(invalid)?;
+            let (recorder, handle) =
+                TmcRecorder::with_buckets(buckets, self.max_series).map_err(invalid)?;
             (Arc::new(recorder), Some(handle))
         } else {
             (self.main.clone(), None)

@@ -10,10 +10,9 @@
 use crate::catalog::{CATALOG, LATENCY_BUCKETS, MetricKind};
 use crate::collector::MetricsCollector;
 use crate::custom::CustomMetrics;
+use crate::recorder::TmcRecorder;
 use crate::validate::{self, NameError};
-use metrics::{
-    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
-};
+use metrics::{KeyName, Recorder, SharedString};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -56,7 +55,11 @@ pub struct MetricsBuilder {
     default_buckets: Vec<f64>,
     overrides: Vec<(String, Vec<f64>)>,
     global_labels: Vec<(String, String)>,
+    max_series_per_family: usize,
 }
+
+/// The default cap on distinct label sets per family; see [`MetricsBuilder::max_series_per_family`].
+pub const DEFAULT_MAX_SERIES_PER_FAMILY: usize = 2_000;
 
 impl Default for MetricsBuilder {
     fn default() -> Self {
@@ -65,6 +68,7 @@ impl Default for MetricsBuilder {
             default_buckets: LATENCY_BUCKETS.to_vec(),
             overrides: Vec::new(),
             global_labels: Vec::new(),
+            max_series_per_family: DEFAULT_MAX_SERIES_PER_FAMILY,
         }
     }
 }
@@ -103,6 +107,24 @@ impl MetricsBuilder {
             .and_then(|()| validate::buckets(buckets))
             .map_err(|source| MetricsError::Invalid { field, source })?;
         self.overrides.push((name.to_owned(), buckets.to_vec()));
+        Ok(self)
+    }
+
+    /// The most distinct label sets one family may hold. Past it, a new label set is folded
+    /// into the family's overflow series (every label value `__overflow__`) and counted in
+    /// `tmc_metrics_series_folded_total{metric}`, so no traffic pattern grows memory without
+    /// bound. Default: [`DEFAULT_MAX_SERIES_PER_FAMILY`] (2,000).
+    ///
+    /// # Errors
+    /// [`MetricsError::Invalid`] for 0.
+    pub fn max_series_per_family(mut self, max: usize) -> Result<Self, MetricsError> {
+        if max == 0 {
+            return Err(MetricsError::Invalid {
+                field: "max_series_per_family".into(),
+                source: NameError::Zero("the series cap"),
+            });
+        }
+        self.max_series_per_family = max;
         Ok(self)
     }
 
@@ -173,7 +195,7 @@ impl MetricsBuilder {
     fn assemble(&self) -> Result<Metrics, MetricsError> {
         let prometheus = self.prometheus_recorder()?;
         let handle = prometheus.handle();
-        let recorder = Arc::new(TmcRecorder { inner: prometheus });
+        let recorder = Arc::new(TmcRecorder::new(prometheus, self.max_series_per_family));
         for def in CATALOG {
             let help = SharedString::const_str(def.help);
             let name = KeyName::from_const_str(def.name);
@@ -183,7 +205,11 @@ impl MetricsBuilder {
                 MetricKind::Histogram => recorder.describe_histogram(name, None, help),
             }
         }
-        let custom = CustomMetrics::new(recorder.clone(), self.default_buckets.clone());
+        let custom = CustomMetrics::new(
+            recorder.clone(),
+            self.default_buckets.clone(),
+            self.max_series_per_family,
+        );
         Ok(Metrics {
             inner: Arc::new(Inner {
                 recorder,
@@ -354,83 +380,6 @@ fn family_name(block: &str) -> &str {
         rest.split(' ').next().unwrap_or_default()
     } else {
         first.split(['{', ' ']).next().unwrap_or_default()
-    }
-}
-
-/// The recorder [`Metrics`] installs: the Prometheus recorder, with label values escaped so
-/// they round-trip exactly.
-///
-/// `metrics-exporter-prometheus` 0.18 treats a backslash in a label value as the start of an
-/// escape sequence that is already there, so `a\\b` would be scraped as `a\b`. Doubling
-/// backslashes before the exporter sees them makes every value render as itself.
-#[derive(Debug)]
-pub(crate) struct TmcRecorder {
-    inner: PrometheusRecorder,
-}
-
-fn escaped(key: &Key) -> Option<Key> {
-    if !key.labels().any(|l| l.value().contains('\\')) {
-        return None;
-    }
-    let labels: Vec<Label> = key
-        .labels()
-        .map(|l| {
-            let value = l.value();
-            if value.contains('\\') {
-                Label::new(l.key().to_owned(), value.replace('\\', "\\\\"))
-            } else {
-                l.clone()
-            }
-        })
-        .collect();
-    Some(Key::from_parts(key.name_shared(), labels))
-}
-
-impl Recorder for TmcRecorder {
-    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.inner.describe_counter(key, unit, description);
-    }
-
-    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.inner.describe_gauge(key, unit, description);
-    }
-
-    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.inner.describe_histogram(key, unit, description);
-    }
-
-    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        match escaped(key) {
-            Some(key) => self.inner.register_counter(&key, metadata),
-            None => self.inner.register_counter(key, metadata),
-        }
-    }
-
-    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        match escaped(key) {
-            Some(key) => self.inner.register_gauge(&key, metadata),
-            None => self.inner.register_gauge(key, metadata),
-        }
-    }
-
-    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        match escaped(key) {
-            Some(key) => self.inner.register_histogram(&key, metadata),
-            None => self.inner.register_histogram(key, metadata),
-        }
-    }
-}
-
-impl TmcRecorder {
-    /// A private recorder with `buckets` for every histogram, used for custom histograms.
-    pub(crate) fn with_buckets(buckets: &[f64]) -> Result<(Self, PrometheusHandle), NameError> {
-        validate::buckets(buckets)?;
-        let inner = PrometheusBuilder::new()
-            .set_buckets(buckets)
-            .map_err(|_| NameError::Buckets("were refused by the exporter"))?
-            .build_recorder();
-        let handle = inner.handle();
-        Ok((Self { inner }, handle))
     }
 }
 

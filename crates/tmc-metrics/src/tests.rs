@@ -590,10 +590,12 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
     c.gauge(&catalog::TMC_API_REQUESTS_IN_FLIGHT, ["GET", value])
         .increment(1.0);
     // The controller runtime records these through the generic handles.
-    for def in CATALOG
-        .iter()
-        .filter(|d| d.subsystem == catalog::Subsystem::Controller)
-    {
+    for def in CATALOG.iter().filter(|d| {
+        matches!(
+            d.subsystem,
+            catalog::Subsystem::Controller | catalog::Subsystem::Meta
+        )
+    }) {
         let labels = def.labels.iter().map(|l| {
             let v = if *l == "result" { "success" } else { value };
             metrics::Label::new(*l, v.to_owned())
@@ -1117,4 +1119,74 @@ fn installing_twice_is_an_error_not_a_panic() {
             .render()
             .contains("myapp_global_total 4")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Series cap
+
+#[test]
+fn a_family_past_its_series_cap_folds_new_label_sets_into_one_overflow_series() {
+    let m = Metrics::builder()
+        .upkeep_interval(None)
+        .max_series_per_family(3)
+        .unwrap()
+        .build()
+        .unwrap();
+    let c = m.collector();
+    for i in 0..20_000 {
+        c.record_sync_backlog_size("prod", &format!("queue-{i}"), 1);
+    }
+    // An admitted label set stays admitted after the cap is reached.
+    c.record_sync_backlog_size("prod", "queue-0", 7);
+    let text = m.render();
+    assert_family(
+        &text,
+        "tmc_sync_backlog_size",
+        &[
+            r#"tmc_sync_backlog_size{cluster="prod",queue="queue-0"} 7"#,
+            r#"tmc_sync_backlog_size{cluster="prod",queue="queue-1"} 1"#,
+            r#"tmc_sync_backlog_size{cluster="prod",queue="queue-2"} 1"#,
+            r#"tmc_sync_backlog_size{cluster="__overflow__",queue="__overflow__"} 1"#,
+        ],
+    );
+    assert_family(
+        &text,
+        "tmc_metrics_series_folded_total",
+        &[r#"tmc_metrics_series_folded_total{metric="tmc_sync_backlog_size"} 19997"#],
+    );
+    // Other families are capped separately.
+    c.record_sync_lag("prod", "v1/Pod", Duration::from_secs(1));
+    assert!(
+        m.render()
+            .contains(r#"tmc_sync_lag_seconds{cluster="prod",gvk="v1/Pod"} 1"#)
+    );
+    assert_eq!(
+        Metrics::builder()
+            .max_series_per_family(0)
+            .unwrap_err()
+            .to_string(),
+        "max_series_per_family: the series cap must be at least 1"
+    );
+}
+
+#[test]
+fn custom_families_are_capped_too() {
+    let m = Metrics::builder()
+        .upkeep_interval(None)
+        .max_series_per_family(2)
+        .unwrap()
+        .build()
+        .unwrap();
+    let h = m
+        .custom()
+        .register_histogram("myapp_latency_seconds", "Latency.", &["path"], &[1.0])
+        .unwrap();
+    for p in ["/a", "/b", "/c", "/d"] {
+        h.histogram(&[p]).unwrap().record(0.5);
+    }
+    let text = m.render();
+    assert!(text.contains(r#"myapp_latency_seconds_count{path="/a"} 1"#));
+    assert!(text.contains(r#"myapp_latency_seconds_count{path="/b"} 1"#));
+    assert!(text.contains(r#"myapp_latency_seconds_count{path="__overflow__"} 2"#));
+    assert!(!text.contains(r#"path="/c""#));
 }

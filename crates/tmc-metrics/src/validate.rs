@@ -44,6 +44,9 @@ pub enum NameError {
         "label name `{0}` is reserved for histogram buckets and summary quantiles: choose another"
     )]
     ReservedLabel(String),
+    /// A count that must be at least 1.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
     /// A bucket list that is empty, not finite or not strictly increasing.
     #[error(
         "buckets {0}: give finite upper bounds in strictly increasing order, e.g. [0.1, 1, 10]"

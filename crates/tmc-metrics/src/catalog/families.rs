@@ -450,6 +450,16 @@ family!(
     "Total number of retries (rate-limited requeues) handled by the work queue."
 );
 
+// ---------------------------------------------------------------------------------------------
+// The metric system itself
+
+family!(
+    /// `tmc_metrics_series_folded_total{metric}`: new label sets folded into an overflow series.
+    TMC_METRICS_SERIES_FOLDED_TOTAL, "tmc_metrics_series_folded_total", Counter, Meta,
+    ["metric"], NONE,
+    "New label sets folded into a family's overflow series because the family reached its series cap."
+);
+
 /// Every family the project records, in documentation order.
 pub static CATALOG: &[&MetricDef] = &[
     &DATAMOVER_OPERATIONS_TOTAL,
@@ -509,4 +519,5 @@ pub static CATALOG: &[&MetricDef] = &[
     &WORKQUEUE_UNFINISHED_WORK_SECONDS,
     &WORKQUEUE_LONGEST_RUNNING_PROCESSOR_SECONDS,
     &WORKQUEUE_RETRIES_TOTAL,
+    &TMC_METRICS_SERIES_FOLDED_TOTAL,
 ];
