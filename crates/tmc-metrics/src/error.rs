@@ -248,10 +248,35 @@ impl<T: Classify + ?Sized> Classify for &T {
     }
 }
 
-impl<T: Classify + ?Sized> Classify for Box<T> {
+/// Boxed errors (tower's `BoxError`) are classified by what they box: the first
+/// [`TmcError`] or `std::io::Error` in the source chain decides; anything else is `Unknown`.
+impl Classify for Box<dyn StdError + Send + Sync> {
     fn classify(&self) -> ErrorClass {
-        (**self).classify()
+        classify_dyn(&**self)
     }
+}
+
+/// Classifies any error by the first [`TmcError`] or `std::io::Error` in its source chain;
+/// anything else is `Unknown`.
+///
+/// ```
+/// use tmc_metrics::{ErrorKind, classify_dyn};
+/// let err = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// assert_eq!(classify_dyn(&err).kind, ErrorKind::ClusterUnreachable);
+/// ```
+#[must_use]
+pub fn classify_dyn(error: &(dyn StdError + 'static)) -> ErrorClass {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(tmc) = e.downcast_ref::<TmcError>() {
+            return tmc.classify();
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.classify();
+        }
+        next = e.source();
+    }
+    ErrorClass::of(ErrorKind::Unknown)
 }
 
 /// An error with TMC context: kind, severity, the component and operation it happened in, a
@@ -449,6 +474,18 @@ mod tests {
         assert_eq!(ErrorKind::MigrationFailure.as_str(), "MigrationFailure");
         assert_eq!(Severity::High.as_str(), "High");
         assert_eq!(ErrorKind::ALL.len(), 15);
+    }
+
+    #[test]
+    fn boxed_errors_are_classified_by_their_source_chain() {
+        let boxed: Box<dyn StdError + Send + Sync> =
+            Box::new(TmcError::new(ErrorKind::SyncFailure, "s", "o", "m"));
+        assert_eq!(boxed.classify().kind, ErrorKind::SyncFailure);
+        let boxed: Box<dyn StdError + Send + Sync> =
+            Box::new(io::Error::from(io::ErrorKind::TimedOut));
+        assert_eq!(boxed.classify().kind, ErrorKind::Timeout);
+        let boxed: Box<dyn StdError + Send + Sync> = "plain".into();
+        assert_eq!(boxed.classify(), ErrorClass::of(ErrorKind::Unknown));
     }
 
     #[test]

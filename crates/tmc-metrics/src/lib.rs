@@ -37,12 +37,12 @@ pub mod validate;
 
 pub use collector::{DataMoverStatus, MetricsCollector, Outcome, key};
 pub use custom::{CustomMetric, CustomMetricError, CustomMetrics};
-pub use error::{Classify, ErrorClass, ErrorKind, Severity, TmcError};
+pub use error::{Classify, ErrorClass, ErrorKind, Severity, TmcError, classify_dyn};
 pub use exporter::{
     CONTENT_TYPE, DEFAULT_MAX_SERIES_PER_FAMILY, Metrics, MetricsBuilder, MetricsError,
 };
 pub use health::HealthStatus;
-pub use operation::{Operation, OperationTracker, Tracked, status, track_operation};
+pub use operation::{Operation, OperationTracker, Tracked, TrackedResult, status, track_operation};
 pub use recorder::OVERFLOW_LABEL_VALUE;
 
 /// The `metrics` facade this crate records through, re-exported so users name one version.

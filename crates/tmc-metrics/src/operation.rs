@@ -11,11 +11,11 @@ use crate::collector::MetricsCollector;
 use crate::error::{Classify, ErrorClass, ErrorKind, Severity};
 use metrics::{Counter, Histogram};
 use pin_project_lite::pin_project;
+use quanta::Instant;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 /// The `status` values of `tmc_component_operations_total`.
 pub mod status {
@@ -102,7 +102,7 @@ impl Operation {
     /// assert_eq!(found.unwrap(), 3);
     /// # Ok::<(), tmc_metrics::MetricsError>(()) }).unwrap();
     /// ```
-    pub fn track<F, T, E>(&self, future: F) -> Tracked<F, fn(&E) -> ErrorClass>
+    pub fn track<F, T, E>(&self, future: F) -> TrackedResult<F, E>
     where
         F: Future<Output = Result<T, E>>,
         E: Classify,
@@ -206,6 +206,9 @@ impl Drop for OperationTracker {
     }
 }
 
+/// A future tracked with the error's own [`Classify`] implementation.
+pub type TrackedResult<F, E> = Tracked<F, fn(&E) -> ErrorClass>;
+
 pin_project! {
     /// A future tracked as one operation; see [`Operation::track`].
     #[derive(Debug)]
@@ -246,7 +249,7 @@ pub fn track_operation<F, T, E>(
     component_id: &str,
     operation: &str,
     future: F,
-) -> Tracked<F, fn(&E) -> ErrorClass>
+) -> TrackedResult<F, E>
 where
     F: Future<Output = Result<T, E>>,
     E: Classify,
