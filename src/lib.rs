@@ -4,6 +4,9 @@
 //!
 //! - [`tmc_metrics`]: the metric catalog, the collector, the operation tracker, custom
 //!   metrics and the Prometheus exporter setup.
+//! - [`tmc_tower`] (feature `tower`, default): the API request layer for axum and any HTTP
+//!   service, and the operation layer for any tower service or reconcile function.
+//! - [`tmc_runtime`] (feature `runtime`, default): the controller runtime.
 //!
 //! ```
 //! let metrics = tmc::Metrics::builder().build()?;
@@ -17,3 +20,7 @@ pub use tmc_metrics::{
     Classify, CustomMetrics, ErrorClass, ErrorKind, HealthStatus, Metrics, MetricsCollector,
     MetricsError, Operation, OperationTracker, Severity, TmcError, catalog,
 };
+#[cfg(feature = "runtime")]
+pub use tmc_runtime;
+#[cfg(feature = "tower")]
+pub use tmc_tower;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Server instructions per request, repeatable to a few instructions, under callgrind.
+#
+#   benches/http_instructions.sh [N1] [N2] [REPS]
+#
+# For each variant of examples/http_bench (one worker thread), serves exactly N1 and then
+# N2 requests of GET /hello/{id} over one keep-alive connection under
+# `valgrind --tool=callgrind`, and prints (I(N2) - I(N1)) / (N2 - N1): start-up and
+# shutdown cancel out. Each count is the minimum of REPS runs (default 5): whether the next
+# request has already arrived when the server polls its socket varies with timing and adds a
+# few hundred instructions per request to some runs (never removes any), for every variant
+# alike; the minimum repeats to within a few dozen instructions per request.
+# Requires valgrind (Debian package).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N1=${1:-2000}
+N2=${2:-12000}
+REPS=${3:-5}
+PORT=${PORT:-18282}
+command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
+cargo build --release --quiet --example http_bench
+BIN=target/release/examples/http_bench
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+client() { # send $1 requests over one keep-alive connection
+  python3 - "$PORT" "$1" <<'PY'
+import http.client, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(600):
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port); conn.connect(); break
+    except OSError:
+        time.sleep(0.1)
+for i in range(n):
+    conn.request("GET", f"/hello/{i}")
+    r = conn.getresponse(); r.read()
+    assert r.status == 200, r.status
+conn.close()
+PY
+}
+
+min_instructions() { # variant n
+  for _ in $(seq 1 "$REPS"); do instructions "$1" "$2"; done | sort -n | head -n 1
+}
+
+instructions() { # variant n
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$1.$2" "$BIN" --variant "$1" \
+    --bind "127.0.0.1:$PORT" --worker-threads 1 --exit-after "$2" 2>/dev/null &
+  local server=$!
+  client "$2"
+  wait "$server"
+  awk '/^summary:/ {print $2}' "$OUT/cg.$1.$2"
+}
+
+printf "%-16s%16s%14s\n" variant "instr/request" "vs bare"
+for variant in bare noop-layer tmc axum-prometheus; do
+  i1=$(min_instructions "$variant" "$N1")
+  i2=$(min_instructions "$variant" "$N2")
+  per=$(( (i2 - i1) / (N2 - N1) ))
+  [ "$variant" = bare ] && BARE=$per
+  printf "%-16s%16d%14s\n" "$variant" "$per" "$(awk -v a="$per" -v b="$BARE" 'BEGIN {printf "%.3f", a / b}')"
+done

@@ -1,0 +1,283 @@
+//! The workers: take a key, reconcile it once, classify the outcome, hand it back.
+
+use crate::backoff::{Backoff, Jitter};
+use crate::metrics::ControllerMetrics;
+use crate::panic::CatchUnwind;
+use crate::queue::Ticket;
+use crate::scheduler::Scheduler;
+use crate::{Action, ErrorPolicy, ObjectKey, ReconcileRequest, Resource, Retry, Store};
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::Duration;
+use tmc_metrics::metrics::Gauge;
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+use tracing::Instrument;
+
+/// What every worker of one controller shares. The reconciler is not in here: each worker
+/// owns a clone, so it need only be `Send`.
+pub(crate) struct Shared<K, P> {
+    pub(crate) name: Arc<str>,
+    pub(crate) store: Arc<dyn Store<K>>,
+    pub(crate) scheduler: Arc<Scheduler>,
+    pub(crate) policy: P,
+    pub(crate) backoff: Backoff,
+    pub(crate) jitter: Jitter,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) metrics: ControllerMetrics,
+}
+
+enum Outcome<E> {
+    Done(Action),
+    Failed(E),
+    Panicked(String),
+    TimedOut(Duration),
+}
+
+impl<E> From<Result<Result<Action, E>, String>> for Outcome<E> {
+    fn from(r: Result<Result<Action, E>, String>) -> Self {
+        match r {
+            Ok(Ok(action)) => Self::Done(action),
+            Ok(Err(e)) => Self::Failed(e),
+            Err(message) => Self::Panicked(message),
+        }
+    }
+}
+
+/// Holds `controller_runtime_active_workers` up for its lifetime, so a reconcile cut off
+/// at shutdown still brings it down.
+struct Active<'a>(&'a Gauge);
+
+impl<'a> Active<'a> {
+    fn new(gauge: &'a Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// One worker: reconciles keys one at a time until the queue closes.
+pub(crate) async fn worker<K, S, P, E>(shared: Arc<Shared<K, P>>, svc: S)
+where
+    K: Resource,
+    S: Service<ReconcileRequest<K>, Response = Action, Error = E> + Clone,
+    P: ErrorPolicy<K, E>,
+    E: Display,
+{
+    while let Some(ticket) = shared.scheduler.next().await {
+        shared.reconcile(svc.clone(), ticket).await;
+    }
+}
+
+impl<K: Resource, P> Shared<K, P> {
+    async fn reconcile<S, E>(&self, svc: S, ticket: Ticket)
+    where
+        S: Service<ReconcileRequest<K>, Response = Action, Error = E> + Clone,
+        P: ErrorPolicy<K, E>,
+        E: Display,
+    {
+        let Ticket { key, attempt } = ticket;
+        let Some(object) = self.store.get(&key) else {
+            tracing::debug!(controller = %self.name, key = %key, "object gone; key dropped");
+            self.scheduler.finish(&key, 0, None);
+            return;
+        };
+        let span = tracing::info_span!(
+            "reconcile",
+            controller = %self.name,
+            key = %key,
+            attempt,
+        );
+        let request = ReconcileRequest {
+            object: Arc::clone(&object),
+            key: key.clone(),
+            attempt,
+        };
+        let call = CatchUnwind::new(svc.oneshot(request)).instrument(span.clone());
+        let active = Active::new(&self.metrics.active_workers);
+        let started = Instant::now();
+        let outcome = match self.timeout {
+            Some(limit) => match tokio::time::timeout(limit, call).await {
+                Ok(r) => Outcome::from(r),
+                Err(_) => Outcome::TimedOut(limit),
+            },
+            None => Outcome::from(call.await),
+        };
+        self.metrics
+            .reconcile_time
+            .record(started.elapsed().as_secs_f64());
+        drop(active);
+        let (failures, requeue) = span.in_scope(|| self.settle(object, &key, attempt, outcome));
+        self.scheduler.finish(&key, failures, requeue);
+    }
+
+    /// Counts the outcome and decides the key's failure count and next run.
+    fn settle<E>(
+        &self,
+        object: Arc<K>,
+        key: &ObjectKey,
+        attempt: u32,
+        outcome: Outcome<E>,
+    ) -> (u32, Option<Duration>)
+    where
+        P: ErrorPolicy<K, E>,
+        E: Display,
+    {
+        let m = &self.metrics;
+        match outcome {
+            Outcome::Done(action) => {
+                match action.requeue_after() {
+                    Some(_) => m.requeue_after.increment(1),
+                    None => m.success.increment(1),
+                }
+                (0, action.requeue_after())
+            }
+            Outcome::Failed(error) => {
+                let retry = self.failed(attempt);
+                tracing::warn!(error = %error, failures = retry.failures, "reconcile failed");
+                // A panicking policy must not take the worker down: fall back to backoff.
+                let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.policy.on_error(object, &error, retry)
+                }));
+                let action = decided.unwrap_or_else(|_| {
+                    tracing::error!(key = %key, "error policy panicked; retrying with backoff");
+                    Action::requeue(retry.backoff)
+                });
+                (retry.failures, action.requeue_after())
+            }
+            Outcome::Panicked(message) => {
+                m.panics.increment(1);
+                let retry = self.failed(attempt);
+                tracing::error!(
+                    controller = %self.name,
+                    key = %key,
+                    panic = %message,
+                    backoff = ?retry.backoff,
+                    "reconciler panicked; retrying with backoff",
+                );
+                (retry.failures, Some(retry.backoff))
+            }
+            Outcome::TimedOut(limit) => {
+                m.timeouts.increment(1);
+                let retry = self.failed(attempt);
+                tracing::warn!(
+                    key = %key,
+                    timeout = ?limit,
+                    backoff = ?retry.backoff,
+                    "reconcile timed out; retrying with backoff",
+                );
+                (retry.failures, Some(retry.backoff))
+            }
+        }
+    }
+
+    /// Counts an error (panics and timeouts too, as in Go) and computes the backoff.
+    fn failed(&self, attempt: u32) -> Retry {
+        self.metrics.errors.increment(1);
+        self.metrics.error.increment(1);
+        let failures = attempt.saturating_add(1);
+        Retry {
+            failures,
+            backoff: self.backoff.jittered(failures, self.jitter.sample()),
+        }
+    }
+}
+
+// The span test lives here, not in the integration tests: tracing caches callsite interest
+// process-wide, and a scoped subscriber races with other test threads hitting the same
+// callsite. No other unit test reconciles.
+#[cfg(test)]
+mod tests {
+    use crate::{Action, ShutdownReport};
+    use crate::{Backoff, Controller, MemoryStore, ObjectKey, ReconcileRequest, Resource};
+    use std::fmt;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+
+    struct Obj;
+    impl Resource for Obj {
+        fn key(&self) -> ObjectKey {
+            ObjectKey::namespaced("ns", "a")
+        }
+    }
+
+    /// Captures the fields of every `reconcile` span.
+    struct Spans(Arc<Mutex<Vec<String>>>);
+
+    struct Fields(String);
+
+    impl tracing::field::Visit for Fields {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+            use std::fmt::Write;
+            let sep = if self.0.is_empty() { "" } else { " " };
+            let _ = write!(self.0, "{sep}{}={value:?}", field.name());
+        }
+    }
+
+    impl tracing::Subscriber for Spans {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            let mut spans = self.0.lock().unwrap();
+            if span.metadata().name() == "reconcile" {
+                let mut fields = Fields(String::new());
+                span.record(&mut fields);
+                spans.push(fields.0);
+            }
+            tracing::span::Id::from_u64(u64::try_from(spans.len()).unwrap() + 1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconcile_span_should_carry_controller_key_and_attempt() {
+        let spans: Arc<Mutex<Vec<String>>> = Arc::default();
+        let _default = tracing::subscriber::set_default(Spans(Arc::clone(&spans)));
+        let store = MemoryStore::new();
+        store.apply(Obj);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let svc = tower::service_fn(move |req: ReconcileRequest<Obj>| {
+            let tx = tx.clone();
+            async move {
+                if req.attempt == 0 {
+                    return Err("once");
+                }
+                let _ = tx.send(());
+                Ok(Action::await_change())
+            }
+        });
+        let backoff = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(1),
+            factor: 2.0,
+            jitter: 0.0,
+        };
+        let report: ShutdownReport = Controller::new("traced", store)
+            .reconciler(svc)
+            .backoff(backoff)
+            .unwrap()
+            .run(async move {
+                rx.recv().await;
+            })
+            .await;
+        assert!(report.is_clean());
+        assert_eq!(
+            *spans.lock().unwrap(),
+            [
+                "controller=traced key=ns/a attempt=0",
+                "controller=traced key=ns/a attempt=1"
+            ]
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! Handles resolved once per (method, endpoint) and per status, so a request costs a hash
+//! lookup and a few atomic operations, never label formatting.
+
+use super::labels::{CANCELLED_STATUS, ERROR_STATUS};
+use super::labels::{
+    METHODS, OVERFLOW_ENDPOINT, STATUS_CANCELLED, STATUS_ERROR, UNMATCHED_ENDPOINT,
+};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use tmc_metrics::MetricsCollector;
+use tmc_metrics::catalog::{
+    TMC_API_REQUEST_DURATION_SECONDS, TMC_API_REQUESTS_IN_FLIGHT, TMC_API_REQUESTS_TOTAL,
+    TMC_METRICS_SERIES_FOLDED_TOTAL,
+};
+use tmc_metrics::metrics::{Counter, Gauge, Histogram};
+
+/// The layer's settings, fixed once the layer is built.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) excluded: HashSet<String>,
+    pub(crate) groups: HashMap<String, String>,
+    pub(crate) max_endpoints: usize,
+    pub(crate) at_head: bool,
+}
+
+/// `FxHash`: route templates are short and not attacker-chosen (unmatched paths never reach
+/// the map), so a fast non-keyed hash is safe here.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Map = HashMap<Box<str>, Option<Arc<Endpoint>>, BuildHasherDefault<FxHasher>>;
+
+/// Everything one layer (and every service it wraps) shares.
+pub(crate) struct Shared {
+    collector: MetricsCollector,
+    clock: quanta::Clock,
+    pub(crate) config: Config,
+    by_method: [RwLock<Map>; METHODS],
+    unmatched: [OnceLock<Arc<Endpoint>>; METHODS],
+    overflow: [OnceLock<Arc<Endpoint>>; METHODS],
+    templates: AtomicUsize,
+    folded: Counter,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("templates", &self.templates.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(collector: MetricsCollector, config: Config) -> Self {
+        let folded = collector.counter(
+            &TMC_METRICS_SERIES_FOLDED_TOTAL,
+            [TMC_API_REQUESTS_TOTAL.name],
+        );
+        Self {
+            collector,
+            clock: quanta::Clock::new(),
+            config,
+            by_method: Default::default(),
+            unmatched: Default::default(),
+            overflow: Default::default(),
+            templates: AtomicUsize::new(0),
+            folded,
+        }
+    }
+
+    /// The endpoint entry for a request, or `None` when its route is excluded.
+    pub(crate) fn endpoint(
+        &self,
+        method: (usize, &'static str),
+        template: Option<&str>,
+    ) -> Option<Arc<Endpoint>> {
+        let (index, method_label) = method;
+        let Some(template) = template else {
+            return Some(self.fixed(&self.unmatched[index], method_label, UNMATCHED_ENDPOINT));
+        };
+        let map = &self.by_method[index];
+        if let Some(entry) = map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(template)
+        {
+            return entry.clone();
+        }
+        if self.config.excluded.contains(template) {
+            map.write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(template.into(), None);
+            return None;
+        }
+        if self.templates.load(Ordering::Relaxed) >= self.config.max_endpoints {
+            self.folded.increment(1);
+            return Some(self.fixed(&self.overflow[index], method_label, OVERFLOW_ENDPOINT));
+        }
+        let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
+        let label = self
+            .config
+            .groups
+            .get(template)
+            .map_or(template, String::as_str);
+        map.entry(template.into())
+            .or_insert_with(|| {
+                self.templates.fetch_add(1, Ordering::Relaxed);
+                Some(Arc::new(Endpoint::new(self, method_label, template, label)))
+            })
+            .clone()
+    }
+
+    /// As [`endpoint`](Self::endpoint), first trying the entry this route saw last, which
+    /// spares the hash and the lock when one service serves one template (axum's
+    /// `Router::layer` wraps each route on its own).
+    pub(crate) fn endpoint_cached(
+        &self,
+        route: &RouteState,
+        method: (usize, &'static str),
+        template: Option<&str>,
+    ) -> Option<Arc<Endpoint>> {
+        let slot = &route.last[method.0];
+        if let (Some(template), Some(last)) = (template, slot.get())
+            && &*last.template == template
+        {
+            return Some(last.clone());
+        }
+        let found = self.endpoint(method, template);
+        if let (Some(template), Some(endpoint)) = (template, &found)
+            && &*endpoint.template == template
+        {
+            let _ = slot.set(endpoint.clone());
+        }
+        found
+    }
+
+    fn fixed(
+        &self,
+        slot: &OnceLock<Arc<Endpoint>>,
+        method: &'static str,
+        label: &str,
+    ) -> Arc<Endpoint> {
+        slot.get_or_init(|| Arc::new(Endpoint::new(self, method, "", label)))
+            .clone()
+    }
+}
+
+/// What one wrapped service (one axum route) keeps: the layer's shared state and the
+/// endpoint each method resolved to first.
+#[derive(Debug)]
+pub(crate) struct RouteState {
+    pub(crate) shared: Arc<Shared>,
+    last: [OnceLock<Arc<Endpoint>>; METHODS],
+}
+
+impl RouteState {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            last: Default::default(),
+        }
+    }
+}
+
+/// The handles of one (method, endpoint).
+pub(crate) struct Endpoint {
+    collector: MetricsCollector,
+    pub(crate) clock: quanta::Clock,
+    method: &'static str,
+    /// The route template requests carry (empty for the fixed unmatched and overflow entries).
+    template: Box<str>,
+    label: Box<str>,
+    pub(crate) in_flight: Gauge,
+    /// The first status seen (usually the route's only one), read without a lock.
+    first: OnceLock<(u16, Handles)>,
+    others: RwLock<Vec<(u16, Handles)>>,
+}
+
+struct Handles {
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("method", &self.method)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    fn new(shared: &Shared, method: &'static str, template: &str, label: &str) -> Self {
+        Self {
+            collector: shared.collector.clone(),
+            clock: shared.clock.clone(),
+            method,
+            template: template.into(),
+            label: label.into(),
+            in_flight: shared
+                .collector
+                .gauge(&TMC_API_REQUESTS_IN_FLIGHT, [method, label]),
+            first: OnceLock::new(),
+            others: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Counts one request with `status` and observes its duration in seconds.
+    pub(crate) fn record(&self, status: u16, seconds: f64) {
+        let observe = |h: &Handles| {
+            h.requests.increment(1);
+            h.duration.record(seconds);
+        };
+        match self.first.get() {
+            Some((s, h)) if *s == status => return observe(h),
+            None => {
+                let (s, h) = self.first.get_or_init(|| (status, self.handles(status)));
+                if *s == status {
+                    return observe(h);
+                }
+            }
+            Some(_) => {}
+        }
+        {
+            let others = self.others.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, h)) = others.iter().find(|(s, _)| *s == status) {
+                return observe(h);
+            }
+        }
+        let mut others = self.others.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, h)) = others.iter().find(|(s, _)| *s == status) {
+            return observe(h);
+        }
+        let handles = self.handles(status);
+        observe(&handles);
+        others.push((status, handles));
+    }
+
+    fn handles(&self, status: u16) -> Handles {
+        let code = match status {
+            STATUS_CANCELLED => CANCELLED_STATUS.to_owned(),
+            STATUS_ERROR => ERROR_STATUS.to_owned(),
+            other => other.to_string(),
+        };
+        let labels = [self.method, &*self.label, code.as_str()];
+        Handles {
+            requests: self.collector.counter(&TMC_API_REQUESTS_TOTAL, labels),
+            duration: self
+                .collector
+                .histogram(&TMC_API_REQUEST_DURATION_SECONDS, labels),
+        }
+    }
+}

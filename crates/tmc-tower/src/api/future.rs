@@ -1,0 +1,84 @@
+//! The response future.
+
+use super::body::ResponseBody;
+use super::guard::RequestGuard;
+use super::labels::STATUS_ERROR;
+use http::{Response, StatusCode};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+pin_project! {
+    /// The future of [`ApiMetrics`](super::ApiMetrics). Dropped before the response head,
+    /// it records the request as cancelled.
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<RequestGuard>,
+        head_only: bool,
+        at_head: bool,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        inner: F,
+        guard: Option<RequestGuard>,
+        head_only: bool,
+        at_head: bool,
+    ) -> Self {
+        Self {
+            inner,
+            guard,
+            head_only,
+            at_head,
+        }
+    }
+}
+
+/// Responses that carry no body whatever the body type says, so the server never polls it.
+fn bodiless(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let guard = this.guard.take();
+        Poll::Ready(match result {
+            Ok(response) => {
+                let status = response.status();
+                let ends_now = *this.at_head
+                    || *this.head_only
+                    || bodiless(status)
+                    || response.body().is_end_stream();
+                let guard = match guard {
+                    Some(guard) if ends_now => {
+                        guard.finish(status.as_u16());
+                        None
+                    }
+                    other => other.map(|g| (g, status.as_u16())),
+                };
+                Ok(response.map(|body| ResponseBody::new(body, guard)))
+            }
+            Err(error) => {
+                if let Some(guard) = guard {
+                    guard.finish(STATUS_ERROR);
+                }
+                Err(error)
+            }
+        })
+    }
+}

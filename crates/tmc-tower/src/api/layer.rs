@@ -1,0 +1,129 @@
+//! The layer and its builder.
+
+use super::cache::{Config, Shared};
+use super::labels::DefaultEndpoint;
+use super::service::ApiMetrics;
+use std::sync::Arc;
+use tmc_metrics::{Metrics, MetricsCollector};
+use tower::Layer;
+
+/// The default cap on distinct route templates per layer; see
+/// [`ApiMetricsLayer::max_endpoints`].
+pub const DEFAULT_MAX_ENDPOINTS: usize = 500;
+
+/// Adds [`ApiMetrics`] to a service: request counts, durations and in-flight requests by
+/// method, route template and status code.
+///
+/// Defaults: the endpoint is axum's route template ([`DefaultEndpoint`]); `/metrics` is
+/// excluded; durations end when the response body ends; at most
+/// [`DEFAULT_MAX_ENDPOINTS`] templates.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tmc_metrics::Metrics;
+/// use tmc_tower::api::ApiMetricsLayer;
+///
+/// let metrics = Metrics::builder().build()?;
+/// let app: Router = Router::new()
+///     .route("/api/v1/placements/{id}", get(|| async { "placement" }))
+///     .layer(ApiMetricsLayer::new(&metrics));
+/// # Ok::<(), tmc_metrics::MetricsError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ApiMetricsLayer<E = DefaultEndpoint> {
+    collector: MetricsCollector,
+    config: Config,
+    shared: Arc<Shared>,
+    endpoint: E,
+}
+
+impl ApiMetricsLayer<DefaultEndpoint> {
+    /// A layer recording into `metrics`.
+    pub fn new(metrics: &Metrics) -> Self {
+        Self::with_collector(metrics.collector())
+    }
+
+    /// A layer recording through `collector` (for example `MetricsCollector::facade()`).
+    pub fn with_collector(collector: MetricsCollector) -> Self {
+        let config = Config {
+            excluded: ["/metrics".to_owned()].into_iter().collect(),
+            groups: Default::default(),
+            max_endpoints: DEFAULT_MAX_ENDPOINTS,
+            at_head: false,
+        };
+        let shared = Arc::new(Shared::new(collector.clone(), config.clone()));
+        Self {
+            collector,
+            config,
+            shared,
+            endpoint: DefaultEndpoint::default(),
+        }
+    }
+}
+
+impl<E> ApiMetricsLayer<E> {
+    fn reconfigure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self.shared = Arc::new(Shared::new(self.collector.clone(), self.config.clone()));
+        self
+    }
+
+    /// Takes the endpoint from `endpoint` instead: for services that are not axum routers,
+    /// a function from the request to its route template (see
+    /// [`ResolveEndpoint`](super::ResolveEndpoint)).
+    pub fn endpoint<E2>(self, endpoint: E2) -> ApiMetricsLayer<E2> {
+        ApiMetricsLayer {
+            collector: self.collector,
+            config: self.config,
+            shared: self.shared,
+            endpoint,
+        }
+    }
+
+    /// Records nothing for requests to this route template. `/metrics` is excluded by
+    /// default; see [`include`](Self::include).
+    pub fn exclude(self, template: impl Into<String>) -> Self {
+        let template = template.into();
+        self.reconfigure(|c| {
+            c.excluded.insert(template);
+        })
+    }
+
+    /// Records requests to this template again (for example `/metrics`).
+    pub fn include(self, template: &str) -> Self {
+        self.reconfigure(|c| {
+            c.excluded.remove(template);
+        })
+    }
+
+    /// Labels requests to `template` with `endpoint` instead, so several routes share one
+    /// series (for example every `/static/...` route as `/static`).
+    pub fn group(self, template: impl Into<String>, endpoint: impl Into<String>) -> Self {
+        let (template, endpoint) = (template.into(), endpoint.into());
+        self.reconfigure(|c| {
+            c.groups.insert(template, endpoint);
+        })
+    }
+
+    /// Ends the measurement at the response head instead of the body's end. Cheaper for
+    /// large bodies, but a streamed body's time is not counted.
+    pub fn record_at_head(self, at_head: bool) -> Self {
+        self.reconfigure(|c| c.at_head = at_head)
+    }
+
+    /// The most distinct route templates this layer labels; requests to further templates
+    /// are labelled `__overflow__` and counted in
+    /// `tmc_metrics_series_folded_total{metric="tmc_api_requests_total"}`. At least 1.
+    pub fn max_endpoints(self, max: usize) -> Self {
+        self.reconfigure(|c| c.max_endpoints = max.max(1))
+    }
+}
+
+impl<S, E: Clone> Layer<S> for ApiMetricsLayer<E> {
+    type Service = ApiMetrics<S, E>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ApiMetrics::new(inner, self.shared.clone(), self.endpoint.clone())
+    }
+}

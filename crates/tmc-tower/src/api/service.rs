@@ -1,0 +1,78 @@
+//! The service.
+
+use super::body::ResponseBody;
+use super::cache::{RouteState, Shared};
+use super::future::ResponseFuture;
+use super::guard::RequestGuard;
+use super::labels::{ResolveEndpoint, method_label};
+use http::{Request, Response};
+use http_body::Body;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::Service;
+
+/// Records `tmc_api_requests_total`, `tmc_api_request_duration_seconds` and
+/// `tmc_api_requests_in_flight` for every request through the inner service.
+/// Built by [`ApiMetricsLayer`](super::ApiMetricsLayer).
+#[derive(Debug, Clone)]
+pub struct ApiMetrics<S, E = super::DefaultEndpoint> {
+    inner: S,
+    route: Arc<RouteState>,
+    endpoint: E,
+}
+
+impl<S, E> ApiMetrics<S, E> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>, endpoint: E) -> Self {
+        Self {
+            inner,
+            route: Arc::new(RouteState::new(shared)),
+            endpoint,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, E, ReqBody, ResBody> Service<Request<ReqBody>> for ApiMetrics<S, E>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    E: ResolveEndpoint<ReqBody>,
+    ResBody: Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let method = method_label(request.method());
+        let route = &*self.route;
+        let guard = route
+            .shared
+            .endpoint_cached(route, method, self.endpoint.resolve(&request))
+            .map(RequestGuard::start);
+        let head_only = request.method() == http::Method::HEAD;
+        ResponseFuture::new(
+            self.inner.call(request),
+            guard,
+            head_only,
+            route.shared.config.at_head,
+        )
+    }
+}

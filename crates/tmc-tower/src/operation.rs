@@ -1,0 +1,334 @@
+//! Operation metrics for any tower `Service`, async function or reconcile function.
+//!
+//! [`OperationLayer`] wraps a service (a client, a reconciler) and records, per call,
+//! `tmc_component_operations_total{component_type,component_id,operation,status}`
+//! (`success`, `error`, `cancelled`), `tmc_component_errors_total{...,error_type,severity}`
+//! and `tmc_component_operation_duration_seconds`. Labels are resolved once per operation
+//! name. A [`ClassifyOutcome`] decides what is an error; by default `Ok` is a success and
+//! `Err` is classified through the error taxonomy ([`tmc_metrics::Classify`]).
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tmc_metrics::{Metrics, TmcError};
+//! use tmc_tower::operation::OperationLayer;
+//!
+//! let metrics = Metrics::builder().build()?;
+//! let client = ServiceBuilder::new()
+//!     .layer(OperationLayer::new(&metrics.collector(), "syncer", "cluster-1", "get-deployment"))
+//!     .service(service_fn(|name: &'static str| async move { Ok::<_, TmcError>(name.len()) }));
+//! assert_eq!(client.oneshot("web").await.unwrap(), 3);
+//! assert!(metrics.render().contains(
+//!     r#"tmc_component_operations_total{component_type="syncer",component_id="cluster-1",operation="get-deployment",status="success"} 1"#
+//! ));
+//! # Ok::<(), tmc_metrics::MetricsError>(()) }).unwrap();
+//! ```
+
+use pin_project_lite::pin_project;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll, ready};
+use tmc_metrics::{Classify, ErrorClass, MetricsCollector, Operation, OperationTracker};
+use tower::{Layer, Service};
+
+/// Decides whether a call's result is a success or an error of some class.
+///
+/// Implemented for [`DefaultClassifier`] and for closures
+/// `FnMut(&Result<T, E>) -> Result<(), ErrorClass>`, so an `Ok` HTTP response with status 500
+/// can count as an error:
+///
+/// ```
+/// use tmc_metrics::{ErrorClass, ErrorKind};
+/// let by_status = |r: &Result<u16, std::io::Error>| match r {
+///     Ok(s) if *s >= 500 => Err(ErrorClass::of(ErrorKind::ServerError)),
+///     Ok(_) => Ok(()),
+///     Err(e) => Err(ErrorClass::of(ErrorKind::from_io(e))),
+/// };
+/// # let _ = by_status;
+/// ```
+pub trait ClassifyOutcome<T, E> {
+    /// `Ok(())` for a success, `Err(class)` for an error.
+    ///
+    /// # Errors
+    /// The class of the error the result represents.
+    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass>;
+}
+
+/// `Ok` is a success; `Err(e)` is an error of class `e.classify()`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultClassifier;
+
+impl<T, E: Classify> ClassifyOutcome<T, E> for DefaultClassifier {
+    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass> {
+        result.as_ref().map(drop).map_err(Classify::classify)
+    }
+}
+
+impl<T, E, F> ClassifyOutcome<T, E> for F
+where
+    F: FnMut(&Result<T, E>) -> Result<(), ErrorClass>,
+{
+    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass> {
+        self(result)
+    }
+}
+
+/// How the layer names the operation of a request.
+enum Naming<R> {
+    Fixed(Operation),
+    PerRequest {
+        name: fn(&R) -> &'static str,
+        ops: Arc<OperationsByName>,
+    },
+}
+
+impl<R> Clone for Naming<R> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Fixed(op) => Self::Fixed(op.clone()),
+            Self::PerRequest { name, ops } => Self::PerRequest {
+                name: *name,
+                ops: ops.clone(),
+            },
+        }
+    }
+}
+
+struct OperationsByName {
+    collector: MetricsCollector,
+    component_type: String,
+    component_id: String,
+    by_name: RwLock<HashMap<&'static str, Operation>>,
+}
+
+impl OperationsByName {
+    fn get(&self, name: &'static str) -> Operation {
+        if let Some(op) = self
+            .by_name
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            return op.clone();
+        }
+        let op = self
+            .collector
+            .operation(&self.component_type, &self.component_id, name);
+        self.by_name
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name)
+            .or_insert(op)
+            .clone()
+    }
+}
+
+impl<R> std::fmt::Debug for Naming<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(op) => f.debug_tuple("Fixed").field(op).finish(),
+            Self::PerRequest { .. } => f.write_str("PerRequest"),
+        }
+    }
+}
+
+/// Adds [`OperationMetrics`] to a service.
+#[derive(Debug)]
+#[must_use]
+pub struct OperationLayer<R, C = DefaultClassifier> {
+    naming: Naming<R>,
+    classifier: C,
+}
+
+impl<R, C: Clone> Clone for OperationLayer<R, C> {
+    fn clone(&self) -> Self {
+        Self {
+            naming: self.naming.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<R> OperationLayer<R> {
+    /// Every call is one run of `operation` of the component.
+    pub fn new(
+        collector: &MetricsCollector,
+        component_type: &str,
+        component_id: &str,
+        operation: &str,
+    ) -> Self {
+        Self {
+            naming: Naming::Fixed(collector.operation(component_type, component_id, operation)),
+            classifier: DefaultClassifier,
+        }
+    }
+
+    /// Each call's operation is named by `name(&request)` (a static string, so the label set
+    /// stays bounded); labels are resolved once per name.
+    pub fn per_request(
+        collector: &MetricsCollector,
+        component_type: &str,
+        component_id: &str,
+        name: fn(&R) -> &'static str,
+    ) -> Self {
+        let ops = OperationsByName {
+            collector: collector.clone(),
+            component_type: component_type.to_owned(),
+            component_id: component_id.to_owned(),
+            by_name: RwLock::default(),
+        };
+        Self {
+            naming: Naming::PerRequest {
+                name,
+                ops: Arc::new(ops),
+            },
+            classifier: DefaultClassifier,
+        }
+    }
+}
+
+impl<R, C> OperationLayer<R, C> {
+    /// Decides success and error with `classifier` instead of [`DefaultClassifier`].
+    pub fn classify<C2>(self, classifier: C2) -> OperationLayer<R, C2> {
+        OperationLayer {
+            naming: self.naming,
+            classifier,
+        }
+    }
+}
+
+impl<S, R, C: Clone> Layer<S> for OperationLayer<R, C> {
+    type Service = OperationMetrics<S, R, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OperationMetrics {
+            inner,
+            naming: self.naming.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+/// Records one operation per call of the inner service. Built by [`OperationLayer`].
+#[derive(Debug)]
+pub struct OperationMetrics<S, R, C = DefaultClassifier> {
+    inner: S,
+    naming: Naming<R>,
+    classifier: C,
+}
+
+impl<S: Clone, R, C: Clone> Clone for OperationMetrics<S, R, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            naming: self.naming.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<S, R, C> OperationMetrics<S, R, C> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, R, C> Service<R> for OperationMetrics<S, R, C>
+where
+    S: Service<R>,
+    C: ClassifyOutcome<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let tracker = match &self.naming {
+            Naming::Fixed(op) => op.start(),
+            Naming::PerRequest { name, ops } => ops.get(name(&request)).start(),
+        };
+        ResponseFuture {
+            inner: self.inner.call(request),
+            tracker: Some(tracker),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`OperationMetrics`]: records the outcome when it completes, and a
+    /// cancelled operation when dropped first.
+    #[derive(Debug)]
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        inner: F,
+        tracker: Option<OperationTracker>,
+        classifier: C,
+    }
+}
+
+impl<F, T, E, C> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    C: ClassifyOutcome<T, E>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let Some(tracker) = this.tracker.take() {
+            match this.classifier.classify(&result) {
+                Ok(()) => tracker.success(),
+                Err(class) => tracker.error_class(class),
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// Wraps a reconcile function `(Arc<K>, Arc<Ctx>) -> Result<A, E>` so every call is recorded
+/// as one run of `operation`: wrapping a reconciler is one line.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use tmc_metrics::{Metrics, TmcError};
+/// use tmc_tower::operation::instrument_reconcile;
+///
+/// async fn reconcile(obj: Arc<String>, _ctx: Arc<()>) -> Result<usize, TmcError> { Ok(obj.len()) }
+///
+/// let metrics = Metrics::builder().build()?;
+/// let reconcile = instrument_reconcile(metrics.collector().operation("DataMoverController", "datamover", "reconcile"), reconcile);
+/// assert_eq!(reconcile(Arc::new("backup".into()), Arc::new(())).await.unwrap(), 6);
+/// assert!(metrics.render().contains(r#"operation="reconcile",status="success"} 1"#));
+/// # Ok::<(), tmc_metrics::MetricsError>(()) }).unwrap();
+/// ```
+pub fn instrument_reconcile<K, Ctx, F, Fut, A, E>(
+    operation: Operation,
+    reconcile: F,
+) -> impl Fn(Arc<K>, Arc<Ctx>) -> tmc_metrics::TrackedResult<Fut, E> + Clone
+where
+    F: Fn(Arc<K>, Arc<Ctx>) -> Fut + Clone,
+    Fut: Future<Output = Result<A, E>>,
+    E: Classify,
+{
+    move |object, ctx| operation.track(reconcile(object, ctx))
+}

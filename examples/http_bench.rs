@@ -1,0 +1,140 @@
+//! The HTTP overhead benchmark server: `cargo run --release --example http_bench --
+//! --variant <bare|tmc|axum-prometheus> --bind 127.0.0.1:PORT`, then load `GET /hello/{id}`.
+//!
+//! - `bare`: axum with no middleware, the limit.
+//! - `tmc`: `ApiMetricsLayer` plus `/metrics`.
+//! - `noop-layer`: a `Router::layer` that does nothing: what axum's per-route layering costs
+//!   any middleware before it does any work (a floor, for reading the other figures).
+//! - `axum-prometheus`: the axum-prometheus crate's `PrometheusMetricLayer::pair()` plus
+//!   `/metrics`, the layer users pick today.
+//!
+//! The `tmc` variant folds histogram samples into buckets itself every 1,024 requests
+//! instead of on the default 5-second upkeep thread: the same work per sample, but at
+//! points fixed by the request count, so instruction counts repeat from run to run (on a
+//! wall-clock timer, the exporter's epoch-based reclamation lands on the request thread at
+//! varying moments).
+//!
+//! `--worker-threads N` sets the runtime's threads (1: a current-thread runtime);
+//! `--exit-after N` exits cleanly after serving N `/hello` requests, so the server's
+//! instructions per request can be counted under `valgrind --tool=callgrind`. Used by
+//! `benches/http_overhead.sh` and `benches/http_instructions.sh`.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::Notify;
+
+struct Args {
+    variant: String,
+    bind: SocketAddr,
+    worker_threads: usize,
+    exit_after: Option<u64>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        variant: String::new(),
+        bind: ([127, 0, 0, 1], 8081).into(),
+        worker_threads: 2,
+        exit_after: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--variant" => args.variant = value()?,
+            "--bind" => args.bind = value()?.parse().map_err(|e| format!("--bind: {e}"))?,
+            "--worker-threads" => {
+                args.worker_threads = value()?
+                    .parse()
+                    .map_err(|e| format!("--worker-threads: {e}"))?;
+            }
+            "--exit-after" => {
+                args.exit_after = Some(value()?.parse().map_err(|e| format!("--exit-after: {e}"))?);
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if !["bare", "tmc", "noop-layer", "axum-prometheus"].contains(&args.variant.as_str()) {
+        return Err("--variant must be bare, tmc, noop-layer or axum-prometheus".into());
+    }
+    if args.worker_threads == 0 {
+        return Err("--worker-threads must be at least 1".into());
+    }
+    Ok(args)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse().map_err(|e| format!("{e}\nusage: http_bench --variant <bare|tmc|axum-prometheus> [--bind ADDR] [--worker-threads N] [--exit-after N]"))?;
+    let runtime = if args.worker_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.worker_threads)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let served = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(Notify::new());
+    let (limit, counter, notify) = (
+        args.exit_after.unwrap_or(u64::MAX),
+        served.clone(),
+        done.clone(),
+    );
+    let metrics = tmc_metrics::Metrics::builder()
+        .upkeep_interval(None)
+        .build()?;
+    let upkeep = (args.variant == "tmc").then(|| metrics.clone());
+    let hello = get(move |Path(id): Path<u32>| {
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == limit {
+            notify.notify_one();
+        }
+        if n % 1024 == 0
+            && let Some(metrics) = &upkeep
+        {
+            metrics.run_upkeep();
+        }
+        async move {
+            let _ = id;
+            "hello"
+        }
+    });
+    let app: Router = match args.variant.as_str() {
+        "bare" => Router::new().route("/hello/{id}", hello),
+        "noop-layer" => Router::new()
+            .route("/hello/{id}", hello)
+            .layer(tower::layer::layer_fn(|s| s)),
+        "tmc" => Router::new()
+            .route("/hello/{id}", hello)
+            .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
+            .layer(tmc_tower::api::ApiMetricsLayer::new(&metrics)),
+        _ => {
+            let (layer, handle) = axum_prometheus::PrometheusMetricLayer::pair();
+            Router::new()
+                .route("/hello/{id}", hello)
+                .route("/metrics", get(move || std::future::ready(handle.render())))
+                .layer(layer)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    eprintln!(
+        "http_bench {} listening on {}",
+        args.variant,
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { done.notified().await })
+        .await?;
+    eprintln!("served {} requests", served.load(Ordering::Relaxed));
+    Ok(())
+}
