@@ -7,6 +7,8 @@
 //! - [`tmc_tower`] (feature `tower`, default): the API request layer for axum and any HTTP
 //!   service, and the operation layer for any tower service or reconcile function.
 //! - [`tmc_runtime`] (feature `runtime`, default): the controller runtime.
+//! - [`tmc_server`] (feature `server`, default): the metrics endpoint with health probes,
+//!   the metrics summary, configuration, TLS and bearer-token authentication.
 //!
 //! ```
 //! let metrics = tmc::Metrics::builder().build()?;
@@ -22,5 +24,7 @@ pub use tmc_metrics::{
 };
 #[cfg(feature = "runtime")]
 pub use tmc_runtime;
+#[cfg(feature = "server")]
+pub use tmc_server;
 #[cfg(feature = "tower")]
 pub use tmc_tower;

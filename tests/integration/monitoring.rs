@@ -1,0 +1,1 @@
+//! The monitoring pack (in progress).
