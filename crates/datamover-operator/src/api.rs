@@ -1,0 +1,187 @@
+//! The resource API: Kubernetes-style paths over the embedded store, JSON or YAML bodies.
+//!
+//! | path | methods |
+//! | --- | --- |
+//! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamovers[/{name}]` | GET, DELETE |
+//! | `/api/v1/namespaces/{ns}/{persistentvolumeclaims,secrets}[/{name}]` | GET, DELETE |
+//! | `/apply` | POST: multi-document YAML or JSON; all documents are stored, or none |
+//!
+//! Secret values are never returned: `data` keys come back with empty values.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use datamover::manifest::{self, Object};
+use datamover::store::{Applied, EmbeddedStore};
+use datamover::types::Kind;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub(crate) store: Arc<EmbeddedStore>,
+    pub(crate) volumes: PathBuf,
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+pub(crate) fn to_json(object: &Object) -> Value {
+    let value = match object {
+        Object::DataMover(o) => serde_json::to_value(o),
+        Object::PersistentVolumeClaim(o) => serde_json::to_value(o),
+        Object::Secret(o) => {
+            let mut redacted = o.clone();
+            for v in redacted.data.values_mut() {
+                v.clear();
+            }
+            serde_json::to_value(redacted)
+        }
+    };
+    value.unwrap_or(Value::Null)
+}
+
+pub(crate) fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/apply", post(apply))
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers",
+            get(|s: State<ApiState>| list(s, Kind::DataMover, None)),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamovers",
+            get(|s: State<ApiState>, Path(ns): Path<String>| list(s, Kind::DataMover, Some(ns))),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamovers/{name}",
+            get(
+                |s: State<ApiState>, Path((ns, name)): Path<(String, String)>| {
+                    one(s, Kind::DataMover, ns, name)
+                },
+            )
+            .delete(
+                |s: State<ApiState>, Path((ns, name)): Path<(String, String)>| {
+                    delete(s, Kind::DataMover, ns, name)
+                },
+            ),
+        )
+        .route("/api/v1/namespaces/{ns}/{plural}", get(list_core))
+        .route(
+            "/api/v1/namespaces/{ns}/{plural}/{name}",
+            get(one_core).delete(delete_core),
+        )
+        .layer(tmc_tower::api::ApiMetricsLayer::with_collector(
+            tmc_metrics::MetricsCollector::facade(),
+        ))
+        .with_state(state)
+}
+
+#[allow(clippy::result_large_err)] // the error is the response itself
+fn core_kind(plural: &str) -> Result<Kind, Response> {
+    match plural {
+        "persistentvolumeclaims" => Ok(Kind::PersistentVolumeClaim),
+        "secrets" => Ok(Kind::Secret),
+        other => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("unknown resource {other:?}: accepted are persistentvolumeclaims, secrets"),
+        )),
+    }
+}
+
+async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the body is not UTF-8 text");
+    };
+    let objects = match manifest::parse(text) {
+        Ok(o) if o.is_empty() => {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "no objects in the input");
+        }
+        Ok(o) => o,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || store.apply(objects, &state.volumes)).await;
+    match result {
+        Ok(Ok(applied)) => {
+            let items: Vec<Value> = applied
+                .iter()
+                .map(|(o, a)| {
+                    let m = o.metadata();
+                    let result = match a {
+                        Applied::Created => "created",
+                        Applied::Configured => "configured",
+                        Applied::Unchanged => "unchanged",
+                    };
+                    json!({ "kind": o.kind().as_str(), "namespace": m.namespace, "name": m.name, "result": result })
+                })
+                .collect();
+            axum::Json(json!({ "items": items })).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn list(State(state): State<ApiState>, kind: Kind, ns: Option<String>) -> Response {
+    let items: Vec<Value> = state
+        .store
+        .list(kind, ns.as_deref())
+        .iter()
+        .map(to_json)
+        .collect();
+    axum::Json(json!({ "items": items })).into_response()
+}
+
+async fn one(State(state): State<ApiState>, kind: Kind, ns: String, name: String) -> Response {
+    match state.store.get(kind, &ns, &name) {
+        Some(o) => axum::Json(to_json(&o)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("{} {ns}/{name} not found", kind.as_str()),
+        ),
+    }
+}
+
+async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: String) -> Response {
+    match state.store.delete(kind, &ns, &name) {
+        Ok(true) => axum::Json(json!({ "deleted": format!("{} {ns}/{name}", kind.as_str()) }))
+            .into_response(),
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            format!("{} {ns}/{name} not found", kind.as_str()),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn list_core(state: State<ApiState>, Path((ns, plural)): Path<(String, String)>) -> Response {
+    match core_kind(&plural) {
+        Ok(kind) => list(state, kind, Some(ns)).await,
+        Err(r) => r,
+    }
+}
+
+async fn one_core(
+    state: State<ApiState>,
+    Path((ns, plural, name)): Path<(String, String, String)>,
+) -> Response {
+    match core_kind(&plural) {
+        Ok(kind) => one(state, kind, ns, name).await,
+        Err(r) => r,
+    }
+}
+
+async fn delete_core(
+    state: State<ApiState>,
+    Path((ns, plural, name)): Path<(String, String, String)>,
+) -> Response {
+    match core_kind(&plural) {
+        Ok(kind) => delete(state, kind, ns, name).await,
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,264 @@
+//! The one trait the reconciler talks to the cluster through, and its embedded backend.
+
+use crate::rclone::{self, Plan, Progress};
+use crate::store::{EmbeddedStore, StoreError};
+use crate::types::*;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The object changed under us: re-read and retry.
+    #[error(transparent)]
+    Conflict(StoreError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// A volume operation failed.
+    #[error("{0}")]
+    Volume(String),
+    /// The sync job failed (message scrubbed of secrets).
+    #[error("{0}")]
+    Sync(String),
+}
+
+impl From<StoreError> for ClusterError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => Self::Conflict(e),
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// A sync job, as the reconciler describes it.
+#[derive(Clone, Debug)]
+pub struct SyncRequest {
+    /// Namespace of the DataMover.
+    pub namespace: String,
+    /// The cloned PVC to read from.
+    pub clone: String,
+    /// The secret's decoded values.
+    pub secret: std::collections::BTreeMap<String, String>,
+    /// `additionalEnv`.
+    pub extra_env: Vec<(String, String)>,
+    /// The `YYYY-MM-DD-HHMMSS` folder, with `addTimestampPrefix`.
+    pub prefix: Option<String>,
+    /// The DataMover's uid: marks its processes.
+    pub marker: String,
+}
+
+/// What the reconciler needs from a cluster. The embedded backend implements it on one
+/// machine; the Kubernetes backend implements it with PVCs and Jobs.
+pub trait Cluster: Send + Sync + 'static {
+    /// The current DataMover.
+    fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover>;
+    /// Writes a DataMover's status (optimistic: the object's resourceVersion must be current).
+    ///
+    /// # Errors
+    /// [`ClusterError::Conflict`] when stale.
+    fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError>;
+    /// A PVC.
+    fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim>;
+    /// A Secret.
+    fn secret(&self, namespace: &str, name: &str) -> Option<Secret>;
+    /// Clones `source` into a new PVC `clone`, bound once the copy is complete. Idempotent.
+    fn clone_pvc(
+        &self,
+        namespace: &str,
+        source: &PersistentVolumeClaim,
+        clone: &str,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+    /// Deletes a PVC and its data. Idempotent.
+    fn delete_pvc(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+    /// Checks that a sync can be described (the destination resolves), before any work.
+    ///
+    /// # Errors
+    /// A message naming what the secret lacks.
+    fn check_sync(&self, request: &SyncRequest) -> Result<String, String>;
+    /// Runs one sync attempt to its end; `on_start` gets the job's process id.
+    fn run_sync(
+        &self,
+        request: SyncRequest,
+        on_start: impl FnOnce(u32) + Send,
+    ) -> impl Future<Output = Result<Progress, ClusterError>> + Send;
+    /// Stops a sync a previous operator process left running.
+    fn stop_stale_sync(&self, pid: u32, marker: &str) -> impl Future<Output = ()> + Send;
+}
+
+/// One machine, no Kubernetes: objects in [`EmbeddedStore`], volumes as directories under
+/// `<data-dir>/volumes/<namespace>/<name>`, sync jobs run by the real rclone.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    /// The object store.
+    pub store: Arc<EmbeddedStore>,
+    /// `<data-dir>/volumes`.
+    pub volumes: PathBuf,
+    /// The rclone binary.
+    pub rclone: PathBuf,
+}
+
+impl Embedded {
+    /// The directory holding a PVC's data.
+    #[must_use]
+    pub fn volume_dir(&self, pvc: &PersistentVolumeClaim) -> PathBuf {
+        match pvc.metadata.annotations.get(HOST_PATH_ANNOTATION) {
+            Some(host) => PathBuf::from(host),
+            None => self
+                .volumes
+                .join(&pvc.metadata.namespace)
+                .join(&pvc.metadata.name),
+        }
+    }
+}
+
+async fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    // cp keeps modes and times, and shares blocks (reflink) where the filesystem can.
+    let status = tokio::process::Command::new("cp")
+        .args(["-a", "--reflink=auto"])
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .await
+        .map_err(|e| format!("cannot run cp: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "copying {} to {} failed: cp exited with {status}",
+            from.display(),
+            to.display()
+        ))
+    }
+}
+
+impl Cluster for Embedded {
+    fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover> {
+        self.store.datamover(namespace, name)
+    }
+
+    fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
+        Ok(self.store.update_status(dm)?)
+    }
+
+    fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {
+        self.store.pvc(namespace, name)
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        self.store.secret(namespace, name)
+    }
+
+    async fn clone_pvc(
+        &self,
+        namespace: &str,
+        source: &PersistentVolumeClaim,
+        clone: &str,
+    ) -> Result<(), ClusterError> {
+        if self
+            .store
+            .pvc(namespace, clone)
+            .is_some_and(|p| p.status.phase == "Bound")
+        {
+            return Ok(());
+        }
+        let from = self.volume_dir(source);
+        if !tokio::fs::metadata(&from).await.is_ok_and(|m| m.is_dir()) {
+            return Err(ClusterError::Volume(format!(
+                "the source volume {} is not a directory",
+                from.display()
+            )));
+        }
+        let target = self.volumes.join(namespace).join(clone);
+        let partial = self
+            .volumes
+            .join(namespace)
+            .join(format!(".{clone}.partial"));
+        let _ = tokio::fs::remove_dir_all(&partial).await;
+        tokio::fs::create_dir_all(&partial)
+            .await
+            .map_err(|e| ClusterError::Volume(format!("creating {}: {e}", partial.display())))?;
+        copy_dir(&from, &partial)
+            .await
+            .map_err(ClusterError::Volume)?;
+        let _ = tokio::fs::remove_dir_all(&target).await;
+        tokio::fs::rename(&partial, &target)
+            .await
+            .map_err(|e| ClusterError::Volume(format!("renaming the clone into place: {e}")))?;
+        let mut pvc = PersistentVolumeClaim {
+            api_version: "v1".into(),
+            kind: "PersistentVolumeClaim".into(),
+            metadata: ObjectMeta {
+                name: clone.to_owned(),
+                namespace: namespace.to_owned(),
+                ..ObjectMeta::default()
+            },
+            spec: source.spec.clone(),
+            status: PvcStatus {
+                phase: "Bound".into(),
+            },
+        };
+        pvc.spec.data_source = Some(
+            serde_json::json!({"kind": "PersistentVolumeClaim", "name": source.metadata.name}),
+        );
+        pvc.metadata.labels.insert(
+            "datamover.a-cup-of.coffee/clone-of".into(),
+            source.metadata.name.clone(),
+        );
+        Ok(self.store.put_pvc(pvc)?)
+    }
+
+    async fn delete_pvc(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        let dir = self.volumes.join(namespace).join(name);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ClusterError::Volume(format!(
+                    "removing {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+        self.store
+            .delete(Kind::PersistentVolumeClaim, namespace, name)?;
+        Ok(())
+    }
+
+    fn check_sync(&self, request: &SyncRequest) -> Result<String, String> {
+        Plan::new(
+            &request.secret,
+            &request.extra_env,
+            request.prefix.as_deref(),
+        )
+        .map(|p| p.destination)
+    }
+
+    async fn run_sync(
+        &self,
+        request: SyncRequest,
+        on_start: impl FnOnce(u32) + Send,
+    ) -> Result<Progress, ClusterError> {
+        let plan = Plan::new(
+            &request.secret,
+            &request.extra_env,
+            request.prefix.as_deref(),
+        )
+        .map_err(ClusterError::Sync)?;
+        let source = self.volumes.join(&request.namespace).join(&request.clone);
+        rclone::sync(&self.rclone, &source, &plan, &request.marker, on_start)
+            .await
+            .map_err(ClusterError::Sync)
+    }
+
+    async fn stop_stale_sync(&self, pid: u32, marker: &str) {
+        rclone::stop_stale(pid, marker).await;
+    }
+}

@@ -1,0 +1,482 @@
+//! Manifests: multi-document YAML (or JSON) as users give `kubectl`, validated field by field.
+//!
+//! Every document is checked before anything is stored; a refusal names the document, the
+//! field path and what is accepted.
+//!
+//! ```
+//! use datamover::manifest::{parse, Object};
+//!
+//! let objects = parse(r#"
+//! apiVersion: datamover.a-cup-of.coffee/v1alpha1
+//! kind: DataMover
+//! metadata: { name: nightly }
+//! spec: { sourcePvc: data, secretName: s3-creds, addTimestampPrefix: true }
+//! "#).unwrap();
+//! assert!(matches!(&objects[0], Object::DataMover(dm) if dm.spec.source_pvc == "data"));
+//!
+//! let err = parse("apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: x}\nspec: {secretName: s}\n").unwrap_err();
+//! assert_eq!(err.to_string(), "document 1 (DataMover x): spec.sourcePvc: required: the PVC to back up");
+//! ```
+
+use crate::types::*;
+use serde_yaml::Value;
+use std::fmt;
+
+/// A parsed, validated object.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // parsed once per apply; boxing buys nothing here
+pub enum Object {
+    /// A DataMover.
+    DataMover(DataMover),
+    /// A PersistentVolumeClaim.
+    PersistentVolumeClaim(PersistentVolumeClaim),
+    /// A Secret.
+    Secret(Secret),
+}
+
+impl Object {
+    /// The object's kind.
+    #[must_use]
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::DataMover(_) => Kind::DataMover,
+            Self::PersistentVolumeClaim(_) => Kind::PersistentVolumeClaim,
+            Self::Secret(_) => Kind::Secret,
+        }
+    }
+
+    /// The object's metadata.
+    #[must_use]
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Self::DataMover(o) => &o.metadata,
+            Self::PersistentVolumeClaim(o) => &o.metadata,
+            Self::Secret(o) => &o.metadata,
+        }
+    }
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("document {document}{what}: {path}: {problem}")]
+pub struct ManifestError {
+    /// 1-based document number in the input.
+    pub document: usize,
+    /// ` (Kind name)` when known.
+    pub what: String,
+    /// The field path, e.g. `spec.sourcePvc`.
+    pub path: String,
+    /// What is wrong and what is accepted.
+    pub problem: String,
+}
+
+struct Ctx {
+    document: usize,
+    what: String,
+}
+
+impl Ctx {
+    fn err(&self, path: &str, problem: impl fmt::Display) -> ManifestError {
+        ManifestError {
+            document: self.document,
+            what: self.what.clone(),
+            path: path.to_owned(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// Parses and validates every document in `text` (YAML, several documents separated by
+/// `---`, or JSON). Empty documents are skipped.
+///
+/// # Errors
+/// The first [`ManifestError`]: invalid YAML, an unknown kind, a missing or mistyped field.
+pub fn parse(text: &str) -> Result<Vec<Object>, ManifestError> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let ctx = Ctx {
+            document: i + 1,
+            what: String::new(),
+        };
+        let value = serde::Deserialize::deserialize(doc)
+            .map_err(|e| ctx.err("(document)", format!("not valid YAML: {e}")))?;
+        if let Some(object) = object(&value, ctx)? {
+            out.push(object);
+        }
+    }
+    Ok(out)
+}
+
+fn object(value: &Value, mut ctx: Ctx) -> Result<Option<Object>, ManifestError> {
+    let map = match value {
+        Value::Null => return Ok(None),
+        Value::Mapping(m) if m.is_empty() => return Ok(None),
+        Value::Mapping(m) => m,
+        _ => {
+            return Err(ctx.err(
+                "(document)",
+                "expected a mapping with apiVersion, kind, metadata",
+            ));
+        }
+    };
+    let api_version = string(map.get("apiVersion"), &ctx, "apiVersion", true)?;
+    let kind = string(map.get("kind"), &ctx, "kind", true)?;
+    let metadata = map
+        .get("metadata")
+        .ok_or_else(|| ctx.err("metadata", "required: give at least metadata.name"))?;
+    let Value::Mapping(meta) = metadata else {
+        return Err(ctx.err("metadata", "expected a mapping"));
+    };
+    let name = string(meta.get("name"), &ctx, "metadata.name", true)?;
+    ctx.what = format!(" ({kind} {name})");
+    dns_name(&name, &ctx, "metadata.name")?;
+    if let Some(ns) = meta.get("namespace") {
+        dns_name(
+            &string(Some(ns), &ctx, "metadata.namespace", true)?,
+            &ctx,
+            "metadata.namespace",
+        )?;
+    }
+    let (expected_api, kind_enum) = match kind.as_str() {
+        "DataMover" => (API_VERSION, Kind::DataMover),
+        "PersistentVolumeClaim" => ("v1", Kind::PersistentVolumeClaim),
+        "Secret" => ("v1", Kind::Secret),
+        other => {
+            return Err(ctx.err(
+                "kind",
+                format!("unknown kind {other:?}: accepted are DataMover ({API_VERSION}), PersistentVolumeClaim (v1), Secret (v1)"),
+            ));
+        }
+    };
+    if api_version != expected_api {
+        return Err(ctx.err(
+            "apiVersion",
+            format!("{kind} needs apiVersion {expected_api:?}, not {api_version:?}"),
+        ));
+    }
+    match kind_enum {
+        Kind::DataMover => validate_datamover(map, &ctx)?,
+        Kind::PersistentVolumeClaim => validate_mapping_field(map, &ctx, "spec")?,
+        Kind::Secret => validate_secret(map, &ctx)?,
+    }
+    let typed = |e: serde_yaml::Error| ctx.err("(document)", e);
+    Ok(Some(match kind_enum {
+        Kind::DataMover => {
+            let mut dm: DataMover = serde_yaml::from_value(value.clone()).map_err(typed)?;
+            dm.status = DataMoverStatus::default(); // status is the operator's to write
+            Object::DataMover(dm)
+        }
+        Kind::PersistentVolumeClaim => {
+            let mut pvc: PersistentVolumeClaim =
+                serde_yaml::from_value(value.clone()).map_err(typed)?;
+            pvc.status = PvcStatus::default();
+            Object::PersistentVolumeClaim(pvc)
+        }
+        Kind::Secret => Object::Secret(serde_yaml::from_value(value.clone()).map_err(typed)?),
+    }))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn string(
+    v: Option<&Value>,
+    ctx: &Ctx,
+    path: &str,
+    required: bool,
+) -> Result<String, ManifestError> {
+    match v {
+        None | Some(Value::Null) if required => Err(ctx.err(path, "required: a string")),
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) if required && s.is_empty() => {
+            Err(ctx.err(path, "must not be empty"))
+        }
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(ctx.err(path, format!("expected a string, got {}", type_name(other)))),
+    }
+}
+
+fn dns_name(name: &str, ctx: &Ctx, path: &str) -> Result<(), ManifestError> {
+    let ok = name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ctx.err(path, format!("{name:?} is not a valid name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit")))
+    }
+}
+
+fn validate_mapping_field(
+    map: &serde_yaml::Mapping,
+    ctx: &Ctx,
+    field: &str,
+) -> Result<(), ManifestError> {
+    match map.get(field) {
+        None | Some(Value::Null | Value::Mapping(_)) => Ok(()),
+        Some(other) => Err(ctx.err(
+            field,
+            format!("expected a mapping, got {}", type_name(other)),
+        )),
+    }
+}
+
+fn validate_datamover(map: &serde_yaml::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+    let spec = match map.get("spec") {
+        Some(Value::Mapping(spec)) => spec,
+        None | Some(Value::Null) => {
+            return Err(ctx.err("spec", "required: give spec.sourcePvc and spec.secretName"));
+        }
+        Some(other) => {
+            return Err(ctx.err(
+                "spec",
+                format!("expected a mapping, got {}", type_name(other)),
+            ));
+        }
+    };
+    for (key, value) in spec {
+        let key = key.as_str().unwrap_or_default();
+        let path = format!("spec.{key}");
+        match key {
+            "sourcePvc" | "secretName" => {}
+            "addTimestampPrefix" | "deletePvcAfterBackup" => {
+                if !matches!(value, Value::Bool(_)) {
+                    return Err(ctx.err(
+                        &path,
+                        format!("expected true or false, got {}", type_name(value)),
+                    ));
+                }
+            }
+            "additionalEnv" => {
+                let Value::Sequence(items) = value else {
+                    return Err(ctx.err(
+                        &path,
+                        format!(
+                            "expected a list of {{name, value}}, got {}",
+                            type_name(value)
+                        ),
+                    ));
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    let Value::Mapping(env) = item else {
+                        return Err(ctx.err(&p, "expected a mapping with name and value"));
+                    };
+                    let name = string(env.get("name"), ctx, &format!("{p}.name"), true)?;
+                    if !name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+                        || name.starts_with(|c: char| c.is_ascii_digit())
+                    {
+                        return Err(ctx.err(
+                            &format!("{p}.name"),
+                            format!("{name:?} is not a valid variable name (letters, digits, '_')"),
+                        ));
+                    }
+                    string(env.get("value"), ctx, &format!("{p}.value"), false)?;
+                }
+            }
+            "image" => {
+                let Value::Mapping(image) = value else {
+                    return Err(ctx.err(
+                        &path,
+                        format!(
+                            "expected a mapping {{name, tag, pullPolicy}}, got {}",
+                            type_name(value)
+                        ),
+                    ));
+                };
+                for (k, v) in image {
+                    let k = k.as_str().unwrap_or_default();
+                    let p = format!("{path}.{k}");
+                    match k {
+                        "name" | "tag" => {
+                            string(Some(v), ctx, &p, false)?;
+                        }
+                        "pullPolicy" => {
+                            let policy = string(Some(v), ctx, &p, false)?;
+                            if !["Always", "IfNotPresent", "Never", ""].contains(&policy.as_str()) {
+                                return Err(ctx.err(
+                                    &p,
+                                    format!("{policy:?}: accepted are Always, IfNotPresent, Never"),
+                                ));
+                            }
+                        }
+                        other => {
+                            return Err(ctx.err(
+                                &p,
+                                format!(
+                                    "unknown field {other:?}: accepted are name, tag, pullPolicy"
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(ctx.err(
+                    &path,
+                    format!("unknown field {other:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image"),
+                ));
+            }
+        }
+    }
+    let source = string(spec.get("sourcePvc"), ctx, "spec.sourcePvc", false)?;
+    if source.is_empty() {
+        return Err(ctx.err("spec.sourcePvc", "required: the PVC to back up"));
+    }
+    dns_name(&source, ctx, "spec.sourcePvc")?;
+    let secret = string(spec.get("secretName"), ctx, "spec.secretName", false)?;
+    if secret.is_empty() {
+        return Err(ctx.err(
+            "spec.secretName",
+            "required: the secret naming the destination",
+        ));
+    }
+    dns_name(&secret, ctx, "spec.secretName")
+}
+
+fn validate_secret(map: &serde_yaml::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+    for field in ["data", "stringData"] {
+        match map.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Mapping(m)) => {
+                for (k, v) in m {
+                    let key = k.as_str().unwrap_or_default();
+                    let path = format!("{field}.{key}");
+                    let value = string(Some(v), ctx, &path, false)?;
+                    if field == "data" && crate::base64::decode(&value).is_none() {
+                        return Err(
+                            ctx.err(&path, "not valid base64: put plain values under stringData")
+                        );
+                    }
+                }
+            }
+            Some(other) => {
+                return Err(ctx.err(
+                    field,
+                    format!("expected a mapping, got {}", type_name(other)),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGINAL: &str = r#"
+apiVersion: datamover.a-cup-of.coffee/v1alpha1
+kind: DataMover
+metadata:
+  name: datamover-sample
+  namespace: default
+spec:
+  sourcePvc: "my-pvc"
+  secretName: "my-secret"
+  addTimestampPrefix: true
+  deletePvcAfterBackup: true
+  additionalEnv:
+    - name: RCLONE_S3_NO_CHECK_BUCKET
+      value: "true"
+  image:
+    name: ghcr.io/qjoly/datamover-rclone
+    tag: latest
+    pullPolicy: IfNotPresent
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: my-secret}
+data:
+  AWS_ACCESS_KEY_ID: bWluaW8=
+stringData:
+  BUCKET_NAME: backups
+---
+"#;
+
+    #[test]
+    fn the_original_operators_manifests_parse_unchanged() {
+        let objects = parse(ORIGINAL).unwrap();
+        assert_eq!(objects.len(), 2);
+        let Object::DataMover(dm) = &objects[0] else {
+            panic!()
+        };
+        assert_eq!(dm.spec.additional_env[0].name, "RCLONE_S3_NO_CHECK_BUCKET");
+        assert!(dm.spec.add_timestamp_prefix && dm.spec.delete_pvc_after_backup);
+        assert_eq!(dm.spec.image.as_ref().unwrap().pull_policy, "IfNotPresent");
+        let Object::Secret(secret) = &objects[1] else {
+            panic!()
+        };
+        let values = secret.values().unwrap();
+        assert_eq!(values["AWS_ACCESS_KEY_ID"], "minio");
+        assert_eq!(values["BUCKET_NAME"], "backups");
+    }
+
+    #[test]
+    fn refusals_name_the_document_field_and_fix() {
+        let cases = [
+            (
+                "kind: Pod\napiVersion: v1\nmetadata: {name: p}\n",
+                "document 1 (Pod p): kind: unknown kind \"Pod\": accepted are DataMover (datamover.a-cup-of.coffee/v1alpha1), PersistentVolumeClaim (v1), Secret (v1)",
+            ),
+            (
+                "apiVersion: v1\nkind: DataMover\nmetadata: {name: a}\nspec: {}\n",
+                "document 1 (DataMover a): apiVersion: DataMover needs apiVersion \"datamover.a-cup-of.coffee/v1alpha1\", not \"v1\"",
+            ),
+            (
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePvc: p, secretName: s, addTimestampPrefix: \"yes\"}\n",
+                "document 1 (DataMover a): spec.addTimestampPrefix: expected true or false, got a string",
+            ),
+            (
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePVC: p, secretName: s}\n",
+                "document 1 (DataMover a): spec.sourcePVC: unknown field \"sourcePVC\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image",
+            ),
+            (
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: A_B}\nspec: {sourcePvc: p, secretName: s}\n",
+                "document 1 (DataMover A_B): metadata.name: \"A_B\" is not a valid name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+            ),
+            (
+                "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {K: \"not base64!\"}\n",
+                "document 1 (Secret s): data.K: not valid base64: put plain values under stringData",
+            ),
+            (
+                "apiVersion: v1\nkind: Secret\nmetadata: {}\n",
+                "document 1: metadata.name: required: a string",
+            ),
+            (
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePvc: p, secretName: s, additionalEnv: [{name: 1X}]}\n",
+                "document 1 (DataMover a): spec.additionalEnv[0].name: \"1X\" is not a valid variable name (letters, digits, '_')",
+            ),
+            (
+                "a: [1\n",
+                "document 1: (document): not valid YAML: did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 4",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse(input).unwrap_err().to_string(), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn the_second_document_is_numbered_and_status_is_ignored() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: p}\nspec: 3\n";
+        assert_eq!(parse(text).unwrap_err().document, 2);
+        let dm = "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePvc: p, secretName: s}\nstatus: {phase: Completed}\n";
+        let Object::DataMover(dm) = &parse(dm).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(dm.status.phase, "");
+    }
+}

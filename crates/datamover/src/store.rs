@@ -1,0 +1,578 @@
+//! The embedded, crash-safe object store: redb on disk, a cache in memory.
+//!
+//! Every write is one redb transaction, committed durably before it is visible, so a crash
+//! loses nothing that was acknowledged and a restart resumes from what was stored. Objects
+//! carry a uid, a resourceVersion (a store-wide counter) and a generation (bumped when the
+//! spec changes); a status write must carry the current resourceVersion, so a stale writer
+//! gets a [`StoreError::Conflict`] and retries.
+
+use crate::base64;
+use crate::manifest::Object;
+use crate::time;
+use crate::types::*;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use tmc_runtime::{Event, ObjectKey};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+const OBJECTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("objects");
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The object changed since it was read.
+    #[error(
+        "{kind} {namespace}/{name} was modified (resourceVersion {expected} is stale, now {actual}): re-read and retry"
+    )]
+    Conflict {
+        /// Kind.
+        kind: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The version the writer had.
+        expected: String,
+        /// The stored version.
+        actual: String,
+    },
+    /// No such object.
+    #[error("{kind} {namespace}/{name} not found")]
+    NotFound {
+        /// Kind.
+        kind: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// The database failed.
+    #[error("store at {path}: {source}")]
+    Database {
+        /// The database file.
+        path: String,
+        /// The redb error.
+        #[source]
+        source: redb::Error,
+    },
+    /// A stored object could not be read back (a bug or a foreign file).
+    #[error("stored object {key} is unreadable: {message}")]
+    Corrupt {
+        /// The object key.
+        key: String,
+        /// The decoding error.
+        message: String,
+    },
+}
+
+type Key = (Kind, String, String);
+
+/// The store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    db: Database,
+    path: String,
+    cache: RwLock<BTreeMap<Key, Object>>,
+    next_version: AtomicU64,
+    watchers: Mutex<Vec<UnboundedSender<Event<DataMover>>>>,
+    /// Serialises writers so cache and disk change in the same order.
+    write: Mutex<()>,
+}
+
+/// What `apply` did with one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// A new object.
+    Created,
+    /// An existing object whose spec (or data) changed.
+    Configured,
+    /// An existing object, unchanged.
+    Unchanged,
+}
+
+fn storage_key(kind: Kind, namespace: &str, name: &str) -> String {
+    format!("{}/{namespace}/{name}", kind.as_str())
+}
+
+fn meta_mut(o: &mut Object) -> &mut ObjectMeta {
+    match o {
+        Object::DataMover(x) => &mut x.metadata,
+        Object::PersistentVolumeClaim(x) => &mut x.metadata,
+        Object::Secret(x) => &mut x.metadata,
+    }
+}
+
+fn to_json(o: &Object) -> Vec<u8> {
+    let value = match o {
+        Object::DataMover(x) => serde_json::to_vec(x),
+        Object::PersistentVolumeClaim(x) => serde_json::to_vec(x),
+        Object::Secret(x) => serde_json::to_vec(x),
+    };
+    value.unwrap_or_default()
+}
+
+fn from_json(kind: &str, bytes: &[u8]) -> Result<Object, serde_json::Error> {
+    Ok(match kind {
+        "DataMover" => Object::DataMover(serde_json::from_slice(bytes)?),
+        "PersistentVolumeClaim" => Object::PersistentVolumeClaim(serde_json::from_slice(bytes)?),
+        _ => Object::Secret(serde_json::from_slice(bytes)?),
+    })
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store at `path` and loads every object.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the file cannot be opened (another operator holds it,
+    /// no permission, not a redb file), [`StoreError::Corrupt`] for an unreadable object.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let db_err = |e: redb::Error| StoreError::Database {
+            path: shown.clone(),
+            source: e,
+        };
+        let db = Database::create(path).map_err(|e| db_err(e.into()))?;
+        let txn = db.begin_write().map_err(|e| db_err(e.into()))?;
+        txn.open_table(OBJECTS).map_err(|e| db_err(e.into()))?;
+        txn.open_table(META).map_err(|e| db_err(e.into()))?;
+        txn.commit().map_err(|e| db_err(e.into()))?;
+
+        let mut cache = BTreeMap::new();
+        let read = db.begin_read().map_err(|e| db_err(e.into()))?;
+        let objects = read.open_table(OBJECTS).map_err(|e| db_err(e.into()))?;
+        for entry in objects.iter().map_err(|e| db_err(e.into()))? {
+            let (k, v) = entry.map_err(|e| db_err(e.into()))?;
+            let key = k.value().to_owned();
+            let kind = key.split('/').next().unwrap_or_default().to_owned();
+            let object = from_json(&kind, v.value()).map_err(|e| StoreError::Corrupt {
+                key: key.clone(),
+                message: e.to_string(),
+            })?;
+            let m = object.metadata();
+            cache.insert((object.kind(), m.namespace.clone(), m.name.clone()), object);
+        }
+        let meta = read.open_table(META).map_err(|e| db_err(e.into()))?;
+        let version = meta
+            .get("resourceVersion")
+            .map_err(|e| db_err(e.into()))?
+            .map_or(0, |v| v.value());
+        drop((objects, meta, read));
+        Ok(Self {
+            db,
+            path: shown,
+            cache: RwLock::new(cache),
+            next_version: AtomicU64::new(version + 1),
+            watchers: Mutex::default(),
+            write: Mutex::default(),
+        })
+    }
+
+    fn db_err(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Database {
+            path: self.path.clone(),
+            source: e.into(),
+        }
+    }
+
+    /// Writes `objects` (with `remove` keys deleted) in one durable transaction, then updates
+    /// the cache and notifies watchers.
+    fn commit(&self, objects: Vec<Object>, remove: Vec<Key>) -> Result<(), StoreError> {
+        let last_version = self.next_version.load(Ordering::SeqCst).saturating_sub(1);
+        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut table = txn.open_table(OBJECTS).map_err(|e| self.db_err(e))?;
+            for o in &objects {
+                let m = o.metadata();
+                table
+                    .insert(
+                        storage_key(o.kind(), &m.namespace, &m.name).as_str(),
+                        to_json(o).as_slice(),
+                    )
+                    .map_err(|e| self.db_err(e))?;
+            }
+            for (kind, ns, name) in &remove {
+                table
+                    .remove(storage_key(*kind, ns, name).as_str())
+                    .map_err(|e| self.db_err(e))?;
+            }
+            let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            meta.insert("resourceVersion", last_version)
+                .map_err(|e| self.db_err(e))?;
+        }
+        txn.commit().map_err(|e| self.db_err(e))?;
+
+        let mut events = Vec::new();
+        {
+            let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+            for (kind, ns, name) in remove {
+                if cache.remove(&(kind, ns.clone(), name.clone())).is_some()
+                    && kind == Kind::DataMover
+                {
+                    events.push(Event::Deleted(ObjectKey::namespaced(&ns, &name)));
+                }
+            }
+            for o in objects {
+                if let Object::DataMover(dm) = &o {
+                    events.push(Event::Applied(Arc::new(dm.clone())));
+                }
+                let m = o.metadata();
+                cache.insert((o.kind(), m.namespace.clone(), m.name.clone()), o);
+            }
+        }
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        watchers.retain(|w| events.iter().all(|e| w.send(e.clone()).is_ok()));
+        Ok(())
+    }
+
+    fn version(&self) -> String {
+        self.next_version.fetch_add(1, Ordering::SeqCst).to_string()
+    }
+
+    /// Creates or updates every object in one transaction: all are stored, or none.
+    /// Status is the operator's: an applied DataMover keeps its stored status. Secret
+    /// `stringData` is folded into base64 `data`. A new PVC without the host-path
+    /// annotation gets a directory under `volumes_root` and is `Bound`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the write fails; nothing is stored then.
+    pub fn apply(
+        &self,
+        objects: Vec<Object>,
+        volumes_root: &Path,
+    ) -> Result<Vec<(Object, Applied)>, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut results = Vec::new();
+        let now = time::now_ms();
+        for mut o in objects {
+            if let Object::Secret(s) = &mut o {
+                for (k, v) in std::mem::take(&mut s.string_data) {
+                    s.data.insert(k, base64::encode(v.as_bytes()));
+                }
+                if s.type_.is_empty() {
+                    s.type_ = "Opaque".into();
+                }
+            }
+            let m = o.metadata().clone();
+            let existing = self.get(o.kind(), &m.namespace, &m.name);
+            let outcome = match existing {
+                None => {
+                    let version = self.version();
+                    let meta = meta_mut(&mut o);
+                    meta.uid = format!("{:016x}-{}", now, version);
+                    meta.resource_version = version;
+                    meta.generation = 1;
+                    meta.creation_timestamp = time::rfc3339(now);
+                    if let Object::PersistentVolumeClaim(pvc) = &mut o {
+                        if !pvc.metadata.annotations.contains_key(HOST_PATH_ANNOTATION) {
+                            let dir = volumes_root
+                                .join(&pvc.metadata.namespace)
+                                .join(&pvc.metadata.name);
+                            std::fs::create_dir_all(&dir)
+                                .map_err(|e| self.db_err(redb::Error::Io(e)))?;
+                        }
+                        pvc.status.phase = "Bound".into();
+                    }
+                    Applied::Created
+                }
+                Some(old) => {
+                    let old_meta = old.metadata().clone();
+                    let changed = match (&old, &mut o) {
+                        (Object::DataMover(a), Object::DataMover(b)) => {
+                            b.status = a.status.clone();
+                            a.spec != b.spec
+                        }
+                        (Object::PersistentVolumeClaim(a), Object::PersistentVolumeClaim(b)) => {
+                            b.status = a.status.clone();
+                            a.spec != b.spec || a.metadata.annotations != b.metadata.annotations
+                        }
+                        (Object::Secret(a), Object::Secret(b)) => a.data != b.data,
+                        _ => true,
+                    };
+                    let labels_changed =
+                        old_meta.labels != m.labels || old_meta.annotations != m.annotations;
+                    let meta = meta_mut(&mut o);
+                    meta.uid = old_meta.uid;
+                    meta.creation_timestamp = old_meta.creation_timestamp;
+                    meta.generation = old_meta.generation + u64::from(changed);
+                    if changed || labels_changed {
+                        meta.resource_version = self.version();
+                        Applied::Configured
+                    } else {
+                        meta.resource_version = old_meta.resource_version;
+                        results.push((o, Applied::Unchanged));
+                        continue;
+                    }
+                }
+            };
+            results.push((o, outcome));
+        }
+        let writes: Vec<Object> = results
+            .iter()
+            .filter(|(_, a)| *a != Applied::Unchanged)
+            .map(|(o, _)| o.clone())
+            .collect();
+        if !writes.is_empty() {
+            self.commit(writes, Vec::new())?;
+        }
+        Ok(results)
+    }
+
+    /// Writes a DataMover's status, if `dm` carries the stored resourceVersion.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for a stale version, [`StoreError::NotFound`] when deleted.
+    pub fn update_status(&self, dm: &DataMover) -> Result<DataMover, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
+        let Some(Object::DataMover(current)) = self.get(Kind::DataMover, ns, name) else {
+            return Err(StoreError::NotFound {
+                kind: "DataMover",
+                namespace: ns.clone(),
+                name: name.clone(),
+            });
+        };
+        if current.metadata.resource_version != dm.metadata.resource_version {
+            return Err(StoreError::Conflict {
+                kind: "DataMover",
+                namespace: ns.clone(),
+                name: name.clone(),
+                expected: dm.metadata.resource_version.clone(),
+                actual: current.metadata.resource_version,
+            });
+        }
+        let mut updated = current;
+        updated.status = dm.status.clone();
+        updated.metadata.resource_version = self.version();
+        self.commit(vec![Object::DataMover(updated.clone())], Vec::new())?;
+        Ok(updated)
+    }
+
+    /// Stores a PVC the operator made (a clone).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn put_pvc(&self, mut pvc: PersistentVolumeClaim) -> Result<(), StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = time::now_ms();
+        let version = self.version();
+        if pvc.metadata.uid.is_empty() {
+            pvc.metadata.uid = format!("{now:016x}-{version}");
+            pvc.metadata.creation_timestamp = time::rfc3339(now);
+            pvc.metadata.generation = 1;
+        }
+        pvc.metadata.resource_version = version;
+        self.commit(vec![Object::PersistentVolumeClaim(pvc)], Vec::new())
+    }
+
+    /// Deletes an object; `false` when there was none.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<bool, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.get(kind, namespace, name).is_none() {
+            return Ok(false);
+        }
+        self.commit(
+            Vec::new(),
+            vec![(kind, namespace.to_owned(), name.to_owned())],
+        )?;
+        Ok(true)
+    }
+
+    /// One object.
+    #[must_use]
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Object> {
+        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(&(kind, namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Every object of `kind`, in `namespace` when given, sorted by namespace and name.
+    #[must_use]
+    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Vec<Object> {
+        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .iter()
+            .filter(|((k, ns, _), _)| *k == kind && namespace.is_none_or(|n| n == ns))
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
+    /// A DataMover.
+    #[must_use]
+    pub fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover> {
+        match self.get(Kind::DataMover, namespace, name) {
+            Some(Object::DataMover(dm)) => Some(dm),
+            _ => None,
+        }
+    }
+
+    /// A PVC.
+    #[must_use]
+    pub fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {
+        match self.get(Kind::PersistentVolumeClaim, namespace, name) {
+            Some(Object::PersistentVolumeClaim(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// A Secret.
+    #[must_use]
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        match self.get(Kind::Secret, namespace, name) {
+            Some(Object::Secret(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn subscribe(&self) -> UnboundedReceiver<Event<DataMover>> {
+        let (tx, rx) = unbounded_channel();
+        self.watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        rx
+    }
+}
+
+/// The DataMovers of an [`EmbeddedStore`], as the controller runtime's [`tmc_runtime::Store`].
+#[derive(Debug, Clone)]
+pub struct DataMovers(pub Arc<EmbeddedStore>);
+
+impl tmc_runtime::Store<DataMover> for DataMovers {
+    fn get(&self, key: &ObjectKey) -> Option<Arc<DataMover>> {
+        self.0
+            .datamover(key.namespace().unwrap_or("default"), key.name())
+            .map(Arc::new)
+    }
+
+    fn list(&self) -> Vec<Arc<DataMover>> {
+        self.0
+            .list(Kind::DataMover, None)
+            .into_iter()
+            .filter_map(|o| {
+                if let Object::DataMover(dm) = o {
+                    Some(Arc::new(dm))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn watch(&self) -> UnboundedReceiver<Event<DataMover>> {
+        self.0.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse;
+
+    fn dm(name: &str) -> Object {
+        parse(&format!(
+            "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: {name}}}\nspec: {{sourcePvc: data, secretName: s}}\n"
+        ))
+        .unwrap()
+        .remove(0)
+    }
+
+    #[test]
+    fn store_should_persist_objects_and_versions_across_reopen() {
+        let dir = tempdir();
+        let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+        let applied = store.apply(vec![dm("a")], &dir).unwrap();
+        assert_eq!(applied[0].1, Applied::Created);
+        let mut a = store.datamover("default", "a").unwrap();
+        assert_eq!(
+            (a.metadata.generation, a.metadata.resource_version.as_str()),
+            (1, "1")
+        );
+        a.status.phase = "CreatingClonedPVC".into();
+        let a = store.update_status(&a).unwrap();
+        assert_eq!(a.metadata.resource_version, "2");
+        drop(store);
+
+        let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+        let again = store.datamover("default", "a").unwrap();
+        assert_eq!(again.status.phase, "CreatingClonedPVC");
+        assert_eq!(again.metadata.resource_version, "2");
+        // Versions keep counting up after a restart.
+        assert_eq!(
+            store.apply(vec![dm("b")], &dir).unwrap()[0]
+                .0
+                .metadata()
+                .resource_version,
+            "3"
+        );
+    }
+
+    #[test]
+    fn a_stale_status_write_is_a_conflict_and_changes_nothing() {
+        let dir = tempdir();
+        let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+        store.apply(vec![dm("a")], &dir).unwrap();
+        let stale = store.datamover("default", "a").unwrap();
+        let mut fresh = stale.clone();
+        fresh.status.phase = "CreatingClonedPVC".into();
+        store.update_status(&fresh).unwrap();
+        let mut stale = stale;
+        stale.status.phase = "Failed".into();
+        let err = store.update_status(&stale).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DataMover default/a was modified (resourceVersion 1 is stale, now 2): re-read and retry"
+        );
+        assert_eq!(
+            store.datamover("default", "a").unwrap().status.phase,
+            "CreatingClonedPVC"
+        );
+    }
+
+    #[test]
+    fn reapplying_keeps_status_and_bumps_generation_only_on_spec_change() {
+        let dir = tempdir();
+        let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+        store.apply(vec![dm("a")], &dir).unwrap();
+        let mut a = store.datamover("default", "a").unwrap();
+        a.status.phase = "Completed".into();
+        store.update_status(&a).unwrap();
+        assert_eq!(
+            store.apply(vec![dm("a")], &dir).unwrap()[0].1,
+            Applied::Unchanged
+        );
+        let Object::DataMover(mut changed) = dm("a") else {
+            panic!()
+        };
+        changed.spec.add_timestamp_prefix = true;
+        assert_eq!(
+            store.apply(vec![Object::DataMover(changed)], &dir).unwrap()[0].1,
+            Applied::Configured
+        );
+        let a = store.datamover("default", "a").unwrap();
+        assert_eq!(
+            (a.metadata.generation, a.status.phase.as_str()),
+            (2, "Completed")
+        );
+    }
+
+    pub(crate) fn tempdir() -> std::path::PathBuf {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dm-store-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,316 @@
+//! The resources: `DataMover` (group `datamover.a-cup-of.coffee`, version `v1alpha1`), and the
+//! core/v1 `PersistentVolumeClaim` and `Secret` shapes the embedded backend needs.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The DataMover API group.
+pub const GROUP: &str = "datamover.a-cup-of.coffee";
+/// The DataMover API version.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of DataMover objects.
+pub const API_VERSION: &str = "datamover.a-cup-of.coffee/v1alpha1";
+/// Annotation on a PVC naming an existing host directory that backs it, so it is backed up
+/// in place instead of from `<data-dir>/volumes/<namespace>/<name>`.
+pub const HOST_PATH_ANNOTATION: &str = "datamover.a-cup-of.coffee/host-path";
+
+/// Standard object metadata (the subset the operator uses).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    /// Name, unique per kind and namespace.
+    pub name: String,
+    /// Namespace; `default` when omitted.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Set by the store at creation.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// Set by the store on every write; an update must carry the current one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    /// Incremented by the store when the spec changes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+    /// RFC 3339 creation time, set by the store.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub creation_timestamp: String,
+    /// Labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn default_namespace() -> String {
+    "default".to_owned()
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// An environment variable for the sync job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    /// Variable name.
+    pub name: String,
+    /// Its value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// The sync job's image (used by the Kubernetes backend; recorded by the embedded one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    /// Repository, e.g. `ghcr.io/qjoly/datamover-rclone`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Tag, e.g. `latest`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tag: String,
+    /// `Always`, `IfNotPresent` or `Never`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pull_policy: String,
+}
+
+/// What to back up and where: the original operator's spec, unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataMoverSpec {
+    /// The PVC to back up (cloned first, so the backup is a point-in-time copy).
+    pub source_pvc: String,
+    /// The secret holding the destination and its credentials.
+    pub secret_name: String,
+    /// Put the data under a `YYYY-MM-DD-HHMMSS/` folder at the destination.
+    #[serde(default)]
+    pub add_timestamp_prefix: bool,
+    /// Delete the cloned PVC once the backup succeeded.
+    #[serde(default)]
+    pub delete_pvc_after_backup: bool,
+    /// Extra environment for the sync job.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_env: Vec<EnvVar>,
+    /// The sync job's image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+/// A condition, Kubernetes style.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready`, `Cloned`, `Synced`, `CleanedUp`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// A CamelCase reason.
+    pub reason: String,
+    /// A human-readable message.
+    pub message: String,
+    /// RFC 3339 time of the last change.
+    pub last_transition_time: String,
+}
+
+/// Where a DataMover is, and what happened.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataMoverStatus {
+    /// The phase: empty, `CreatingClonedPVC`, `ClonedPVCReady`, `CreatingPod`, `CleaningUp`,
+    /// `Completed` or `Failed`.
+    #[serde(default)]
+    pub phase: String,
+    /// The cloned PVC's name (`<sourcePvc>-cloned-<unix seconds>`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub restored_pvc_name: String,
+    /// Conditions with reasons and messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Sync attempts started (3 in all at most).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Sync attempts that failed.
+    #[serde(default)]
+    pub failed_attempts: u32,
+    /// Bytes the last sync transferred.
+    #[serde(default)]
+    pub bytes_transferred: u64,
+    /// Files the last sync transferred.
+    #[serde(default)]
+    pub files_transferred: u64,
+    /// Where the data went (secrets never appear here).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub destination: String,
+    /// RFC 3339 time the DataMover started.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub start_time: String,
+    /// RFC 3339 time it completed or failed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub completion_time: String,
+    /// Unix milliseconds the current phase started, so durations are right across restarts.
+    #[serde(default)]
+    pub phase_started_at_ms: u64,
+    /// The last error.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_error: String,
+    /// PID of the running sync process, so a restarted operator finds and stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_pid: Option<u32>,
+}
+
+/// A DataMover resource.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataMover {
+    /// `datamover.a-cup-of.coffee/v1alpha1`.
+    pub api_version: String,
+    /// `DataMover`.
+    pub kind: String,
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// The desired backup.
+    pub spec: DataMoverSpec,
+    /// What happened so far.
+    #[serde(default)]
+    pub status: DataMoverStatus,
+}
+
+/// The spec of a PVC (the fields the embedded backend keeps).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PvcSpec {
+    /// Access modes, e.g. `ReadWriteOnce`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_modes: Vec<String>,
+    /// Storage class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Requested resources (`requests.storage`), kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<serde_json::Value>,
+    /// The volume to clone from (`kind: PersistentVolumeClaim`, `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<serde_json::Value>,
+}
+
+/// The status of a PVC.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PvcStatus {
+    /// `Pending` or `Bound`.
+    #[serde(default)]
+    pub phase: String,
+}
+
+/// A `PersistentVolumeClaim` (core/v1): in the embedded backend, a directory.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersistentVolumeClaim {
+    /// `v1`.
+    pub api_version: String,
+    /// `PersistentVolumeClaim`.
+    pub kind: String,
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    #[serde(default)]
+    pub spec: PvcSpec,
+    /// Status.
+    #[serde(default)]
+    pub status: PvcStatus,
+}
+
+/// A `Secret` (core/v1): `data` is base64, `stringData` plain; both are merged on apply.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    /// `v1`.
+    pub api_version: String,
+    /// `Secret`.
+    pub kind: String,
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Base64-encoded values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// Plain values (folded into `data` when stored).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub string_data: BTreeMap<String, String>,
+    /// `Opaque` by default.
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub type_: String,
+}
+
+impl Secret {
+    /// The decoded values of `data` and `stringData` (the latter wins), or the key whose
+    /// base64 does not decode.
+    ///
+    /// # Errors
+    /// The name of a key whose `data` value is not valid base64 or UTF-8.
+    pub fn values(&self) -> Result<BTreeMap<String, String>, String> {
+        let mut out = BTreeMap::new();
+        for (k, v) in &self.data {
+            let bytes = crate::base64::decode(v).ok_or_else(|| k.clone())?;
+            out.insert(k.clone(), String::from_utf8(bytes).map_err(|_| k.clone())?);
+        }
+        for (k, v) in &self.string_data {
+            out.insert(k.clone(), v.clone());
+        }
+        Ok(out)
+    }
+}
+
+/// The kinds the embedded backend stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `DataMover`.
+    DataMover,
+    /// `PersistentVolumeClaim`.
+    PersistentVolumeClaim,
+    /// `Secret`.
+    Secret,
+}
+
+impl Kind {
+    /// The `kind` field value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DataMover => "DataMover",
+            Self::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Self::Secret => "Secret",
+        }
+    }
+
+    /// The plural resource name used in API paths.
+    #[must_use]
+    pub const fn plural(self) -> &'static str {
+        match self {
+            Self::DataMover => "datamovers",
+            Self::PersistentVolumeClaim => "persistentvolumeclaims",
+            Self::Secret => "secrets",
+        }
+    }
+
+    /// The kind named by a `kubectl`-style word: `datamover`, `datamovers`, `dm`, `pvc`,
+    /// `secret`, ...
+    #[must_use]
+    pub fn parse(word: &str) -> Option<Self> {
+        match word.to_ascii_lowercase().as_str() {
+            "datamover" | "datamovers" | "dm" => Some(Self::DataMover),
+            "persistentvolumeclaim" | "persistentvolumeclaims" | "pvc" | "pvcs" => {
+                Some(Self::PersistentVolumeClaim)
+            }
+            "secret" | "secrets" => Some(Self::Secret),
+            _ => None,
+        }
+    }
+}
+
+impl tmc_runtime::Resource for DataMover {
+    fn key(&self) -> tmc_runtime::ObjectKey {
+        tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)
+    }
+}
