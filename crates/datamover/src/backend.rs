@@ -61,6 +61,16 @@ pub trait Cluster: Send + Sync + 'static {
     /// # Errors
     /// [`ClusterError::Conflict`] when stale.
     fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError>;
+    /// Names the DataMover's clone `<sourcePvc>-cloned-<unix seconds>`, unique among the
+    /// namespace's PVCs and other DataMovers' clones, and stores it in the status.
+    ///
+    /// # Errors
+    /// [`ClusterError::Conflict`] when stale.
+    fn claim_clone_name(
+        &self,
+        dm: &DataMover,
+        unix_seconds: u64,
+    ) -> Result<DataMover, ClusterError>;
     /// A PVC.
     fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim>;
     /// A Secret.
@@ -146,6 +156,14 @@ impl Cluster for Embedded {
 
     fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
         Ok(self.store.update_status(dm)?)
+    }
+
+    fn claim_clone_name(
+        &self,
+        dm: &DataMover,
+        unix_seconds: u64,
+    ) -> Result<DataMover, ClusterError> {
+        Ok(self.store.claim_clone_name(dm, unix_seconds)?)
     }
 
     fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {

@@ -227,10 +227,9 @@ async fn create_clone<C: Cluster>(
         return fail_phase(dm, ctx, "InvalidSecret", &msg);
     }
     if dm.status.restored_pvc_name.is_empty() {
-        // Name the clone once, durably, so a restart reuses it instead of cloning twice.
-        dm.status.restored_pvc_name =
-            format!("{}-cloned-{}", dm.spec.source_pvc, time::now_ms() / 1000);
-        dm = ctx.cluster.write_status(&dm)?;
+        // Name the clone once, durably and uniquely, so a restart reuses it instead of
+        // cloning twice, and two DataMovers of one PVC never share a clone.
+        dm = ctx.cluster.claim_clone_name(&dm, time::now_ms() / 1000)?;
     }
     let clone = dm.status.restored_pvc_name.clone();
     match ctx.cluster.clone_pvc(&ns, &source, &clone).await {

@@ -328,6 +328,48 @@ impl EmbeddedStore {
     /// [`StoreError::Conflict`] for a stale version, [`StoreError::NotFound`] when deleted.
     pub fn update_status(&self, dm: &DataMover) -> Result<DataMover, StoreError> {
         let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        self.update_status_locked(dm)
+    }
+
+    /// Names `dm`'s clone `<sourcePvc>-cloned-<N>`, N the first second from `secs` on whose
+    /// name no PVC and no other DataMover has, and stores it in the status, atomically: two
+    /// DataMovers cloning one PVC in the same second get different names.
+    ///
+    /// # Errors
+    /// As [`update_status`](Self::update_status).
+    pub fn claim_clone_name(&self, dm: &DataMover, secs: u64) -> Result<DataMover, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let ns = &dm.metadata.namespace;
+        let taken: std::collections::HashSet<String> = {
+            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+            cache
+                .iter()
+                .filter(|((_, n, _), _)| n == ns)
+                .filter_map(|((kind, _, name), o)| match (kind, o) {
+                    (Kind::PersistentVolumeClaim, _) => Some(name.clone()),
+                    (Kind::DataMover, Object::DataMover(other))
+                        if other.metadata.name != dm.metadata.name =>
+                    {
+                        Some(other.status.restored_pvc_name.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut n = secs;
+        let name = loop {
+            let candidate = format!("{}-cloned-{n}", dm.spec.source_pvc);
+            if !taken.contains(&candidate) {
+                break candidate;
+            }
+            n += 1;
+        };
+        let mut claimed = dm.clone();
+        claimed.status.restored_pvc_name = name;
+        self.update_status_locked(&claimed)
+    }
+
+    fn update_status_locked(&self, dm: &DataMover) -> Result<DataMover, StoreError> {
         let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
         let Some(Object::DataMover(current)) = self.get(Kind::DataMover, ns, name) else {
             return Err(StoreError::NotFound {
@@ -562,6 +604,24 @@ mod tests {
             (a.metadata.generation, a.status.phase.as_str()),
             (2, "Completed")
         );
+    }
+
+    #[test]
+    fn clone_names_claimed_in_the_same_second_are_unique_and_stable() {
+        let dir = tempdir();
+        let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+        store.apply(vec![dm("a"), dm("b")], &dir).unwrap();
+        let a = store
+            .claim_clone_name(&store.datamover("default", "a").unwrap(), 1000)
+            .unwrap();
+        let b = store
+            .claim_clone_name(&store.datamover("default", "b").unwrap(), 1000)
+            .unwrap();
+        assert_eq!(a.status.restored_pvc_name, "data-cloned-1000");
+        assert_eq!(b.status.restored_pvc_name, "data-cloned-1001");
+        // Claiming again for the same DataMover may reuse its own name.
+        let again = store.claim_clone_name(&a, 1000).unwrap();
+        assert_eq!(again.status.restored_pvc_name, "data-cloned-1000");
     }
 
     pub(crate) fn tempdir() -> std::path::PathBuf {

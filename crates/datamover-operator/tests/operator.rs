@@ -1,0 +1,687 @@
+//! The operator as users run it: the real binary, the real rclone, real files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed setup is a failed test
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_datamover-operator");
+
+/// rclone, or `false` (with a loud message) on a developer machine without it; in CI a
+/// missing rclone fails: `.ci/run` installs it.
+fn rclone_available() -> bool {
+    if Command::new("rclone")
+        .arg("version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "rclone is missing in CI: .ci/run must install it"
+    );
+    eprintln!(
+        "\n!!! SKIPPED: rclone not found; `apt-get install rclone` to run the operator tests !!!\n"
+    );
+    false
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn tempdir() -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "dm-op-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `datamover-operator run`, killed when dropped.
+struct Operator {
+    child: Child,
+    data: PathBuf,
+    metrics: SocketAddr,
+    api: SocketAddr,
+}
+
+impl Operator {
+    fn start(data: &Path) -> Self {
+        let (metrics, api) = (free_port(), free_port());
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--data-dir")
+            .arg(data)
+            .args([
+                "--metrics-bind-address",
+                &metrics.to_string(),
+                "--api-bind-address",
+                &api.to_string(),
+            ])
+            .args(["--job-backoff-seconds", "0", "--concurrency", "4"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let op = Self {
+            child,
+            data: data.to_owned(),
+            metrics,
+            api,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http(op.metrics, "GET", "/readyz", None).map(|(s, _)| s) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "the operator did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        op
+    }
+
+    fn server(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    fn apply(&self, yaml: &str) {
+        let (status, body) = http(self.api, "POST", "/apply", Some(yaml)).unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    fn datamover(&self, name: &str) -> Value {
+        let (status, body) = http(
+            self.api,
+            "GET",
+            &format!(
+                "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/{name}"
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Waits (bounded) until `name` reaches Completed or Failed, and returns it.
+    fn finished(&self, name: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let dm = self.datamover(name);
+            if matches!(dm["status"]["phase"].as_str(), Some("Completed" | "Failed")) {
+                return dm;
+            }
+            assert!(Instant::now() < deadline, "{name} did not finish: {dm}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn metrics(&self) -> String {
+        http(self.metrics, "GET", "/metrics", None).unwrap().1
+    }
+
+    /// The `datamover_*` counter lines, sorted (histograms left out).
+    fn counters(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .metrics()
+            .lines()
+            .filter(|l| l.starts_with("datamover_") && !l.starts_with("datamover_phase_duration"))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on loopback; `None` when nothing listens yet.
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    let body = body.unwrap_or("");
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/yaml\r\nContent-Length: {}\r\n\r\n{body}", body.len()).ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).ok()?;
+    let (head, payload) = raw.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = payload;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).ok()?;
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = tail[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        payload.to_owned()
+    };
+    Some((status, payload))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so big files do not compress away.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// Every path under `root` (dirs end in `/`) with file contents.
+fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                out.insert(format!("{rel}/"), None);
+                stack.push(path);
+            } else {
+                out.insert(rel, Some(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn sample_tree(root: &Path, big: usize) {
+    std::fs::create_dir_all(root.join("a/b/c")).unwrap();
+    std::fs::create_dir_all(root.join("empty-dir")).unwrap();
+    std::fs::write(root.join("a/b/c/deep.txt"), "deep\n").unwrap();
+    std::fs::write(root.join("a/naïve ☃ 日本.txt"), "unicode\n").unwrap();
+    std::fs::write(root.join("zero-bytes"), "").unwrap();
+    std::fs::write(root.join("a/big.bin"), noise(big, 42)).unwrap();
+}
+
+fn pvc(name: &str, host: &Path) -> String {
+    format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  annotations:\n    datamover.a-cup-of.coffee/host-path: \"{}\"\nspec: {{accessModes: [ReadWriteOnce]}}\n---\n",
+        host.display()
+    )
+}
+
+fn secret(name: &str, values: &[(&str, &str)]) -> String {
+    let data: String = values
+        .iter()
+        .map(|(k, v)| format!("  {k}: \"{v}\"\n"))
+        .collect();
+    format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\nstringData:\n{data}---\n")
+}
+
+fn datamover(name: &str, pvc: &str, secret: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: {name}}}\nspec:\n  sourcePvc: {pvc}\n  secretName: {secret}\n{extra}---\n"
+    )
+}
+
+#[test]
+fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup_only_on_request() {
+    if !rclone_available() {
+        return;
+    }
+    let dir = tempdir();
+    let source = dir.join("source");
+    sample_tree(&source, 50 * 1024 * 1024);
+    let op = Operator::start(&dir.join("data"));
+    let (dest1, dest2) = (dir.join("dest-prefixed"), dir.join("dest-plain"));
+    op.apply(&format!(
+        "{}{}{}{}{}",
+        pvc("data", &source),
+        secret(
+            "to-prefixed",
+            &[("DESTINATION", &dest1.display().to_string())]
+        ),
+        secret("to-plain", &[("DESTINATION", &dest2.display().to_string())]),
+        datamover(
+            "prefixed",
+            "data",
+            "to-prefixed",
+            "  addTimestampPrefix: true\n  deletePvcAfterBackup: true\n"
+        ),
+        datamover("plain", "data", "to-plain", ""),
+    ));
+    let prefixed = op.finished("prefixed", Duration::from_secs(120));
+    let plain = op.finished("plain", Duration::from_secs(120));
+    assert_eq!(prefixed["status"]["phase"], "Completed", "{prefixed}");
+    assert_eq!(plain["status"]["phase"], "Completed", "{plain}");
+
+    let expected = tree(&source);
+    assert_eq!(
+        tree(&dest2),
+        expected,
+        "the plain backup differs from the source"
+    );
+    let folders: Vec<_> = std::fs::read_dir(&dest1)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = &folders[0];
+    assert!(
+        folder.len() == 17 && folder.as_bytes()[4] == b'-' && folder.as_bytes()[10] == b'-',
+        "{folder} is not YYYY-MM-DD-HHMMSS"
+    );
+    assert_eq!(
+        tree(&dest1.join(folder)),
+        expected,
+        "the prefixed backup differs from the source"
+    );
+    assert_eq!(
+        prefixed["status"]["destination"],
+        format!("{}/{folder}", dest1.display())
+    );
+    assert_eq!(
+        plain["status"]["bytesTransferred"].as_u64().unwrap(),
+        50 * 1024 * 1024 + 5 + 8
+    );
+    assert_eq!(plain["status"]["filesTransferred"], 4);
+
+    // deletePvcAfterBackup removed its clone, volume and object; the other clone stays.
+    let volumes = op.data.join("volumes/default");
+    let clone_of = |dm: &Value| dm["status"]["restoredPvcName"].as_str().unwrap().to_owned();
+    let (gone, kept) = (clone_of(&prefixed), clone_of(&plain));
+    assert!(gone.starts_with("data-cloned-") && kept.starts_with("data-cloned-"));
+    assert!(!volumes.join(&gone).exists());
+    assert_eq!(
+        tree(&volumes.join(&kept)),
+        expected,
+        "the kept clone is a full copy"
+    );
+    let pvc_status = |name: &str| {
+        http(
+            op.api,
+            "GET",
+            &format!("/api/v1/namespaces/default/persistentvolumeclaims/{name}"),
+            None,
+        )
+        .unwrap()
+        .0
+    };
+    assert_eq!(pvc_status(&gone), 404);
+    assert_eq!(pvc_status(&kept), 200);
+
+    assert_eq!(
+        op.counters(),
+        [
+            r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#,
+            r#"datamover_data_sync_operations_total{status="success",namespace="default"} 2"#,
+            r#"datamover_operations_total{phase="CleaningUp",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CleaningUp",status="success",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 2"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="success",namespace="default"} 2"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="started",namespace="default"} 2"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="success",namespace="default"} 2"#,
+            r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 2"#,
+            r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 2"#,
+        ]
+    );
+    assert!(op.metrics().contains(
+        r#"datamover_phase_duration_seconds_count{phase="CreatingPod",namespace="default"} 2"#
+    ));
+}
+
+#[test]
+fn an_unreachable_destination_should_fail_after_three_attempts_and_count_the_failures() {
+    if !rclone_available() {
+        return;
+    }
+    let dir = tempdir();
+    let source = dir.join("source");
+    sample_tree(&source, 1024);
+    let op = Operator::start(&dir.join("data"));
+    let closed = free_port(); // nothing listens here
+    op.apply(&format!(
+        "{}{}{}",
+        pvc("data", &source),
+        secret(
+            "s3",
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIDTESTKEY"),
+                ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
+                ("AWS_REGION", "us-east-1"),
+                ("BUCKET_HOST", "127.0.0.1"),
+                ("BUCKET_PORT", &closed.port().to_string()),
+                ("BUCKET_NAME", "backups"),
+                ("TLS_HOST", "false"),
+            ]
+        ),
+        datamover("offsite", "data", "s3", ""),
+    ));
+    let dm = op.finished("offsite", Duration::from_secs(120));
+    let status = &dm["status"];
+    assert_eq!(status["phase"], "Failed", "{dm}");
+    assert_eq!(
+        (
+            status["attempts"].as_u64(),
+            status["failedAttempts"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["reason"], "BackoffLimitExceeded");
+    let text = dm.to_string();
+    assert!(
+        !text.contains("very-secret-value") && !text.contains("AKIDTESTKEY"),
+        "a secret leaked into the status: {text}"
+    );
+    assert_eq!(
+        op.counters(),
+        [
+            r#"datamover_data_sync_operations_total{status="failure",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="success",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="failure",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="started",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 3"#,
+            r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 3"#,
+        ]
+    );
+}
+
+#[test]
+fn a_missing_source_pvc_or_secret_should_fail_with_a_reason_and_be_counted() {
+    if !rclone_available() {
+        return;
+    }
+    let dir = tempdir();
+    let source = dir.join("source");
+    sample_tree(&source, 16);
+    let op = Operator::start(&dir.join("data"));
+    op.apply(&format!(
+        "{}{}{}",
+        pvc("data", &source),
+        datamover("no-pvc", "missing-pvc", "whatever", ""),
+        datamover("no-secret", "data", "missing-secret", ""),
+    ));
+    for (name, reason, message) in [
+        (
+            "no-pvc",
+            "SourcePVCNotFound",
+            "the source PVC default/missing-pvc does not exist",
+        ),
+        (
+            "no-secret",
+            "SecretNotFound",
+            "the secret default/missing-secret does not exist",
+        ),
+    ] {
+        let dm = op.finished(name, Duration::from_secs(30));
+        assert_eq!(dm["status"]["phase"], "Failed");
+        assert_eq!(dm["status"]["lastError"], message);
+        let ready = dm["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (ready["status"].as_str(), ready["reason"].as_str()),
+            (Some("False"), Some(reason))
+        );
+    }
+    assert_eq!(
+        op.counters(),
+        [
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="failure",namespace="default"} 2"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 2"#,
+        ]
+    );
+    assert!(op.metrics().contains(
+        r#"controller_runtime_reconcile_total{controller="datamover",result="error"} 0"#
+    ));
+}
+
+/// The processes of this test's syncs still alive (they carry the DataMover's uid).
+fn syncs_alive(uid: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).contains(&format!("--user-agent=datamover/{uid}")))
+        .count()
+}
+
+#[test]
+fn a_kill_9_during_a_sync_should_resume_complete_once_and_never_run_two_syncs() {
+    if !rclone_available() {
+        return;
+    }
+    let dir = tempdir();
+    let source = dir.join("source");
+    sample_tree(&source, 8 * 1024 * 1024);
+    let dest = dir.join("dest");
+    let mut op = Operator::start(&dir.join("data"));
+    op.apply(&format!(
+        "{}{}{}",
+        pvc("data", &source),
+        secret("local", &[("DESTINATION", &dest.display().to_string())]),
+        // 2 MiB/s: the sync takes about 4 s, long enough to be killed in the middle.
+        datamover(
+            "slow",
+            "data",
+            "local",
+            "  additionalEnv:\n    - {name: RCLONE_BWLIMIT, value: 2M}\n"
+        ),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (uid, pid) = loop {
+        let dm = op.datamover("slow");
+        if let Some(pid) = dm["status"]["syncPid"].as_u64() {
+            break (dm["metadata"]["uid"].as_str().unwrap().to_owned(), pid);
+        }
+        assert!(Instant::now() < deadline, "the sync never started: {dm}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    op.kill9();
+    assert_eq!(
+        syncs_alive(&uid),
+        1,
+        "the orphaned sync {pid} should still be running after kill -9"
+    );
+
+    let data = op.data.clone();
+    drop(op);
+    let op = Operator::start(&data);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let dm = loop {
+        assert!(
+            syncs_alive(&uid) <= 1,
+            "two syncs of one DataMover ran at once"
+        );
+        let dm = op.datamover("slow");
+        if matches!(dm["status"]["phase"].as_str(), Some("Completed" | "Failed")) {
+            break dm;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resumed DataMover did not finish: {dm}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(dm["status"]["phase"], "Completed", "{dm}");
+    assert_eq!(
+        dm["status"]["attempts"], 2,
+        "the interrupted attempt and the one that finished"
+    );
+    assert_eq!(dm["status"]["failedAttempts"], 0);
+    assert!(dm["status"]["syncPid"].is_null());
+    assert_eq!(
+        dm["status"]["startTime"].as_str().map(str::len),
+        Some(20),
+        "status survived the restart"
+    );
+    assert_eq!(syncs_alive(&uid), 0);
+    assert_eq!(tree(&dest), tree(&source));
+    let counters = op.counters();
+    assert!(
+        counters.contains(
+            &r#"datamover_data_sync_operations_total{status="success",namespace="default"} 1"#
+                .to_owned()
+        ),
+        "{counters:?}"
+    );
+    assert!(
+        counters.contains(
+            &r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 1"#
+                .to_owned()
+        ),
+        "{counters:?}"
+    );
+}
+
+#[test]
+fn a_hundred_datamovers_at_once_should_all_complete_and_the_metrics_add_up() {
+    if !rclone_available() {
+        return;
+    }
+    let dir = tempdir();
+    let source = dir.join("source");
+    sample_tree(&source, 4096);
+    let op = Operator::start(&dir.join("data"));
+    let mut yaml = pvc("data", &source);
+    for i in 0..100 {
+        let dest = dir.join(format!("dest/{i}"));
+        yaml.push_str(&secret(
+            &format!("dest-{i}"),
+            &[("DESTINATION", &dest.display().to_string())],
+        ));
+        yaml.push_str(&datamover(
+            &format!("backup-{i}"),
+            "data",
+            &format!("dest-{i}"),
+            "  deletePvcAfterBackup: true\n",
+        ));
+    }
+    op.apply(&yaml);
+    for i in 0..100 {
+        let dm = op.finished(&format!("backup-{i}"), Duration::from_secs(180));
+        assert_eq!(dm["status"]["phase"], "Completed", "{dm}");
+    }
+    let expected = tree(&source);
+    for i in [0, 42, 99] {
+        assert_eq!(tree(&dir.join(format!("dest/{i}"))), expected);
+    }
+    assert_eq!(
+        op.counters(),
+        [
+            r#"datamover_cleanup_operations_total{status="success",namespace="default"} 100"#,
+            r#"datamover_data_sync_operations_total{status="success",namespace="default"} 100"#,
+            r#"datamover_operations_total{phase="CleaningUp",status="started",namespace="default"} 100"#,
+            r#"datamover_operations_total{phase="CleaningUp",status="success",namespace="default"} 100"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 100"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="success",namespace="default"} 100"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="started",namespace="default"} 100"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="success",namespace="default"} 100"#,
+            r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 100"#,
+            r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 100"#,
+        ]
+    );
+}
+
+#[test]
+fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
+    if !rclone_available() {
+        return;
+    }
+    let dir = tempdir();
+    let op = Operator::start(&dir.join("data"));
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "{}{}",
+            secret("ok", &[("DESTINATION", "/tmp/x")]),
+            datamover("bad", "data", "ok", "  deletePvcAfterBackup: maybe\n")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["apply", "-f"])
+        .arg(&file)
+        .args(["--server", &op.server()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: document 2 (DataMover bad): spec.deletePvcAfterBackup: expected true or false, got a string"
+    );
+    let get = Command::new(BIN)
+        .args(["get", "secrets", "--server", &op.server()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&get.stdout).trim(),
+        "No secrets found in namespace default."
+    );
+
+    // The same file fixed applies, and `get` shows it.
+    std::fs::write(&file, secret("ok", &[("DESTINATION", "/tmp/x")])).unwrap();
+    let out = Command::new(BIN)
+        .args(["apply", "-f"])
+        .arg(&file)
+        .args(["--server", &op.server()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "secret/ok created (default)"
+    );
+    let missing = Command::new(BIN)
+        .args(["get", "dm", "nope", "--server", &op.server()])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr).trim(),
+        "error: DataMover default/nope not found"
+    );
+}
