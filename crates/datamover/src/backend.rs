@@ -54,6 +54,11 @@ pub struct SyncRequest {
 /// What the reconciler needs from a cluster. The embedded backend implements it on one
 /// machine; the Kubernetes backend implements it with PVCs and Jobs.
 pub trait Cluster: Send + Sync + 'static {
+    /// How many of the DataMover's three sync attempts one [`run_sync`](Self::run_sync)
+    /// uses: 1 for the embedded backend (the reconciler retries), 3 for a Kubernetes Job
+    /// with `backoffLimit: 2` (the Job retries).
+    const ATTEMPTS_PER_RUN: u32 = 1;
+
     /// The current DataMover.
     fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover>;
     /// Writes a DataMover's status (optimistic: the object's resourceVersion must be current).

@@ -307,7 +307,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
         Err(msg) => return fail_phase(dm, ctx, "InvalidSecret", &msg),
     };
     dm.status.destination = ctx.cluster.check_sync(&request).unwrap_or_default();
-    dm.status.attempts += 1;
+    dm.status.attempts += C::ATTEMPTS_PER_RUN;
     dm = ctx.cluster.write_status(&dm)?;
     m.datamover_pod_creation(&ns, Op::Started);
 
@@ -364,7 +364,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
         }
         Err(ClusterError::Conflict(e)) => Err(ReconcileError::Conflict(e.to_string())),
         Err(e) => {
-            dm.status.failed_attempts += 1;
+            dm.status.failed_attempts += C::ATTEMPTS_PER_RUN;
             dm.status.last_error = e.to_string();
             let failed = dm.status.failed_attempts;
             condition(

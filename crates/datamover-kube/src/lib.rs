@@ -1,0 +1,1 @@
+//! The Kubernetes backend (in progress).
