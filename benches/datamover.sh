@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The operator against rclone alone, and many small DataMovers.
+#
+#   benches/datamover.sh [GIB] [SMALL]
+#
+# 1. A GIB GiB tree (64 MiB files of random bytes, default 1 GiB): `rclone sync` alone, then
+#    the operator end to end (apply to Completed: clone + sync + cleanup), alternated
+#    3 times; prints the median of each and the ratio operator / rclone.
+# 2. SMALL DataMovers (default 1000) of a small tree applied at once: time until every one
+#    is Completed.
+# Requires rclone (Debian package). Works in a temp dir under /tmp.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GIB=${1:-1}
+SMALL=${2:-1000}
+cargo build --release --quiet -p datamover-operator
+BIN=$PWD/target/release/datamover-operator
+WORK=$(mktemp -d /tmp/dm-bench.XXXXXX)
+OP=""
+trap '[ -n "$OP" ] && kill "$OP" 2>/dev/null; rm -rf "$WORK"' EXIT
+PORT_M=18480; PORT_A=18481; SERVER="http://127.0.0.1:$PORT_A"
+
+mkdir -p "$WORK/source"
+files=$((GIB * 16))
+for i in $(seq 1 "$files"); do head -c $((64 * 1024 * 1024)) /dev/urandom > "$WORK/source/f$i.bin"; done
+sync
+
+start_operator() {
+  "$BIN" run --data-dir "$WORK/data" --metrics-bind-address "127.0.0.1:$PORT_M" \
+    --api-bind-address "127.0.0.1:$PORT_A" --concurrency "${1:-4}" >/dev/null 2>&1 &
+  OP=$!
+  for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$PORT_M/readyz" >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "operator did not start" >&2; exit 1
+}
+stop_operator() { kill "$OP"; wait "$OP" 2>/dev/null || true; OP=""; rm -rf "$WORK/data"; }
+now() { date +%s.%N; }
+
+rclone_times=(); operator_times=()
+for round in 1 2 3; do
+  rm -rf "$WORK/dest-rclone"; sync
+  t0=$(now); rclone sync "$WORK/source/" "$WORK/dest-rclone" >/dev/null 2>&1; t1=$(now)
+  rclone_times+=("$(echo "$t1 - $t0" | awk '{print $1 - $3}')")
+
+  rm -rf "$WORK/dest-op"; sync
+  start_operator
+  cat > "$WORK/big.yaml" <<YAML
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: big, annotations: {datamover.a-cup-of.coffee/host-path: "$WORK/source"}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: dest}
+stringData: {DESTINATION: "$WORK/dest-op"}
+---
+apiVersion: datamover.a-cup-of.coffee/v1alpha1
+kind: DataMover
+metadata: {name: big}
+spec: {sourcePvc: big, secretName: dest, deletePvcAfterBackup: true}
+YAML
+  t0=$(now)
+  "$BIN" apply -f "$WORK/big.yaml" --server "$SERVER" >/dev/null
+  until "$BIN" get dm big --server "$SERVER" | grep -qE "Completed|Failed"; do sleep 0.05; done
+  t1=$(now)
+  "$BIN" get dm big --server "$SERVER" | grep -q Completed || { echo "big backup failed" >&2; exit 1; }
+  operator_times+=("$(echo "$t1 - $t0" | awk '{print $1 - $3}')")
+  stop_operator
+  echo "round $round: rclone ${rclone_times[-1]} s, operator ${operator_times[-1]} s" >&2
+done
+python3 - "${rclone_times[*]}" "${operator_times[*]}" "$GIB" <<'PY'
+import statistics, sys
+r = statistics.median(map(float, sys.argv[1].split())); o = statistics.median(map(float, sys.argv[2].split()))
+print(f"{sys.argv[3]} GiB: rclone sync alone {r:.2f} s, operator end to end {o:.2f} s, ratio {o / r:.3f}")
+PY
+
+# Many small DataMovers.
+mkdir -p "$WORK/small"; echo hello > "$WORK/small/a.txt"; mkdir -p "$WORK/small/d"; echo x > "$WORK/small/d/b.txt"
+python3 - "$WORK" "$SMALL" > "$WORK/small.yaml" <<'PY'
+import sys
+work, n = sys.argv[1], int(sys.argv[2])
+print(f"apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: small, annotations: {{datamover.a-cup-of.coffee/host-path: \"{work}/small\"}}}}\n---")
+for i in range(n):
+    print(f"apiVersion: v1\nkind: Secret\nmetadata: {{name: dest-{i}}}\nstringData: {{DESTINATION: \"{work}/small-dest/{i}\"}}\n---")
+    print(f"apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: small-{i}}}\nspec: {{sourcePvc: small, secretName: dest-{i}, deletePvcAfterBackup: true}}\n---")
+PY
+start_operator 8
+t0=$(now)
+"$BIN" apply -f "$WORK/small.yaml" --server "$SERVER" >/dev/null
+while true; do
+  done_count=$("$BIN" get dm --server "$SERVER" | grep -cE " (Completed|Failed) " || true)
+  [ "$done_count" -ge "$SMALL" ] && break
+  sleep 0.5
+done
+t1=$(now)
+failed=$("$BIN" get dm --server "$SERVER" | grep -c " Failed " || true)
+echo "$SMALL small DataMovers: all finished in $(echo "$t1 - $t0" | awk '{printf "%.1f", $1 - $3}') s ($failed failed), concurrency 8"
+stop_operator
