@@ -50,7 +50,11 @@ fn write_sample(root: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn run(args: &RunArgs, store: &EmbeddedStore) -> Result<(), String> {
+pub(crate) async fn run(
+    args: &RunArgs,
+    store: &EmbeddedStore,
+    metrics_url: &str,
+) -> Result<(), String> {
     let data_dir = std::fs::canonicalize(&args.data_dir)
         .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
     let source = data_dir.join("demo/source");
@@ -81,10 +85,7 @@ pub(crate) async fn run(args: &RunArgs, store: &EmbeddedStore) -> Result<(), Str
                     dm.status.files_transferred, dm.status.bytes_transferred, dm.status.destination
                 );
             }
-            println!(
-                "demo: metrics:  curl http://{}/metrics | grep datamover_",
-                args.metrics_bind_address
-            );
+            println!("demo: metrics:  curl {metrics_url} | grep datamover_");
             println!(
                 "demo: status:   datamover-operator get dm -o wide --server http://{}",
                 args.api_bind_address

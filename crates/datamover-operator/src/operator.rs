@@ -9,8 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tmc_metrics::Metrics;
+use tmc_metrics::{HealthStatus, Metrics};
 use tmc_runtime::{Backoff, Controller, reconciler_fn};
+use tmc_server::config::ConfigOverrides;
+use tmc_server::health::HealthMonitor;
+use tmc_server::{MetricsConfig, MetricsReporter, MetricsServer};
 
 /// Flags of `run` and `demo` (each also read from the environment).
 #[derive(clap::Args, Debug, Clone)]
@@ -18,13 +21,27 @@ pub(crate) struct RunArgs {
     /// Where objects and volumes live.
     #[arg(long, env = "DATAMOVER_DATA_DIR", default_value = "datamover-data")]
     pub(crate) data_dir: PathBuf,
-    /// The metrics endpoint (`/metrics`, `/healthz`, `/readyz`).
-    #[arg(
-        long,
-        env = "DATAMOVER_METRICS_BIND_ADDRESS",
-        default_value = "127.0.0.1:8080"
-    )]
-    pub(crate) metrics_bind_address: SocketAddr,
+    /// The metrics endpoint (`/metrics`, `/metrics/summary`, `/healthz`, `/readyz`).
+    /// Default `127.0.0.1:8080`; overrides `TMC_METRICS_BIND_ADDRESS`/`TMC_METRICS_PORT`
+    /// and the metrics config file.
+    #[arg(long, env = "DATAMOVER_METRICS_BIND_ADDRESS")]
+    pub(crate) metrics_bind_address: Option<SocketAddr>,
+    /// A YAML file of metrics settings (`enabled`, `port`, `path`, `collection_interval`,
+    /// `retention_period`, `tls_cert_file`, `tls_key_file`, `token_file`, ...); the
+    /// environment (`TMC_METRICS_*`) and flags override it.
+    #[arg(long, env = "DATAMOVER_METRICS_CONFIG")]
+    pub(crate) metrics_config: Option<PathBuf>,
+    /// Serve the metrics endpoint over TLS with this PEM certificate chain (with
+    /// `--metrics-tls-key`); reloaded when the file changes.
+    #[arg(long)]
+    pub(crate) metrics_tls_cert: Option<PathBuf>,
+    /// The PEM private key for `--metrics-tls-cert`.
+    #[arg(long)]
+    pub(crate) metrics_tls_key: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` on the metrics endpoint, the token read from
+    /// this file.
+    #[arg(long)]
+    pub(crate) metrics_token_file: Option<PathBuf>,
     /// The resource API used by `apply`, `get`, `describe`, `delete`.
     #[arg(
         long,
@@ -99,14 +116,46 @@ async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
             args.data_dir.display()
         )
     })?);
-    let metrics_listener = bind(
-        args.metrics_bind_address,
-        "metrics endpoint",
-        "--metrics-bind-address",
-    )
-    .await?;
+    let config = metrics_config(&args)?;
     let api_listener = bind(args.api_bind_address, "resource API", "--api-bind-address").await?;
-    let metrics = Metrics::builder().install().map_err(|e| e.to_string())?;
+    // With the endpoint disabled nothing is installed: recording goes to the facade's no-op.
+    let metrics = if config.enabled {
+        Metrics::builder().install()
+    } else {
+        Metrics::builder().build()
+    }
+    .map_err(|e| e.to_string())?;
+
+    // Health: the volumes directory must stay usable; ready once the controller runs.
+    let health = HealthMonitor::builder().metrics(&metrics).build();
+    let watched = volumes.clone();
+    health.register_check("DataMoverController", "datamover", "local", move || {
+        let dir = watched.clone();
+        async move {
+            if tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir()) {
+                HealthStatus::Healthy
+            } else {
+                HealthStatus::Unhealthy
+            }
+        }
+    });
+    let ready = Arc::new(AtomicBool::new(false));
+    health.readiness_flag("controller started", ready.clone());
+    let reporter = MetricsReporter::new(&metrics, health.clone(), config.collection_interval)
+        .map_err(|e| e.to_string())?;
+    let metrics_server = MetricsServer::new(&config, metrics.clone(), health)
+        .map_err(|e| e.to_string())?
+        .with_reporter(&reporter);
+    let metrics_server = if config.enabled {
+        Some(
+            metrics_server
+                .bind()
+                .await
+                .map_err(|e| format!("{e} (pass --metrics-bind-address to use another address)"))?,
+        )
+    } else {
+        None
+    };
 
     let cluster = Arc::new(Embedded {
         store: store.clone(),
@@ -138,8 +187,6 @@ async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
         .metrics(metrics.collector())
         .shutdown_deadline(Duration::from_secs(5));
 
-    let ready = Arc::new(AtomicBool::new(false));
-    let metrics_app = metrics_router(metrics.clone(), ready.clone());
     let api_app = api::router(ApiState {
         store: store.clone(),
         volumes,
@@ -148,11 +195,9 @@ async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let metrics_server = tokio::spawn(
-        axum::serve(metrics_listener, metrics_app)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-    );
+    let reporter_handle = config.enabled.then(|| reporter.start());
+    let metrics_task =
+        metrics_server.map(|server| tokio::spawn(server.serve(stopped(stop_rx.clone()))));
     let api_server = tokio::spawn(
         axum::serve(api_listener, api_app)
             .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -160,15 +205,15 @@ async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
     );
     tracing::info!(
         data_dir = %args.data_dir.display(),
-        metrics = %format!("http://{}/metrics", args.metrics_bind_address),
+        metrics = %metrics_url(&config),
         api = %format!("http://{}", args.api_bind_address),
         rclone = %version,
         "datamover-operator started"
     );
-    ready.store(true, Ordering::SeqCst);
     let controller_task = tokio::spawn(controller.run(stopped(stop_rx.clone())));
+    ready.store(true, Ordering::SeqCst);
     if demo {
-        crate::demo::run(&args, &store).await?;
+        crate::demo::run(&args, &store, &metrics_url(&config)).await?;
     }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight reconciles (5 s at most)");
@@ -177,7 +222,12 @@ async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
     if !report.cut_off.is_empty() {
         tracing::warn!(cut_off = ?report.cut_off, "reconciles cut off at shutdown; they resume on the next start");
     }
-    let _ = metrics_server.await;
+    if let Some(mut handle) = reporter_handle {
+        handle.stop().await;
+    }
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     let _ = api_server.await;
     Ok(())
 }
@@ -203,22 +253,32 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn metrics_router(metrics: Metrics, ready: Arc<AtomicBool>) -> axum::Router {
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/metrics", tmc_tower::axum::metrics_route(metrics))
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(move || {
-                let ready = ready.load(Ordering::SeqCst);
-                async move {
-                    if ready {
-                        (axum::http::StatusCode::OK, "ok")
-                    } else {
-                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting")
-                    }
-                }
-            }),
-        )
+/// The metrics settings: the flags over `TMC_METRICS_*` over `--metrics-config` over defaults.
+fn metrics_config(args: &RunArgs) -> Result<MetricsConfig, String> {
+    let overrides = ConfigOverrides {
+        bind_address: args.metrics_bind_address.map(|a| a.ip()),
+        port: args.metrics_bind_address.map(|a| a.port()),
+        tls_cert_file: args.metrics_tls_cert.clone(),
+        tls_key_file: args.metrics_tls_key.clone(),
+        token_file: args.metrics_token_file.clone(),
+        ..ConfigOverrides::default()
+    };
+    let mut loader = MetricsConfig::loader().process_env().overrides(overrides);
+    if let Some(file) = &args.metrics_config {
+        loader = loader.file(file);
+    }
+    loader.load().map_err(|e| e.to_string())
+}
+
+/// Where the exposition is served, for logs and the demo's hints.
+pub(crate) fn metrics_url(config: &MetricsConfig) -> String {
+    if !config.enabled {
+        return "disabled".into();
+    }
+    let scheme = if config.tls_enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{}{}", config.socket_addr(), config.path)
 }

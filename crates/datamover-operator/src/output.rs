@@ -207,20 +207,31 @@ pub(crate) fn get(
     Ok(())
 }
 
+/// One request about one object; its JSON, or the server's error.
+fn one(
+    server: &ServerArg,
+    method: &str,
+    word: &str,
+    name: &str,
+    namespace: &str,
+) -> Result<(Kind, Value), String> {
+    let kind = kind(word)?;
+    let (status, body) = request(
+        &server.server,
+        method,
+        &path(kind, namespace, Some(name)),
+        None,
+    )?;
+    Ok((kind, fail_on_error(status, &body)?))
+}
+
 pub(crate) fn describe(
     server: &ServerArg,
     word: &str,
     name: &str,
     namespace: &str,
 ) -> Result<(), String> {
-    let kind = kind(word)?;
-    let (status, body) = request(
-        &server.server,
-        "GET",
-        &path(kind, namespace, Some(name)),
-        None,
-    )?;
-    let value = fail_on_error(status, &body)?;
+    let (_, value) = one(server, "GET", word, name, namespace)?;
     print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
     Ok(())
 }
@@ -231,14 +242,7 @@ pub(crate) fn delete(
     name: &str,
     namespace: &str,
 ) -> Result<(), String> {
-    let kind = kind(word)?;
-    let (status, body) = request(
-        &server.server,
-        "DELETE",
-        &path(kind, namespace, Some(name)),
-        None,
-    )?;
-    fail_on_error(status, &body)?;
+    let (kind, _) = one(server, "DELETE", word, name, namespace)?;
     println!("{}/{name} deleted", kind.as_str().to_lowercase());
     Ok(())
 }

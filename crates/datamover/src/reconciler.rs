@@ -214,17 +214,8 @@ async fn create_clone<C: Cluster>(
         let msg = format!("the source PVC {ns}/{} does not exist", dm.spec.source_pvc);
         return fail_phase(dm, ctx, "SourcePVCNotFound", &msg);
     };
-    let Some(secret) = ctx.cluster.secret(&ns, &dm.spec.secret_name) else {
-        let msg = format!("the secret {ns}/{} does not exist", dm.spec.secret_name);
-        return fail_phase(dm, ctx, "SecretNotFound", &msg);
-    };
-    let request = match sync_request(&dm, &secret) {
-        Ok(r) => r,
-        Err(msg) => return fail_phase(dm, ctx, "InvalidSecret", &msg),
-    };
-    if let Err(msg) = ctx.cluster.check_sync(&request) {
-        let msg = format!("secret {ns}/{}: {msg}", dm.spec.secret_name);
-        return fail_phase(dm, ctx, "InvalidSecret", &msg);
+    if let Err((reason, msg)) = prepare_sync(&dm, ctx) {
+        return fail_phase(dm, ctx, reason, &msg);
     }
     if dm.status.restored_pvc_name.is_empty() {
         // Name the clone once, durably and uniquely, so a restart reuses it instead of
@@ -255,6 +246,27 @@ async fn create_clone<C: Cluster>(
         Err(ClusterError::Conflict(e)) => Err(ReconcileError::Conflict(e.to_string())),
         Err(e) => fail_phase(dm, ctx, "CloneFailed", &e.to_string()),
     }
+}
+
+/// The sync request for `dm` and its destination, or why it cannot run (a condition reason
+/// and a message): the secret is missing, undecodable, or names no destination.
+fn prepare_sync<C: Cluster>(
+    dm: &DataMover,
+    ctx: &Context<C>,
+) -> Result<(SyncRequest, String), (&'static str, String)> {
+    let (ns, name) = (&dm.metadata.namespace, &dm.spec.secret_name);
+    let secret = ctx.cluster.secret(ns, name).ok_or_else(|| {
+        (
+            "SecretNotFound",
+            format!("the secret {ns}/{name} does not exist"),
+        )
+    })?;
+    let request = sync_request(dm, &secret).map_err(|msg| ("InvalidSecret", msg))?;
+    let destination = ctx
+        .cluster
+        .check_sync(&request)
+        .map_err(|msg| ("InvalidSecret", format!("secret {ns}/{name}: {msg}")))?;
+    Ok((request, destination))
 }
 
 fn sync_request(dm: &DataMover, secret: &Secret) -> Result<SyncRequest, String> {
@@ -298,15 +310,11 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
     if dm.status.failed_attempts >= MAX_ATTEMPTS {
         return sync_failed(dm, ctx);
     }
-    let Some(secret) = ctx.cluster.secret(&ns, &dm.spec.secret_name) else {
-        let msg = format!("the secret {ns}/{} does not exist", dm.spec.secret_name);
-        return fail_phase(dm, ctx, "SecretNotFound", &msg);
+    let (request, destination) = match prepare_sync(&dm, ctx) {
+        Ok(prepared) => prepared,
+        Err((reason, msg)) => return fail_phase(dm, ctx, reason, &msg),
     };
-    let request = match sync_request(&dm, &secret) {
-        Ok(r) => r,
-        Err(msg) => return fail_phase(dm, ctx, "InvalidSecret", &msg),
-    };
-    dm.status.destination = ctx.cluster.check_sync(&request).unwrap_or_default();
+    dm.status.destination = destination;
     dm.status.attempts += C::ATTEMPTS_PER_RUN;
     dm = ctx.cluster.write_status(&dm)?;
     m.datamover_pod_creation(&ns, Op::Started);
