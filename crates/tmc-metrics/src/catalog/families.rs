@@ -449,6 +449,11 @@ family!(
     WORKQUEUE_RETRIES_TOTAL, "workqueue_retries_total", Counter, Controller, ["name", "controller"], NONE,
     "Total number of retries (rate-limited requeues) handled by the work queue."
 );
+family!(
+    /// `leader_election_master_status{name}`: 1 while this replica holds the lease.
+    LEADER_ELECTION_MASTER_STATUS, "leader_election_master_status", Gauge, Controller, ["name"], NONE,
+    "Whether this replica is the leader of the named lease: 1 leader, 0 not."
+);
 
 // ---------------------------------------------------------------------------------------------
 // The metric system itself
@@ -519,5 +524,6 @@ pub static CATALOG: &[&MetricDef] = &[
     &WORKQUEUE_UNFINISHED_WORK_SECONDS,
     &WORKQUEUE_LONGEST_RUNNING_PROCESSOR_SECONDS,
     &WORKQUEUE_RETRIES_TOTAL,
+    &LEADER_ELECTION_MASTER_STATUS,
     &TMC_METRICS_SERIES_FOLDED_TOTAL,
 ];
