@@ -346,8 +346,10 @@ fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup
     assert_eq!(
         op.counters(),
         [
+            r#"datamover_bytes_transferred_total{namespace="default"} 104857626"#,
             r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#,
             r#"datamover_data_sync_operations_total{status="success",namespace="default"} 2"#,
+            r#"datamover_files_transferred_total{namespace="default"} 8"#,
             r#"datamover_operations_total{phase="CleaningUp",status="started",namespace="default"} 1"#,
             r#"datamover_operations_total{phase="CleaningUp",status="success",namespace="default"} 1"#,
             r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 2"#,
@@ -612,8 +614,10 @@ fn a_hundred_datamovers_at_once_should_all_complete_and_the_metrics_add_up() {
     assert_eq!(
         op.counters(),
         [
+            r#"datamover_bytes_transferred_total{namespace="default"} 410900"#,
             r#"datamover_cleanup_operations_total{status="success",namespace="default"} 100"#,
             r#"datamover_data_sync_operations_total{status="success",namespace="default"} 100"#,
+            r#"datamover_files_transferred_total{namespace="default"} 400"#,
             r#"datamover_operations_total{phase="CleaningUp",status="started",namespace="default"} 100"#,
             r#"datamover_operations_total{phase="CleaningUp",status="success",namespace="default"} 100"#,
             r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 100"#,
@@ -684,4 +688,58 @@ fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
         String::from_utf8_lossy(&missing.stderr).trim(),
         "error: DataMover default/nope not found"
     );
+}
+
+#[test]
+fn stopping_the_operator_should_stop_its_sync_jobs() {
+    if !rclone_available() {
+        return;
+    }
+    let dir = tempdir();
+    let source = dir.join("source");
+    sample_tree(&source, 64 * 1024 * 1024);
+    let mut op = Operator::start(&dir.join("data"));
+    op.apply(&format!(
+        "{}{}{}",
+        pvc("data", &source),
+        secret(
+            "local",
+            &[("DESTINATION", &dir.join("dest").display().to_string())]
+        ),
+        // 2 MiB/s for 64 MiB: far longer than the 5 s shutdown deadline.
+        datamover(
+            "long",
+            "data",
+            "local",
+            "  additionalEnv:\n    - {name: RCLONE_BWLIMIT, value: 2M}\n"
+        ),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let uid = loop {
+        let dm = op.datamover("long");
+        if dm["status"]["syncPid"].is_u64() {
+            break dm["metadata"]["uid"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "the sync never started: {dm}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(syncs_alive(&uid), 1);
+    // SIGTERM: the operator stops taking work, waits at most 5 s, then cuts the sync off.
+    let pid = op.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while op.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the operator did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(syncs_alive(&uid), 0, "a sync job outlived the operator");
 }

@@ -364,6 +364,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             }
             ctx.cluster.write_status(&dm)?;
             m.datamover_data_sync(&ns, Outcome::Success);
+            m.datamover_transferred(&ns, progress.bytes, progress.files);
             m.datamover_phase_finished(phase::CREATING_POD, &ns, Outcome::Success, took);
             if cleanup {
                 m.datamover_phase_started(phase::CLEANING_UP, &ns);

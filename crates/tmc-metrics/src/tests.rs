@@ -101,7 +101,19 @@ fn datamover_families_render_the_seed_lines() {
     c.datamover_data_sync("team-a", Outcome::Failure);
     c.datamover_cleanup("default", Outcome::Success);
     c.datamover_cleanup("default", Outcome::Success);
+    c.datamover_transferred("default", 1_048_576, 3);
+    c.datamover_transferred("default", 24, 1);
     let text = m.render();
+    assert_family(
+        &text,
+        "datamover_bytes_transferred_total",
+        &[r#"datamover_bytes_transferred_total{namespace="default"} 1048600"#],
+    );
+    assert_family(
+        &text,
+        "datamover_files_transferred_total",
+        &[r#"datamover_files_transferred_total{namespace="default"} 4"#],
+    );
 
     assert_family(
         &text,
@@ -551,6 +563,7 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
     c.datamover_pod_creation(value, DataMoverStatus::Started);
     c.datamover_data_sync(value, Outcome::Success);
     c.datamover_cleanup(value, Outcome::Failure);
+    c.datamover_transferred(value, 1024, 3);
     c.record_component_health("t", value, "c", HealthStatus::Unknown);
     c.record_component_uptime("t", value, "c", d);
     c.operation("t", value, "op")

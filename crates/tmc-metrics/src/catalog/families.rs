@@ -92,6 +92,18 @@ family!(
     DataMover, ["status", "namespace"], NONE,
     "Data synchronisation jobs by final status (success, failure)."
 );
+family!(
+    /// `datamover_bytes_transferred_total{namespace}`: bytes the sync jobs moved (from rclone's stats).
+    DATAMOVER_BYTES_TRANSFERRED_TOTAL, "datamover_bytes_transferred_total", Counter, DataMover,
+    ["namespace"], NONE,
+    "Bytes moved by successful sync jobs, from rclone's transfer statistics."
+);
+family!(
+    /// `datamover_files_transferred_total{namespace}`: files the sync jobs moved.
+    DATAMOVER_FILES_TRANSFERRED_TOTAL, "datamover_files_transferred_total", Counter, DataMover,
+    ["namespace"], NONE,
+    "Files moved by successful sync jobs, from rclone's transfer statistics."
+);
 
 // ---------------------------------------------------------------------------------------------
 // TMC components
@@ -472,6 +484,8 @@ pub static CATALOG: &[&MetricDef] = &[
     &DATAMOVER_CLEANUP_OPERATIONS_TOTAL,
     &DATAMOVER_POD_CREATION_OPERATIONS_TOTAL,
     &DATAMOVER_DATA_SYNC_OPERATIONS_TOTAL,
+    &DATAMOVER_BYTES_TRANSFERRED_TOTAL,
+    &DATAMOVER_FILES_TRANSFERRED_TOTAL,
     &TMC_COMPONENT_HEALTH,
     &TMC_COMPONENT_UPTIME_SECONDS,
     &TMC_COMPONENT_OPERATIONS_TOTAL,

@@ -116,6 +116,15 @@ impl MetricsCollector {
         .increment(1);
     }
 
+    /// Adds a finished sync's transfer statistics to `datamover_bytes_transferred_total` and
+    /// `datamover_files_transferred_total`.
+    pub fn datamover_transferred(&self, namespace: &str, bytes: u64, files: u64) {
+        self.counter(&DATAMOVER_BYTES_TRANSFERRED_TOTAL, [namespace])
+            .increment(bytes);
+        self.counter(&DATAMOVER_FILES_TRANSFERRED_TOTAL, [namespace])
+            .increment(files);
+    }
+
     /// Counts a cloned-PVC cleanup: `datamover_cleanup_operations_total`.
     pub fn datamover_cleanup(&self, namespace: &str, outcome: Outcome) {
         self.counter(
