@@ -1,0 +1,498 @@
+//! A real Prometheus server scrapes a DataMover run with the shipped scrape configuration and
+//! loads the shipped rules.
+//!
+//! The test serves `/metrics` from a private registry on a loopback port (the operator's
+//! endpoint, until the operator lands), starts `prometheus` on another loopback port with a
+//! configuration derived from `deploy/prometheus/prometheus.yml`, and reads the results back
+//! through Prometheus's HTTP API.
+
+use super::support::{TempDir, deploy, read_yaml, rule_files, tool};
+use serde_json::Value as Json;
+use serde_yaml::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tmc_metrics::{DataMoverStatus, Metrics, MetricsCollector, Outcome};
+
+/// How long Prometheus gets to start, scrape and evaluate, in all.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The `prometheus` child process, killed (and reaped) on drop, panics included.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    fn start(dir: &TempDir, config: &str) -> Self {
+        let config_path = dir.write("prometheus.yml", config);
+        let data = dir.path().join("data");
+        let log = dir.path().join("prometheus.log");
+        // A free loopback port: bind, read it, release it for Prometheus.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("start prometheus");
+        Self { child, addr, log }
+    }
+
+    /// Panics with `message` and the end of Prometheus's log.
+    fn fail(&mut self, message: &str) -> ! {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let exited = self.child.try_wait().ok().flatten();
+        panic!(
+            "{message}\nprometheus exit status: {exited:?}\nlast log lines:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    /// `GET path` on Prometheus's HTTP API: the `data` of a successful JSON answer.
+    fn api(&self, path: &str) -> Result<Json, String> {
+        let (status, body) = http_get(self.addr, path)?;
+        let json: Json = serde_json::from_slice(&body)
+            .map_err(|e| format!("{path}: HTTP {status}, not JSON ({e})"))?;
+        if status != 200 || json["status"] != "success" {
+            return Err(format!("{path}: HTTP {status}: {json}"));
+        }
+        Ok(json["data"].clone())
+    }
+
+    /// Calls `check` until it returns `Ok` or the deadline passes (then fails with its last
+    /// error). `check` returning `Err(Fatal)` fails at once.
+    fn poll<T>(
+        &mut self,
+        started: Instant,
+        what: &str,
+        mut check: impl FnMut(&Self) -> Result<T, Poll>,
+    ) -> T {
+        loop {
+            let last = match check(self) {
+                Ok(value) => return value,
+                Err(Poll::Fatal(e)) => self.fail(&format!("{what}: {e}")),
+                Err(Poll::Again(e)) => e,
+            };
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.fail(&format!(
+                    "{what}: prometheus exited ({status}); last: {last}"
+                ));
+            }
+            if started.elapsed() > DEADLINE {
+                self.fail(&format!("{what}: not after {DEADLINE:?}; last: {last}"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The instant vector `query` as (label values of `keys`) -> value.
+    fn vector(&self, query: &str, keys: &[&str]) -> Result<BTreeMap<String, f64>, String> {
+        let data = self.api(&format!("/api/v1/query?query={}", percent_encode(query)))?;
+        let mut out = BTreeMap::new();
+        for sample in data["result"].as_array().ok_or("no result")? {
+            let key = keys
+                .iter()
+                .map(|k| sample["metric"][k].as_str().unwrap_or("-"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let value: f64 = sample["value"][1]
+                .as_str()
+                .ok_or("no value")?
+                .parse()
+                .map_err(|e| format!("{e}"))?;
+            out.insert(key, value);
+        }
+        Ok(out)
+    }
+}
+
+impl Prometheus {
+    /// The last evaluation time of every rule group, once the loaded groups are the shipped
+    /// ones (name and number of rules) and every rule has been evaluated with health ok. A
+    /// rule reporting an error fails at once.
+    fn rules(&self, shipped: &BTreeMap<String, usize>) -> Result<BTreeMap<String, String>, Poll> {
+        let data = self.api("/api/v1/rules").map_err(again)?;
+        let mut loaded = BTreeMap::new();
+        let mut evaluated = BTreeMap::new();
+        let mut pending = Vec::new();
+        for group in data["groups"]
+            .as_array()
+            .ok_or_else(|| again(data.to_string()))?
+        {
+            let name = group["name"].as_str().unwrap().to_owned();
+            let rules = group["rules"].as_array().unwrap();
+            loaded.insert(name.clone(), rules.len());
+            evaluated.insert(name, group["lastEvaluation"].to_string());
+            for rule in rules {
+                match rule["health"].as_str() {
+                    Some("ok") => {}
+                    Some("err") => {
+                        return Err(Poll::Fatal(format!(
+                            "rule {} fails: {}",
+                            rule["name"], rule["lastError"]
+                        )));
+                    }
+                    other => pending.push(format!("{} ({other:?})", rule["name"])),
+                }
+            }
+        }
+        if loaded != *shipped {
+            return Err(Poll::Fatal(format!(
+                "loaded groups {loaded:?}, shipped {shipped:?}"
+            )));
+        }
+        if pending.is_empty() {
+            Ok(evaluated)
+        } else {
+            Err(again(format!("not evaluated yet: {}", pending.join(", "))))
+        }
+    }
+}
+
+enum Poll {
+    /// Not yet: try again.
+    Again(String),
+    /// Wrong for good.
+    Fatal(String),
+}
+
+fn again(e: String) -> Poll {
+    Poll::Again(e)
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A minimal HTTP/1.1 GET over loopback (`Connection: close`); returns status and body.
+fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no end of headers")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    let body = raw[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        return Ok((status, dechunk(&body)?));
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("bad chunk")?;
+        let size_text = String::from_utf8_lossy(&body[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|e| format!("chunk size {size_text:?}: {e}"))?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(body.get(..size).ok_or("short chunk")?);
+        body = body.get(size + 2..).ok_or("short chunk")?;
+    }
+}
+
+/// The shipped `prometheus.yml`, pointed at `target`: the `datamover-operator` job alone
+/// (its `metrics_path` and scheme kept), scraped and evaluated every second, with the
+/// shipped rule files by absolute path and no Alertmanager.
+fn derived_config(target: SocketAddr) -> String {
+    let shipped = read_yaml(&deploy("prometheus/prometheus.yml"));
+    let mut job = shipped["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == "datamover-operator")
+        .expect("the shipped datamover-operator job")
+        .clone();
+    job["static_configs"] = serde_yaml::from_str(&format!("[{{targets: ['{target}']}}]")).unwrap();
+    job["scrape_interval"] = "1s".into();
+    job["scrape_timeout"] = "1s".into();
+    let rule_files: Vec<Value> = shipped["rule_files"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = deploy("prometheus").join(f.as_str().unwrap());
+            path.canonicalize().unwrap().to_str().unwrap().into()
+        })
+        .collect();
+    let mut config = Mapping::new();
+    config.insert(
+        "global".into(),
+        serde_yaml::from_str("{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}")
+            .unwrap(),
+    );
+    config.insert("rule_files".into(), Value::Sequence(rule_files));
+    config.insert("scrape_configs".into(), Value::Sequence(vec![job]));
+    serde_yaml::to_string(&config).unwrap()
+}
+
+/// A DataMover run as the operator records it: each phase counted as started, then ended with
+/// its duration; the sync job's creation and its data sync; the cloned PVC's cleanup.
+fn record_run(
+    c: &MetricsCollector,
+    namespace: &str,
+    sync: Outcome,
+    cleanup: Outcome,
+    pod_phase: (Outcome, u64),
+) {
+    let secs = Duration::from_secs;
+    c.datamover_phase_started("CreatingClonedPVC", namespace);
+    c.datamover_phase_finished("CreatingClonedPVC", namespace, Outcome::Success, secs(42));
+    c.datamover_phase_started("CreatingPod", namespace);
+    c.datamover_pod_creation(namespace, DataMoverStatus::Started);
+    c.datamover_pod_creation(namespace, DataMoverStatus::Success);
+    c.datamover_data_sync(namespace, sync);
+    c.datamover_phase_finished("CreatingPod", namespace, pod_phase.0, secs(pod_phase.1));
+    c.datamover_phase_started("CleaningUp", namespace);
+    c.datamover_cleanup(namespace, cleanup);
+    c.datamover_phase_finished("CleaningUp", namespace, cleanup, secs(8));
+}
+
+fn expected(rows: &[(&str, f64)]) -> BTreeMap<String, f64> {
+    rows.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[test]
+fn prometheus_scrapes_a_datamover_run_with_the_shipped_config_and_loads_the_shipped_rules() {
+    if tool("prometheus", "prometheus").is_none() {
+        return;
+    }
+    // The exporter: a private registry served on a loopback port.
+    let metrics = Metrics::builder().upkeep_interval(None).build().unwrap();
+    let collector = metrics.collector();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let target = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/metrics", tmc_tower::axum::metrics_route(metrics));
+    rt.spawn(async move { axum::serve(listener, app).await });
+
+    // A successful backup in `default`, before Prometheus starts.
+    record_run(
+        &collector,
+        "default",
+        Outcome::Success,
+        Outcome::Success,
+        (Outcome::Success, 240),
+    );
+
+    let dir = TempDir::new("prometheus");
+    let started = Instant::now();
+    let mut prom = Prometheus::start(&dir, &derived_config(target));
+
+    prom.poll(started, "/-/ready", |p| {
+        match http_get(p.addr, "/-/ready") {
+            Ok((200, _)) => Ok(()),
+            Ok((status, _)) => Err(again(format!("HTTP {status}"))),
+            Err(e) => Err(again(e)),
+        }
+    });
+
+    prom.poll(started, "the datamover-operator target up", |p| {
+        let data = p.api("/api/v1/targets").map_err(again)?;
+        let targets = data["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let ours = targets
+            .iter()
+            .find(|t| t["labels"]["job"] == "datamover-operator")
+            .ok_or_else(|| again(format!("no datamover-operator target in {data}")))?;
+        if ours["scrapeUrl"] != format!("http://{target}/metrics") {
+            return Err(Poll::Fatal(format!("scrapes {}", ours["scrapeUrl"])));
+        }
+        match ours["health"].as_str() {
+            Some("up") => Ok(()),
+            other => Err(again(format!("health {other:?}: {}", ours["lastError"]))),
+        }
+    });
+
+    // Every shipped group and rule is loaded and evaluates without error.
+    let mut shipped: BTreeMap<String, usize> = BTreeMap::new();
+    for file in rule_files() {
+        for group in read_yaml(&file)["groups"].as_sequence().unwrap() {
+            shipped.insert(
+                group["name"].as_str().unwrap().to_owned(),
+                group["rules"].as_sequence().unwrap().len(),
+            );
+        }
+    }
+    let loaded = prom.poll(started, "every shipped rule loaded and evaluated", |p| {
+        p.rules(&shipped)
+    });
+
+    let ops = r#"datamover_operations_total{job="datamover-operator"}"#;
+    let keys = ["namespace", "phase", "status"];
+    let mut want = expected(&[
+        ("default CreatingClonedPVC started", 1.0),
+        ("default CreatingClonedPVC success", 1.0),
+        ("default CreatingPod started", 1.0),
+        ("default CreatingPod success", 1.0),
+        ("default CleaningUp started", 1.0),
+        ("default CleaningUp success", 1.0),
+    ]);
+    prom.poll(started, "the first run in Prometheus", |p| {
+        let got = p.vector(ops, &keys).map_err(again)?;
+        if got == want {
+            Ok(())
+        } else {
+            Err(again(format!("{got:?}")))
+        }
+    });
+
+    // A second run, in team-a, while Prometheus scrapes: the sync job fails for good (its 3
+    // attempts), CreatingPod fails after 40 minutes, and so does the cleanup.
+    record_run(
+        &collector,
+        "team-a",
+        Outcome::Failure,
+        Outcome::Failure,
+        (Outcome::Failure, 2400),
+    );
+    want.extend(expected(&[
+        ("team-a CreatingClonedPVC started", 1.0),
+        ("team-a CreatingClonedPVC success", 1.0),
+        ("team-a CreatingPod started", 1.0),
+        ("team-a CreatingPod failure", 1.0),
+        ("team-a CleaningUp started", 1.0),
+        ("team-a CleaningUp failure", 1.0),
+    ]));
+    let families = [
+        (
+            r#"datamover_data_sync_operations_total{job="datamover-operator"}"#,
+            &["namespace", "status"][..],
+            expected(&[("default success", 1.0), ("team-a failure", 1.0)]),
+        ),
+        (
+            r#"datamover_cleanup_operations_total{job="datamover-operator"}"#,
+            &["namespace", "status"][..],
+            expected(&[("default success", 1.0), ("team-a failure", 1.0)]),
+        ),
+        (
+            r#"datamover_pod_creation_operations_total{job="datamover-operator"}"#,
+            &["namespace", "status"][..],
+            expected(&[
+                ("default started", 1.0),
+                ("default success", 1.0),
+                ("team-a started", 1.0),
+                ("team-a success", 1.0),
+            ]),
+        ),
+        (
+            r#"datamover_phase_duration_seconds_sum{job="datamover-operator"}"#,
+            &["namespace", "phase"][..],
+            expected(&[
+                ("default CleaningUp", 8.0),
+                ("default CreatingClonedPVC", 42.0),
+                ("default CreatingPod", 240.0),
+                ("team-a CleaningUp", 8.0),
+                ("team-a CreatingClonedPVC", 42.0),
+                ("team-a CreatingPod", 2400.0),
+            ]),
+        ),
+        // The 40-minute phase lands in (1800, 3600]: the buckets go past the seed's 1200 s.
+        (
+            r#"datamover_phase_duration_seconds_bucket{job="datamover-operator", namespace="team-a", phase="CreatingPod", le=~"1200|1800|3600|\\+Inf"}"#,
+            &["le"][..],
+            expected(&[("1200", 0.0), ("1800", 0.0), ("3600", 1.0), ("+Inf", 1.0)]),
+        ),
+    ];
+    prom.poll(started, "the second run in Prometheus", |p| {
+        let got = p.vector(ops, &keys).map_err(again)?;
+        if got != want {
+            return Err(again(format!("{ops}: {got:?}")));
+        }
+        for (query, keys, want) in &families {
+            let got = p.vector(query, keys).map_err(again)?;
+            if got != *want {
+                return Err(again(format!("{query}: {got:?}")));
+            }
+        }
+        Ok(())
+    });
+
+    // Evaluated again now that the runs are in: every rule still reports health ok (a rule
+    // can only fail on data, such as a many-to-many match).
+    prom.poll(started, "every rule evaluated over the runs", |p| {
+        let now = p.rules(&shipped)?;
+        if now.iter().all(|(group, at)| loaded.get(group) != Some(at)) {
+            Ok(())
+        } else {
+            Err(again(format!("not evaluated again yet: {now:?}")))
+        }
+    });
+    drop(prom);
+    rt.shutdown_background();
+}
+
+#[test]
+fn the_http_helpers_decode_chunks_and_encode_queries() {
+    assert_eq!(
+        dechunk(b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n").unwrap(),
+        b"hello world"
+    );
+    assert!(dechunk(b"5\r\nhel").is_err());
+    assert_eq!(
+        percent_encode(r#"a_b{le=~"1|\+Inf"}"#),
+        "a_b%7Ble%3D~%221%7C%5C%2BInf%22%7D"
+    );
+}
