@@ -23,6 +23,15 @@ pub enum ClusterError {
     /// The sync job failed (message scrubbed of secrets).
     #[error("{0}")]
     Sync(String),
+    /// The cluster could not be reached or asked us to slow down (429, 5xx, timeouts):
+    /// nothing is decided, the step is retried with backoff.
+    #[error("{message}")]
+    Transient {
+        /// What kind of failure, for the error metrics.
+        kind: tmc_metrics::ErrorKind,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl From<StoreError> for ClusterError {
@@ -65,7 +74,10 @@ pub trait Cluster: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`ClusterError::Conflict`] when stale.
-    fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError>;
+    fn write_status(
+        &self,
+        dm: &DataMover,
+    ) -> impl Future<Output = Result<DataMover, ClusterError>> + Send;
     /// Names the DataMover's clone `<sourcePvc>-cloned-<unix seconds>`, unique among the
     /// namespace's PVCs and other DataMovers' clones, and stores it in the status.
     ///
@@ -75,7 +87,7 @@ pub trait Cluster: Send + Sync + 'static {
         &self,
         dm: &DataMover,
         unix_seconds: u64,
-    ) -> Result<DataMover, ClusterError>;
+    ) -> impl Future<Output = Result<DataMover, ClusterError>> + Send;
     /// A PVC.
     fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim>;
     /// A Secret.
@@ -159,11 +171,11 @@ impl Cluster for Embedded {
         self.store.datamover(namespace, name)
     }
 
-    fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
+    async fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
         Ok(self.store.update_status(dm)?)
     }
 
-    fn claim_clone_name(
+    async fn claim_clone_name(
         &self,
         dm: &DataMover,
         unix_seconds: u64,

@@ -55,6 +55,9 @@ pub enum ReconcileError {
     /// The store or a volume failed.
     #[error("{0}")]
     Cluster(String),
+    /// The cluster was unreachable or overloaded; nothing was decided.
+    #[error("{1}")]
+    Transient(ErrorKind, String),
 }
 
 impl Classify for ReconcileError {
@@ -62,6 +65,7 @@ impl Classify for ReconcileError {
         match self {
             Self::Conflict(_) => ErrorKind::ResourceConflict.into(),
             Self::Cluster(_) => ErrorKind::Internal.into(),
+            Self::Transient(kind, _) => (*kind).into(),
         }
     }
 }
@@ -70,6 +74,7 @@ impl From<ClusterError> for ReconcileError {
     fn from(e: ClusterError) -> Self {
         match e {
             ClusterError::Conflict(c) => Self::Conflict(c.to_string()),
+            ClusterError::Transient { kind, message } => Self::Transient(kind, message),
             other => Self::Cluster(other.to_string()),
         }
     }
@@ -131,13 +136,13 @@ pub async fn reconcile<C: Cluster>(
                 "InProgress",
                 "cloning the source volume",
             );
-            ctx.cluster.write_status(&dm)?;
+            ctx.cluster.write_status(&dm).await?;
             m.datamover_phase_started(phase::CREATING_CLONED_PVC, &ns);
         }
         phase::CREATING_CLONED_PVC => return create_clone(dm, &ctx).await,
         phase::CLONED_PVC_READY => {
             enter(&mut dm.status, phase::CREATING_POD);
-            ctx.cluster.write_status(&dm)?;
+            ctx.cluster.write_status(&dm).await?;
             m.datamover_phase_started(phase::CREATING_POD, &ns);
         }
         phase::CREATING_POD => return sync(dm, &ctx).await,
@@ -155,7 +160,7 @@ pub async fn reconcile<C: Cluster>(
                         &format!("deleted the cloned PVC {clone}"),
                     );
                     complete(&mut dm.status);
-                    ctx.cluster.write_status(&dm)?;
+                    ctx.cluster.write_status(&dm).await?;
                     m.datamover_cleanup(&ns, Outcome::Success);
                     m.datamover_phase_finished(phase::CLEANING_UP, &ns, Outcome::Success, took);
                 }
@@ -164,7 +169,7 @@ pub async fn reconcile<C: Cluster>(
                 }
                 Err(e) => {
                     fail(&mut dm.status, "CleanupFailed", &e.to_string());
-                    ctx.cluster.write_status(&dm)?;
+                    ctx.cluster.write_status(&dm).await?;
                     m.datamover_cleanup(&ns, Outcome::Failure);
                     m.datamover_phase_finished(phase::CLEANING_UP, &ns, Outcome::Failure, took);
                 }
@@ -190,7 +195,7 @@ fn fail(status: &mut DataMoverStatus, reason: &str, message: &str) {
 }
 
 /// Fails the current phase: status first, then its failure metric.
-fn fail_phase<C: Cluster>(
+async fn fail_phase<C: Cluster>(
     mut dm: DataMover,
     ctx: &Context<C>,
     reason: &str,
@@ -199,7 +204,7 @@ fn fail_phase<C: Cluster>(
     let phase = dm.status.phase.clone();
     let took = elapsed(&dm.status);
     fail(&mut dm.status, reason, message);
-    ctx.cluster.write_status(&dm)?;
+    ctx.cluster.write_status(&dm).await?;
     ctx.metrics
         .datamover_phase_finished(&phase, &dm.metadata.namespace, Outcome::Failure, took);
     Ok(Action::await_change())
@@ -212,15 +217,18 @@ async fn create_clone<C: Cluster>(
     let ns = dm.metadata.namespace.clone();
     let Some(source) = ctx.cluster.pvc(&ns, &dm.spec.source_pvc) else {
         let msg = format!("the source PVC {ns}/{} does not exist", dm.spec.source_pvc);
-        return fail_phase(dm, ctx, "SourcePVCNotFound", &msg);
+        return fail_phase(dm, ctx, "SourcePVCNotFound", &msg).await;
     };
     if let Err((reason, msg)) = prepare_sync(&dm, ctx) {
-        return fail_phase(dm, ctx, reason, &msg);
+        return fail_phase(dm, ctx, reason, &msg).await;
     }
     if dm.status.restored_pvc_name.is_empty() {
         // Name the clone once, durably and uniquely, so a restart reuses it instead of
         // cloning twice, and two DataMovers of one PVC never share a clone.
-        dm = ctx.cluster.claim_clone_name(&dm, time::now_ms() / 1000)?;
+        dm = ctx
+            .cluster
+            .claim_clone_name(&dm, time::now_ms() / 1000)
+            .await?;
     }
     let clone = dm.status.restored_pvc_name.clone();
     match ctx.cluster.clone_pvc(&ns, &source, &clone).await {
@@ -234,7 +242,7 @@ async fn create_clone<C: Cluster>(
                 "CloneBound",
                 &format!("cloned {} into {clone}", dm.spec.source_pvc),
             );
-            ctx.cluster.write_status(&dm)?;
+            ctx.cluster.write_status(&dm).await?;
             ctx.metrics.datamover_phase_finished(
                 phase::CREATING_CLONED_PVC,
                 &ns,
@@ -243,8 +251,8 @@ async fn create_clone<C: Cluster>(
             );
             Ok(Action::await_change())
         }
-        Err(ClusterError::Conflict(e)) => Err(ReconcileError::Conflict(e.to_string())),
-        Err(e) => fail_phase(dm, ctx, "CloneFailed", &e.to_string()),
+        Err(e @ (ClusterError::Conflict(_) | ClusterError::Transient { .. })) => Err(e.into()),
+        Err(e) => fail_phase(dm, ctx, "CloneFailed", &e.to_string()).await,
     }
 }
 
@@ -305,18 +313,18 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
     if let Some(pid) = dm.status.sync_pid.take() {
         // A previous operator process died during this sync: make sure it is gone.
         ctx.cluster.stop_stale_sync(pid, &dm.metadata.uid).await;
-        dm = ctx.cluster.write_status(&dm)?;
+        dm = ctx.cluster.write_status(&dm).await?;
     }
     if dm.status.failed_attempts >= MAX_ATTEMPTS {
-        return sync_failed(dm, ctx);
+        return sync_failed(dm, ctx).await;
     }
     let (request, destination) = match prepare_sync(&dm, ctx) {
         Ok(prepared) => prepared,
-        Err((reason, msg)) => return fail_phase(dm, ctx, reason, &msg),
+        Err((reason, msg)) => return fail_phase(dm, ctx, reason, &msg).await,
     };
     dm.status.destination = destination;
     dm.status.attempts += C::ATTEMPTS_PER_RUN;
-    dm = ctx.cluster.write_status(&dm)?;
+    dm = ctx.cluster.write_status(&dm).await?;
     m.datamover_pod_creation(&ns, Op::Started);
 
     let (pid_tx, mut pid_rx) = tokio::sync::oneshot::channel();
@@ -337,7 +345,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
         Ok(pid) => {
             m.datamover_pod_creation(&ns, Op::Success);
             dm.status.sync_pid = Some(pid);
-            dm = ctx.cluster.write_status(&dm)?;
+            dm = ctx.cluster.write_status(&dm).await?;
             run.await
         }
         Err(result) => {
@@ -362,7 +370,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
                 enter(&mut dm.status, phase::COMPLETED);
                 complete(&mut dm.status);
             }
-            ctx.cluster.write_status(&dm)?;
+            ctx.cluster.write_status(&dm).await?;
             m.datamover_data_sync(&ns, Outcome::Success);
             m.datamover_transferred(&ns, progress.bytes, progress.files);
             m.datamover_phase_finished(phase::CREATING_POD, &ns, Outcome::Success, took);
@@ -371,7 +379,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             }
             Ok(Action::await_change())
         }
-        Err(ClusterError::Conflict(e)) => Err(ReconcileError::Conflict(e.to_string())),
+        Err(e @ (ClusterError::Conflict(_) | ClusterError::Transient { .. })) => Err(e.into()),
         Err(e) => {
             dm.status.failed_attempts += C::ATTEMPTS_PER_RUN;
             dm.status.last_error = e.to_string();
@@ -384,15 +392,18 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
                 &format!("attempt {failed} of {MAX_ATTEMPTS} failed: {e}"),
             );
             if failed >= MAX_ATTEMPTS {
-                return sync_failed(dm, ctx);
+                return sync_failed(dm, ctx).await;
             }
-            ctx.cluster.write_status(&dm)?;
+            ctx.cluster.write_status(&dm).await?;
             Ok(Action::requeue(ctx.job_backoff * 2u32.pow(failed - 1)))
         }
     }
 }
 
-fn sync_failed<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action, ReconcileError> {
+async fn sync_failed<C: Cluster>(
+    mut dm: DataMover,
+    ctx: &Context<C>,
+) -> Result<Action, ReconcileError> {
     let ns = dm.metadata.namespace.clone();
     let took = elapsed(&dm.status);
     let message = format!(
@@ -400,7 +411,7 @@ fn sync_failed<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action
         dm.status.last_error
     );
     fail(&mut dm.status, "BackoffLimitExceeded", &message);
-    ctx.cluster.write_status(&dm)?;
+    ctx.cluster.write_status(&dm).await?;
     ctx.metrics.datamover_data_sync(&ns, Outcome::Failure);
     ctx.metrics
         .datamover_phase_finished(phase::CREATING_POD, &ns, Outcome::Failure, took);

@@ -1,0 +1,804 @@
+//! [`KubeCluster`]: the [`Cluster`] the reconciler talks through, and the
+//! [`Store`](tmc_runtime::Store) the controller runtime runs on, over a Kubernetes API server.
+
+use crate::api::{self, ApiError, RetryPolicy};
+use crate::crd;
+use crate::objects;
+use crate::watch::{Change, Watch};
+use datamover::backend::{Cluster, ClusterError, SyncRequest};
+use datamover::rclone::Progress;
+use datamover::store::StoreError;
+use datamover::types::{DataMover, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1 as core;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+use tmc_metrics::MetricsCollector;
+use tmc_runtime::{Event, ObjectKey, Store};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// The field manager of the operator's writes.
+pub const FIELD_MANAGER: &str = "datamover-operator";
+
+/// How a [`KubeCluster`] behaves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Watch one namespace, or every namespace (`None`, the default).
+    pub namespace: Option<String>,
+    /// Who we are in Events (`reportingInstance`) and logs: the pod name.
+    pub instance: String,
+    /// Retries of 429, 5xx and connection failures within one call.
+    pub retry: RetryPolicy,
+    /// First wait between polls of a clone PVC (for `Bound`) or a Job (for its end);
+    /// doubled up to [`poll_max`](Self::poll_max).
+    pub poll_initial: Duration,
+    /// Longest wait between polls.
+    pub poll_max: Duration,
+    /// How long a clone may stay unbound before the clone fails.
+    pub bind_timeout: Duration,
+    /// First wait before re-listing or re-watching after a watch error; doubled up to 30 s.
+    pub watch_backoff: Duration,
+    /// Server-side timeout of one watch request, in seconds; the watch then resumes.
+    pub watch_timeout_secs: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            instance: std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| "datamover-operator".into()),
+            retry: RetryPolicy::default(),
+            poll_initial: Duration::from_secs(1),
+            poll_max: Duration::from_secs(15),
+            bind_timeout: Duration::from_secs(600),
+            watch_backoff: Duration::from_secs(1),
+            watch_timeout_secs: 290,
+        }
+    }
+}
+
+/// A cached DataMover: the object as the API server sent it, and as the reconciler sees it.
+#[derive(Debug, Clone)]
+struct Entry {
+    raw: Arc<crd::DataMover>,
+    dm: Arc<DataMover>,
+}
+
+struct Inner {
+    client: kube::Client,
+    options: Options,
+    metrics: MetricsCollector,
+    datamovers: RwLock<HashMap<ObjectKey, Entry>>,
+    pvcs: RwLock<HashMap<ObjectKey, PersistentVolumeClaim>>,
+    secrets: RwLock<HashMap<ObjectKey, Secret>>,
+    watchers: Mutex<Vec<UnboundedSender<Event<DataMover>>>>,
+    synced: tokio::sync::watch::Sender<(bool, bool)>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeCluster")
+            .field("options", &self.options)
+            .field("datamovers", &read(&self.datamovers).len())
+            .field("pvcs", &read(&self.pvcs).len())
+            .field("secrets", &read(&self.secrets).len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Kubernetes backend: DataMovers and PVCs come from watches into in-memory caches
+/// (so the reconciler's getters are synchronous), secrets are read when a DataMover that
+/// names them changes, and writes go to the API server.
+///
+/// Start the watches with [`spawn_watches`](Self::spawn_watches) (or run
+/// [`run_watches`](Self::run_watches)), then give the cluster to the controller runtime as
+/// its [`Store`] and to the reconciler's `Context` as its [`Cluster`].
+#[derive(Debug, Clone)]
+pub struct KubeCluster {
+    inner: Arc<Inner>,
+}
+
+/// Connects with the in-cluster configuration or the kubeconfig
+/// (`kube::Client::try_default`: `KUBECONFIG`, `~/.kube/config`, or the service account).
+///
+/// # Errors
+/// When no configuration is found or the client cannot be built.
+pub async fn connect(
+    metrics: MetricsCollector,
+    options: Options,
+) -> Result<KubeCluster, kube::Error> {
+    let client = kube::Client::try_default().await?;
+    Ok(KubeCluster::new(client, metrics, options))
+}
+
+fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
+    ObjectKey::namespaced(
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
+fn convert<T: serde::de::DeserializeOwned>(object: &impl serde::Serialize) -> Option<T> {
+    serde_json::to_value(object)
+        .and_then(serde_json::from_value)
+        .map_err(|e| tracing::warn!(error = %e, "cannot convert an object"))
+        .ok()
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether resourceVersion `new` is older than `old` (both numeric, as the API server's are;
+/// opaque versions are never considered older).
+fn older(new: &str, old: &str) -> bool {
+    matches!((new.parse::<u64>(), old.parse::<u64>()), (Ok(n), Ok(o)) if n < o)
+}
+
+impl KubeCluster {
+    /// A cluster over `client`. Nothing is requested until the watches start.
+    #[must_use]
+    pub fn new(client: kube::Client, metrics: MetricsCollector, options: Options) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                options,
+                metrics,
+                datamovers: RwLock::default(),
+                pvcs: RwLock::default(),
+                secrets: RwLock::default(),
+                watchers: Mutex::default(),
+                synced: tokio::sync::watch::Sender::new((false, false)),
+            }),
+        }
+    }
+
+    /// The client.
+    #[must_use]
+    pub fn client(&self) -> &kube::Client {
+        &self.inner.client
+    }
+
+    fn all<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match &self.inner.options.namespace {
+            Some(ns) => Api::namespaced(self.inner.client.clone(), ns),
+            None => Api::all(self.inner.client.clone()),
+        }
+    }
+
+    fn ns<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.inner.client.clone(), namespace)
+    }
+
+    async fn call<T, F, Fut>(&self, operation: &'static str, f: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        api::call(&self.inner.metrics, self.inner.options.retry, operation, f).await
+    }
+
+    /// Runs the DataMover and PVC watches forever (list, watch, resume from the last
+    /// resourceVersion when a watch ends, relist on 410 Gone, back off on errors).
+    pub async fn run_watches(&self) {
+        tokio::join!(self.run_datamover_watch(), self.run_pvc_watch());
+    }
+
+    /// Spawns [`run_watches`](Self::run_watches); abort the handle to stop them.
+    #[must_use]
+    pub fn spawn_watches(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move { this.run_watches().await })
+    }
+
+    /// Waits until both watches have listed once (for readiness).
+    pub async fn wait_synced(&self) {
+        let mut rx = self.inner.synced.subscribe();
+        let _ = rx.wait_for(|(a, b)| *a && *b).await;
+    }
+
+    /// Whether both watches have listed once.
+    #[must_use]
+    pub fn is_synced(&self) -> bool {
+        let (a, b) = *self.inner.synced.borrow();
+        a && b
+    }
+
+    fn watch_params(&self) -> (Duration, u32) {
+        (
+            self.inner.options.watch_backoff,
+            self.inner.options.watch_timeout_secs,
+        )
+    }
+
+    async fn run_datamover_watch(&self) {
+        let (backoff, timeout) = self.watch_params();
+        let mut watch = Watch::new(self.all::<crd::DataMover>(), "datamovers", backoff, timeout);
+        loop {
+            match watch.next(&self.inner.metrics).await {
+                Change::Listed(items) => {
+                    let mut fresh = HashMap::new();
+                    for raw in items {
+                        if let Some(entry) = self.entry(raw).await {
+                            fresh.insert(entry.dm.key(), entry);
+                        }
+                    }
+                    let gone: Vec<ObjectKey> = {
+                        let mut cache = write(&self.inner.datamovers);
+                        let gone = cache
+                            .keys()
+                            .filter(|k| !fresh.contains_key(*k))
+                            .cloned()
+                            .collect();
+                        cache.clone_from(&fresh);
+                        gone
+                    };
+                    for key in gone {
+                        self.broadcast(&Event::Deleted(key));
+                    }
+                    for entry in fresh.into_values() {
+                        self.broadcast(&Event::Applied(entry.dm));
+                    }
+                    self.inner.synced.send_modify(|s| s.0 = true);
+                }
+                Change::Applied(raw) => {
+                    if let Some(entry) = self.entry(raw).await {
+                        let dm = Arc::clone(&entry.dm);
+                        write(&self.inner.datamovers).insert(dm.key(), entry);
+                        self.broadcast(&Event::Applied(dm));
+                    }
+                }
+                Change::Deleted(raw) => {
+                    let key = key_of(&raw.metadata);
+                    write(&self.inner.datamovers).remove(&key);
+                    self.broadcast(&Event::Deleted(key));
+                }
+            }
+        }
+    }
+
+    async fn run_pvc_watch(&self) {
+        let (backoff, timeout) = self.watch_params();
+        let mut watch = Watch::new(
+            self.all::<core::PersistentVolumeClaim>(),
+            "persistentvolumeclaims",
+            backoff,
+            timeout,
+        );
+        loop {
+            match watch.next(&self.inner.metrics).await {
+                Change::Listed(items) => {
+                    let fresh = items
+                        .iter()
+                        .filter_map(|p| Some((key_of(&p.metadata), convert(p)?)))
+                        .collect();
+                    *write(&self.inner.pvcs) = fresh;
+                    self.inner.synced.send_modify(|s| s.1 = true);
+                }
+                Change::Applied(p) => {
+                    if let Some(pvc) = convert(&p) {
+                        write(&self.inner.pvcs).insert(key_of(&p.metadata), pvc);
+                    }
+                }
+                Change::Deleted(p) => {
+                    write(&self.inner.pvcs).remove(&key_of(&p.metadata));
+                }
+            }
+        }
+    }
+
+    /// Converts a DataMover for the cache, reading the secret it names first so the
+    /// reconcile its event triggers sees it.
+    async fn entry(&self, raw: crd::DataMover) -> Option<Entry> {
+        let dm = match crd::to_datamover(&raw) {
+            Ok(dm) => dm,
+            Err(e) => {
+                tracing::warn!(name = ?raw.metadata.name, error = %e, "skipping a DataMover");
+                return None;
+            }
+        };
+        self.refresh_secret(&dm.metadata.namespace, &dm.spec.secret_name)
+            .await;
+        Some(Entry {
+            raw: Arc::new(raw),
+            dm: Arc::new(dm),
+        })
+    }
+
+    async fn refresh_secret(&self, namespace: &str, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        let api = self.ns::<core::Secret>(namespace);
+        let key = ObjectKey::namespaced(namespace, name);
+        match self.call("get-secret", || api.get(name)).await {
+            Ok(s) => {
+                if let Some(secret) = convert::<Secret>(&s) {
+                    write(&self.inner.secrets).insert(key, secret);
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                write(&self.inner.secrets).remove(&key);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the secret {key}; keeping what was read before");
+            }
+        }
+    }
+
+    fn broadcast(&self, event: &Event<DataMover>) {
+        self.inner
+            .watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|w| w.send(event.clone()).is_ok());
+    }
+
+    fn entry_where(&self, f: impl Fn(&Entry) -> bool) -> Option<Entry> {
+        read(&self.inner.datamovers)
+            .values()
+            .find(|e| f(e))
+            .cloned()
+    }
+
+    /// The status write: a JSON merge patch on the status subresource carrying the
+    /// object's resourceVersion as a precondition (409: [`ClusterError::Conflict`]). Fields
+    /// the new status drops are sent as `null`. When the phase changes, an Event is posted.
+    ///
+    /// # Errors
+    /// [`ClusterError::Conflict`] when stale, [`ClusterError::Store`] (`NotFound`) when the
+    /// DataMover is gone, [`ClusterError::Volume`] for other API errors.
+    pub async fn write_status_async(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
+        let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
+        let key = ObjectKey::namespaced(ns, name);
+        let old = read(&self.inner.datamovers)
+            .get(&key)
+            .map(|e| Arc::clone(&e.dm));
+        let body = status_patch(old.as_deref(), dm);
+        let api = self.ns::<crd::DataMover>(ns);
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let patch = Patch::Merge(&body);
+        let result = self
+            .call("patch-status", || api.patch_status(name, &params, &patch))
+            .await;
+        let raw = match result {
+            Ok(raw) => raw,
+            Err(e) if e.is_conflict() => {
+                return Err(ClusterError::Conflict(StoreError::Conflict {
+                    kind: "DataMover",
+                    namespace: ns.clone(),
+                    name: name.clone(),
+                    expected: dm.metadata.resource_version.clone(),
+                    actual: "newer".into(),
+                }));
+            }
+            Err(e) if e.is_not_found() => {
+                return Err(ClusterError::Store(StoreError::NotFound {
+                    kind: "DataMover",
+                    namespace: ns.clone(),
+                    name: name.clone(),
+                }));
+            }
+            Err(e) => {
+                return Err(Failure::from_api(&e).into_cluster(
+                    &format!("writing the status of DataMover {ns}/{name}"),
+                    ClusterError::Volume,
+                ));
+            }
+        };
+        let written = crd::to_datamover(&raw)
+            .map_err(|e| ClusterError::Volume(format!("DataMover {ns}/{name}: {e}")))?;
+        {
+            let mut cache = write(&self.inner.datamovers);
+            let stale = cache.get(&key).is_some_and(|e| {
+                older(
+                    &written.metadata.resource_version,
+                    &e.dm.metadata.resource_version,
+                )
+            });
+            if !stale {
+                cache.insert(
+                    key,
+                    Entry {
+                        raw: Arc::new(raw),
+                        dm: Arc::new(written.clone()),
+                    },
+                );
+            }
+        }
+        let before = old.map(|o| o.status.phase.clone()).unwrap_or_default();
+        if written.status.phase != before && !written.status.phase.is_empty() {
+            self.post_phase_event(&written).await;
+        }
+        Ok(written)
+    }
+
+    async fn post_phase_event(&self, dm: &DataMover) {
+        let body = crate::events::phase_event(
+            dm,
+            &dm.status.phase,
+            &self.inner.options.instance,
+            datamover::time::now_ms(),
+        );
+        let event: k8s_openapi::api::events::v1::Event = match serde_json::from_value(body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build an Event");
+                return;
+            }
+        };
+        let api = self.ns::<k8s_openapi::api::events::v1::Event>(&dm.metadata.namespace);
+        let once = RetryPolicy {
+            attempts: 1,
+            ..self.inner.options.retry
+        };
+        let pp = PostParams::default();
+        let result = api::call(&self.inner.metrics, once, "create-event", || {
+            api.create(&pp, &event)
+        })
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot post the Event for {}", dm.status.phase);
+        }
+    }
+
+    /// The clone's name: `<sourcePvc>-cloned-<unix seconds>`, the first free one among the
+    /// namespace's PVCs and other DataMovers' clones, written to the status.
+    ///
+    /// # Errors
+    /// As [`write_status_async`](Self::write_status_async).
+    pub async fn claim_clone_name_async(
+        &self,
+        dm: &DataMover,
+        unix_seconds: u64,
+    ) -> Result<DataMover, ClusterError> {
+        let ns = &dm.metadata.namespace;
+        let mut taken: HashSet<String> = read(&self.inner.pvcs)
+            .keys()
+            .filter(|k| k.namespace() == Some(ns.as_str()))
+            .map(|k| k.name().to_owned())
+            .collect();
+        taken.extend(
+            read(&self.inner.datamovers)
+                .values()
+                .filter(|e| {
+                    &e.dm.metadata.namespace == ns && e.dm.metadata.name != dm.metadata.name
+                })
+                .map(|e| e.dm.status.restored_pvc_name.clone()),
+        );
+        let mut n = unix_seconds;
+        let name = loop {
+            let candidate = format!("{}-cloned-{n}", dm.spec.source_pvc);
+            if !taken.contains(&candidate) {
+                break candidate;
+            }
+            n += 1;
+        };
+        let mut claimed = dm.clone();
+        claimed.status.restored_pvc_name = name;
+        self.write_status_async(&claimed).await
+    }
+
+    /// Polls until `check` gives an answer, waiting `poll_initial` doubled up to `poll_max`
+    /// between tries.
+    async fn poll<T, F, Fut>(&self, deadline: Option<Duration>, mut check: F) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let start = tokio::time::Instant::now();
+        let mut wait = self.inner.options.poll_initial;
+        loop {
+            if let Some(v) = check().await {
+                return Some(v);
+            }
+            if deadline.is_some_and(|d| start.elapsed() >= d) {
+                return None;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(self.inner.options.poll_max);
+        }
+    }
+
+    async fn create_or_adopt<K>(
+        &self,
+        api: &Api<K>,
+        object: &K,
+        uid: &str,
+        what: (&'static str, &'static str),
+    ) -> Result<K, Failure>
+    where
+        K: kube::Resource
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let name = object.meta().name.clone().unwrap_or_default();
+        let pp = PostParams::default();
+        match self.call(what.0, || api.create(&pp, object)).await {
+            Ok(created) => Ok(created),
+            Err(e) if e.is_conflict() => {
+                let existing = self
+                    .call(what.1, || api.get(&name))
+                    .await
+                    .map_err(|e| Failure::from_api(&e))?;
+                if objects::owned_by(existing.meta(), uid) {
+                    tracing::info!(%name, "adopting what a previous attempt created");
+                    Ok(existing)
+                } else {
+                    Err(Failure::permanent(format!(
+                        "{name} already exists and is not owned by this DataMover"
+                    )))
+                }
+            }
+            Err(e) => Err(Failure::from_api(&e)),
+        }
+    }
+}
+
+/// An API failure: transient (the step is retried with backoff) or permanent.
+#[derive(Debug)]
+struct Failure {
+    transient: Option<tmc_metrics::ErrorKind>,
+    message: String,
+}
+
+impl Failure {
+    fn from_api(e: &ApiError) -> Self {
+        Self {
+            transient: api::is_transient(&e.source).then(|| api::kind_of(&e.source)),
+            message: e.to_string(),
+        }
+    }
+
+    fn permanent(message: String) -> Self {
+        Self {
+            transient: None,
+            message,
+        }
+    }
+
+    /// `context: message` as [`ClusterError::Transient`], or as `permanent` makes it.
+    fn into_cluster(self, context: &str, permanent: fn(String) -> ClusterError) -> ClusterError {
+        let message = format!("{context}: {}", self.message);
+        match self.transient {
+            Some(kind) => ClusterError::Transient { kind, message },
+            None => permanent(message),
+        }
+    }
+}
+
+/// The merge patch of a status write: the new status, `null` for fields it drops, and the
+/// resourceVersion precondition.
+#[must_use]
+pub fn status_patch(old: Option<&DataMover>, new: &DataMover) -> serde_json::Value {
+    let mut status = serde_json::to_value(&new.status).unwrap_or_default();
+    if let (Some(old), Some(map)) = (old, status.as_object_mut())
+        && let Ok(serde_json::Value::Object(before)) = serde_json::to_value(&old.status)
+    {
+        for k in before.keys() {
+            map.entry(k.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({
+        "metadata": {"resourceVersion": new.metadata.resource_version},
+        "status": status,
+    })
+}
+
+/// What the secret's keys say about the destination, without its credentials.
+fn describe_destination(secret: &BTreeMap<String, String>) -> String {
+    if let Some(d) = secret.get("DESTINATION") {
+        return d.clone();
+    }
+    if let Some(bucket) = secret.get("BUCKET_NAME") {
+        return match secret.get("BUCKET_HOST") {
+            Some(host) => format!("s3://{host}/{bucket}"),
+            None => format!("s3:{bucket}"),
+        };
+    }
+    "the destination the sync job reads from its secret".into()
+}
+
+impl Cluster for KubeCluster {
+    /// The Job retries itself (`backoffLimit: 2`): one run is the three attempts.
+    const ATTEMPTS_PER_RUN: u32 = 3;
+
+    fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover> {
+        read(&self.inner.datamovers)
+            .get(&ObjectKey::namespaced(namespace, name))
+            .map(|e| (*e.dm).clone())
+    }
+
+    async fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
+        self.write_status_async(dm).await
+    }
+
+    async fn claim_clone_name(
+        &self,
+        dm: &DataMover,
+        unix_seconds: u64,
+    ) -> Result<DataMover, ClusterError> {
+        self.claim_clone_name_async(dm, unix_seconds).await
+    }
+
+    fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {
+        read(&self.inner.pvcs)
+            .get(&ObjectKey::namespaced(namespace, name))
+            .cloned()
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        read(&self.inner.secrets)
+            .get(&ObjectKey::namespaced(namespace, name))
+            .cloned()
+    }
+
+    async fn clone_pvc(
+        &self,
+        namespace: &str,
+        source: &PersistentVolumeClaim,
+        clone: &str,
+    ) -> Result<(), ClusterError> {
+        let bound = |p: &PersistentVolumeClaim| p.status.phase == "Bound";
+        if self.pvc(namespace, clone).is_some_and(|p| bound(&p)) {
+            return Ok(());
+        }
+        let owner = self
+            .entry_where(|e| {
+                e.dm.metadata.namespace == namespace && e.dm.status.restored_pvc_name == clone
+            })
+            .ok_or_else(|| {
+                ClusterError::Volume(format!(
+                    "no DataMover in {namespace} claims the clone {clone}"
+                ))
+            })?;
+        let owner = objects::owner_reference(&owner.dm.metadata.name, &owner.dm.metadata.uid);
+        let pvc = objects::clone_pvc(namespace, clone, source, &owner);
+        let api = self.ns::<core::PersistentVolumeClaim>(namespace);
+        self.create_or_adopt(&api, &pvc, &owner.uid, ("create-pvc", "get-pvc"))
+            .await
+            .map_err(|f| {
+                f.into_cluster(
+                    &format!("cloning {}", source.metadata.name),
+                    ClusterError::Volume,
+                )
+            })?;
+        let phase = self
+            .poll(Some(self.inner.options.bind_timeout), || async {
+                match self.call("get-pvc", || api.get(clone)).await {
+                    Ok(p) => {
+                        let phase = p.status.and_then(|s| s.phase).unwrap_or_default();
+                        (phase == "Bound" || phase == "Lost").then_some(Ok(phase))
+                    }
+                    Err(e) if e.is_not_found() => {
+                        Some(Err(format!("the clone {clone} was deleted")))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "waiting for {namespace}/{clone} to bind");
+                        None
+                    }
+                }
+            })
+            .await;
+        match phase {
+            Some(Ok(p)) if p == "Bound" => Ok(()),
+            Some(Ok(p)) => Err(ClusterError::Volume(format!("the clone {clone} is {p}"))),
+            Some(Err(e)) => Err(ClusterError::Volume(e)),
+            None => Err(ClusterError::Volume(format!(
+                "the clone {namespace}/{clone} is not Bound after {:?} (does the storage class support cloning?)",
+                self.inner.options.bind_timeout
+            ))),
+        }
+    }
+
+    async fn delete_pvc(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        let api = self.ns::<core::PersistentVolumeClaim>(namespace);
+        let dp = DeleteParams::background();
+        match self.call("delete-pvc", || api.delete(name, &dp)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(Failure::from_api(&e).into_cluster(
+                &format!("deleting the PVC {namespace}/{name}"),
+                ClusterError::Volume,
+            )),
+        }
+    }
+
+    fn check_sync(&self, request: &SyncRequest) -> Result<String, String> {
+        if request.secret.is_empty() {
+            return Err("has no keys: it must name the destination (DESTINATION, or the S3 keys BUCKET_NAME, BUCKET_HOST, AWS_ACCESS_KEY_ID, ...)".into());
+        }
+        Ok(describe_destination(&request.secret))
+    }
+
+    async fn run_sync(
+        &self,
+        request: SyncRequest,
+        on_start: impl FnOnce(u32) + Send,
+    ) -> Result<Progress, ClusterError> {
+        let entry = self
+            .entry_where(|e| e.dm.metadata.uid == request.marker)
+            .ok_or_else(|| ClusterError::Sync("the DataMover is gone".into()))?;
+        let owner = objects::owner_reference(&entry.dm.metadata.name, &entry.dm.metadata.uid);
+        let job = objects::sync_job(&entry.raw, &request.clone, &owner);
+        let name = job.metadata.name.clone().unwrap_or_default();
+        let api = self.ns::<Job>(&request.namespace);
+        self.create_or_adopt(&api, &job, &owner.uid, ("create-job", "get-job"))
+            .await
+            .map_err(|f| f.into_cluster("creating the sync job", ClusterError::Sync))?;
+        on_start(0);
+        let outcome = self
+            .poll(None, || async {
+                match self.call("get-job", || api.get(&name)).await {
+                    Ok(job) => objects::job_outcome(&job),
+                    Err(e) if e.is_not_found() => {
+                        Some(Err(format!("the sync job {name} was deleted")))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "waiting for the sync job {name}");
+                        None
+                    }
+                }
+            })
+            .await;
+        match outcome {
+            Some(Ok(())) => Ok(Progress { bytes: 0, files: 0 }),
+            Some(Err(e)) => Err(ClusterError::Sync(e)),
+            None => Err(ClusterError::Sync("the sync job never ended".into())),
+        }
+    }
+
+    async fn stop_stale_sync(&self, _pid: u32, _marker: &str) {
+        // Nothing to stop: the Job outlives the operator and is adopted by the next run.
+    }
+}
+
+impl Store<DataMover> for KubeCluster {
+    fn get(&self, key: &ObjectKey) -> Option<Arc<DataMover>> {
+        read(&self.inner.datamovers)
+            .get(key)
+            .map(|e| Arc::clone(&e.dm))
+    }
+
+    fn list(&self) -> Vec<Arc<DataMover>> {
+        read(&self.inner.datamovers)
+            .values()
+            .map(|e| Arc::clone(&e.dm))
+            .collect()
+    }
+
+    fn watch(&self) -> UnboundedReceiver<Event<DataMover>> {
+        let (tx, rx) = unbounded_channel();
+        let _cache = read(&self.inner.datamovers);
+        self.inner
+            .watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        rx
+    }
+}
+
+use tmc_runtime::Resource as _;

@@ -1,0 +1,645 @@
+//! Contract tests of the Kubernetes backend: the real reconciler, a kube-rs `Client` over a
+//! scripted mock service (no API server runs here), assertions on the exact requests sent
+//! and the metrics recorded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod fake;
+
+use datamover::reconciler::{Context, ReconcileError, reconcile};
+use datamover_kube::api::RetryPolicy;
+use datamover_kube::{KubeCluster, Options};
+use fake::{Reply, Req, datamover, eventually, list, merge, pvc, secret, server, status};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tmc_runtime::{Event, ObjectKey, Store};
+
+const DM: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers";
+const DM_STATUS: &str =
+    "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/nightly/status";
+const PVCS: &str = "/api/v1/persistentvolumeclaims";
+const NS_PVCS: &str = "/api/v1/namespaces/default/persistentvolumeclaims";
+const SECRET: &str = "/api/v1/namespaces/default/secrets/creds";
+const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
+const JOB: &str = "/apis/batch/v1/namespaces/default/jobs/nightly-sync-0a1b2c3d";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+
+fn options() -> Options {
+    Options {
+        instance: "operator-0".into(),
+        retry: RetryPolicy {
+            attempts: 4,
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        },
+        poll_initial: Duration::from_millis(1),
+        poll_max: Duration::from_millis(4),
+        watch_backoff: Duration::from_millis(1),
+        ..Options::default()
+    }
+}
+
+fn metrics() -> tmc_metrics::Metrics {
+    tmc_metrics::Metrics::builder()
+        .upkeep_interval(None)
+        .build()
+        .unwrap()
+}
+
+/// The API server's side of the DataMover: status merge patches with the resourceVersion
+/// precondition.
+struct Object {
+    value: Value,
+    version: u64,
+    conflicts: u32,
+}
+
+impl Object {
+    fn patch_status(&mut self, r: &Req) -> Reply {
+        let rv = r.body["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if self.conflicts > 0 || rv != self.version.to_string() {
+            self.conflicts = self.conflicts.saturating_sub(1);
+            return status(409, "Conflict");
+        }
+        merge(&mut self.value["status"], &r.body["status"]);
+        self.version += 1;
+        self.value["metadata"]["resourceVersion"] = self.version.to_string().into();
+        Reply::Json(200, self.value.clone())
+    }
+}
+
+fn owned(mut v: Value) -> Value {
+    v["metadata"]["ownerReferences"] = json!([{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
+        "kind": "DataMover", "name": "nightly", "uid": UID, "controller": true}]);
+    v
+}
+
+async fn start(
+    script: impl FnMut(&Req) -> Reply + Send + 'static,
+) -> (
+    KubeCluster,
+    fake::Log,
+    tmc_metrics::Metrics,
+    Arc<Context<KubeCluster>>,
+) {
+    let (client, log) = server(script);
+    let m = metrics();
+    let cluster = KubeCluster::new(client, m.collector(), options());
+    let _watches = cluster.spawn_watches();
+    cluster.wait_synced().await;
+    let ctx = Arc::new(Context {
+        cluster: Arc::new(cluster.clone()),
+        metrics: m.collector(),
+        job_backoff: Duration::from_millis(1),
+    });
+    (cluster, log, m, ctx)
+}
+
+async fn step(
+    cluster: &KubeCluster,
+    ctx: &Arc<Context<KubeCluster>>,
+) -> Result<String, ReconcileError> {
+    let dm = Store::get(cluster, &ObjectKey::namespaced("default", "nightly")).unwrap();
+    reconcile(dm, Arc::clone(ctx)).await?;
+    Ok(
+        Store::get(cluster, &ObjectKey::namespaced("default", "nightly"))
+            .unwrap()
+            .status
+            .phase
+            .clone(),
+    )
+}
+
+/// A DataMover from `""` to `Completed`: the clone PVC, the Job, the status patches, the
+/// Events, the cleanup, and the metrics, request by request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_datamover_runs_through_clone_job_and_cleanup() {
+    let object = Arc::new(Mutex::new(Object {
+        value: datamover("nightly", "10", json!({})),
+        version: 10,
+        conflicts: 0,
+    }));
+    let dm = Arc::clone(&object);
+    let (mut pvc_polls, mut job_polls) = (0, 0);
+    let script = move |r: &Req| {
+        if r.is_watch() {
+            return Reply::Hold;
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", DM) => list(
+                "DataMoverList",
+                "10",
+                vec![dm.lock().unwrap().value.clone()],
+            ),
+            ("GET", PVCS) => list(
+                "PersistentVolumeClaimList",
+                "20",
+                vec![pvc("data", "Bound")],
+            ),
+            ("GET", SECRET) => Reply::Json(200, secret()),
+            ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+            ("POST", NS_PVCS) | ("POST", JOBS) | ("POST", EVENTS) => {
+                Reply::Json(201, r.body.clone())
+            }
+            ("GET", p) if p.starts_with(NS_PVCS) => {
+                pvc_polls += 1;
+                let name = p.rsplit('/').next().unwrap();
+                Reply::Json(
+                    200,
+                    owned(pvc(name, if pvc_polls < 3 { "Pending" } else { "Bound" })),
+                )
+            }
+            ("GET", JOB) => {
+                job_polls += 1;
+                let status = if job_polls < 2 {
+                    json!({"active": 1})
+                } else {
+                    json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+                };
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "batch/v1", "kind": "Job",
+                    "metadata": {"name": "nightly-sync-0a1b2c3d", "namespace": "default"}, "status": status}),
+                )
+            }
+            ("DELETE", p) if p.starts_with(NS_PVCS) => Reply::Json(200, pvc("gone", "Bound")),
+            _ => status(404, "NotFound"),
+        }
+    };
+    let (cluster, log, m, ctx) = start(script).await;
+    let mut phases = vec![];
+    for _ in 0..5 {
+        phases.push(step(&cluster, &ctx).await.unwrap());
+    }
+    assert_eq!(
+        phases,
+        [
+            "CreatingClonedPVC",
+            "ClonedPVCReady",
+            "CreatingPod",
+            "CleaningUp",
+            "Completed"
+        ]
+    );
+
+    let writes = fake::writes(&log);
+    let lines: Vec<String> = writes.iter().map(Req::line).collect();
+    let clone = {
+        let o = object.lock().unwrap();
+        o.value["status"]["restoredPvcName"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(clone.starts_with("data-cloned-"), "{clone}");
+    let clone_path = format!("{NS_PVCS}/{clone}");
+    let expected = [
+        format!("GET {SECRET}"),
+        format!("PATCH {DM_STATUS}"), // "" -> CreatingClonedPVC
+        format!("POST {EVENTS}"),
+        format!("PATCH {DM_STATUS}"), // the clone's name
+        format!("POST {NS_PVCS}"),
+        format!("GET {clone_path}"),
+        format!("GET {clone_path}"),
+        format!("GET {clone_path}"),
+        format!("PATCH {DM_STATUS}"), // -> ClonedPVCReady
+        format!("POST {EVENTS}"),
+        format!("PATCH {DM_STATUS}"), // -> CreatingPod
+        format!("POST {EVENTS}"),
+        format!("PATCH {DM_STATUS}"), // attempts += 3
+        format!("POST {JOBS}"),
+        format!("GET {JOB}"), // on_start(0) comes first, then the first poll...
+        format!("PATCH {DM_STATUS}"), // ...while the reconciler records syncPid 0
+        format!("GET {JOB}"),
+        format!("PATCH {DM_STATUS}"), // -> CleaningUp
+        format!("POST {EVENTS}"),
+        format!("DELETE {clone_path}"),
+        format!("PATCH {DM_STATUS}"), // -> Completed
+        format!("POST {EVENTS}"),
+    ];
+    assert_eq!(lines, expected);
+
+    // The clone PVC: dataSource, same size, access modes and storage class, owned.
+    let created = &writes[4].body;
+    assert_eq!(created["metadata"]["name"], clone.as_str());
+    assert_eq!(
+        created["spec"]["dataSource"],
+        json!({"kind": "PersistentVolumeClaim", "name": "data"})
+    );
+    assert_eq!(created["spec"]["resources"]["requests"]["storage"], "5Gi");
+    assert_eq!(created["spec"]["accessModes"], json!(["ReadWriteOnce"]));
+    assert_eq!(created["spec"]["storageClassName"], "csi-rbd");
+    let owner = &created["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (
+            &owner["kind"],
+            &owner["name"],
+            &owner["uid"],
+            &owner["controller"]
+        ),
+        (
+            &json!("DataMover"),
+            &json!("nightly"),
+            &json!(UID),
+            &json!(true)
+        )
+    );
+
+    // The Job: the original's shape.
+    let job = &writes[13].body;
+    assert_eq!(writes[13].line(), format!("POST {JOBS}"));
+    assert_eq!(job["metadata"]["name"], "nightly-sync-0a1b2c3d");
+    assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
+    assert_eq!(job["spec"]["backoffLimit"], 2);
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["securityContext"]["runAsUser"], 65534);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        clone.as_str()
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], "ghcr.io/qjoly/datamover-rclone:latest");
+    assert_eq!(c["imagePullPolicy"], "Always");
+    assert_eq!(c["envFrom"], json!([{"secretRef": {"name": "creds"}}]));
+    assert_eq!(
+        c["env"],
+        json!([{"name": "ADD_TIMESTAMP_PREFIX", "value": "true"},
+               {"name": "RCLONE_S3_NO_CHECK_BUCKET", "value": "true"}])
+    );
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{"name": "restored-data", "mountPath": "/data/"}])
+    );
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+
+    // Status patches: merge patches with the resourceVersion precondition, in order.
+    let patches: Vec<&Req> = writes.iter().filter(|r| r.method == "PATCH").collect();
+    for (i, p) in patches.iter().enumerate() {
+        assert_eq!(
+            p.body["metadata"]["resourceVersion"],
+            (10 + i).to_string(),
+            "patch {i}"
+        );
+        assert!(
+            p.query.contains("fieldManager=datamover-operator"),
+            "{}",
+            p.query
+        );
+    }
+    assert_eq!(patches[0].body["status"]["phase"], "CreatingClonedPVC");
+    assert_eq!(patches[1].body["status"]["restoredPvcName"], clone.as_str());
+    assert_eq!(patches[4].body["status"]["attempts"], 3);
+    assert_eq!(patches[5].body["status"]["syncPid"], 0);
+    // A field the reconciler clears is sent as null, so the merge removes it.
+    assert_eq!(patches[6].body["status"]["syncPid"], Value::Null);
+    assert!(
+        patches[6].body["status"]
+            .as_object()
+            .unwrap()
+            .contains_key("syncPid")
+    );
+    assert_eq!(patches[7].body["status"]["phase"], "Completed");
+    let final_status = &object.lock().unwrap().value["status"];
+    assert_eq!(final_status["destination"], "s3:backups");
+    assert_eq!(final_status["attempts"], 3);
+
+    // Events: one per transition, Normal, about the DataMover.
+    let events: Vec<&Req> = writes.iter().filter(|r| r.path == EVENTS).collect();
+    let reasons: Vec<&str> = events
+        .iter()
+        .map(|e| e.body["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, phases);
+    for e in &events {
+        assert_eq!(e.body["type"], "Normal");
+        assert_eq!(e.body["regarding"]["kind"], "DataMover");
+        assert_eq!(e.body["regarding"]["uid"], UID);
+        assert_eq!(e.body["reportingInstance"], "operator-0");
+        assert_eq!(
+            e.body["reportingController"],
+            "datamover.a-cup-of.coffee/datamover-operator"
+        );
+    }
+
+    let text = m.render();
+    for line in [
+        r#"datamover_operations_total{phase="CreatingClonedPVC",status="success",namespace="default"} 1"#,
+        r#"datamover_operations_total{phase="CreatingPod",status="success",namespace="default"} 1"#,
+        r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 1"#,
+        r#"datamover_data_sync_operations_total{status="success",namespace="default"} 1"#,
+        r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#,
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="create-pvc",status="success"} 1"#,
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="patch-status",status="success"} 8"#,
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="create-event",status="success"} 5"#,
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="list-datamovers",status="success"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line}\n{text}");
+    }
+}
+
+/// 404 on the source PVC (the watch never saw it): the DataMover fails with a Warning Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_source_pvc_fails_the_datamover_with_a_warning() {
+    let object = Arc::new(Mutex::new(Object {
+        value: datamover("nightly", "10", json!({})),
+        version: 10,
+        conflicts: 0,
+    }));
+    let dm = Arc::clone(&object);
+    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
+        _ if r.is_watch() => Reply::Hold,
+        ("GET", DM) => list(
+            "DataMoverList",
+            "10",
+            vec![dm.lock().unwrap().value.clone()],
+        ),
+        ("GET", PVCS) => list("PersistentVolumeClaimList", "20", vec![]),
+        ("GET", SECRET) => Reply::Json(200, secret()),
+        ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+        ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
+        _ => status(404, "NotFound"),
+    };
+    let (cluster, log, m, ctx) = start(script).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingClonedPVC");
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "Failed");
+    let writes = fake::writes(&log);
+    assert!(
+        writes.iter().all(|r| r.path != NS_PVCS),
+        "no clone may be created"
+    );
+    let warning = writes.iter().rfind(|r| r.path == EVENTS).unwrap();
+    assert_eq!(warning.body["type"], "Warning");
+    assert_eq!(warning.body["reason"], "Failed");
+    assert_eq!(
+        warning.body["note"],
+        "the source PVC default/data does not exist"
+    );
+    let status = &object.lock().unwrap().value["status"];
+    assert_eq!(status["conditions"][0]["reason"], "SourcePVCNotFound");
+    assert!(m.render().contains(
+        r#"datamover_operations_total{phase="CreatingClonedPVC",status="failure",namespace="default"} 1"#
+    ));
+}
+
+/// 429 and 503 are retried and counted by kind; 409 on create adopts what this DataMover
+/// owns; 409 on a status patch is a conflict the runtime retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_and_counted_and_conflicts_adopted() {
+    let object = Arc::new(Mutex::new(Object {
+        value: datamover(
+            "nightly",
+            "10",
+            json!({"phase": "CreatingClonedPVC", "phaseStartedAtMs": 1,
+                   "restoredPvcName": "data-cloned-1"}),
+        ),
+        version: 10,
+        conflicts: 0,
+    }));
+    let dm = Arc::clone(&object);
+    let mut pvc_posts = 0;
+    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
+        _ if r.is_watch() => Reply::Hold,
+        ("GET", DM) => list(
+            "DataMoverList",
+            "10",
+            vec![dm.lock().unwrap().value.clone()],
+        ),
+        ("GET", PVCS) => list(
+            "PersistentVolumeClaimList",
+            "20",
+            vec![pvc("data", "Bound")],
+        ),
+        ("GET", SECRET) => Reply::Json(200, secret()),
+        ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+        ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
+        ("POST", NS_PVCS) => {
+            pvc_posts += 1;
+            match pvc_posts {
+                1 => status(429, "TooManyRequests"),
+                2 => status(503, "ServiceUnavailable"),
+                _ => status(409, "AlreadyExists"),
+            }
+        }
+        ("GET", p) if p == format!("{NS_PVCS}/data-cloned-1") => {
+            Reply::Json(200, owned(pvc("data-cloned-1", "Bound")))
+        }
+        ("POST", JOBS) => status(409, "AlreadyExists"),
+        ("GET", JOB) => Reply::Json(
+            200,
+            owned(json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "nightly-sync-0a1b2c3d", "namespace": "default"},
+            "status": {"failed": 3, "conditions": [{"type": "Failed", "status": "True",
+                "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}})),
+        ),
+        _ => status(404, "NotFound"),
+    };
+    let (cluster, log, m, ctx) = start(script).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "ClonedPVCReady");
+    let posts = fake::writes(&log)
+        .iter()
+        .filter(|r| r.is("POST", NS_PVCS))
+        .count();
+    assert_eq!(posts, 3, "429, 503, then 409 (adopted)");
+
+    // A stale write: 409 on the status patch is a conflict, retried by the runtime.
+    object.lock().unwrap().conflicts = 1;
+    match step(&cluster, &ctx).await {
+        Err(ReconcileError::Conflict(_)) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    // The Job exists (409) and is ours: adopted; it failed its 3 attempts.
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "Failed");
+    let status = object.lock().unwrap().value["status"].clone();
+    assert_eq!(status["failedAttempts"], 3);
+    assert!(
+        status["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("BackoffLimitExceeded"),
+        "{status}"
+    );
+
+    let text = m.render();
+    for line in [
+        r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="RateLimited",severity="Medium"} 1"#,
+        r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="Unavailable",severity="High"} 1"#,
+        r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="ResourceConflict",severity="Low"} 3"#,
+        r#"datamover_data_sync_operations_total{status="failure",namespace="default"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line}\n{text}");
+    }
+}
+
+/// A 409 on create of a PVC this DataMover does not own is not adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_object_with_the_clones_name_is_not_adopted() {
+    let object = Arc::new(Mutex::new(Object {
+        value: datamover(
+            "nightly",
+            "10",
+            json!({"phase": "CreatingClonedPVC", "phaseStartedAtMs": 1, "restoredPvcName": "data-cloned-1"}),
+        ),
+        version: 10,
+        conflicts: 0,
+    }));
+    let dm = Arc::clone(&object);
+    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
+        _ if r.is_watch() => Reply::Hold,
+        ("GET", DM) => list(
+            "DataMoverList",
+            "10",
+            vec![dm.lock().unwrap().value.clone()],
+        ),
+        ("GET", PVCS) => list(
+            "PersistentVolumeClaimList",
+            "20",
+            vec![pvc("data", "Bound")],
+        ),
+        ("GET", SECRET) => Reply::Json(200, secret()),
+        ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+        ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
+        ("POST", NS_PVCS) => status(409, "AlreadyExists"),
+        ("GET", p) if p.starts_with(NS_PVCS) => Reply::Json(200, pvc("data-cloned-1", "Bound")),
+        _ => status(404, "NotFound"),
+    };
+    let (cluster, _log, _m, ctx) = start(script).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "Failed");
+    let status = object.lock().unwrap().value["status"].clone();
+    assert!(
+        status["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("not owned by this DataMover"),
+        "{status}"
+    );
+}
+
+/// The DataMover watch resumes from the last resourceVersion when the stream ends, and
+/// relists on 410 Gone; the controller runtime's Store sees Applied, Applied, Deleted.
+#[tokio::test]
+async fn the_watch_resumes_from_the_last_version_and_relists_on_410() {
+    let mut lists = 0;
+    let mut watches = 0;
+    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", PVCS) if r.is_watch() => Reply::Hold,
+        ("GET", PVCS) => list("PersistentVolumeClaimList", "1", vec![]),
+        ("GET", SECRET) => Reply::Json(200, secret()),
+        ("GET", DM) if r.is_watch() => {
+            watches += 1;
+            match watches {
+                1 => Reply::Events(vec![json!({"type": "MODIFIED",
+                    "object": datamover("nightly", "7", json!({"phase": "Completed"}))})]),
+                2 => Reply::Events(vec![json!({"type": "ERROR", "object": {"kind": "Status",
+                    "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
+                    "message": "too old resource version"}})]),
+                _ => Reply::Hold,
+            }
+        }
+        ("GET", DM) => {
+            lists += 1;
+            if lists == 1 {
+                list(
+                    "DataMoverList",
+                    "5",
+                    vec![datamover("nightly", "5", json!({}))],
+                )
+            } else {
+                list("DataMoverList", "9", vec![])
+            }
+        }
+        _ => status(404, "NotFound"),
+    };
+    let (client, log) = server(script);
+    let m = metrics();
+    let cluster = KubeCluster::new(client, m.collector(), options());
+    let mut events = Store::watch(&cluster);
+    let _watches = cluster.spawn_watches();
+    let mut seen = vec![];
+    while seen.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Event::Applied(dm) => seen.push(format!("applied {}", dm.metadata.resource_version)),
+            Event::Deleted(key) => seen.push(format!("deleted {key}")),
+        }
+    }
+    assert_eq!(seen, ["applied 5", "applied 7", "deleted default/nightly"]);
+    eventually(|| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == DM && r.is_watch())
+            .count()
+            == 3
+    })
+    .await;
+    let dm_requests: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == DM)
+        .map(|r| {
+            let rv = r
+                .query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("resourceVersion="))
+                .unwrap_or("-");
+            format!("{} {rv}", if r.is_watch() { "watch" } else { "list" })
+        })
+        .collect();
+    assert_eq!(
+        dm_requests,
+        ["list -", "watch 5", "watch 7", "list -", "watch 9"]
+    );
+    assert!(Store::list(&cluster).is_empty());
+    assert!(m.render().contains(
+        r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="ResourceNotFound",severity="Low"} 1"#
+    ));
+}
+
+/// A status write the API server keeps refusing with 503 is transient: the reconcile is
+/// retried with backoff, the DataMover is not failed.
+#[tokio::test]
+async fn an_unavailable_api_server_makes_a_write_transient_not_final() {
+    let (client, _log) = server(|_| status(503, "ServiceUnavailable"));
+    let cluster = KubeCluster::new(client, metrics().collector(), options());
+    let mut dm = datamover::types::DataMover::default();
+    dm.metadata.name = "nightly".into();
+    dm.metadata.namespace = "default".into();
+    let err = datamover::backend::Cluster::write_status(&cluster, &dm)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            datamover::backend::ClusterError::Transient {
+                kind: tmc_metrics::ErrorKind::Unavailable,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("writing the status of DataMover default/nightly"),
+        "{err}"
+    );
+}

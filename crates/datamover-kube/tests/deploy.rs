@@ -1,0 +1,224 @@
+//! `deploy/` is a kustomization: `kubectl kustomize deploy/` renders it, and the rendered
+//! objects reference each other correctly. Skips loudly without kubectl, fails in CI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn render() -> Option<Vec<Value>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = match std::process::Command::new("kubectl")
+        .args(["kustomize", "deploy/"])
+        .current_dir(&root)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "kubectl is required in CI: {e}"
+            );
+            eprintln!("SKIPPED: kubectl not found ({e}); install it to check deploy/");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    Some(
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|d| {
+                serde_yaml::from_value::<Value>(serde_yaml::Value::deserialize(d).unwrap()).unwrap()
+            })
+            .filter(|v| !v.is_null())
+            .collect(),
+    )
+}
+
+use serde::Deserialize;
+
+fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<&Value> = objects.iter().filter(|o| o["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "one {kind}");
+    found[0]
+}
+
+fn numbers_as_f64(v: Value) -> Value {
+    match v {
+        Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
+        Value::Array(a) => Value::Array(a.into_iter().map(numbers_as_f64).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, numbers_as_f64(v))).collect())
+        }
+        other => other,
+    }
+}
+
+fn matches(selector: &Value, labels: &Value) -> bool {
+    selector
+        .as_object()
+        .unwrap()
+        .iter()
+        .all(|(k, v)| &labels[k] == v)
+}
+
+#[test]
+fn the_rendered_objects_reference_each_other() {
+    let Some(objects) = render() else { return };
+    let ns = one(&objects, "Namespace")["metadata"]["name"].clone();
+    assert_eq!(ns, "datamover-operator-system");
+    let crd = one(&objects, "CustomResourceDefinition");
+    let generated: serde_yaml::Value = serde_yaml::from_str(&datamover_kube::crd_yaml()).unwrap();
+    // kubectl prints the schema's `minimum: 0.0` as 0: compare numbers as numbers.
+    assert_eq!(
+        numbers_as_f64(crd.clone()),
+        numbers_as_f64(serde_yaml::from_value(generated).unwrap())
+    );
+
+    let sa = one(&objects, "ServiceAccount");
+    let deployment = one(&objects, "Deployment");
+    let pod = &deployment["spec"]["template"];
+    assert_eq!(pod["spec"]["serviceAccountName"], sa["metadata"]["name"]);
+    assert_eq!(deployment["metadata"]["namespace"], ns);
+    assert_eq!(sa["metadata"]["namespace"], ns);
+    assert!(matches(
+        &deployment["spec"]["selector"]["matchLabels"],
+        &pod["metadata"]["labels"]
+    ));
+
+    // Every binding names the ServiceAccount and a role that exists.
+    for kind in ["RoleBinding", "ClusterRoleBinding"] {
+        for b in objects.iter().filter(|o| o["kind"] == kind) {
+            let subject = &b["subjects"][0];
+            assert_eq!(subject["kind"], "ServiceAccount");
+            assert_eq!(subject["name"], sa["metadata"]["name"]);
+            assert_eq!(subject["namespace"], ns);
+            let role = &b["roleRef"];
+            assert!(
+                objects
+                    .iter()
+                    .any(|o| o["kind"] == role["kind"] && o["metadata"]["name"] == role["name"]),
+                "{kind} {} names a missing {}",
+                b["metadata"]["name"],
+                role["name"]
+            );
+        }
+    }
+
+    // The metrics Service: the name the scrape config uses, selecting the pods, on a named
+    // container port the probes use too.
+    let service = one(&objects, "Service");
+    assert_eq!(
+        service["metadata"]["name"],
+        "datamover-operator-controller-manager-metrics-service"
+    );
+    assert_eq!(service["metadata"]["namespace"], ns);
+    assert!(matches(
+        &service["spec"]["selector"],
+        &pod["metadata"]["labels"]
+    ));
+    let container = &pod["spec"]["containers"][0];
+    let ports: BTreeSet<&str> = container["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let target = service["spec"]["ports"][0]["targetPort"].as_str().unwrap();
+    assert!(
+        ports.contains(target),
+        "Service targetPort {target} is not a container port"
+    );
+    assert_eq!(service["spec"]["ports"][0]["port"], 8080);
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(get["path"], path);
+        assert!(
+            ports.contains(get["port"].as_str().unwrap()),
+            "{probe} port"
+        );
+    }
+    assert!(container["resources"]["requests"]["cpu"].is_string());
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    let prometheus = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prometheus/prometheus.yml"),
+    )
+    .unwrap();
+    assert!(prometheus.contains(
+        "datamover-operator-controller-manager-metrics-service.datamover-operator-system.svc:8080"
+    ));
+
+    // The ServiceMonitor selects the Service and names one of its ports.
+    if let Some(monitor) = objects.iter().find(|o| o["kind"] == "ServiceMonitor") {
+        assert!(matches(
+            &monitor["spec"]["selector"]["matchLabels"],
+            &service["metadata"]["labels"]
+        ));
+        let port = &monitor["spec"]["endpoints"][0]["port"];
+        assert!(
+            service["spec"]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| &p["name"] == port)
+        );
+    }
+}
+
+/// Least privilege: the manager's `ClusterRole` grants exactly the verbs the backend uses.
+#[test]
+fn rbac_grants_exactly_the_verbs_used() {
+    let Some(objects) = render() else { return };
+    let rules = |name: &str| -> BTreeSet<String> {
+        let role = objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == name)
+            .unwrap();
+        let mut out = BTreeSet::new();
+        for r in role["rules"].as_array().unwrap() {
+            for group in r["apiGroups"].as_array().into_iter().flatten() {
+                for res in r["resources"].as_array().unwrap() {
+                    for verb in r["verbs"].as_array().unwrap() {
+                        out.insert(format!(
+                            "{}/{} {}",
+                            group.as_str().unwrap(),
+                            res.as_str().unwrap(),
+                            verb.as_str().unwrap()
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    };
+    let expected: BTreeSet<String> = [
+        "datamover.a-cup-of.coffee/datamovers list",
+        "datamover.a-cup-of.coffee/datamovers watch",
+        "datamover.a-cup-of.coffee/datamovers/status patch",
+        "/persistentvolumeclaims get",
+        "/persistentvolumeclaims list",
+        "/persistentvolumeclaims watch",
+        "/persistentvolumeclaims create",
+        "/persistentvolumeclaims delete",
+        "/secrets get",
+        "batch/jobs get",
+        "batch/jobs create",
+        "events.k8s.io/events create",
+        "authentication.k8s.io/tokenreviews create",
+        "authorization.k8s.io/subjectaccessreviews create",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(rules("datamover-operator-manager-role"), expected);
+    let lease: BTreeSet<String> = ["get", "create", "update"]
+        .iter()
+        .map(|v| format!("coordination.k8s.io/leases {v}"))
+        .collect();
+    assert_eq!(rules("datamover-operator-leader-election-role"), lease);
+}
