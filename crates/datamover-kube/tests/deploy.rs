@@ -143,6 +143,64 @@ fn the_rendered_objects_reference_each_other() {
             "{probe} port"
         );
     }
+    // One scheme everywhere: the TLS flags, the mounted Secret, the probes and the
+    // ServiceMonitor agree, so the shipped scrape works as shipped.
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let cert = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--metrics-tls-cert="));
+    let scheme = if cert.is_some() { "HTTPS" } else { "HTTP" };
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(
+            container[probe]["httpGet"]["scheme"]
+                .as_str()
+                .unwrap_or("HTTP"),
+            scheme,
+            "{probe} scheme"
+        );
+    }
+    if let Some(cert) = cert {
+        assert!(
+            args.iter().any(|a| a.starts_with("--metrics-tls-key=")),
+            "a certificate without a key"
+        );
+        let mount = container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| cert.starts_with(m["mountPath"].as_str().unwrap()))
+            .expect("the certificate's directory is mounted");
+        let volume = pod["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert_eq!(
+            volume["secret"]["secretName"],
+            "datamover-operator-metrics-tls"
+        );
+    }
+    if let Some(monitor) = objects.iter().find(|o| o["kind"] == "ServiceMonitor") {
+        assert_eq!(
+            monitor["spec"]["endpoints"][0]["scheme"]
+                .as_str()
+                .unwrap()
+                .to_uppercase(),
+            scheme
+        );
+        if args.contains(&"--metrics-kube-auth") {
+            assert!(
+                monitor["spec"]["endpoints"][0]["bearerTokenFile"].is_string(),
+                "the scrape sends no token"
+            );
+        }
+    }
     assert!(container["resources"]["requests"]["cpu"].is_string());
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     let prometheus = std::fs::read_to_string(

@@ -26,6 +26,8 @@ enum Command {
     /// Run the operator with a bundled example: sample data, a secret with a local
     /// destination and a DataMover, driven to Completed; then keep serving.
     Demo(operator::RunArgs),
+    /// Print the DataMover `CustomResourceDefinition` (as in `deploy/crd/datamover.yaml`).
+    Crd,
     /// Create or update resources from YAML files, a directory of them, or `-` (stdin).
     Apply {
         /// File, directory or `-`.
@@ -80,6 +82,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => operator::run(args, false),
         Command::Demo(args) => operator::run(args, true),
+        Command::Crd => {
+            print!("{}", datamover_kube::crd_yaml());
+            Ok(())
+        }
         Command::Apply { file, server } => output::apply(&server, &file),
         Command::Get {
             kind,

@@ -1,23 +1,53 @@
 //! `run` and `demo`: the store, the controller, the metrics endpoint and the API.
 
 use crate::api::{self, ApiState};
-use datamover::backend::Embedded;
+use datamover::backend::{Cluster, Embedded};
 use datamover::reconciler::{self, Context};
 use datamover::store::{DataMovers, EmbeddedStore};
+use datamover::types::DataMover;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tmc_metrics::{HealthStatus, Metrics};
+use tmc_runtime::Store;
 use tmc_runtime::{Backoff, Controller, reconciler_fn};
 use tmc_server::config::ConfigOverrides;
 use tmc_server::health::HealthMonitor;
 use tmc_server::{MetricsConfig, MetricsReporter, MetricsServer};
 
+/// Where the operator keeps DataMovers and runs their jobs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// One machine: the embedded store, directories, rclone.
+    Embedded,
+    /// A Kubernetes cluster, through kube-rs.
+    Kubernetes,
+}
+
 /// Flags of `run` and `demo` (each also read from the environment).
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct RunArgs {
+    /// Where DataMovers live: `embedded` (this machine: objects in the data dir, volumes as
+    /// directories, rclone as the job) or `kubernetes` (the cluster of the in-cluster
+    /// configuration or the kubeconfig: PVC clones and Jobs).
+    #[arg(
+        long,
+        env = "DATAMOVER_BACKEND",
+        value_enum,
+        default_value = "embedded"
+    )]
+    pub(crate) backend: Backend,
+    /// With `kubernetes`: reconcile only while holding the Lease
+    /// `datamover-operator-leader` (in `$POD_NAMESPACE`), so several replicas can run.
+    #[arg(long, env = "DATAMOVER_LEADER_ELECT")]
+    pub(crate) leader_elect: bool,
+    /// With `kubernetes`: check bearer tokens on the metrics endpoint with TokenReview and
+    /// SubjectAccessReview (`get` on `/metrics`); probes are let through.
+    #[arg(long, env = "DATAMOVER_METRICS_KUBE_AUTH")]
+    pub(crate) metrics_kube_auth: bool,
     /// Where objects and volumes live.
     #[arg(long, env = "DATAMOVER_DATA_DIR", default_value = "datamover-data")]
     pub(crate) data_dir: PathBuf,
@@ -99,69 +129,15 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<tokio::net::Tc
     })
 }
 
-async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
-    let version = check_rclone(&args.rclone).await?;
-    let volumes = args.data_dir.join("volumes");
-    std::fs::create_dir_all(&volumes).map_err(|e| {
-        format!(
-            "--data-dir {}: cannot create {}: {e}",
-            args.data_dir.display(),
-            volumes.display()
-        )
-    })?;
-    let store_path = args.data_dir.join("store.redb");
-    let store = Arc::new(EmbeddedStore::open(&store_path).map_err(|e| {
-        format!(
-            "--data-dir {}: {e} (is another datamover-operator using it?)",
-            args.data_dir.display()
-        )
-    })?);
-    let config = metrics_config(&args)?;
-    let api_listener = bind(args.api_bind_address, "resource API", "--api-bind-address").await?;
-    // With the endpoint disabled nothing is installed: recording goes to the facade's no-op.
-    let metrics = if config.enabled {
-        Metrics::builder().install()
-    } else {
-        Metrics::builder().build()
-    }
-    .map_err(|e| e.to_string())?;
-
-    // Health: the volumes directory must stay usable; ready once the controller runs.
-    let health = HealthMonitor::builder().metrics(&metrics).build();
-    let watched = volumes.clone();
-    health.register_check("DataMoverController", "datamover", "local", move || {
-        let dir = watched.clone();
-        async move {
-            if tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir()) {
-                HealthStatus::Healthy
-            } else {
-                HealthStatus::Unhealthy
-            }
-        }
-    });
-    let ready = Arc::new(AtomicBool::new(false));
-    health.readiness_flag("controller started", ready.clone());
-    let reporter = MetricsReporter::new(&metrics, health.clone(), config.collection_interval)
-        .map_err(|e| e.to_string())?;
-    let metrics_server = MetricsServer::new(&config, metrics.clone(), health)
-        .map_err(|e| e.to_string())?
-        .with_reporter(&reporter);
-    let metrics_server = if config.enabled {
-        Some(
-            metrics_server
-                .bind()
-                .await
-                .map_err(|e| format!("{e} (pass --metrics-bind-address to use another address)"))?,
-        )
-    } else {
-        None
-    };
-
-    let cluster = Arc::new(Embedded {
-        store: store.clone(),
-        volumes: volumes.clone(),
-        rclone: args.rclone.clone(),
-    });
+/// The controller over `store` (what to reconcile) and `cluster` (how), wrapped by the
+/// operation layer, until `shutdown`.
+async fn drive<C: Cluster, St: Store<DataMover>>(
+    store: St,
+    cluster: Arc<C>,
+    metrics: &Metrics,
+    args: &RunArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<tmc_runtime::ShutdownReport, String> {
     let ctx = Arc::new(Context {
         cluster,
         metrics: metrics.collector(),
@@ -171,9 +147,9 @@ async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
         metrics
             .collector()
             .operation("DataMoverController", "datamover", "reconcile"),
-        reconciler::reconcile,
+        reconciler::reconcile::<C>,
     );
-    let controller = Controller::new("datamover", DataMovers(store.clone()))
+    let controller = Controller::new("datamover", store)
         .reconciler(reconciler_fn(reconcile, ctx))
         .concurrency(args.concurrency)
         .map_err(|e| e.to_string())?
@@ -186,18 +162,134 @@ async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .metrics(metrics.collector())
         .shutdown_deadline(Duration::from_secs(5));
+    let report = controller.run(shutdown).await;
+    if !report.cut_off.is_empty() {
+        tracing::warn!(cut_off = ?report.cut_off, "reconciles cut off at shutdown; they resume on the next start");
+    }
+    Ok(report)
+}
 
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// What both backends serve: the metrics endpoint, health and the reporter.
+struct Observability {
+    config: MetricsConfig,
+    metrics: Metrics,
+    health: HealthMonitor,
+    reporter: MetricsReporter,
+}
+
+impl Observability {
+    fn new(args: &RunArgs) -> Result<Self, String> {
+        let config = metrics_config(args)?;
+        // With the endpoint disabled nothing is installed: recording goes to the no-op.
+        let metrics = if config.enabled {
+            Metrics::builder().install()
+        } else {
+            Metrics::builder().build()
+        }
+        .map_err(|e| e.to_string())?;
+        let health = HealthMonitor::builder().metrics(&metrics).build();
+        let reporter = MetricsReporter::new(&metrics, health.clone(), config.collection_interval)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            config,
+            metrics,
+            health,
+            reporter,
+        })
+    }
+
+    /// Binds the metrics listener (when enabled) and starts serving and collecting.
+    async fn start(
+        &self,
+        authorizer: Option<KubeAuthorizer>,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Option<(tokio::task::JoinHandle<()>, tmc_server::ReporterHandle)>, String> {
+        if !self.config.enabled {
+            return Ok(None);
+        }
+        let mut server =
+            MetricsServer::new(&self.config, self.metrics.clone(), self.health.clone())
+                .map_err(|e| e.to_string())?
+                .with_reporter(&self.reporter);
+        if let Some(authorizer) = authorizer {
+            server = server.with_authorizer(authorizer);
+        }
+        let bound = server
+            .bind()
+            .await
+            .map_err(|e| format!("{e} (pass --metrics-bind-address to use another address)"))?;
+        let task = tokio::spawn(bound.serve(stopped(stop.clone())));
+        Ok(Some((task, self.reporter.start())))
+    }
+}
+
+async fn finish(serving: Option<(tokio::task::JoinHandle<()>, tmc_server::ReporterHandle)>) {
+    if let Some((task, mut reporter)) = serving {
+        reporter.stop().await;
+        let _ = task.await;
+    }
+}
+
+async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
+    match args.backend {
+        Backend::Embedded => serve_embedded(args, demo).await,
+        Backend::Kubernetes if demo => {
+            Err("the demo runs on the embedded backend; drop --backend kubernetes".into())
+        }
+        Backend::Kubernetes => serve_kubernetes(args).await,
+    }
+}
+
+async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
+    if args.leader_elect || args.metrics_kube_auth {
+        return Err("--leader-elect and --metrics-kube-auth need --backend kubernetes".into());
+    }
+    let version = check_rclone(&args.rclone).await?;
+    let volumes = args.data_dir.join("volumes");
+    std::fs::create_dir_all(&volumes).map_err(|e| {
+        format!(
+            "--data-dir {}: cannot create {}: {e}",
+            args.data_dir.display(),
+            volumes.display()
+        )
+    })?;
+    let store = Arc::new(
+        EmbeddedStore::open(&args.data_dir.join("store.redb")).map_err(|e| {
+            format!(
+                "--data-dir {}: {e} (is another datamover-operator using it?)",
+                args.data_dir.display()
+            )
+        })?,
+    );
+    let obs = Observability::new(&args)?;
+    let api_listener = bind(args.api_bind_address, "resource API", "--api-bind-address").await?;
+    // Health: the volumes directory must stay usable; ready once the controller runs.
+    let watched = volumes.clone();
+    obs.health
+        .register_check("DataMoverController", "datamover", "local", move || {
+            let dir = watched.clone();
+            async move {
+                if tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir()) {
+                    HealthStatus::Healthy
+                } else {
+                    HealthStatus::Unhealthy
+                }
+            }
+        });
+    let ready = Arc::new(AtomicBool::new(false));
+    obs.health
+        .readiness_flag("controller started", ready.clone());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = obs.start(None, &stop_rx).await?;
     let api_app = api::router(ApiState {
         store: store.clone(),
-        volumes,
+        volumes: volumes.clone(),
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let reporter_handle = config.enabled.then(|| reporter.start());
-    let metrics_task =
-        metrics_server.map(|server| tokio::spawn(server.serve(stopped(stop_rx.clone()))));
     let api_server = tokio::spawn(
         axum::serve(api_listener, api_app)
             .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -205,31 +297,140 @@ async fn serve(args: RunArgs, demo: bool) -> Result<(), String> {
     );
     tracing::info!(
         data_dir = %args.data_dir.display(),
-        metrics = %metrics_url(&config),
+        metrics = %metrics_url(&obs.config),
         api = %format!("http://{}", args.api_bind_address),
         rclone = %version,
-        "datamover-operator started"
+        "datamover-operator started (embedded backend)"
     );
-    let controller_task = tokio::spawn(controller.run(stopped(stop_rx.clone())));
+    let demo_store = store.clone();
+    let cluster = Arc::new(Embedded {
+        store: store.clone(),
+        volumes,
+        rclone: args.rclone.clone(),
+    });
+    let controller = {
+        let (metrics, args, stop) = (obs.metrics.clone(), args.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            drive(DataMovers(store.clone()), cluster, &metrics, &args, stop).await
+        })
+    };
     ready.store(true, Ordering::SeqCst);
     if demo {
-        crate::demo::run(&args, &store, &metrics_url(&config)).await?;
+        crate::demo::run(&args, &demo_store, &metrics_url(&obs.config)).await?;
     }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight reconciles (5 s at most)");
     let _ = stop_tx.send(true);
-    let report = controller_task.await.map_err(|e| e.to_string())?;
-    if !report.cut_off.is_empty() {
-        tracing::warn!(cut_off = ?report.cut_off, "reconciles cut off at shutdown; they resume on the next start");
-    }
-    if let Some(mut handle) = reporter_handle {
-        handle.stop().await;
-    }
-    if let Some(task) = metrics_task {
-        let _ = task.await;
-    }
+    controller.await.map_err(|e| e.to_string())??;
+    finish(serving).await;
     let _ = api_server.await;
     Ok(())
+}
+
+async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
+    let obs = Observability::new(&args)?;
+    let cluster = datamover_kube::connect(obs.metrics.collector(), datamover_kube::Options::default())
+        .await
+        .map_err(|e| format!("cannot reach the Kubernetes API: {e} (in a pod: the ServiceAccount; elsewhere: KUBECONFIG)"))?;
+    let _watches = cluster.spawn_watches();
+    let synced = cluster.clone();
+    obs.health
+        .readiness_gate("caches synced", move || synced.is_synced());
+    let authorizer = args.metrics_kube_auth.then(|| {
+        KubeAuthorizer(datamover_kube::auth::TokenReviewAuthorizer::new(
+            cluster.client().clone(),
+            obs.metrics.collector(),
+        ))
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = obs.start(authorizer, &stop_rx).await?;
+    tracing::info!(metrics = %metrics_url(&obs.config), leader_elect = args.leader_elect, "datamover-operator started (kubernetes backend)");
+
+    let elector = args.leader_elect.then(|| {
+        let namespace =
+            std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "datamover-operator-system".into());
+        let pod = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "datamover-operator".into());
+        let identity = format!("{pod}_{:x}", datamover::time::now_ms());
+        datamover_kube::leader::LeaderElector::new(
+            cluster.client().clone(),
+            &namespace,
+            "datamover-operator-leader",
+            &identity,
+            obs.metrics.collector(),
+        )
+    });
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    if let Some(elector) = &elector {
+        tracing::info!("waiting to become the leader");
+        tokio::select! {
+            () = elector.acquire() => tracing::info!("became the leader"),
+            () = &mut signal => {
+                let _ = stop_tx.send(true);
+                finish(serving).await;
+                return Ok(());
+            }
+        }
+    }
+    let run = drive(
+        cluster.clone(),
+        Arc::new(cluster.clone()),
+        &obs.metrics,
+        &args,
+        stopped(stop_rx.clone()),
+    );
+    tokio::pin!(run);
+    let lost = async {
+        match &elector {
+            Some(e) => e.hold().await.to_string(),
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        report = &mut run => report.map(drop),
+        () = &mut signal => {
+            let _ = stop_tx.send(true);
+            run.await.map(drop)
+        }
+        lost = lost => {
+            let _ = stop_tx.send(true);
+            let _ = run.await;
+            Err(format!("lost the leader lease: {lost}; exiting so another replica takes over"))
+        }
+    };
+    let _ = stop_tx.send(true);
+    if let Some(elector) = &elector {
+        let _ = elector.release().await;
+    }
+    finish(serving).await;
+    outcome
+}
+
+/// TokenReview + SubjectAccessReview as the metrics endpoint's authorizer.
+#[derive(Debug)]
+struct KubeAuthorizer(datamover_kube::auth::TokenReviewAuthorizer);
+
+impl tmc_server::auth::Authorizer for KubeAuthorizer {
+    fn authorize<'a>(
+        &'a self,
+        request: tmc_server::auth::AuthRequest<'a>,
+    ) -> tmc_server::auth::AuthFuture<'a> {
+        use datamover_kube::auth::Decision;
+        use tmc_server::auth::AuthDecision;
+        Box::pin(async move {
+            match self
+                .0
+                .authorize_request(request.token, request.method, request.path)
+                .await
+            {
+                Decision::Allow => AuthDecision::Allow,
+                Decision::Unauthenticated => AuthDecision::Unauthenticated,
+                Decision::Forbidden => AuthDecision::Forbidden,
+            }
+        })
+    }
 }
 
 async fn shutdown_signal() {
@@ -261,6 +462,7 @@ fn metrics_config(args: &RunArgs) -> Result<MetricsConfig, String> {
         tls_cert_file: args.metrics_tls_cert.clone(),
         tls_key_file: args.metrics_tls_key.clone(),
         token_file: args.metrics_token_file.clone(),
+        allow_unauthenticated_probes: args.metrics_kube_auth.then_some(true),
         ..ConfigOverrides::default()
     };
     let mut loader = MetricsConfig::loader().process_env().overrides(overrides);
