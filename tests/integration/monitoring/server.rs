@@ -1,10 +1,10 @@
 //! A real Prometheus server scrapes a DataMover run with the shipped scrape configuration and
 //! loads the shipped rules.
 //!
-//! The test serves `/metrics` from a private registry on a loopback port (the operator's
-//! endpoint, until the operator lands), starts `prometheus` on another loopback port with a
-//! configuration derived from `deploy/prometheus/prometheus.yml`, and reads the results back
-//! through Prometheus's HTTP API.
+//! One test serves `/metrics` from a private registry on a loopback port and scripts runs
+//! with exact values; the other scrapes the real `datamover-operator` binary after a real
+//! backup. Both start `prometheus` on a loopback port with a configuration derived from
+//! `deploy/prometheus/prometheus.yml` and read the results back through its HTTP API.
 
 use super::support::{TempDir, deploy, read_yaml, rule_files, tool};
 use serde_json::Value as Json;
@@ -306,6 +306,65 @@ fn expected(rows: &[(&str, f64)]) -> BTreeMap<String, f64> {
     rows.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
+/// Every shipped rule group, with its number of rules.
+fn shipped_groups() -> BTreeMap<String, usize> {
+    let mut shipped = BTreeMap::new();
+    for file in rule_files() {
+        for group in read_yaml(&file)["groups"].as_sequence().unwrap() {
+            shipped.insert(
+                group["name"].as_str().unwrap().to_owned(),
+                group["rules"].as_sequence().unwrap().len(),
+            );
+        }
+    }
+    shipped
+}
+
+/// Prometheus with the shipped configuration pointed at `target`: ready, the target up,
+/// and every shipped rule loaded and evaluated without error. Returns it, when it started,
+/// and the last evaluation time of each rule group.
+fn running_prometheus(
+    dir: &TempDir,
+    target: SocketAddr,
+) -> (Prometheus, Instant, BTreeMap<String, String>) {
+    let started = Instant::now();
+    let mut prom = Prometheus::start(dir, &derived_config(target));
+
+    prom.poll(started, "/-/ready", |p| {
+        match http_get(p.addr, "/-/ready") {
+            Ok((200, _)) => Ok(()),
+            Ok((status, _)) => Err(again(format!("HTTP {status}"))),
+            Err(e) => Err(again(e)),
+        }
+    });
+
+    prom.poll(started, "the datamover-operator target up", |p| {
+        let data = p.api("/api/v1/targets").map_err(again)?;
+        let targets = data["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let ours = targets
+            .iter()
+            .find(|t| t["labels"]["job"] == "datamover-operator")
+            .ok_or_else(|| again(format!("no datamover-operator target in {data}")))?;
+        if ours["scrapeUrl"] != format!("http://{target}/metrics") {
+            return Err(Poll::Fatal(format!("scrapes {}", ours["scrapeUrl"])));
+        }
+        match ours["health"].as_str() {
+            Some("up") => Ok(()),
+            other => Err(again(format!("health {other:?}: {}", ours["lastError"]))),
+        }
+    });
+
+    // Every shipped group and rule is loaded and evaluates without error.
+    let shipped = shipped_groups();
+    let loaded = prom.poll(started, "every shipped rule loaded and evaluated", |p| {
+        p.rules(&shipped)
+    });
+    (prom, started, loaded)
+}
+
 #[test]
 fn prometheus_scrapes_a_datamover_run_with_the_shipped_config_and_loads_the_shipped_rules() {
     if tool("prometheus", "prometheus").is_none() {
@@ -336,49 +395,8 @@ fn prometheus_scrapes_a_datamover_run_with_the_shipped_config_and_loads_the_ship
     );
 
     let dir = TempDir::new("prometheus");
-    let started = Instant::now();
-    let mut prom = Prometheus::start(&dir, &derived_config(target));
-
-    prom.poll(started, "/-/ready", |p| {
-        match http_get(p.addr, "/-/ready") {
-            Ok((200, _)) => Ok(()),
-            Ok((status, _)) => Err(again(format!("HTTP {status}"))),
-            Err(e) => Err(again(e)),
-        }
-    });
-
-    prom.poll(started, "the datamover-operator target up", |p| {
-        let data = p.api("/api/v1/targets").map_err(again)?;
-        let targets = data["activeTargets"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let ours = targets
-            .iter()
-            .find(|t| t["labels"]["job"] == "datamover-operator")
-            .ok_or_else(|| again(format!("no datamover-operator target in {data}")))?;
-        if ours["scrapeUrl"] != format!("http://{target}/metrics") {
-            return Err(Poll::Fatal(format!("scrapes {}", ours["scrapeUrl"])));
-        }
-        match ours["health"].as_str() {
-            Some("up") => Ok(()),
-            other => Err(again(format!("health {other:?}: {}", ours["lastError"]))),
-        }
-    });
-
-    // Every shipped group and rule is loaded and evaluates without error.
-    let mut shipped: BTreeMap<String, usize> = BTreeMap::new();
-    for file in rule_files() {
-        for group in read_yaml(&file)["groups"].as_sequence().unwrap() {
-            shipped.insert(
-                group["name"].as_str().unwrap().to_owned(),
-                group["rules"].as_sequence().unwrap().len(),
-            );
-        }
-    }
-    let loaded = prom.poll(started, "every shipped rule loaded and evaluated", |p| {
-        p.rules(&shipped)
-    });
+    let (mut prom, started, loaded) = running_prometheus(&dir, target);
+    let shipped = shipped_groups();
 
     let ops = r#"datamover_operations_total{job="datamover-operator"}"#;
     let keys = ["namespace", "phase", "status"];
@@ -495,4 +513,164 @@ fn the_http_helpers_decode_chunks_and_encode_queries() {
         percent_encode(r#"a_b{le=~"1|\+Inf"}"#),
         "a_b%7Ble%3D~%221%7C%5C%2BInf%22%7D"
     );
+}
+
+/// The `datamover-operator` binary `cargo test --workspace` built beside this test, or
+/// `None` (loudly; in CI a failure) when only this package was built.
+fn operator_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("datamover-operator");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing: CI runs `cargo test --workspace`, which builds it",
+        bin.display()
+    );
+    eprintln!(
+        "\n!!! SKIPPED: {} not built; run `cargo test --workspace` !!!\n",
+        bin.display()
+    );
+    None
+}
+
+fn http_post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, Vec<u8>), String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    Ok((status, raw))
+}
+
+/// The operator process, killed on drop.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn prometheus_scrapes_the_running_operator_after_a_real_backup() {
+    if tool("prometheus", "prometheus").is_none() || tool("rclone", "rclone").is_none() {
+        return;
+    }
+    let Some(bin) = operator_binary() else { return };
+    let dir = TempDir::new("operator");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (metrics, api) = (free(), free());
+    let _operator = Operator(
+        Command::new(&bin)
+            .arg("run")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args([
+                "--metrics-bind-address",
+                &metrics.to_string(),
+                "--api-bind-address",
+                &api.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let source = dir.path().join("source");
+    std::fs::create_dir_all(source.join("nested")).unwrap();
+    std::fs::write(source.join("nested/file.txt"), "backed up\n").unwrap();
+    let manifests = format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  annotations: {{datamover.a-cup-of.coffee/host-path: \"{}\"}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {{name: dest}}\nstringData: {{DESTINATION: \"{}\"}}\n---\n\
+         apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: nightly}}\n\
+         spec: {{sourcePvc: data, secretName: dest, deletePvcAfterBackup: true}}\n",
+        source.display(),
+        dir.path().join("dest").display()
+    );
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match http_post(api, "/apply", &manifests) {
+            Ok((200, _)) => break,
+            other if Instant::now() > deadline => {
+                panic!("the operator never accepted the manifests: {other:?}")
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    loop {
+        let (_, body) = http_get(
+            api,
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/nightly",
+        )
+        .unwrap();
+        let dm: Json = serde_json::from_slice(&body).unwrap();
+        if dm["status"]["phase"] == "Completed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && dm["status"]["phase"] != "Failed",
+            "the backup did not complete: {dm}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let prom_dir = TempDir::new("prometheus-operator");
+    let (mut prom, started, _) = running_prometheus(&prom_dir, metrics);
+    let want = expected(&[
+        ("default CreatingClonedPVC started", 1.0),
+        ("default CreatingClonedPVC success", 1.0),
+        ("default CreatingPod started", 1.0),
+        ("default CreatingPod success", 1.0),
+        ("default CleaningUp started", 1.0),
+        ("default CleaningUp success", 1.0),
+    ]);
+    prom.poll(started, "the operator's run in Prometheus", |p| {
+        let got = p
+            .vector(
+                r#"datamover_operations_total{job="datamover-operator"}"#,
+                &["namespace", "phase", "status"],
+            )
+            .map_err(again)?;
+        if got == want {
+            Ok(())
+        } else {
+            Err(again(format!("{got:?}")))
+        }
+    });
+    let sync = prom
+        .vector(
+            r#"datamover_data_sync_operations_total{job="datamover-operator"}"#,
+            &["status"],
+        )
+        .unwrap();
+    assert_eq!(sync, expected(&[("success", 1.0)]));
+    let reconciles = prom
+        .vector(
+            r#"controller_runtime_reconcile_total{job="datamover-operator",result="error"}"#,
+            &["controller"],
+        )
+        .unwrap();
+    assert_eq!(reconciles, expected(&[("datamover", 0.0)]));
 }
