@@ -185,10 +185,11 @@ impl Observability {
     fn new(args: &RunArgs) -> Result<Self, String> {
         let config = metrics_config(args)?;
         // With the endpoint disabled nothing is installed: recording goes to the no-op.
+        let builder = Metrics::builder().retention(Some(config.retention_period));
         let metrics = if config.enabled {
-            Metrics::builder().install()
+            builder.install()
         } else {
-            Metrics::builder().build()
+            builder.build()
         }
         .map_err(|e| e.to_string())?;
         let health = HealthMonitor::builder().metrics(&metrics).build();

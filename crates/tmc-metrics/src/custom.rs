@@ -239,6 +239,7 @@ pub struct CustomMetrics {
     main: Arc<TmcRecorder>,
     default_buckets: Vec<f64>,
     max_series: usize,
+    retention: Option<(std::time::Duration, crate::retention::Clock)>,
     families: RwLock<BTreeMap<String, CustomMetric>>,
 }
 
@@ -247,11 +248,13 @@ impl CustomMetrics {
         main: Arc<TmcRecorder>,
         default_buckets: Vec<f64>,
         max_series: usize,
+        retention: Option<(std::time::Duration, crate::retention::Clock)>,
     ) -> Self {
         Self {
             main,
             default_buckets,
             max_series,
+            retention,
             families: RwLock::default(),
         }
     }
@@ -403,8 +406,14 @@ impl CustomMetrics {
         }
 
         let (recorder, own_handle) = if kind == MetricKind::Histogram {
-            let (recorder, handle) =
-                TmcRecorder::with_buckets(buckets, self.max_series).map_err(invalid)?;
+            let (recorder, handle) = TmcRecorder::with_buckets(
+                buckets,
+                self.max_series,
+                self.retention
+                    .as_ref()
+                    .map(|(p, c)| crate::retention::Retention::new(*p, c.clone(), Vec::new())),
+            )
+            .map_err(invalid)?;
             (Arc::new(recorder), Some(handle))
         } else {
             (self.main.clone(), None)
@@ -441,6 +450,16 @@ impl CustomMetrics {
             .filter_map(|f| f.inner.own_handle.as_ref())
         {
             out.push_str(&handle.render());
+        }
+    }
+
+    /// Adds the identities of idle custom histogram series (counters and gauges live in the
+    /// main recorder).
+    pub(crate) fn stale(&self, into: &mut std::collections::HashSet<String>) {
+        let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
+        for f in families.values().filter(|f| f.inner.own_handle.is_some()) {
+            f.inner.recorder.tick();
+            f.inner.recorder.stale(into);
         }
     }
 

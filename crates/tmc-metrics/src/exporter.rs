@@ -56,6 +56,8 @@ pub struct MetricsBuilder {
     overrides: Vec<(String, Vec<f64>)>,
     global_labels: Vec<(String, String)>,
     max_series_per_family: usize,
+    retention: Option<Duration>,
+    clock: Option<crate::retention::Clock>,
 }
 
 /// The default cap on distinct label sets per family; see [`MetricsBuilder::max_series_per_family`].
@@ -69,6 +71,8 @@ impl Default for MetricsBuilder {
             overrides: Vec::new(),
             global_labels: Vec::new(),
             max_series_per_family: DEFAULT_MAX_SERIES_PER_FAMILY,
+            retention: None,
+            clock: None,
         }
     }
 }
@@ -126,6 +130,34 @@ impl MetricsBuilder {
         }
         self.max_series_per_family = max;
         Ok(self)
+    }
+
+    /// Leaves out of the exposition every series nothing has recorded into for `period`
+    /// (an increment, a set, even to the same value, an observation). Nothing is deleted:
+    /// handles kept by layers and operations keep working, and a series recorded into again
+    /// comes back with its accumulated value, so a counter is never reset and `rate()` sees
+    /// no restart; a gauge comes back with the value it was last set to. Memory stays bounded
+    /// by [`max_series_per_family`](Self::max_series_per_family). Default: `None`, every
+    /// series stays. Idleness is measured in whole seconds, advanced on upkeep and render.
+    pub fn retention(mut self, period: Option<Duration>) -> Self {
+        self.retention = period.filter(|p| !p.is_zero());
+        self
+    }
+
+    /// The time source retention measures idleness with (default: the monotonic clock).
+    /// For tests: a clock they advance by hand.
+    pub fn clock(mut self, clock: crate::retention::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    fn retention_for(
+        &self,
+        global_labels: Vec<(String, String)>,
+        clock: &crate::retention::Clock,
+    ) -> Option<crate::retention::Retention> {
+        self.retention
+            .map(|p| crate::retention::Retention::new(p, clock.clone(), global_labels))
     }
 
     /// A label added to every series, e.g. `cluster="prod-1"`.
@@ -195,7 +227,16 @@ impl MetricsBuilder {
     fn assemble(&self) -> Result<Metrics, MetricsError> {
         let prometheus = self.prometheus_recorder()?;
         let handle = prometheus.handle();
-        let recorder = Arc::new(TmcRecorder::new(prometheus, self.max_series_per_family));
+        let clock = self
+            .clock
+            .clone()
+            .unwrap_or_else(crate::retention::real_clock);
+        let retention = self.retention_for(self.global_labels.clone(), &clock);
+        let recorder = Arc::new(TmcRecorder::new(
+            prometheus,
+            self.max_series_per_family,
+            retention,
+        ));
         for def in CATALOG {
             let help = SharedString::const_str(def.help);
             let name = KeyName::from_const_str(def.name);
@@ -209,6 +250,7 @@ impl MetricsBuilder {
             recorder.clone(),
             self.default_buckets.clone(),
             self.max_series_per_family,
+            self.retention.map(|p| (p, clock)),
         );
         Ok(Metrics {
             inner: Arc::new(Inner {
@@ -265,6 +307,7 @@ struct Inner {
 
 impl Inner {
     fn run_upkeep(&self) {
+        self.recorder.tick();
         self.handle.run_upkeep();
         self.custom.run_upkeep();
     }
@@ -304,8 +347,22 @@ impl Metrics {
     /// by name so two scrapes of the same state are identical.
     #[must_use]
     pub fn render(&self) -> String {
+        self.inner.recorder.tick();
         let mut raw = self.inner.handle.render();
         self.inner.custom.render_into(&mut raw);
+        let mut stale = std::collections::HashSet::new();
+        self.inner.recorder.stale(&mut stale);
+        self.inner.custom.stale(&mut stale);
+        if !stale.is_empty() {
+            raw = raw
+                .split_inclusive('\n')
+                .filter(|l| {
+                    l.starts_with('#')
+                        || l.trim().is_empty()
+                        || !stale.contains(&crate::retention::series_id(l.trim_end()))
+                })
+                .collect();
+        }
         sort_families(&raw)
     }
 
@@ -324,7 +381,10 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 fn sort_families(raw: &str) -> String {
     let mut blocks: Vec<(&str, &str)> = raw
         .split("\n\n")
-        .filter(|b| !b.trim().is_empty())
+        .filter(|b| {
+            b.lines()
+                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        })
         .map(|b| (family_name(b), b))
         .collect();
     blocks.sort_by(|a, b| a.0.cmp(b.0));

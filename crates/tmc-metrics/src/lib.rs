@@ -33,6 +33,7 @@ mod exporter;
 mod health;
 mod operation;
 mod recorder;
+mod retention;
 pub mod validate;
 
 pub use collector::{DataMoverStatus, MetricsCollector, Outcome, key};
@@ -44,6 +45,7 @@ pub use exporter::{
 pub use health::HealthStatus;
 pub use operation::{Operation, OperationTracker, Tracked, TrackedResult, status, track_operation};
 pub use recorder::OVERFLOW_LABEL_VALUE;
+pub use retention::Clock;
 
 /// The `metrics` facade this crate records through, re-exported so users name one version.
 pub use metrics;

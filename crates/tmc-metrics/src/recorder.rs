@@ -2,6 +2,7 @@
 //! escaping and a cap on the number of series per family.
 
 use crate::catalog::TMC_METRICS_SERIES_FOLDED_TOTAL;
+use crate::retention::Retention;
 use crate::validate::NameError;
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
@@ -31,6 +32,8 @@ pub(crate) struct TmcRecorder {
     max_series: usize,
     /// Admitted label sets by family name, as `Key` hashes.
     admitted: RwLock<HashMap<String, HashSet<u64>>>,
+    /// Idle series left out of the exposition, when configured.
+    retention: Option<Retention>,
 }
 
 enum Admission {
@@ -39,11 +42,30 @@ enum Admission {
 }
 
 impl TmcRecorder {
-    pub(crate) fn new(inner: PrometheusRecorder, max_series: usize) -> Self {
+    pub(crate) fn new(
+        inner: PrometheusRecorder,
+        max_series: usize,
+        retention: Option<Retention>,
+    ) -> Self {
         Self {
             inner,
             max_series,
             admitted: RwLock::default(),
+            retention,
+        }
+    }
+
+    /// Advances the retention clock.
+    pub(crate) fn tick(&self) {
+        if let Some(r) = &self.retention {
+            r.tick();
+        }
+    }
+
+    /// Adds the identities of the series idle past the retention period.
+    pub(crate) fn stale(&self, into: &mut HashSet<String>) {
+        if let Some(r) = &self.retention {
+            r.stale(into);
         }
     }
 
@@ -51,6 +73,7 @@ impl TmcRecorder {
     pub(crate) fn with_buckets(
         buckets: &[f64],
         max_series: usize,
+        retention: Option<Retention>,
     ) -> Result<(Self, PrometheusHandle), NameError> {
         crate::validate::buckets(buckets)?;
         let inner = PrometheusBuilder::new()
@@ -58,7 +81,7 @@ impl TmcRecorder {
             .map_err(|_| NameError::Buckets("were refused by the exporter"))?
             .build_recorder();
         let handle = inner.handle();
-        Ok((Self::new(inner, max_series), handle))
+        Ok((Self::new(inner, max_series, retention), handle))
     }
 
     fn admit(&self, key: &Key) -> Admission {
@@ -140,23 +163,32 @@ impl Recorder for TmcRecorder {
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        match self.resolve(key) {
-            Some(key) => self.inner.register_counter(&key, metadata),
-            None => self.inner.register_counter(key, metadata),
+        let resolved = self.resolve(key);
+        let key = resolved.as_ref().unwrap_or(key);
+        let handle = self.inner.register_counter(key, metadata);
+        match &self.retention {
+            Some(r) => r.counter(key, handle),
+            None => handle,
         }
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        match self.resolve(key) {
-            Some(key) => self.inner.register_gauge(&key, metadata),
-            None => self.inner.register_gauge(key, metadata),
+        let resolved = self.resolve(key);
+        let key = resolved.as_ref().unwrap_or(key);
+        let handle = self.inner.register_gauge(key, metadata);
+        match &self.retention {
+            Some(r) => r.gauge(key, handle),
+            None => handle,
         }
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        match self.resolve(key) {
-            Some(key) => self.inner.register_histogram(&key, metadata),
-            None => self.inner.register_histogram(key, metadata),
+        let resolved = self.resolve(key);
+        let key = resolved.as_ref().unwrap_or(key);
+        let handle = self.inner.register_histogram(key, metadata);
+        match &self.retention {
+            Some(r) => r.histogram(key, handle),
+            None => handle,
         }
     }
 }

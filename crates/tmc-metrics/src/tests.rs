@@ -1203,3 +1203,85 @@ fn custom_families_are_capped_too() {
     assert!(text.contains(r#"myapp_latency_seconds_count{path="__overflow__"} 2"#));
     assert!(!text.contains(r#"path="/c""#));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Retention
+
+fn manual_clock() -> (std::sync::Arc<std::sync::atomic::AtomicU64>, Clock) {
+    let secs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let now = secs.clone();
+    (
+        secs,
+        Clock::new(move || Duration::from_secs(now.load(std::sync::atomic::Ordering::SeqCst))),
+    )
+}
+
+#[test]
+fn series_idle_past_the_retention_period_leave_the_exposition_and_come_back_unreset() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (secs, clock) = manual_clock();
+    let m = Metrics::builder()
+        .upkeep_interval(None)
+        .retention(Some(Duration::from_secs(60)))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let c = m.collector();
+    c.record_placement_retry("root", "schedule"); // counter
+    c.record_sync_backlog_size("prod", "q", 5); // gauge
+    c.record_sync_duration("prod", "v1/Pod", "sync", Duration::from_millis(20)); // histogram
+    m.run_upkeep();
+
+    secs.store(30, SeqCst);
+    m.run_upkeep(); // the clock moves on upkeep and renders
+    c.record_placement_retry("root", "schedule");
+
+    secs.store(61, SeqCst);
+    let text = m.render();
+    assert_family(
+        &text,
+        "tmc_placement_retries_total",
+        &[r#"tmc_placement_retries_total{logical_cluster="root",operation="schedule"} 2"#],
+    );
+    assert!(
+        !text.contains("tmc_sync_backlog_size"),
+        "an idle gauge stays, with its help text:\n{text}"
+    );
+    assert!(
+        !text.contains("tmc_sync_duration_seconds"),
+        "an idle histogram stays:\n{text}"
+    );
+
+    secs.store(100, SeqCst);
+    assert!(!m.render().contains("tmc_placement_retries_total"));
+    // Recorded into again: back, with its accumulated value (no reset for rate()).
+    c.record_placement_retry("root", "schedule");
+    assert_family(
+        &m.render(),
+        "tmc_placement_retries_total",
+        &[r#"tmc_placement_retries_total{logical_cluster="root",operation="schedule"} 3"#],
+    );
+    assert_eq!(promtool_check_metrics(&m.render()), "");
+}
+
+#[test]
+fn handles_kept_across_expiry_keep_recording() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (secs, clock) = manual_clock();
+    let m = Metrics::builder()
+        .upkeep_interval(None)
+        .retention(Some(Duration::from_secs(10)))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let op = m.collector().operation("syncer", "s-1", "sync");
+    op.start().success();
+    secs.store(1000, SeqCst);
+    assert!(!m.render().contains("tmc_component_operations_total"));
+    op.start().success();
+    let text = m.render();
+    assert!(text.contains(r#"tmc_component_operations_total{component_type="syncer",component_id="s-1",operation="sync",status="success"} 2"#), "{text}");
+    assert!(text.contains(r#"tmc_component_operation_duration_seconds_count{component_type="syncer",component_id="s-1",operation="sync"} 2"#));
+    // Counters of the same operation never recorded since are still idle.
+    assert!(!text.contains(r#"status="cancelled""#));
+}

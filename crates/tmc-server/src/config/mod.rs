@@ -22,9 +22,9 @@
 //! **Enabled.** With `enabled: false` the [server](crate::MetricsServer) binds nothing; a
 //! binary should then not install a recorder either, so recording costs nothing.
 //!
-//! **Retention.** A series not updated for `retention_period` is to be dropped from the
-//! exposition by the registry; see [`MetricsConfig::retention_period`] for how counters,
-//! gauges and histograms behave, and what is not applied yet.
+//! **Retention.** A series not updated for `retention_period` is left out of the
+//! exposition; see [`MetricsConfig::retention_period`] for how counters, gauges and
+//! histograms behave.
 
 mod duration;
 mod load;
@@ -96,17 +96,16 @@ pub struct MetricsConfig {
     pub path: String,
     /// How often the [reporter](crate::MetricsReporter) collects. Default 30 s.
     pub collection_interval: Duration,
-    /// How long a series may go without an update before it is dropped from the
-    /// exposition. Default 24 h.
+    /// How long a series may go without an update before it is left out of the
+    /// exposition. Default 24 h. Pass it to `tmc_metrics::MetricsBuilder::retention`.
     ///
-    /// Enforced by the registry's idle timeout, which `tmc_metrics` does not expose yet:
-    /// until `MetricsBuilder::idle_timeout` exists this value is validated and carried, not
-    /// applied, and every series stays until the process ends. Once applied: a counter,
-    /// gauge or histogram series that nothing has recorded into for this long (an
-    /// increment, a set, even to the same value, an observation) disappears from
-    /// `/metrics`; recording into it again brings it back, a counter or histogram from zero
-    /// (Prometheus's `rate()` reads that as a reset). The reporter refreshes its gauges on
-    /// every interval, so they never expire while it runs; a removed component's expire.
+    /// A counter, gauge or histogram series that nothing has recorded into for this long
+    /// (an increment, a set, even to the same value, an observation) disappears from
+    /// `/metrics`. Nothing is deleted: recording into it again brings it back with its
+    /// accumulated value (a counter or histogram is not reset, so `rate()` sees no restart;
+    /// a gauge shows the value it was last set to), and handles kept by layers keep
+    /// working. The reporter refreshes its gauges on every interval, so they never go idle
+    /// while it runs; a removed component's do.
     pub retention_period: Duration,
     /// The PEM certificate chain to serve TLS with; TLS is on when this and the key are
     /// set. Reloaded when the file changes.
