@@ -486,14 +486,7 @@ impl KubeCluster {
                 })
                 .map(|e| e.dm.status.restored_pvc_name.clone()),
         );
-        let mut n = unix_seconds;
-        let name = loop {
-            let candidate = format!("{}-cloned-{n}", dm.spec.source_pvc);
-            if !taken.contains(&candidate) {
-                break candidate;
-            }
-            n += 1;
-        };
+        let name = datamover::types::free_clone_name(&dm.spec.source_pvc, unix_seconds, &taken);
         let mut claimed = dm.clone();
         claimed.status.restored_pvc_name = name;
         self.write_status_async(&claimed).await

@@ -356,14 +356,7 @@ impl EmbeddedStore {
                 })
                 .collect()
         };
-        let mut n = secs;
-        let name = loop {
-            let candidate = format!("{}-cloned-{n}", dm.spec.source_pvc);
-            if !taken.contains(&candidate) {
-                break candidate;
-            }
-            n += 1;
-        };
+        let name = crate::types::free_clone_name(&dm.spec.source_pvc, secs, &taken);
         let mut claimed = dm.clone();
         claimed.status.restored_pvc_name = name;
         self.update_status_locked(&claimed)

@@ -309,6 +309,25 @@ impl Kind {
     }
 }
 
+/// The name of a clone of `source_pvc`: `<sourcePvc>-cloned-<N>`, N the first second from
+/// `unix_seconds` on whose name `taken` does not hold (the original's format, made unique).
+///
+/// ```
+/// let taken = std::collections::HashSet::from(["data-cloned-10".to_owned()]);
+/// assert_eq!(datamover::types::free_clone_name("data", 10, &taken), "data-cloned-11");
+/// ```
+#[must_use]
+pub fn free_clone_name(
+    source_pvc: &str,
+    unix_seconds: u64,
+    taken: &std::collections::HashSet<String>,
+) -> String {
+    (unix_seconds..)
+        .map(|n| format!("{source_pvc}-cloned-{n}"))
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or_default()
+}
+
 impl tmc_runtime::Resource for DataMover {
     fn key(&self) -> tmc_runtime::ObjectKey {
         tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)

@@ -197,14 +197,26 @@ fn percent_encode(s: &str) -> String {
 
 /// A minimal HTTP/1.1 GET over loopback (`Connection: close`); returns status and body.
 fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), String> {
+    http_request(addr, "GET", path, "")
+}
+
+/// A minimal HTTP/1.1 request over loopback (`Connection: close`), with a YAML body when
+/// `body` is not empty; returns status and body.
+fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, Vec<u8>), String> {
     let mut stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: application/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
@@ -535,29 +547,6 @@ fn operator_binary() -> Option<PathBuf> {
     None
 }
 
-fn http_post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, Vec<u8>), String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status")?;
-    Ok((status, raw))
-}
-
 /// The operator process, killed on drop.
 struct Operator(Child);
 
@@ -611,7 +600,7 @@ fn prometheus_scrapes_the_running_operator_after_a_real_backup() {
     );
     let deadline = Instant::now() + DEADLINE;
     loop {
-        match http_post(api, "/apply", &manifests) {
+        match http_request(api, "POST", "/apply", &manifests) {
             Ok((200, _)) => break,
             other if Instant::now() > deadline => {
                 panic!("the operator never accepted the manifests: {other:?}")
