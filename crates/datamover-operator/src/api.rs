@@ -6,7 +6,9 @@
 //! | `/api/v1/namespaces/{ns}/{persistentvolumeclaims,secrets}[/{name}]` | GET, DELETE |
 //! | `/apply` | POST: multi-document YAML or JSON; all documents are stored, or none |
 //!
-//! Secret values are never returned: `data` keys come back with empty values.
+//! Secret values are never returned: `data` keys come back with empty values. Deleting a
+//! DataMover deletes the cloned PVC it made (volume and object), as an owner reference
+//! would on Kubernetes.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,6 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use datamover::backend::{Cluster, Embedded};
 use datamover::manifest::{self, Object};
 use datamover::store::{Applied, EmbeddedStore};
 use datamover::types::Kind;
@@ -148,7 +151,27 @@ async fn one(State(state): State<ApiState>, kind: Kind, ns: String, name: String
 }
 
 async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: String) -> Response {
-    match state.store.delete(kind, &ns, &name) {
+    // A DataMover owns the clone it made, as an owner reference would on Kubernetes.
+    let clone = state
+        .store
+        .datamover(&ns, &name)
+        .map(|dm| dm.status.restored_pvc_name)
+        .filter(|c| kind == Kind::DataMover && !c.is_empty());
+    let deleted = state.store.delete(kind, &ns, &name);
+    if let (Ok(true), Some(clone)) = (&deleted, clone) {
+        let cluster = Embedded {
+            store: state.store.clone(),
+            volumes: state.volumes.clone(),
+            rclone: "rclone".into(),
+        };
+        if let Err(e) = cluster.delete_pvc(&ns, &clone).await {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("deleted DataMover {ns}/{name}, but not its clone {clone}: {e}"),
+            );
+        }
+    }
+    match deleted {
         Ok(true) => axum::Json(json!({ "deleted": format!("{} {ns}/{name}", kind.as_str()) }))
             .into_response(),
         Ok(false) => error(

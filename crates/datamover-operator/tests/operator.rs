@@ -342,6 +342,17 @@ fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup
     };
     assert_eq!(pvc_status(&gone), 404);
     assert_eq!(pvc_status(&kept), 200);
+    // Deleting the DataMover collects the clone it kept.
+    let (status, _) = http(
+        op.api,
+        "DELETE",
+        "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/plain",
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(pvc_status(&kept), 404);
+    assert!(!volumes.join(&kept).exists());
 
     assert_eq!(
         op.counters(),
