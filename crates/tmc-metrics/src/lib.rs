@@ -43,7 +43,10 @@ pub use exporter::{
     CONTENT_TYPE, DEFAULT_MAX_SERIES_PER_FAMILY, Metrics, MetricsBuilder, MetricsError,
 };
 pub use health::HealthStatus;
-pub use operation::{Operation, OperationTracker, Tracked, TrackedResult, status, track_operation};
+pub use operation::{
+    ClassifyError, ClassifyOutcome, DefaultClassifier, Operation, OperationTracker, Tracked,
+    TrackedResult, status, track_operation,
+};
 pub use recorder::OVERFLOW_LABEL_VALUE;
 pub use retention::Clock;
 

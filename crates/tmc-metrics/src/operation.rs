@@ -102,24 +102,33 @@ impl Operation {
     /// assert_eq!(found.unwrap(), 3);
     /// # Ok::<(), tmc_metrics::MetricsError>(()) }).unwrap();
     /// ```
-    pub fn track<F, T, E>(&self, future: F) -> TrackedResult<F, E>
+    pub fn track<F, T, E>(&self, future: F) -> TrackedResult<F>
     where
         F: Future<Output = Result<T, E>>,
         E: Classify,
     {
-        self.track_with(future, <E as Classify>::classify)
+        self.track_outcome(future, DefaultClassifier)
     }
 
     /// As [`track`](Self::track), with a function that classifies the error.
-    pub fn track_with<F, T, E, C>(&self, future: F, classify: C) -> Tracked<F, C>
+    pub fn track_with<F, T, E, C>(&self, future: F, classify: C) -> Tracked<F, ClassifyError<C>>
     where
         F: Future<Output = Result<T, E>>,
         C: FnMut(&E) -> ErrorClass,
     {
+        self.track_outcome(future, ClassifyError(classify))
+    }
+
+    /// As [`track`](Self::track), with a [`ClassifyOutcome`] that decides from the whole
+    /// result, so an `Ok` (an HTTP 500 response, say) can count as an error.
+    pub fn track_outcome<F, C>(&self, future: F, classifier: C) -> Tracked<F, C>
+    where
+        F: Future,
+    {
         Tracked {
             future,
             tracker: Some(self.start()),
-            classify,
+            classifier,
         }
     }
 
@@ -206,8 +215,60 @@ impl Drop for OperationTracker {
     }
 }
 
+/// Decides whether a call's result is a success or an error of some class.
+///
+/// Implemented for [`DefaultClassifier`], for [`ClassifyError`] (a function of the error),
+/// and for closures `FnMut(&Result<T, E>) -> Result<(), ErrorClass>`, so an `Ok` HTTP
+/// response with status 500 can count as an error:
+///
+/// ```
+/// use tmc_metrics::{ErrorClass, ErrorKind};
+/// let by_status = |r: &Result<u16, std::io::Error>| match r {
+///     Ok(s) if *s >= 500 => Err(ErrorClass::of(ErrorKind::ServerError)),
+///     Ok(_) => Ok(()),
+///     Err(e) => Err(ErrorClass::of(ErrorKind::from_io(e))),
+/// };
+/// # let _ = by_status;
+/// ```
+pub trait ClassifyOutcome<T, E> {
+    /// `Ok(())` for a success, `Err(class)` for an error.
+    ///
+    /// # Errors
+    /// The class of the error the result represents.
+    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass>;
+}
+
+/// `Ok` is a success; `Err(e)` is an error of class `e.classify()`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultClassifier;
+
+impl<T, E: Classify> ClassifyOutcome<T, E> for DefaultClassifier {
+    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass> {
+        result.as_ref().map(drop).map_err(Classify::classify)
+    }
+}
+
+/// `Ok` is a success; `Err(e)` is an error of class `f(e)`.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassifyError<C>(pub C);
+
+impl<T, E, C: FnMut(&E) -> ErrorClass> ClassifyOutcome<T, E> for ClassifyError<C> {
+    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass> {
+        result.as_ref().map(drop).map_err(&mut self.0)
+    }
+}
+
+impl<T, E, F> ClassifyOutcome<T, E> for F
+where
+    F: FnMut(&Result<T, E>) -> Result<(), ErrorClass>,
+{
+    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass> {
+        self(result)
+    }
+}
+
 /// A future tracked with the error's own [`Classify`] implementation.
-pub type TrackedResult<F, E> = Tracked<F, fn(&E) -> ErrorClass>;
+pub type TrackedResult<F> = Tracked<F, DefaultClassifier>;
 
 pin_project! {
     /// A future tracked as one operation; see [`Operation::track`].
@@ -217,14 +278,14 @@ pin_project! {
         #[pin]
         future: F,
         tracker: Option<OperationTracker>,
-        classify: C,
+        classifier: C,
     }
 }
 
 impl<F, T, E, C> Future for Tracked<F, C>
 where
     F: Future<Output = Result<T, E>>,
-    C: FnMut(&E) -> ErrorClass,
+    C: ClassifyOutcome<T, E>,
 {
     type Output = Result<T, E>;
 
@@ -232,9 +293,9 @@ where
         let this = self.project();
         let result = ready!(this.future.poll(cx));
         if let Some(tracker) = this.tracker.take() {
-            match &result {
-                Ok(_) => tracker.success(),
-                Err(e) => tracker.error_class((this.classify)(e)),
+            match this.classifier.classify(&result) {
+                Ok(()) => tracker.success(),
+                Err(class) => tracker.error_class(class),
             }
         }
         Poll::Ready(result)
@@ -249,7 +310,7 @@ pub fn track_operation<F, T, E>(
     component_id: &str,
     operation: &str,
     future: F,
-) -> TrackedResult<F, E>
+) -> TrackedResult<F>
 where
     F: Future<Output = Result<T, E>>,
     E: Classify,

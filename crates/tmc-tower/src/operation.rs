@@ -24,56 +24,18 @@
 //! # Ok::<(), tmc_metrics::MetricsError>(()) }).unwrap();
 //! ```
 
-use pin_project_lite::pin_project;
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::task::{Context, Poll, ready};
-use tmc_metrics::{Classify, ErrorClass, MetricsCollector, Operation, OperationTracker};
+use std::task::{Context, Poll};
+use tmc_metrics::{Classify, MetricsCollector, Operation};
 use tower::{Layer, Service};
 
-/// Decides whether a call's result is a success or an error of some class.
-///
-/// Implemented for [`DefaultClassifier`] and for closures
-/// `FnMut(&Result<T, E>) -> Result<(), ErrorClass>`, so an `Ok` HTTP response with status 500
-/// can count as an error:
-///
-/// ```
-/// use tmc_metrics::{ErrorClass, ErrorKind};
-/// let by_status = |r: &Result<u16, std::io::Error>| match r {
-///     Ok(s) if *s >= 500 => Err(ErrorClass::of(ErrorKind::ServerError)),
-///     Ok(_) => Ok(()),
-///     Err(e) => Err(ErrorClass::of(ErrorKind::from_io(e))),
-/// };
-/// # let _ = by_status;
-/// ```
-pub trait ClassifyOutcome<T, E> {
-    /// `Ok(())` for a success, `Err(class)` for an error.
-    ///
-    /// # Errors
-    /// The class of the error the result represents.
-    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass>;
-}
+pub use tmc_metrics::{ClassifyOutcome, DefaultClassifier};
 
-/// `Ok` is a success; `Err(e)` is an error of class `e.classify()`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DefaultClassifier;
-
-impl<T, E: Classify> ClassifyOutcome<T, E> for DefaultClassifier {
-    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass> {
-        result.as_ref().map(drop).map_err(Classify::classify)
-    }
-}
-
-impl<T, E, F> ClassifyOutcome<T, E> for F
-where
-    F: FnMut(&Result<T, E>) -> Result<(), ErrorClass>,
-{
-    fn classify(&mut self, result: &Result<T, E>) -> Result<(), ErrorClass> {
-        self(result)
-    }
-}
+/// The future of [`OperationMetrics`]: records the outcome when it completes, and a
+/// cancelled operation when dropped first.
+pub type ResponseFuture<F, C> = tmc_metrics::Tracked<F, C>;
 
 /// How the layer names the operation of a request.
 enum Naming<R> {
@@ -260,47 +222,15 @@ where
     }
 
     fn call(&mut self, request: R) -> Self::Future {
-        let tracker = match &self.naming {
-            Naming::Fixed(op) => op.start(),
-            Naming::PerRequest { name, ops } => ops.get(name(&request)).start(),
-        };
-        ResponseFuture {
-            inner: self.inner.call(request),
-            tracker: Some(tracker),
-            classifier: self.classifier.clone(),
-        }
-    }
-}
-
-pin_project! {
-    /// The future of [`OperationMetrics`]: records the outcome when it completes, and a
-    /// cancelled operation when dropped first.
-    #[derive(Debug)]
-    pub struct ResponseFuture<F, C> {
-        #[pin]
-        inner: F,
-        tracker: Option<OperationTracker>,
-        classifier: C,
-    }
-}
-
-impl<F, T, E, C> Future for ResponseFuture<F, C>
-where
-    F: Future<Output = Result<T, E>>,
-    C: ClassifyOutcome<T, E>,
-{
-    type Output = Result<T, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        if let Some(tracker) = this.tracker.take() {
-            match this.classifier.classify(&result) {
-                Ok(()) => tracker.success(),
-                Err(class) => tracker.error_class(class),
+        match &self.naming {
+            Naming::Fixed(op) => {
+                op.track_outcome(self.inner.call(request), self.classifier.clone())
+            }
+            Naming::PerRequest { name, ops } => {
+                let op = ops.get(name(&request));
+                op.track_outcome(self.inner.call(request), self.classifier.clone())
             }
         }
-        Poll::Ready(result)
     }
 }
 
@@ -324,7 +254,7 @@ where
 pub fn instrument_reconcile<K, Ctx, F, Fut, A, E>(
     operation: Operation,
     reconcile: F,
-) -> impl Fn(Arc<K>, Arc<Ctx>) -> tmc_metrics::TrackedResult<Fut, E> + Clone
+) -> impl Fn(Arc<K>, Arc<Ctx>) -> tmc_metrics::TrackedResult<Fut> + Clone
 where
     F: Fn(Arc<K>, Arc<Ctx>) -> Fut + Clone,
     Fut: Future<Output = Result<A, E>>,
