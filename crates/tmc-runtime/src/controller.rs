@@ -5,9 +5,10 @@ use crate::metrics::{ControllerMetrics, QueueMetrics};
 use crate::runner::{Shared, worker};
 use crate::scheduler::Scheduler;
 use crate::{
-    Action, Backoff, BackoffPolicy, ConfigError, ErrorPolicy, Event, ObjectKey, RateLimit,
+    Action, Backoff, BackoffPolicy, ConfigError, ErrorPolicy, Event, ObjectKey, Owned, RateLimit,
     ReconcileRequest, Resource, Store,
 };
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -47,7 +48,11 @@ pub struct Controller<K, S = NoReconciler, P = BackoffPolicy> {
     /// `None` until [`Controller::metrics`]; [`MetricsCollector::facade`] at run time then.
     collector: Option<MetricsCollector>,
     scheduler: Arc<Scheduler>,
+    triggers: Vec<Trigger>,
 }
+
+/// Starts one secondary watch: called at [`Controller::run`], before the primary list.
+type Trigger = Box<dyn FnOnce(Arc<Scheduler>) -> tokio::task::JoinHandle<()> + Send>;
 
 impl<K, S, P> fmt::Debug for Controller<K, S, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -59,6 +64,7 @@ impl<K, S, P> fmt::Debug for Controller<K, S, P> {
             .field("timeout", &self.timeout)
             .field("resync", &self.resync)
             .field("shutdown_deadline", &self.shutdown_deadline)
+            .field("secondary_watches", &self.triggers.len())
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +88,7 @@ impl<K: Resource> Controller<K> {
             shutdown_deadline: Duration::from_secs(30),
             collector: None,
             scheduler,
+            triggers: Vec::new(),
         }
     }
 }
@@ -105,6 +112,7 @@ impl<K: Resource, S, P> Controller<K, S, P> {
             shutdown_deadline: self.shutdown_deadline,
             collector: self.collector,
             scheduler: self.scheduler,
+            triggers: self.triggers,
         }
     }
 
@@ -124,6 +132,7 @@ impl<K: Resource, S, P> Controller<K, S, P> {
             shutdown_deadline: self.shutdown_deadline,
             collector: self.collector,
             scheduler: self.scheduler,
+            triggers: self.triggers,
         }
     }
 
@@ -207,6 +216,46 @@ impl<K: Resource, S, P> Controller<K, S, P> {
         &self.name
     }
 
+    /// Also reconciles when objects of another kind change: every change in `store` is
+    /// mapped by `mapper` to the keys to enqueue, as controller-runtime's `Watches` and
+    /// kube-runtime's `Controller::watches` do. A deleted object enqueues the keys its last
+    /// seen state mapped to. The store is watched from [`run`](Self::run) on; nothing is
+    /// listed (the primary list already enqueues every key once).
+    ///
+    /// ```
+    /// use tmc_runtime::{Controller, MemoryStore, ObjectKey, Resource};
+    /// # struct Backup; impl Resource for Backup { fn key(&self) -> ObjectKey { ObjectKey::cluster("b") } }
+    /// struct Config { target: String }
+    /// impl Resource for Config { fn key(&self) -> ObjectKey { ObjectKey::cluster("config") } }
+    ///
+    /// let backups: MemoryStore<Backup> = MemoryStore::new();
+    /// let configs: MemoryStore<Config> = MemoryStore::new();
+    /// // Every backup the config names is reconciled again when the config changes.
+    /// let controller = Controller::new("backup", backups)
+    ///     .watches(configs, |c: &Config| vec![ObjectKey::cluster(&c.target)]);
+    /// ```
+    #[must_use]
+    pub fn watches<T, F>(mut self, store: impl Store<T>, mapper: F) -> Self
+    where
+        T: Resource,
+        F: Fn(&T) -> Vec<ObjectKey> + Send + Sync + 'static,
+    {
+        self.triggers.push(Box::new(move |scheduler| {
+            let events = store.watch();
+            tokio::spawn(map_events(events, mapper, scheduler))
+        }));
+        self
+    }
+
+    /// Also reconciles an object when an object it owns changes (or is deleted): the
+    /// owners of kind [`K::KIND`](Resource::KIND) that each changed object names
+    /// ([`Owned::owners`]) are enqueued, as controller-runtime's `Owns` and kube-runtime's
+    /// `Controller::owns` do. Typical: a Job's status changes and its owner moves on.
+    #[must_use]
+    pub fn owns<T: Owned>(self, store: impl Store<T>) -> Self {
+        self.watches(store, |o: &T| o.owners(K::KIND))
+    }
+
     /// A handle to enqueue keys by hand, before or while the controller runs.
     #[must_use]
     pub fn handle(&self) -> ControllerHandle {
@@ -258,6 +307,11 @@ where
             metrics,
         });
 
+        let secondary: Vec<_> = self
+            .triggers
+            .into_iter()
+            .map(|start| start(Arc::clone(&scheduler)))
+            .collect();
         let mut events = Some(store.watch());
         for object in store.list() {
             scheduler.schedule(object.key(), Duration::ZERO);
@@ -291,6 +345,9 @@ where
         }
 
         scheduler.close();
+        for watch in &secondary {
+            watch.abort();
+        }
         let in_flight = scheduler.lock().running().len();
         tracing::info!(controller = %name, in_flight, "controller shutting down");
         let drained = tokio::select! {
@@ -328,6 +385,33 @@ async fn next_event<K>(events: &mut Option<UnboundedReceiver<Event<K>>>) -> Opti
     match events {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Maps a secondary store's events to keys of the controller's kind and enqueues them.
+async fn map_events<T: Resource>(
+    mut events: UnboundedReceiver<Event<T>>,
+    mapper: impl Fn(&T) -> Vec<ObjectKey>,
+    scheduler: Arc<Scheduler>,
+) {
+    // What each object mapped to when last seen, so its deletion reaches the same keys.
+    let mut last: HashMap<ObjectKey, Vec<ObjectKey>> = HashMap::new();
+    while let Some(event) = events.recv().await {
+        let keys = match event {
+            Event::Applied(object) => {
+                let keys = mapper(&object);
+                if keys.is_empty() {
+                    last.remove(&object.key());
+                } else {
+                    last.insert(object.key(), keys.clone());
+                }
+                keys
+            }
+            Event::Deleted(key) => last.remove(&key).unwrap_or_default(),
+        };
+        for key in keys {
+            scheduler.schedule(key, Duration::ZERO);
+        }
     }
 }
 

@@ -118,8 +118,43 @@ impl fmt::Debug for ObjectKey {
 /// }
 /// ```
 pub trait Resource: Send + Sync + 'static {
+    /// The kind's name, as owner references name it (`DataMover`, `Job`). Empty by
+    /// default; [`Controller::owns`](crate::Controller::owns) needs it set on the
+    /// controller's own kind.
+    const KIND: &'static str = "";
+
     /// This object's key; stable for the object's lifetime.
     fn key(&self) -> ObjectKey;
+}
+
+/// An object that names its owners, as Kubernetes owner references do: what
+/// [`Controller::owns`](crate::Controller::owns) maps a changed object to.
+///
+/// ```
+/// use tmc_runtime::{ObjectKey, Owned, Resource};
+///
+/// struct Job { namespace: String, name: String, owner: (String, String) }
+///
+/// impl Resource for Job {
+///     const KIND: &'static str = "Job";
+///     fn key(&self) -> ObjectKey { ObjectKey::namespaced(&self.namespace, &self.name) }
+/// }
+///
+/// impl Owned for Job {
+///     fn owners(&self, kind: &str) -> Vec<ObjectKey> {
+///         let (owner_kind, owner_name) = &self.owner;
+///         if owner_kind == kind {
+///             vec![ObjectKey::namespaced(&self.namespace, owner_name)]
+///         } else {
+///             vec![]
+///         }
+///     }
+/// }
+/// ```
+pub trait Owned: Resource {
+    /// The keys of this object's owners of kind `kind` (an owner lives in the object's
+    /// namespace, or is cluster-scoped).
+    fn owners(&self, kind: &str) -> Vec<ObjectKey>;
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ pub use action::Action;
 pub use backoff::Backoff;
 pub use controller::{Controller, ControllerHandle, NoReconciler, ShutdownReport, UPKEEP_INTERVAL};
 pub use error::ConfigError;
-pub use key::{ObjectKey, Resource};
+pub use key::{ObjectKey, Owned, Resource};
 pub use rate_limit::RateLimit;
 pub use reconciler::{
     BackoffPolicy, ErrorPolicy, ErrorPolicyFn, ReconcileRequest, ReconcilerFn, Retry,

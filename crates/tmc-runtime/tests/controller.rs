@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tmc_metrics::Metrics;
 use tmc_runtime::{
-    Action, Backoff, Controller, ControllerHandle, MemoryStore, ObjectKey, RateLimit,
-    ReconcileRequest, Resource, Retry, ShutdownReport, error_policy_fn, reconciler_fn,
+    Action, Backoff, Controller, ControllerHandle, MemoryStore, ObjectKey, Owned, RateLimit,
+    ReconcileRequest, Resource, Retry, ShutdownReport, Store, error_policy_fn, reconciler_fn,
 };
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,6 +29,8 @@ struct Obj {
 }
 
 impl Resource for Obj {
+    const KIND: &'static str = "Obj";
+
     fn key(&self) -> ObjectKey {
         self.key.clone()
     }
@@ -681,6 +683,77 @@ async fn store_events_should_drive_reconciles_and_deleted_objects_should_be_skip
             ("later".to_owned(), 1, 200)
         ],
         "a deleted object is never reconciled, and its pending requeue is dropped"
+    );
+}
+
+/// An object owned by an `Obj` (or by something else), like a Job owned by a DataMover.
+#[derive(Debug)]
+struct Child {
+    name: &'static str,
+    owner_kind: &'static str,
+    owner: &'static str,
+    progress: u32,
+}
+
+impl Resource for Child {
+    const KIND: &'static str = "Child";
+
+    fn key(&self) -> ObjectKey {
+        ObjectKey::namespaced("ns", self.name)
+    }
+}
+
+impl Owned for Child {
+    fn owners(&self, kind: &str) -> Vec<ObjectKey> {
+        if self.owner_kind == kind {
+            vec![ObjectKey::namespaced("ns", self.owner)]
+        } else {
+            vec![]
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn owned_object_changes_should_reconcile_exactly_their_owner() {
+    let log = Log::new();
+    let children = MemoryStore::new();
+    let controller = Controller::new("owner", store(&["ns/a", "ns/b"]))
+        .reconciler(logged(&log, |_| async { done() }))
+        .owns(children.clone());
+    let running = spawn_controller!(controller);
+    sleep(ms(100)).await;
+    let child = |progress| Child {
+        name: "a-sync",
+        owner_kind: "Obj",
+        owner: "a",
+        progress,
+    };
+    children.apply(child(1));
+    sleep(ms(100)).await;
+    children.apply(child(2));
+    sleep(ms(100)).await;
+    // Owned by another kind: nobody of ours is woken.
+    children.apply(Child {
+        name: "foreign",
+        owner_kind: "Other",
+        owner: "b",
+        progress: 0,
+    });
+    sleep(ms(100)).await;
+    // A deleted child wakes the owner its last state named.
+    children.delete(&ObjectKey::namespaced("ns", "a-sync"));
+    sleep(ms(100)).await;
+    running.stop().await;
+
+    assert_eq!(log.starts_of("ns/a"), [0, 100, 200, 400]);
+    assert_eq!(log.starts_of("ns/b"), [0], "b owns nothing that changed");
+    assert_eq!(children.len(), 1);
+    assert_eq!(
+        children
+            .get(&ObjectKey::namespaced("ns", "foreign"))
+            .unwrap()
+            .progress,
+        0
     );
 }
 
