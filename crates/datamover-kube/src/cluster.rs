@@ -6,7 +6,7 @@ use crate::crd;
 use crate::objects;
 use crate::watch::{Change, Watch};
 use datamover::backend::{Cluster, ClusterError, SyncRequest};
-use datamover::rclone::Progress;
+use datamover::job::Job as SyncJob;
 use datamover::store::StoreError;
 use datamover::types::{DataMover, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::batch::v1::Job;
@@ -76,8 +76,11 @@ struct Inner {
     datamovers: RwLock<HashMap<ObjectKey, Entry>>,
     pvcs: RwLock<HashMap<ObjectKey, PersistentVolumeClaim>>,
     secrets: RwLock<HashMap<ObjectKey, Secret>>,
+    jobs: RwLock<HashMap<ObjectKey, Arc<SyncJob>>>,
     watchers: Mutex<Vec<UnboundedSender<Event<DataMover>>>>,
-    synced: tokio::sync::watch::Sender<(bool, bool)>,
+    job_watchers: Mutex<Vec<UnboundedSender<Event<SyncJob>>>>,
+    /// DataMovers, PVCs and Jobs listed once.
+    synced: tokio::sync::watch::Sender<(bool, bool, bool)>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -87,6 +90,7 @@ impl std::fmt::Debug for Inner {
             .field("datamovers", &read(&self.datamovers).len())
             .field("pvcs", &read(&self.pvcs).len())
             .field("secrets", &read(&self.secrets).len())
+            .field("jobs", &read(&self.jobs).len())
             .finish_non_exhaustive()
     }
 }
@@ -156,8 +160,10 @@ impl KubeCluster {
                 datamovers: RwLock::default(),
                 pvcs: RwLock::default(),
                 secrets: RwLock::default(),
+                jobs: RwLock::default(),
                 watchers: Mutex::default(),
-                synced: tokio::sync::watch::Sender::new((false, false)),
+                job_watchers: Mutex::default(),
+                synced: tokio::sync::watch::Sender::new((false, false, false)),
             }),
         }
     }
@@ -195,10 +201,14 @@ impl KubeCluster {
         api::call(&self.inner.metrics, self.inner.options.retry, operation, f).await
     }
 
-    /// Runs the DataMover and PVC watches forever (list, watch, resume from the last
+    /// Runs the DataMover, PVC and Job watches forever (list, watch, resume from the last
     /// resourceVersion when a watch ends, relist on 410 Gone, back off on errors).
     pub async fn run_watches(&self) {
-        tokio::join!(self.run_datamover_watch(), self.run_pvc_watch());
+        tokio::join!(
+            self.run_datamover_watch(),
+            self.run_pvc_watch(),
+            self.run_job_watch()
+        );
     }
 
     /// Spawns [`run_watches`](Self::run_watches); abort the handle to stop them.
@@ -208,17 +218,17 @@ impl KubeCluster {
         tokio::spawn(async move { this.run_watches().await })
     }
 
-    /// Waits until both watches have listed once (for readiness).
+    /// Waits until every watch has listed once (for readiness).
     pub async fn wait_synced(&self) {
         let mut rx = self.inner.synced.subscribe();
-        let _ = rx.wait_for(|(a, b)| *a && *b).await;
+        let _ = rx.wait_for(|(a, b, c)| *a && *b && *c).await;
     }
 
-    /// Whether both watches have listed once.
+    /// Whether every watch has listed once.
     #[must_use]
     pub fn is_synced(&self) -> bool {
-        let (a, b) = *self.inner.synced.borrow();
-        a && b
+        let (a, b, c) = *self.inner.synced.borrow();
+        a && b && c
     }
 
     fn watch_params(&self) -> (Duration, u32) {
@@ -302,6 +312,60 @@ impl KubeCluster {
                 }
             }
         }
+    }
+
+    /// The sync Jobs: a Job's status change reaches the controller (through
+    /// [`Store<SyncJob>`]) and brings its owner back; nothing polls a Job.
+    async fn run_job_watch(&self) {
+        let (backoff, timeout) = self.watch_params();
+        let mut watch = Watch::new(self.all::<Job>(), "jobs", backoff, timeout);
+        loop {
+            match watch.next(&self.inner.metrics).await {
+                Change::Listed(items) => {
+                    let fresh: HashMap<ObjectKey, Arc<SyncJob>> = items
+                        .iter()
+                        .filter_map(|j| Some((key_of(&j.metadata), Arc::new(convert(j)?))))
+                        .collect();
+                    let gone: Vec<ObjectKey> = {
+                        let mut cache = write(&self.inner.jobs);
+                        let gone = cache
+                            .keys()
+                            .filter(|k| !fresh.contains_key(*k))
+                            .cloned()
+                            .collect();
+                        cache.clone_from(&fresh);
+                        gone
+                    };
+                    for key in gone {
+                        self.broadcast_job(&Event::Deleted(key));
+                    }
+                    for job in fresh.into_values() {
+                        self.broadcast_job(&Event::Applied(job));
+                    }
+                    self.inner.synced.send_modify(|s| s.2 = true);
+                }
+                Change::Applied(j) => {
+                    if let Some(job) = convert::<SyncJob>(&j) {
+                        let job = Arc::new(job);
+                        write(&self.inner.jobs).insert(key_of(&j.metadata), Arc::clone(&job));
+                        self.broadcast_job(&Event::Applied(job));
+                    }
+                }
+                Change::Deleted(j) => {
+                    let key = key_of(&j.metadata);
+                    write(&self.inner.jobs).remove(&key);
+                    self.broadcast_job(&Event::Deleted(key));
+                }
+            }
+        }
+    }
+
+    fn broadcast_job(&self, event: &Event<SyncJob>) {
+        self.inner
+            .job_watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|w| w.send(event.clone()).is_ok());
     }
 
     /// Converts a DataMover for the cache, reading the secret it names first so the
@@ -519,7 +583,7 @@ impl KubeCluster {
         object: &K,
         uid: &str,
         what: (&'static str, &'static str),
-    ) -> Result<K, Failure>
+    ) -> Result<(K, bool), Failure>
     where
         K: kube::Resource
             + Clone
@@ -530,7 +594,7 @@ impl KubeCluster {
         let name = object.meta().name.clone().unwrap_or_default();
         let pp = PostParams::default();
         match self.call(what.0, || api.create(&pp, object)).await {
-            Ok(created) => Ok(created),
+            Ok(created) => Ok((created, true)),
             Err(e) if e.is_conflict() => {
                 let existing = self
                     .call(what.1, || api.get(&name))
@@ -538,7 +602,7 @@ impl KubeCluster {
                     .map_err(|e| Failure::from_api(&e))?;
                 if objects::owned_by(existing.meta(), uid) {
                     tracing::info!(%name, "adopting what a previous attempt created");
-                    Ok(existing)
+                    Ok((existing, false))
                 } else {
                     Err(Failure::permanent(format!(
                         "{name} already exists and is not owned by this DataMover"
@@ -615,9 +679,6 @@ fn describe_destination(secret: &BTreeMap<String, String>) -> String {
 }
 
 impl Cluster for KubeCluster {
-    /// The Job retries itself (`backoffLimit: 2`): one run is the three attempts.
-    const ATTEMPTS_PER_RUN: u32 = 3;
-
     fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover> {
         read(&self.inner.datamovers)
             .get(&ObjectKey::namespaced(namespace, name))
@@ -726,45 +787,49 @@ impl Cluster for KubeCluster {
         Ok(describe_destination(&request.secret))
     }
 
-    async fn run_sync(
-        &self,
-        request: SyncRequest,
-        on_start: impl FnOnce(u32) + Send,
-    ) -> Result<Progress, ClusterError> {
-        let entry = self
-            .entry_where(|e| e.dm.metadata.uid == request.marker)
-            .ok_or_else(|| ClusterError::Sync("the DataMover is gone".into()))?;
-        let owner = objects::owner_reference(&entry.dm.metadata.name, &entry.dm.metadata.uid);
-        let job = objects::sync_job(&entry.raw, &request.clone, &owner);
-        let name = job.metadata.name.clone().unwrap_or_default();
-        let api = self.ns::<Job>(&request.namespace);
-        self.create_or_adopt(&api, &job, &owner.uid, ("create-job", "get-job"))
-            .await
-            .map_err(|f| f.into_cluster("creating the sync job", ClusterError::Sync))?;
-        on_start(0);
-        let outcome = self
-            .poll(None, || async {
-                match self.call("get-job", || api.get(&name)).await {
-                    Ok(job) => objects::job_outcome(&job),
-                    Err(e) if e.is_not_found() => {
-                        Some(Err(format!("the sync job {name} was deleted")))
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "waiting for the sync job {name}");
-                        None
-                    }
-                }
-            })
-            .await;
-        match outcome {
-            Some(Ok(())) => Ok(Progress { bytes: 0, files: 0 }),
-            Some(Err(e)) => Err(ClusterError::Sync(e)),
-            None => Err(ClusterError::Sync("the sync job never ended".into())),
-        }
+    fn job(&self, namespace: &str, name: &str) -> Option<SyncJob> {
+        read(&self.inner.jobs)
+            .get(&ObjectKey::namespaced(namespace, name))
+            .map(|j| SyncJob::clone(j))
     }
 
-    async fn stop_stale_sync(&self, _pid: u32, _marker: &str) {
-        // Nothing to stop: the Job outlives the operator and is adopted by the next run.
+    async fn create_job(&self, dm: &DataMover) -> Result<(SyncJob, bool), ClusterError> {
+        let entry = self
+            .entry_where(|e| e.dm.metadata.uid == dm.metadata.uid)
+            .ok_or_else(|| ClusterError::Sync("the DataMover is gone".into()))?;
+        let owner = objects::owner_reference(&entry.dm.metadata.name, &entry.dm.metadata.uid);
+        let job = objects::sync_job(&entry.raw, &dm.status.restored_pvc_name, &owner);
+        let api = self.ns::<Job>(&dm.metadata.namespace);
+        let (job, created) = self
+            .create_or_adopt(&api, &job, &owner.uid, ("create-job", "get-job"))
+            .await
+            .map_err(|f| f.into_cluster("creating the sync job", ClusterError::Sync))?;
+        let converted = convert::<SyncJob>(&job)
+            .ok_or_else(|| ClusterError::Sync("the created Job is unreadable".into()))?;
+        write(&self.inner.jobs).insert(key_of(&job.metadata), Arc::new(converted.clone()));
+        Ok((converted, created))
+    }
+}
+
+/// The sync Jobs, for [`Controller::owns`](tmc_runtime::Controller::owns).
+impl Store<SyncJob> for KubeCluster {
+    fn get(&self, key: &ObjectKey) -> Option<Arc<SyncJob>> {
+        read(&self.inner.jobs).get(key).cloned()
+    }
+
+    fn list(&self) -> Vec<Arc<SyncJob>> {
+        read(&self.inner.jobs).values().cloned().collect()
+    }
+
+    fn watch(&self) -> UnboundedReceiver<Event<SyncJob>> {
+        let (tx, rx) = unbounded_channel();
+        let _cache = read(&self.inner.jobs);
+        self.inner
+            .job_watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        rx
     }
 }
 

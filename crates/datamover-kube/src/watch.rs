@@ -86,6 +86,7 @@ where
         };
         let (list_op, watch_op) = match self.what {
             "datamovers" => ("list-datamovers", "watch-datamovers"),
+            "jobs" => ("list-jobs", "watch-jobs"),
             _ => (
                 "list-persistentvolumeclaims",
                 "watch-persistentvolumeclaims",

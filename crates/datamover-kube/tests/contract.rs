@@ -6,14 +6,16 @@
 
 mod fake;
 
+use datamover::job::Job;
 use datamover::reconciler::{Context, ReconcileError, reconcile};
+use datamover::types::DataMover;
 use datamover_kube::api::RetryPolicy;
 use datamover_kube::{KubeCluster, Options};
 use fake::{Reply, Req, datamover, eventually, list, merge, pvc, secret, server, status};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tmc_runtime::{Event, ObjectKey, Store};
+use tmc_runtime::{Event, ObjectKey, Owned, Store};
 
 const DM: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers";
 const DM_STATUS: &str =
@@ -23,6 +25,7 @@ const NS_PVCS: &str = "/api/v1/namespaces/default/persistentvolumeclaims";
 const SECRET: &str = "/api/v1/namespaces/default/secrets/creds";
 const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
 const JOB: &str = "/apis/batch/v1/namespaces/default/jobs/nightly-sync-0a1b2c3d";
+const ALL_JOBS: &str = "/apis/batch/v1/jobs";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 
@@ -80,14 +83,19 @@ fn owned(mut v: Value) -> Value {
 }
 
 async fn start(
-    script: impl FnMut(&Req) -> Reply + Send + 'static,
+    mut script: impl FnMut(&Req) -> Reply + Send + 'static,
 ) -> (
     KubeCluster,
     fake::Log,
     tmc_metrics::Metrics,
     Arc<Context<KubeCluster>>,
 ) {
-    let (client, log) = server(script);
+    // A script that does not answer the Job watch lists no Jobs and holds the watch.
+    let (client, log) = server(move |r| match script(r) {
+        Reply::Json(404, _) if r.path == ALL_JOBS && r.is_watch() => Reply::Hold,
+        Reply::Json(404, _) if r.path == ALL_JOBS => list("JobList", "1", vec![]),
+        reply => reply,
+    });
     let m = metrics();
     let cluster = KubeCluster::new(client, m.collector(), options());
     let _watches = cluster.spawn_watches();
@@ -95,7 +103,6 @@ async fn start(
     let ctx = Arc::new(Context {
         cluster: Arc::new(cluster.clone()),
         metrics: m.collector(),
-        job_backoff: Duration::from_millis(1),
     });
     (cluster, log, m, ctx)
 }
@@ -104,10 +111,11 @@ async fn step(
     cluster: &KubeCluster,
     ctx: &Arc<Context<KubeCluster>>,
 ) -> Result<String, ReconcileError> {
-    let dm = Store::get(cluster, &ObjectKey::namespaced("default", "nightly")).unwrap();
+    let dm =
+        Store::<DataMover>::get(cluster, &ObjectKey::namespaced("default", "nightly")).unwrap();
     reconcile(dm, Arc::clone(ctx)).await?;
     Ok(
-        Store::get(cluster, &ObjectKey::namespaced("default", "nightly"))
+        Store::<DataMover>::get(cluster, &ObjectKey::namespaced("default", "nightly"))
             .unwrap()
             .status
             .phase
@@ -115,8 +123,21 @@ async fn step(
     )
 }
 
-/// A DataMover from `""` to `Completed`: the clone PVC, the Job, the status patches, the
-/// Events, the cleanup, and the metrics, request by request.
+/// The sync Job as the API server returns it once created, with `status`.
+fn job(status: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "nightly-sync-0a1b2c3d", "namespace": "default",
+                        "resourceVersion": "30", "uid": "job-uid",
+                        "ownerReferences": [{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
+                            "kind": "DataMover", "name": "nightly", "uid": UID, "controller": true}]},
+           "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
+                    "containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]}}},
+           "status": status})
+}
+
+/// A DataMover from `""` to `Completed`: the clone PVC, the Job (created once, never
+/// polled: its watch event names the owner to re-queue), the status patches, the Events,
+/// the cleanup, and the metrics, request by request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_datamover_runs_through_clone_job_and_cleanup() {
     let object = Arc::new(Mutex::new(Object {
@@ -125,8 +146,20 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         conflicts: 0,
     }));
     let dm = Arc::clone(&object);
-    let (mut pvc_polls, mut job_polls) = (0, 0);
+    let job_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::clone(&job_done);
+    let mut pvc_polls = 0;
     let script = move |r: &Req| {
+        if r.path == ALL_JOBS && r.is_watch() {
+            // The Job's status changes once it is done; until then the watch stays quiet
+            // (it ends at once and is resumed).
+            return if done.load(std::sync::atomic::Ordering::SeqCst) {
+                Reply::Events(vec![json!({"type": "MODIFIED", "object": job(
+                    json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}))})])
+            } else {
+                Reply::Events(vec![])
+            };
+        }
         if r.is_watch() {
             return Reply::Hold;
         }
@@ -141,11 +174,15 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
                 "20",
                 vec![pvc("data", "Bound")],
             ),
+            ("GET", ALL_JOBS) => list("JobList", "29", vec![]),
             ("GET", SECRET) => Reply::Json(200, secret()),
             ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
-            ("POST", NS_PVCS) | ("POST", JOBS) | ("POST", EVENTS) => {
-                Reply::Json(201, r.body.clone())
+            ("POST", JOBS) => {
+                let mut created = r.body.clone();
+                created["status"] = json!({});
+                Reply::Json(201, created)
             }
+            ("POST", NS_PVCS) | ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
             ("GET", p) if p.starts_with(NS_PVCS) => {
                 pvc_polls += 1;
                 let name = p.rsplit('/').next().unwrap();
@@ -154,26 +191,49 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
                     owned(pvc(name, if pvc_polls < 3 { "Pending" } else { "Bound" })),
                 )
             }
-            ("GET", JOB) => {
-                job_polls += 1;
-                let status = if job_polls < 2 {
-                    json!({"active": 1})
-                } else {
-                    json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
-                };
-                Reply::Json(
-                    200,
-                    json!({"apiVersion": "batch/v1", "kind": "Job",
-                    "metadata": {"name": "nightly-sync-0a1b2c3d", "namespace": "default"}, "status": status}),
-                )
-            }
             ("DELETE", p) if p.starts_with(NS_PVCS) => Reply::Json(200, pvc("gone", "Bound")),
             _ => status(404, "NotFound"),
         }
     };
     let (cluster, log, m, ctx) = start(script).await;
+    let mut job_events = Store::<Job>::watch(&cluster);
     let mut phases = vec![];
-    for _ in 0..5 {
+    for _ in 0..4 {
+        phases.push(step(&cluster, &ctx).await.unwrap());
+    }
+    // The reconcile that created the Job returned at once: still CreatingPod, and the Job
+    // was never read back.
+    assert_eq!(
+        phases,
+        [
+            "CreatingClonedPVC",
+            "ClonedPVCReady",
+            "CreatingPod",
+            "CreatingPod"
+        ]
+    );
+    // Reconciling again while the Job runs changes nothing and sends nothing.
+    let before = fake::writes(&log).len();
+    phases.push(step(&cluster, &ctx).await.unwrap());
+    assert_eq!(fake::writes(&log).len(), before);
+
+    // The Job completes: its watch event names exactly its owner.
+    job_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let completed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), job_events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Event::Applied(j) if j.outcome().is_some() => break j,
+            _ => {}
+        }
+    };
+    assert_eq!(
+        completed.owners("DataMover"),
+        [ObjectKey::namespaced("default", "nightly")]
+    );
+    for _ in 0..2 {
         phases.push(step(&cluster, &ctx).await.unwrap());
     }
     assert_eq!(
@@ -181,6 +241,8 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         [
             "CreatingClonedPVC",
             "ClonedPVCReady",
+            "CreatingPod",
+            "CreatingPod",
             "CreatingPod",
             "CleaningUp",
             "Completed"
@@ -211,12 +273,9 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         format!("POST {EVENTS}"),
         format!("PATCH {DM_STATUS}"), // -> CreatingPod
         format!("POST {EVENTS}"),
-        format!("PATCH {DM_STATUS}"), // attempts += 3
-        format!("POST {JOBS}"),
-        format!("GET {JOB}"), // on_start(0) comes first, then the first poll...
-        format!("PATCH {DM_STATUS}"), // ...while the reconciler records syncPid 0
-        format!("GET {JOB}"),
-        format!("PATCH {DM_STATUS}"), // -> CleaningUp
+        format!("POST {JOBS}"),       // the Job, created once...
+        format!("PATCH {DM_STATUS}"), // ...its name in the status; the reconcile returns
+        format!("PATCH {DM_STATUS}"), // the Job's watch event: -> CleaningUp
         format!("POST {EVENTS}"),
         format!("DELETE {clone_path}"),
         format!("PATCH {DM_STATUS}"), // -> Completed
@@ -251,8 +310,8 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     );
 
     // The Job: the original's shape.
-    let job = &writes[13].body;
-    assert_eq!(writes[13].line(), format!("POST {JOBS}"));
+    let job = &writes[12].body;
+    assert_eq!(writes[12].line(), format!("POST {JOBS}"));
     assert_eq!(job["metadata"]["name"], "nightly-sync-0a1b2c3d");
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
     assert_eq!(job["spec"]["backoffLimit"], 2);
@@ -303,20 +362,16 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     }
     assert_eq!(patches[0].body["status"]["phase"], "CreatingClonedPVC");
     assert_eq!(patches[1].body["status"]["restoredPvcName"], clone.as_str());
-    assert_eq!(patches[4].body["status"]["attempts"], 3);
-    assert_eq!(patches[5].body["status"]["syncPid"], 0);
-    // A field the reconciler clears is sent as null, so the merge removes it.
-    assert_eq!(patches[6].body["status"]["syncPid"], Value::Null);
-    assert!(
-        patches[6].body["status"]
-            .as_object()
-            .unwrap()
-            .contains_key("syncPid")
+    assert_eq!(
+        patches[4].body["status"]["jobName"],
+        "nightly-sync-0a1b2c3d"
     );
-    assert_eq!(patches[7].body["status"]["phase"], "Completed");
+    assert_eq!(patches[4].body["status"]["phase"], "CreatingPod");
+    assert_eq!(patches[5].body["status"]["phase"], "CleaningUp");
+    assert_eq!(patches[6].body["status"]["phase"], "Completed");
     let final_status = &object.lock().unwrap().value["status"];
     assert_eq!(final_status["destination"], "s3:backups");
-    assert_eq!(final_status["attempts"], 3);
+    assert_eq!(final_status["attempts"], 1, "one pod, as the Job reported");
 
     // Events: one per transition, Normal, about the DataMover.
     let events: Vec<&Req> = writes.iter().filter(|r| r.path == EVENTS).collect();
@@ -324,7 +379,16 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         .iter()
         .map(|e| e.body["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(reasons, phases);
+    assert_eq!(
+        reasons,
+        [
+            "CreatingClonedPVC",
+            "ClonedPVCReady",
+            "CreatingPod",
+            "CleaningUp",
+            "Completed"
+        ]
+    );
     for e in &events {
         assert_eq!(e.body["type"], "Normal");
         assert_eq!(e.body["regarding"]["kind"], "DataMover");
@@ -344,9 +408,11 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         r#"datamover_data_sync_operations_total{status="success",namespace="default"} 1"#,
         r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#,
         r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="create-pvc",status="success"} 1"#,
-        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="patch-status",status="success"} 8"#,
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="patch-status",status="success"} 7"#,
         r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="create-event",status="success"} 5"#,
         r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="list-datamovers",status="success"} 1"#,
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="create-job",status="success"} 1"#,
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="list-jobs",status="success"} 1"#,
     ] {
         assert!(text.contains(line), "missing {line}\n{text}");
     }
@@ -463,7 +529,9 @@ async fn transient_errors_are_retried_and_counted_and_conflicts_adopted() {
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
-    // The Job exists (409) and is ours: adopted; it failed its 3 attempts.
+    // The Job exists (409) and is ours: adopted, not counted as created; the reconcile
+    // returns, and the next one sees that it failed its 3 attempts.
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
     assert_eq!(step(&cluster, &ctx).await.unwrap(), "Failed");
     let status = object.lock().unwrap().value["status"].clone();
     assert_eq!(status["failedAttempts"], 3);
@@ -484,6 +552,10 @@ async fn transient_errors_are_retried_and_counted_and_conflicts_adopted() {
     ] {
         assert!(text.contains(line), "missing {line}\n{text}");
     }
+    assert!(
+        !text.contains("datamover_pod_creation_operations_total{"),
+        "an adopted Job was not created by us\n{text}"
+    );
 }
 
 /// A 409 on create of a PVC this DataMover does not own is not adopted.
@@ -537,7 +609,8 @@ async fn the_watch_resumes_from_the_last_version_and_relists_on_410() {
     let mut lists = 0;
     let mut watches = 0;
     let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
-        ("GET", PVCS) if r.is_watch() => Reply::Hold,
+        ("GET", PVCS | ALL_JOBS) if r.is_watch() => Reply::Hold,
+        ("GET", ALL_JOBS) => list("JobList", "1", vec![]),
         ("GET", PVCS) => list("PersistentVolumeClaimList", "1", vec![]),
         ("GET", SECRET) => Reply::Json(200, secret()),
         ("GET", DM) if r.is_watch() => {
@@ -568,7 +641,7 @@ async fn the_watch_resumes_from_the_last_version_and_relists_on_410() {
     let (client, log) = server(script);
     let m = metrics();
     let cluster = KubeCluster::new(client, m.collector(), options());
-    let mut events = Store::watch(&cluster);
+    let mut events = Store::<DataMover>::watch(&cluster);
     let _watches = cluster.spawn_watches();
     let mut seen = vec![];
     while seen.len() < 3 {
@@ -609,7 +682,7 @@ async fn the_watch_resumes_from_the_last_version_and_relists_on_410() {
         dm_requests,
         ["list -", "watch 5", "watch 7", "list -", "watch 9"]
     );
-    assert!(Store::list(&cluster).is_empty());
+    assert!(Store::<DataMover>::list(&cluster).is_empty());
     assert!(m.render().contains(
         r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="ResourceNotFound",severity="Low"} 1"#
     ));

@@ -4,11 +4,13 @@
 //! | --- | --- |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamovers[/{name}]` | GET, DELETE |
 //! | `/api/v1/namespaces/{ns}/{persistentvolumeclaims,secrets}[/{name}]` | GET, DELETE |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs[/{name}]` | GET, DELETE |
+//! | `/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers`, `/api/v1/{plural}`, `/apis/batch/v1/jobs` | GET: every namespace |
 //! | `/apply` | POST: multi-document YAML or JSON; all documents are stored, or none |
 //!
 //! Secret values are never returned: `data` keys come back with empty values. Deleting a
-//! DataMover deletes the cloned PVC it made (volume and object), as an owner reference
-//! would on Kubernetes.
+//! DataMover deletes the cloned PVC it made (volume and object) and its sync Job (whose
+//! pod the executor then stops), as owner references would on Kubernetes.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -38,6 +40,7 @@ pub(crate) fn to_json(object: &Object) -> Value {
     let value = match object {
         Object::DataMover(o) => serde_json::to_value(o),
         Object::PersistentVolumeClaim(o) => serde_json::to_value(o),
+        Object::Job(o) => serde_json::to_value(o),
         Object::Secret(o) => {
             let mut redacted = o.clone();
             for v in redacted.data.values_mut() {
@@ -73,6 +76,28 @@ pub(crate) fn router(state: ApiState) -> Router {
                 },
             ),
         )
+        .route(
+            "/apis/batch/v1/jobs",
+            get(|s: State<ApiState>| list(s, Kind::Job, None)),
+        )
+        .route(
+            "/apis/batch/v1/namespaces/{ns}/jobs",
+            get(|s: State<ApiState>, Path(ns): Path<String>| list(s, Kind::Job, Some(ns))),
+        )
+        .route(
+            "/apis/batch/v1/namespaces/{ns}/jobs/{name}",
+            get(
+                |s: State<ApiState>, Path((ns, name)): Path<(String, String)>| {
+                    one(s, Kind::Job, ns, name)
+                },
+            )
+            .delete(
+                |s: State<ApiState>, Path((ns, name)): Path<(String, String)>| {
+                    delete(s, Kind::Job, ns, name)
+                },
+            ),
+        )
+        .route("/api/v1/{plural}", get(list_core_all))
         .route("/api/v1/namespaces/{ns}/{plural}", get(list_core))
         .route(
             "/api/v1/namespaces/{ns}/{plural}/{name}",
@@ -185,6 +210,13 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
 async fn list_core(state: State<ApiState>, Path((ns, plural)): Path<(String, String)>) -> Response {
     match core_kind(&plural) {
         Ok(kind) => list(state, kind, Some(ns)).await,
+        Err(r) => r,
+    }
+}
+
+async fn list_core_all(state: State<ApiState>, Path(plural): Path<String>) -> Response {
+    match core_kind(&plural) {
+        Ok(kind) => list(state, kind, None).await,
         Err(r) => r,
     }
 }

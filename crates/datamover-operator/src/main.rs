@@ -6,6 +6,7 @@ mod client;
 mod demo;
 mod operator;
 mod output;
+mod table;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -38,20 +39,28 @@ enum Command {
     },
     /// List resources, or show one.
     Get {
-        /// `datamovers` (`dm`), `pvc` or `secrets`.
-        kind: String,
+        /// What to list.
+        #[arg(value_enum)]
+        kind: output::KindArg,
         /// A name, to show one.
         name: Option<String>,
         #[command(flatten)]
         select: Select,
-        /// Output: `table` (default), `wide`, `json` or `yaml`.
-        #[arg(short = 'o', long = "output", default_value = "table")]
-        output: String,
+        /// List every namespace (ignores `-n`).
+        #[arg(short = 'A', long = "all-namespaces")]
+        all_namespaces: bool,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+        output: output::Format,
+        /// After listing, print each change as it happens, until Ctrl-C.
+        #[arg(short = 'w', long = "watch")]
+        watch: bool,
     },
     /// Show one resource in detail, with its conditions.
     Describe {
         /// The kind.
-        kind: String,
+        #[arg(value_enum)]
+        kind: output::KindArg,
         /// The name.
         name: String,
         #[command(flatten)]
@@ -60,7 +69,8 @@ enum Command {
     /// Delete a resource.
     Delete {
         /// The kind.
-        kind: String,
+        #[arg(value_enum)]
+        kind: output::KindArg,
         /// The name.
         name: String,
         #[command(flatten)]
@@ -91,19 +101,25 @@ fn main() -> ExitCode {
             kind,
             name,
             select,
+            all_namespaces,
             output,
-        } => output::get(
-            &select.server,
-            &kind,
-            name.as_deref(),
-            &select.namespace,
-            &output,
-        ),
+            watch,
+        } => {
+            let namespace = (!all_namespaces).then_some(select.namespace.as_str());
+            output::get(
+                &select.server,
+                kind.into(),
+                name.as_deref(),
+                namespace,
+                output,
+                watch,
+            )
+        }
         Command::Describe { kind, name, select } => {
-            output::describe(&select.server, &kind, &name, &select.namespace)
+            output::describe(&select.server, kind.into(), &name, &select.namespace)
         }
         Command::Delete { kind, name, select } => {
-            output::delete(&select.server, &kind, &name, &select.namespace)
+            output::delete(&select.server, kind.into(), &name, &select.namespace)
         }
     };
     match result {

@@ -2,8 +2,10 @@
 
 use crate::api::{self, ApiState};
 use datamover::backend::{Cluster, Embedded};
+use datamover::executor::{Executor, ExecutorConfig, RclonePods};
+use datamover::job::Job;
 use datamover::reconciler::{self, Context};
-use datamover::store::{DataMovers, EmbeddedStore};
+use datamover::store::{DataMovers, EmbeddedStore, Jobs};
 use datamover::types::DataMover;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -79,13 +81,18 @@ pub(crate) struct RunArgs {
         default_value = "127.0.0.1:8081"
     )]
     pub(crate) api_bind_address: SocketAddr,
-    /// DataMovers reconciled at once.
+    /// DataMovers reconciled at once. A reconcile never waits for data: syncs run as Jobs,
+    /// bounded by `--max-concurrent-syncs`.
     #[arg(long, env = "DATAMOVER_CONCURRENCY", default_value_t = 4)]
     pub(crate) concurrency: usize,
+    /// Sync pods (rclone processes) running at once, over all Jobs (embedded backend).
+    #[arg(long, env = "DATAMOVER_MAX_CONCURRENT_SYNCS", default_value_t = 8)]
+    pub(crate) max_concurrent_syncs: usize,
     /// The rclone binary.
     #[arg(long, env = "DATAMOVER_RCLONE", default_value = "rclone")]
     pub(crate) rclone: PathBuf,
-    /// Wait after the first failed sync attempt, in seconds; doubled after each.
+    /// Wait before a sync Job's second pod, in seconds; doubled before each next one and
+    /// capped at 6 minutes, as Kubernetes' Job controller (embedded backend).
     #[arg(long, env = "DATAMOVER_JOB_BACKOFF_SECONDS", default_value_t = 10.0)]
     pub(crate) job_backoff_seconds: f64,
 }
@@ -99,6 +106,9 @@ pub(crate) fn run(args: RunArgs, demo: bool) -> Result<(), String> {
         .init();
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
+    }
+    if args.max_concurrent_syncs == 0 {
+        return Err("--max-concurrent-syncs must be at least 1".into());
     }
     if !(args.job_backoff_seconds.is_finite() && args.job_backoff_seconds >= 0.0) {
         return Err(format!(
@@ -129,19 +139,25 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<tokio::net::Tc
     })
 }
 
-/// The controller over `store` (what to reconcile) and `cluster` (how), wrapped by the
-/// operation layer, until `shutdown`.
-async fn drive<C: Cluster, St: Store<DataMover>>(
+/// The controller over `store` (what to reconcile), `jobs` (what it owns: a Job's change
+/// brings its DataMover back) and `cluster` (how), wrapped by the operation layer, until
+/// `shutdown`. The live sync census runs beside it.
+async fn drive<C: Cluster, St: Store<DataMover>, Js: Store<Job> + Clone>(
     store: St,
+    jobs: Js,
     cluster: Arc<C>,
     metrics: &Metrics,
     args: &RunArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<tmc_runtime::ShutdownReport, String> {
+    let census = tokio::spawn(datamover::census::run(
+        jobs.clone(),
+        metrics.collector(),
+        Duration::from_secs(1),
+    ));
     let ctx = Arc::new(Context {
         cluster,
         metrics: metrics.collector(),
-        job_backoff: Duration::from_secs_f64(args.job_backoff_seconds),
     });
     let reconcile = tmc_tower::operation::instrument_reconcile(
         metrics
@@ -150,6 +166,7 @@ async fn drive<C: Cluster, St: Store<DataMover>>(
         reconciler::reconcile::<C>,
     );
     let controller = Controller::new("datamover", store)
+        .owns(jobs)
         .reconciler(reconciler_fn(reconcile, ctx))
         .concurrency(args.concurrency)
         .map_err(|e| e.to_string())?
@@ -163,6 +180,7 @@ async fn drive<C: Cluster, St: Store<DataMover>>(
         .metrics(metrics.collector())
         .shutdown_deadline(Duration::from_secs(5));
     let report = controller.run(shutdown).await;
+    census.abort();
     if !report.cut_off.is_empty() {
         tracing::warn!(cut_off = ?report.cut_off, "reconciles cut off at shutdown; they resume on the next start");
     }
@@ -309,10 +327,28 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         volumes,
         rclone: args.rclone.clone(),
     });
+    let executor = Executor::new(
+        store.clone(),
+        RclonePods::new((*cluster).clone()),
+        ExecutorConfig {
+            max_concurrent_syncs: args.max_concurrent_syncs,
+            backoff: Duration::from_secs_f64(args.job_backoff_seconds),
+            ..ExecutorConfig::default()
+        },
+    );
+    let executor = tokio::spawn(executor.run(stopped(stop_rx.clone())));
     let controller = {
         let (metrics, args, stop) = (obs.metrics.clone(), args.clone(), stopped(stop_rx.clone()));
         tokio::spawn(async move {
-            drive(DataMovers(store.clone()), cluster, &metrics, &args, stop).await
+            drive(
+                DataMovers(store.clone()),
+                Jobs(store.clone()),
+                cluster,
+                &metrics,
+                &args,
+                stop,
+            )
+            .await
         })
     };
     ready.store(true, Ordering::SeqCst);
@@ -323,6 +359,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     tracing::info!("shutting down: finishing in-flight reconciles (5 s at most)");
     let _ = stop_tx.send(true);
     controller.await.map_err(|e| e.to_string())??;
+    let _ = executor.await;
     finish(serving).await;
     let _ = api_server.await;
     Ok(())
@@ -376,6 +413,7 @@ async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
         }
     }
     let run = drive(
+        cluster.clone(),
         cluster.clone(),
         Arc::new(cluster.clone()),
         &obs.metrics,

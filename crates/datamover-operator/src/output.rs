@@ -1,6 +1,7 @@
 //! The client commands: `apply`, `get`, `describe`, `delete`.
 
 use crate::client::{ServerArg, request};
+use crate::table;
 use datamover::types::Kind;
 use serde_json::Value;
 use std::io::Read;
@@ -68,17 +69,61 @@ pub(crate) fn apply(server: &ServerArg, file: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn kind(word: &str) -> Result<Kind, String> {
-    Kind::parse(word)
-        .ok_or_else(|| format!("unknown kind {word:?}: use datamovers (dm), pvc or secrets"))
+/// The kinds `get`, `describe` and `delete` take.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KindArg {
+    /// DataMovers.
+    #[value(alias = "dm", alias = "datamover")]
+    Datamovers,
+    /// PersistentVolumeClaims.
+    #[value(
+        alias = "pvcs",
+        alias = "persistentvolumeclaim",
+        alias = "persistentvolumeclaims"
+    )]
+    Pvc,
+    /// Secrets (values are never shown).
+    #[value(alias = "secret")]
+    Secrets,
+    /// Sync Jobs (`batch/v1`), one per DataMover.
+    #[value(alias = "job")]
+    Jobs,
 }
 
-fn path(kind: Kind, namespace: &str, name: Option<&str>) -> String {
-    let base = match kind {
-        Kind::DataMover => {
-            format!("/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{namespace}/datamovers")
+impl From<KindArg> for Kind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Datamovers => Self::DataMover,
+            KindArg::Pvc => Self::PersistentVolumeClaim,
+            KindArg::Secrets => Self::Secret,
+            KindArg::Jobs => Self::Job,
         }
-        other => format!("/api/v1/namespaces/{namespace}/{}", other.plural()),
+    }
+}
+
+/// `get`'s output formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Columns.
+    Table,
+    /// More columns.
+    Wide,
+    /// The objects as JSON.
+    Json,
+    /// The objects as YAML.
+    Yaml,
+}
+
+/// The API path of `kind` in `namespace` (every namespace when `None`), or of one object.
+fn path(kind: Kind, namespace: Option<&str>, name: Option<&str>) -> String {
+    let (group, plural) = match kind {
+        Kind::DataMover => ("/apis/datamover.a-cup-of.coffee/v1alpha1", "datamovers"),
+        Kind::Job => ("/apis/batch/v1", "jobs"),
+        other => ("/api/v1", other.plural()),
+    };
+    let base = match namespace {
+        Some(ns) => format!("{group}/namespaces/{ns}/{plural}"),
+        None => format!("{group}/{plural}"),
     };
     match name {
         Some(n) => format!("{base}/{n}"),
@@ -86,163 +131,134 @@ fn path(kind: Kind, namespace: &str, name: Option<&str>) -> String {
     }
 }
 
-fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-fn row(kind: Kind, o: &Value, wide: bool) -> Vec<String> {
-    let mut cells = vec![s(o, "/metadata/name").to_owned()];
-    match kind {
-        Kind::DataMover => {
-            cells.push(s(o, "/status/phase").to_owned());
-            cells.push(s(o, "/metadata/creationTimestamp").to_owned());
-            if wide {
-                cells.push(s(o, "/spec/sourcePvc").to_owned());
-                cells.push(s(o, "/status/restoredPvcName").to_owned());
-                cells.push(
-                    o.pointer("/status/attempts")
-                        .map(Value::to_string)
-                        .unwrap_or_default(),
-                );
-                cells.push(
-                    o.pointer("/status/bytesTransferred")
-                        .map(Value::to_string)
-                        .unwrap_or_default(),
-                );
-                cells.push(s(o, "/status/destination").to_owned());
-            }
-        }
-        Kind::PersistentVolumeClaim => {
-            cells.push(s(o, "/status/phase").to_owned());
-            cells.push(s(o, "/metadata/creationTimestamp").to_owned());
-        }
-        Kind::Secret => {
-            cells.push(s(o, "/type").to_owned());
-            cells.push(
-                o.pointer("/data")
-                    .and_then(Value::as_object)
-                    .map_or(0, serde_json::Map::len)
-                    .to_string(),
-            );
-        }
-    }
-    cells
-}
-
-fn header(kind: Kind, wide: bool) -> Vec<&'static str> {
-    match kind {
-        Kind::DataMover if wide => vec![
-            "NAME",
-            "PHASE",
-            "CREATED",
-            "SOURCE",
-            "CLONE",
-            "ATTEMPTS",
-            "BYTES",
-            "DESTINATION",
-        ],
-        Kind::DataMover => vec!["NAME", "PHASE", "CREATED"],
-        Kind::PersistentVolumeClaim => vec!["NAME", "STATUS", "CREATED"],
-        Kind::Secret => vec!["NAME", "TYPE", "DATA"],
-    }
-}
-
-fn table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        println!("{}", padded.join("   ").trim_end());
-    };
-    line(header.iter().map(|h| (*h).to_owned()).collect());
-    for r in rows {
-        line(r.clone());
+fn print_value(value: &Value, format: Format) {
+    match format {
+        Format::Yaml => print!("{}", serde_yaml::to_string(value).unwrap_or_default()),
+        _ => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
     }
 }
 
 pub(crate) fn get(
     server: &ServerArg,
-    word: &str,
+    kind: Kind,
     name: Option<&str>,
-    namespace: &str,
-    output: &str,
+    namespace: Option<&str>,
+    format: Format,
+    watch: bool,
 ) -> Result<(), String> {
-    let kind = kind(word)?;
-    if !["table", "wide", "json", "yaml"].contains(&output) {
-        return Err(format!("-o {output}: accepted are table, wide, json, yaml"));
+    if name.is_some() && namespace.is_none() {
+        return Err(
+            "-A lists every namespace; to show one object, give its namespace with -n".into(),
+        );
     }
-    let (status, body) = request(&server.server, "GET", &path(kind, namespace, name), None)?;
-    let value = fail_on_error(status, &body)?;
-    match output {
-        "json" => println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        ),
-        "yaml" => print!("{}", serde_yaml::to_string(&value).unwrap_or_default()),
-        _ => {
-            let items: Vec<Value> = if name.is_some() {
-                vec![value]
-            } else {
-                value["items"].as_array().cloned().unwrap_or_default()
-            };
-            if items.is_empty() {
-                println!("No {} found in namespace {namespace}.", kind.plural());
-                return Ok(());
+    let fetch = || -> Result<Vec<Value>, String> {
+        let (status, body) = request(&server.server, "GET", &path(kind, namespace, name), None)?;
+        let value = fail_on_error(status, &body)?;
+        Ok(if name.is_some() {
+            vec![value]
+        } else {
+            value["items"].as_array().cloned().unwrap_or_default()
+        })
+    };
+    let mut items = fetch()?;
+    if !watch {
+        match format {
+            Format::Json | Format::Yaml => {
+                let value = if name.is_some() {
+                    items.pop().unwrap_or(Value::Null)
+                } else {
+                    serde_json::json!({ "items": items })
+                };
+                print_value(&value, format);
             }
+            Format::Table | Format::Wide => {
+                if items.is_empty() {
+                    match namespace {
+                        Some(ns) => println!("No {} found in namespace {ns}.", kind.plural()),
+                        None => println!("No {} found.", kind.plural()),
+                    }
+                    return Ok(());
+                }
+                print_rows(kind, &items, format, namespace.is_none(), true);
+            }
+        }
+        return Ok(());
+    }
+    // Watch: the current state, then every change, polled once a second.
+    print_rows(kind, &items, format, namespace.is_none(), true);
+    let key = |o: &Value| format!("{}/{}", o["metadata"]["namespace"], o["metadata"]["name"]);
+    let mut last: std::collections::HashMap<String, Value> =
+        items.drain(..).map(|o| (key(&o), o)).collect();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let now = fetch()?;
+        let changed: Vec<Value> = now
+            .iter()
+            .filter(|o| last.get(&key(o)) != Some(*o))
+            .cloned()
+            .collect();
+        print_rows(kind, &changed, format, namespace.is_none(), false);
+        last = now.into_iter().map(|o| (key(&o), o)).collect();
+    }
+}
+
+fn print_rows(kind: Kind, items: &[Value], format: Format, all: bool, header: bool) {
+    match format {
+        Format::Json | Format::Yaml => {
+            for o in items {
+                print_value(o, format);
+            }
+        }
+        Format::Table | Format::Wide => {
+            let wide = format == Format::Wide;
+            let now = datamover::time::now_ms();
             let rows: Vec<Vec<String>> = items
                 .iter()
-                .map(|o| row(kind, o, output == "wide"))
+                .map(|o| table::row(kind, o, wide, all, now))
                 .collect();
-            table(&header(kind, output == "wide"), &rows);
+            table::print(&table::header(kind, wide, all), &rows, header);
         }
     }
-    Ok(())
 }
 
 /// One request about one object; its JSON, or the server's error.
 fn one(
     server: &ServerArg,
     method: &str,
-    word: &str,
+    kind: Kind,
     name: &str,
     namespace: &str,
-) -> Result<(Kind, Value), String> {
-    let kind = kind(word)?;
+) -> Result<Value, String> {
     let (status, body) = request(
         &server.server,
         method,
-        &path(kind, namespace, Some(name)),
+        &path(kind, Some(namespace), Some(name)),
         None,
     )?;
-    Ok((kind, fail_on_error(status, &body)?))
+    fail_on_error(status, &body)
 }
 
 pub(crate) fn describe(
     server: &ServerArg,
-    word: &str,
+    kind: Kind,
     name: &str,
     namespace: &str,
 ) -> Result<(), String> {
-    let (_, value) = one(server, "GET", word, name, namespace)?;
+    let value = one(server, "GET", kind, name, namespace)?;
     print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
     Ok(())
 }
 
 pub(crate) fn delete(
     server: &ServerArg,
-    word: &str,
+    kind: Kind,
     name: &str,
     namespace: &str,
 ) -> Result<(), String> {
-    let (kind, _) = one(server, "DELETE", word, name, namespace)?;
+    one(server, "DELETE", kind, name, namespace)?;
     println!("{}/{name} deleted", kind.as_str().to_lowercase());
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The one trait the reconciler talks to the cluster through, and its embedded backend.
 
-use crate::rclone::{self, Plan, Progress};
+use crate::job::{self, Job};
+use crate::rclone::Plan;
 use crate::store::{EmbeddedStore, StoreError};
 use crate::types::*;
 use std::future::Future;
@@ -20,7 +21,7 @@ pub enum ClusterError {
     /// A volume operation failed.
     #[error("{0}")]
     Volume(String),
-    /// The sync job failed (message scrubbed of secrets).
+    /// The sync Job could not be created (message scrubbed of secrets).
     #[error("{0}")]
     Sync(String),
     /// The cluster could not be reached or asked us to slow down (429, 5xx, timeouts):
@@ -61,13 +62,9 @@ pub struct SyncRequest {
 }
 
 /// What the reconciler needs from a cluster. The embedded backend implements it on one
-/// machine; the Kubernetes backend implements it with PVCs and Jobs.
+/// machine; the Kubernetes backend implements it with PVCs and Jobs. Nothing here waits
+/// for data to move: the sync is a [`Job`] whose status changes bring the DataMover back.
 pub trait Cluster: Send + Sync + 'static {
-    /// How many of the DataMover's three sync attempts one [`run_sync`](Self::run_sync)
-    /// uses: 1 for the embedded backend (the reconciler retries), 3 for a Kubernetes Job
-    /// with `backoffLimit: 2` (the Job retries).
-    const ATTEMPTS_PER_RUN: u32 = 1;
-
     /// The current DataMover.
     fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover>;
     /// Writes a DataMover's status (optimistic: the object's resourceVersion must be current).
@@ -110,14 +107,19 @@ pub trait Cluster: Send + Sync + 'static {
     /// # Errors
     /// A message naming what the secret lacks.
     fn check_sync(&self, request: &SyncRequest) -> Result<String, String>;
-    /// Runs one sync attempt to its end; `on_start` gets the job's process id.
-    fn run_sync(
+    /// The sync Job `name`, as last seen.
+    fn job(&self, namespace: &str, name: &str) -> Option<Job>;
+    /// Creates the sync Job of `dm` ([`job::sync_job`]: its clone, secret and env, owned by
+    /// `dm`) and returns at once; `true` with it when this call created it, `false` when it
+    /// existed already (adopted).
+    ///
+    /// # Errors
+    /// [`ClusterError::Sync`] when the Job cannot be created; transient errors as
+    /// [`ClusterError::Transient`].
+    fn create_job(
         &self,
-        request: SyncRequest,
-        on_start: impl FnOnce(u32) + Send,
-    ) -> impl Future<Output = Result<Progress, ClusterError>> + Send;
-    /// Stops a sync a previous operator process left running.
-    fn stop_stale_sync(&self, pid: u32, marker: &str) -> impl Future<Output = ()> + Send;
+        dm: &DataMover,
+    ) -> impl Future<Output = Result<(Job, bool), ClusterError>> + Send;
 }
 
 /// One machine, no Kubernetes: objects in [`EmbeddedStore`], volumes as directories under
@@ -276,24 +278,21 @@ impl Cluster for Embedded {
         .map(|p| p.destination)
     }
 
-    async fn run_sync(
-        &self,
-        request: SyncRequest,
-        on_start: impl FnOnce(u32) + Send,
-    ) -> Result<Progress, ClusterError> {
-        let plan = Plan::new(
-            &request.secret,
-            &request.extra_env,
-            request.prefix.as_deref(),
-        )
-        .map_err(ClusterError::Sync)?;
-        let source = self.volumes.join(&request.namespace).join(&request.clone);
-        rclone::sync(&self.rclone, &source, &plan, &request.marker, on_start)
-            .await
-            .map_err(ClusterError::Sync)
+    fn job(&self, namespace: &str, name: &str) -> Option<Job> {
+        self.store.job(namespace, name)
     }
 
-    async fn stop_stale_sync(&self, pid: u32, marker: &str) {
-        rclone::stop_stale(pid, marker).await;
+    async fn create_job(&self, dm: &DataMover) -> Result<(Job, bool), ClusterError> {
+        let job = job::sync_job(dm);
+        let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
+        match self.store.create_job(job) {
+            Ok(job) => Ok((job, true)),
+            Err(StoreError::AlreadyExists { .. }) => self
+                .store
+                .job(&ns, &name)
+                .map(|j| (j, false))
+                .ok_or_else(|| ClusterError::Sync(format!("the Job {ns}/{name} vanished"))),
+            Err(e) => Err(e.into()),
+        }
     }
 }

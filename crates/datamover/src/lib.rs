@@ -8,9 +8,16 @@
 //! - [`backend`]: the [`backend::Cluster`] trait the reconciler talks through, and the
 //!   embedded backend (volumes as directories, the real rclone as the sync job).
 //! - [`reconciler`]: the phase machine and its `datamover_*` metrics.
+//! - [`job`]: the sync Job (`batch/v1`-shaped, owned by its DataMover), the same object on
+//!   both backends.
+//! - [`executor`]: the embedded backend's stand-in for the Job controller and the kubelet:
+//!   runs each Job's pods as rclone child processes, with backoff and live progress.
 
 pub mod backend;
 mod base64;
+pub mod census;
+pub mod executor;
+pub mod job;
 pub mod manifest;
 pub mod rclone;
 pub mod reconciler;

@@ -32,6 +32,8 @@ pub enum Object {
     PersistentVolumeClaim(PersistentVolumeClaim),
     /// A Secret.
     Secret(Secret),
+    /// A sync Job (made by the operator; manifests cannot create one).
+    Job(crate::job::Job),
 }
 
 impl Object {
@@ -42,6 +44,7 @@ impl Object {
             Self::DataMover(_) => Kind::DataMover,
             Self::PersistentVolumeClaim(_) => Kind::PersistentVolumeClaim,
             Self::Secret(_) => Kind::Secret,
+            Self::Job(_) => Kind::Job,
         }
     }
 
@@ -52,6 +55,7 @@ impl Object {
             Self::DataMover(o) => &o.metadata,
             Self::PersistentVolumeClaim(o) => &o.metadata,
             Self::Secret(o) => &o.metadata,
+            Self::Job(o) => &o.metadata,
         }
     }
 }
@@ -158,6 +162,7 @@ fn object(value: &Value, mut ctx: Ctx) -> Result<Option<Object>, ManifestError> 
         Kind::DataMover => validate_datamover(map, &ctx)?,
         Kind::PersistentVolumeClaim => validate_mapping_field(map, &ctx, "spec")?,
         Kind::Secret => validate_secret(map, &ctx)?,
+        Kind::Job => return Err(ctx.err("kind", "Jobs are made by the operator")),
     }
     let typed = |e: serde_yaml::Error| ctx.err("(document)", e);
     Ok(Some(match kind_enum {
@@ -173,6 +178,7 @@ fn object(value: &Value, mut ctx: Ctx) -> Result<Option<Object>, ManifestError> 
             Object::PersistentVolumeClaim(pvc)
         }
         Kind::Secret => Object::Secret(serde_yaml::from_value(value.clone()).map_err(typed)?),
+        Kind::Job => return Err(ctx.err("kind", "Jobs are made by the operator")),
     }))
 }
 

@@ -1,4 +1,4 @@
-//! The sync job of the embedded backend: the real `rclone`, as a child process.
+//! The sync pod of the embedded backend: the real `rclone`, as a child process.
 //!
 //! The environment is the secret's values plus `additionalEnv`, like the original Job's
 //! `envFrom`. The destination comes from the secret:
@@ -10,11 +10,15 @@
 //!
 //! `addTimestampPrefix` appends a `YYYY-MM-DD-HHMMSS` folder to the destination.
 
+use crate::job::SyncProgress;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 /// The name of the S3 remote configured from the original secret's keys.
 const S3_REMOTE: &str = "DATAMOVERS3";
@@ -95,27 +99,19 @@ impl Plan {
     }
 }
 
-/// What a finished sync reported.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// Bytes transferred.
-    pub bytes: u64,
-    /// Files transferred.
-    pub files: u64,
+/// The marker rclone's command line carries for the Job with `uid`, so a restarted
+/// operator finds the processes a previous run left behind.
+#[must_use]
+pub fn marker(uid: &str) -> String {
+    format!("--user-agent=datamover/{uid}")
 }
 
-/// Runs `rclone sync source destination` to completion. `on_spawn` gets the child's PID
-/// before the sync runs (to persist it). The child is killed if this future is dropped.
+/// Starts `rclone sync source destination` for the Job with `uid`: JSON logs with stats
+/// every second on stderr, killed (SIGKILL) if the returned child is dropped.
 ///
 /// # Errors
-/// A message (secrets scrubbed): rclone missing, or its exit status and last error line.
-pub async fn sync(
-    rclone: &Path,
-    source: &Path,
-    plan: &Plan,
-    marker: &str,
-    on_spawn: impl FnOnce(u32),
-) -> Result<Progress, String> {
+/// A message when rclone cannot be started.
+pub fn spawn(rclone: &Path, source: &Path, plan: &Plan, uid: &str) -> Result<Child, String> {
     let mut command = Command::new(rclone);
     command
         .arg("sync")
@@ -139,20 +135,48 @@ pub async fn sync(
             "--timeout",
             "60s",
         ])
-        .arg(format!("--user-agent=datamover/{marker}"))
+        .arg(marker(uid))
         .envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| {
+    command.spawn().map_err(|e| {
         format!(
             "cannot start {}: {e} (install rclone or pass --rclone PATH)",
             rclone.display()
         )
-    })?;
-    on_spawn(child.id().unwrap_or_default());
-    let mut progress = Progress::default();
+    })
+}
+
+/// Reads one of rclone's JSON stats lines into `progress`.
+fn read_stats(stats: &serde_json::Value, progress: &mut SyncProgress) {
+    let get = |k: &str| stats.get(k).and_then(serde_json::Value::as_u64);
+    progress.bytes = get("bytes").unwrap_or(progress.bytes);
+    progress.files = get("transfers").unwrap_or(progress.files);
+    progress.total_bytes = get("totalBytes").or(progress.total_bytes);
+    progress.total_files = get("totalTransfers").or(progress.total_files);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a rate in B/s
+    {
+        progress.bytes_per_second = stats
+            .get("speed")
+            .and_then(serde_json::Value::as_f64)
+            .map_or(progress.bytes_per_second, |s| s.max(0.0) as u64);
+    }
+    progress.eta_seconds = get("eta");
+}
+
+/// Follows a started sync to its end, publishing its progress as rclone reports it (every
+/// second), and returns the final statistics.
+///
+/// # Errors
+/// A message (secrets scrubbed): rclone's exit status and its last error line.
+pub async fn follow(
+    mut child: Child,
+    plan: &Plan,
+    progress: &tokio::sync::watch::Sender<SyncProgress>,
+) -> Result<SyncProgress, String> {
+    let mut last = SyncProgress::default();
     let mut last_error = String::new();
     if let Some(stderr) = child.stderr.take() {
         let mut lines = BufReader::new(stderr).lines();
@@ -161,14 +185,8 @@ pub async fn sync(
                 continue;
             };
             if let Some(stats) = entry.get("stats") {
-                progress.bytes = stats
-                    .get("bytes")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(progress.bytes);
-                progress.files = stats
-                    .get("transfers")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(progress.files);
+                read_stats(stats, &mut last);
+                progress.send_replace(last);
             }
             if entry.get("level").and_then(serde_json::Value::as_str) == Some("error") {
                 last_error = entry
@@ -185,7 +203,10 @@ pub async fn sync(
         .await
         .map_err(|e| format!("waiting for rclone: {e}"))?;
     if status.success() {
-        Ok(progress)
+        last.eta_seconds = None;
+        last.bytes_per_second = 0;
+        progress.send_replace(last);
+        Ok(last)
     } else {
         let detail = if last_error.is_empty() {
             String::new()
@@ -196,30 +217,57 @@ pub async fn sync(
     }
 }
 
-/// Stops a sync process a previous operator run left behind (it has our marker in its
-/// command line), and waits for it to exit, so two syncs of one DataMover never overlap.
-pub async fn stop_stale(pid: u32, marker: &str) {
-    let cmdline = format!("/proc/{pid}/cmdline");
-    let ours = |cmd: &[u8]| {
-        String::from_utf8_lossy(cmd).contains(&format!("--user-agent=datamover/{marker}"))
+/// Sends `signal` to `pid`; false when no such process is left.
+pub fn signal(pid: u32, signal: Signal) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .is_some_and(|p| kill(Pid::from_raw(p), signal).is_ok())
+}
+
+/// The processes whose command line carries `marker`.
+fn marked(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
     };
-    if !tokio::fs::read(&cmdline).await.is_ok_and(|c| ours(&c)) {
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).split('\0').any(|a| a == marker))
+        })
+        .collect()
+}
+
+/// Stops every process a previous operator run left for the Job with `uid` (found by its
+/// [`marker`]): SIGTERM, then SIGKILL after `grace`; returns once they are gone, so two
+/// pods of one Job never overlap.
+pub async fn stop_left_behind(uid: &str, grace: Duration) {
+    let marker = marker(uid);
+    let pids = marked(&marker);
+    if pids.is_empty() {
         return;
     }
     tracing::warn!(
-        pid,
+        ?pids,
         "stopping a sync left running by a previous operator process"
     );
-    let _ = Command::new("kill")
-        .arg("-9")
-        .arg(pid.to_string())
-        .status()
-        .await;
-    for _ in 0..100 {
-        if !tokio::fs::read(&cmdline).await.is_ok_and(|c| ours(&c)) {
+    for pid in &pids {
+        signal(*pid, Signal::SIGTERM);
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    loop {
+        let left = marked(&marker);
+        if left.is_empty() {
             return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if tokio::time::Instant::now() >= deadline {
+            for pid in left {
+                signal(pid, Signal::SIGKILL);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -7,6 +7,7 @@
 //! durations are right across restarts.
 
 use crate::backend::{Cluster, ClusterError, SyncRequest};
+use crate::job::{self, Job, JobOutcome, SyncProgress};
 use crate::time;
 use crate::types::*;
 use std::sync::Arc;
@@ -32,9 +33,6 @@ pub mod phase {
     pub const FAILED: &str = "Failed";
 }
 
-/// Sync attempts in all, as the original Job's `backoffLimit: 2`.
-pub const MAX_ATTEMPTS: u32 = 3;
-
 /// What the reconciler needs.
 #[derive(Debug)]
 pub struct Context<C> {
@@ -42,8 +40,6 @@ pub struct Context<C> {
     pub cluster: Arc<C>,
     /// Where `datamover_*` metrics go.
     pub metrics: MetricsCollector,
-    /// The wait after the first failed attempt; doubled after each (Kubernetes Jobs use 10 s).
-    pub job_backoff: Duration,
 }
 
 /// Why a reconcile did not finish its step; the runtime retries with backoff.
@@ -190,7 +186,6 @@ fn fail(status: &mut DataMoverStatus, reason: &str, message: &str) {
     enter(status, phase::FAILED);
     status.completion_time = time::rfc3339(time::now_ms());
     status.last_error = message.into();
-    status.sync_pid = None;
     condition(status, "Ready", false, reason, message);
 }
 
@@ -307,60 +302,29 @@ fn sync_request(dm: &DataMover, secret: &Secret) -> Result<SyncRequest, String> 
     })
 }
 
+/// `CreatingPod`: create the sync Job and return; on later visits (the Job's status
+/// changes bring the DataMover back) mirror its progress, and move on once it ends.
 async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action, ReconcileError> {
     let ns = dm.metadata.namespace.clone();
-    let m = &ctx.metrics;
-    if let Some(pid) = dm.status.sync_pid.take() {
-        // A previous operator process died during this sync: make sure it is gone.
-        ctx.cluster.stop_stale_sync(pid, &dm.metadata.uid).await;
-        dm = ctx.cluster.write_status(&dm).await?;
-    }
-    if dm.status.failed_attempts >= MAX_ATTEMPTS {
-        return sync_failed(dm, ctx).await;
-    }
-    let (request, destination) = match prepare_sync(&dm, ctx) {
-        Ok(prepared) => prepared,
-        Err((reason, msg)) => return fail_phase(dm, ctx, reason, &msg).await,
+    let name = job::job_name(&dm.metadata.name, &dm.metadata.uid);
+    let Some(job) = ctx.cluster.job(&ns, &name) else {
+        return create_job(dm, ctx).await;
     };
-    dm.status.destination = destination;
-    dm.status.attempts += C::ATTEMPTS_PER_RUN;
-    dm = ctx.cluster.write_status(&dm).await?;
-    m.datamover_pod_creation(&ns, Op::Started);
-
-    let (pid_tx, mut pid_rx) = tokio::sync::oneshot::channel();
-    let run = ctx.cluster.run_sync(request, move |pid| {
-        let _ = pid_tx.send(pid);
-    });
-    let mut run = std::pin::pin!(run);
-    // Record the job's pid durably as soon as it exists, then wait for the job.
-    let started = tokio::select! {
-        biased;
-        pid = &mut pid_rx => match pid {
-            Ok(pid) => Ok(pid),
-            Err(_) => Err((&mut run).await),
-        },
-        result = &mut run => Err(result),
-    };
-    let result = match started {
-        Ok(pid) => {
-            m.datamover_pod_creation(&ns, Op::Success);
-            dm.status.sync_pid = Some(pid);
-            dm = ctx.cluster.write_status(&dm).await?;
-            run.await
+    let before = (dm.status.attempts, dm.status.progress);
+    mirror(&mut dm.status, &job);
+    match job.outcome() {
+        None => {
+            if (dm.status.attempts, dm.status.progress) != before {
+                dm = ctx.cluster.write_status(&dm).await?;
+                count_moved(ctx, &dm, before);
+            }
+            Ok(Action::await_change())
         }
-        Err(result) => {
-            // Finished, or failed to start, before the pid was seen.
-            let spawned = pid_rx.try_recv().is_ok();
-            m.datamover_pod_creation(&ns, if spawned { Op::Success } else { Op::Failure });
-            result
-        }
-    };
-    dm.status.sync_pid = None;
-    match result {
-        Ok(progress) => {
+        Some(JobOutcome::Complete) => {
             let took = elapsed(&dm.status);
-            dm.status.bytes_transferred = progress.bytes;
-            dm.status.files_transferred = progress.files;
+            let last = dm.status.progress.take().unwrap_or_default();
+            dm.status.bytes_transferred = last.bytes;
+            dm.status.files_transferred = last.files;
             let msg = format!("synced to {}", dm.status.destination);
             condition(&mut dm.status, "Synced", true, "SyncSucceeded", &msg);
             let cleanup = dm.spec.delete_pvc_after_backup;
@@ -370,50 +334,107 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
                 enter(&mut dm.status, phase::COMPLETED);
                 complete(&mut dm.status);
             }
-            ctx.cluster.write_status(&dm).await?;
+            let mut counted = dm.clone();
+            counted.status.progress = Some(last);
+            dm = ctx.cluster.write_status(&dm).await?;
+            count_moved(ctx, &counted, before);
+            let m = &ctx.metrics;
             m.datamover_data_sync(&ns, Outcome::Success);
-            m.datamover_transferred(&ns, progress.bytes, progress.files);
             m.datamover_phase_finished(phase::CREATING_POD, &ns, Outcome::Success, took);
             if cleanup {
                 m.datamover_phase_started(phase::CLEANING_UP, &ns);
             }
+            drop(dm);
             Ok(Action::await_change())
         }
-        Err(e @ (ClusterError::Conflict(_) | ClusterError::Transient { .. })) => Err(e.into()),
-        Err(e) => {
-            dm.status.failed_attempts += C::ATTEMPTS_PER_RUN;
-            dm.status.last_error = e.to_string();
-            let failed = dm.status.failed_attempts;
-            condition(
-                &mut dm.status,
-                "Synced",
-                false,
-                "SyncFailed",
-                &format!("attempt {failed} of {MAX_ATTEMPTS} failed: {e}"),
-            );
-            if failed >= MAX_ATTEMPTS {
-                return sync_failed(dm, ctx).await;
-            }
+        Some(JobOutcome::Failed(message)) => {
+            let took = elapsed(&dm.status);
+            let progress = dm.status.progress.take();
+            let mut counted = dm.clone();
+            counted.status.progress = progress;
+            condition(&mut dm.status, "Synced", false, "SyncFailed", &message);
+            fail(&mut dm.status, "BackoffLimitExceeded", &message);
             ctx.cluster.write_status(&dm).await?;
-            Ok(Action::requeue(ctx.job_backoff * 2u32.pow(failed - 1)))
+            count_moved(ctx, &counted, before);
+            ctx.metrics.datamover_data_sync(&ns, Outcome::Failure);
+            ctx.metrics
+                .datamover_phase_finished(phase::CREATING_POD, &ns, Outcome::Failure, took);
+            Ok(Action::await_change())
         }
     }
 }
 
-async fn sync_failed<C: Cluster>(
+/// The DataMover's view of its Job: pods started and failed, live progress, the last
+/// pod's error.
+fn mirror(status: &mut DataMoverStatus, job: &Job) {
+    status.attempts = job.pods();
+    status.failed_attempts = job.status.failed;
+    status.progress = job.status.progress;
+    if job.status.failed > 0 && job.outcome().is_none() {
+        let message = format!(
+            "pod {} of {} failed: {}",
+            job.status.failed,
+            job.spec.backoff_limit + 1,
+            job.status.last_pod_error
+        );
+        status.last_error.clone_from(&job.status.last_pod_error);
+        condition(status, "Synced", false, "PodFailed", &message);
+    }
+}
+
+/// Counts what the Job moved since the status `before` was written, once the status that
+/// says so is stored (a new pod starts over from 0).
+fn count_moved<C: Cluster>(
+    ctx: &Context<C>,
+    dm: &DataMover,
+    (attempts, progress): (u32, Option<SyncProgress>),
+) {
+    let Some(now) = dm.status.progress else {
+        return;
+    };
+    let base = progress
+        .filter(|_| attempts == dm.status.attempts)
+        .unwrap_or_default();
+    ctx.metrics.datamover_transferred(
+        &dm.metadata.namespace,
+        now.bytes.saturating_sub(base.bytes),
+        now.files.saturating_sub(base.files),
+    );
+}
+
+/// No Job yet: check the secret, create the Job, and return; its status brings us back.
+async fn create_job<C: Cluster>(
     mut dm: DataMover,
     ctx: &Context<C>,
 ) -> Result<Action, ReconcileError> {
     let ns = dm.metadata.namespace.clone();
-    let took = elapsed(&dm.status);
-    let message = format!(
-        "the sync failed {MAX_ATTEMPTS} times; last error: {}",
-        dm.status.last_error
-    );
-    fail(&mut dm.status, "BackoffLimitExceeded", &message);
-    ctx.cluster.write_status(&dm).await?;
-    ctx.metrics.datamover_data_sync(&ns, Outcome::Failure);
-    ctx.metrics
-        .datamover_phase_finished(phase::CREATING_POD, &ns, Outcome::Failure, took);
-    Ok(Action::await_change())
+    let destination = match prepare_sync(&dm, ctx) {
+        Ok((_, destination)) => destination,
+        Err((reason, msg)) => return fail_phase(dm, ctx, reason, &msg).await,
+    };
+    let m = &ctx.metrics;
+    match ctx.cluster.create_job(&dm).await {
+        Ok((job, created)) => {
+            // The Job is the durable record: counted once, however often this status
+            // write is retried.
+            if created {
+                m.datamover_pod_creation(&ns, Op::Started);
+                m.datamover_pod_creation(&ns, Op::Success);
+            }
+            dm.status.destination = destination;
+            dm.status.job_name.clone_from(&job.metadata.name);
+            let msg = format!("the sync Job {} is running", job.metadata.name);
+            condition(&mut dm.status, "Synced", false, "JobCreated", &msg);
+            mirror(&mut dm.status, &job);
+            ctx.cluster.write_status(&dm).await?;
+            Ok(Action::await_change())
+        }
+        Err(e @ (ClusterError::Conflict(_) | ClusterError::Transient { .. })) => Err(e.into()),
+        Err(e) => {
+            m.datamover_pod_creation(&ns, Op::Started);
+            m.datamover_pod_creation(&ns, Op::Failure);
+            let msg = format!("cannot create the sync Job: {e}");
+            fail_phase(dm, ctx, "JobCreationFailed", &msg).await
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! gets a [`StoreError::Conflict`] and retries.
 
 use crate::base64;
+use crate::job::Job;
 use crate::manifest::Object;
 use crate::time;
 use crate::types::*;
@@ -60,6 +61,16 @@ pub enum StoreError {
         #[source]
         source: redb::Error,
     },
+    /// An object with that name exists already.
+    #[error("{kind} {namespace}/{name} already exists")]
+    AlreadyExists {
+        /// Kind.
+        kind: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// A stored object could not be read back (a bug or a foreign file).
     #[error("stored object {key} is unreadable: {message}")]
     Corrupt {
@@ -80,6 +91,7 @@ pub struct EmbeddedStore {
     cache: RwLock<BTreeMap<Key, Object>>,
     next_version: AtomicU64,
     watchers: Mutex<Vec<UnboundedSender<Event<DataMover>>>>,
+    job_watchers: Mutex<Vec<UnboundedSender<Event<Job>>>>,
     /// Serialises writers so cache and disk change in the same order.
     write: Mutex<()>,
 }
@@ -104,6 +116,7 @@ fn meta_mut(o: &mut Object) -> &mut ObjectMeta {
         Object::DataMover(x) => &mut x.metadata,
         Object::PersistentVolumeClaim(x) => &mut x.metadata,
         Object::Secret(x) => &mut x.metadata,
+        Object::Job(x) => &mut x.metadata,
     }
 }
 
@@ -112,6 +125,7 @@ fn to_json(o: &Object) -> Vec<u8> {
         Object::DataMover(x) => serde_json::to_vec(x),
         Object::PersistentVolumeClaim(x) => serde_json::to_vec(x),
         Object::Secret(x) => serde_json::to_vec(x),
+        Object::Job(x) => serde_json::to_vec(x),
     };
     value.unwrap_or_default()
 }
@@ -120,8 +134,17 @@ fn from_json(kind: &str, bytes: &[u8]) -> Result<Object, serde_json::Error> {
     Ok(match kind {
         "DataMover" => Object::DataMover(serde_json::from_slice(bytes)?),
         "PersistentVolumeClaim" => Object::PersistentVolumeClaim(serde_json::from_slice(bytes)?),
+        "Job" => Object::Job(serde_json::from_slice(bytes)?),
         _ => Object::Secret(serde_json::from_slice(bytes)?),
     })
+}
+
+fn broadcast<K>(watchers: &Mutex<Vec<UnboundedSender<Event<K>>>>, events: &[Event<K>]) {
+    if events.is_empty() {
+        return;
+    }
+    let mut watchers = watchers.lock().unwrap_or_else(PoisonError::into_inner);
+    watchers.retain(|w| events.iter().all(|e| w.send(e.clone()).is_ok()));
 }
 
 impl EmbeddedStore {
@@ -168,6 +191,7 @@ impl EmbeddedStore {
             cache: RwLock::new(cache),
             next_version: AtomicU64::new(version + 1),
             watchers: Mutex::default(),
+            job_watchers: Mutex::default(),
             write: Mutex::default(),
         })
     }
@@ -206,26 +230,32 @@ impl EmbeddedStore {
         }
         txn.commit().map_err(|e| self.db_err(e))?;
 
-        let mut events = Vec::new();
+        let (mut events, mut job_events) = (Vec::new(), Vec::new());
         {
             let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
             for (kind, ns, name) in remove {
-                if cache.remove(&(kind, ns.clone(), name.clone())).is_some()
-                    && kind == Kind::DataMover
-                {
-                    events.push(Event::Deleted(ObjectKey::namespaced(&ns, &name)));
+                if cache.remove(&(kind, ns.clone(), name.clone())).is_some() {
+                    let key = ObjectKey::namespaced(&ns, &name);
+                    match kind {
+                        Kind::DataMover => events.push(Event::Deleted(key)),
+                        Kind::Job => job_events.push(Event::Deleted(key)),
+                        _ => {}
+                    }
                 }
             }
             for o in objects {
-                if let Object::DataMover(dm) = &o {
-                    events.push(Event::Applied(Arc::new(dm.clone())));
+                match &o {
+                    Object::DataMover(dm) => events.push(Event::Applied(Arc::new(dm.clone()))),
+                    Object::Job(job) => job_events.push(Event::Applied(Arc::new(job.clone()))),
+                    _ => {}
                 }
                 let m = o.metadata();
                 cache.insert((o.kind(), m.namespace.clone(), m.name.clone()), o);
             }
+            // Sent under the cache lock, so watchers see changes in commit order.
+            broadcast(&self.watchers, &events);
+            broadcast(&self.job_watchers, &job_events);
         }
-        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
-        watchers.retain(|w| events.iter().all(|e| w.send(e.clone()).is_ok()));
         Ok(())
     }
 
@@ -404,20 +434,121 @@ impl EmbeddedStore {
         self.commit(vec![Object::PersistentVolumeClaim(pvc)], Vec::new())
     }
 
-    /// Deletes an object; `false` when there was none.
+    /// Deletes an object, and in the same transaction every object its owner references
+    /// tie to it (transitively), as Kubernetes' garbage collector does with a background
+    /// deletion; `false` when there was none.
     ///
     /// # Errors
     /// [`StoreError::Database`].
     pub fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<bool, StoreError> {
         let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.get(kind, namespace, name).is_none() {
+        let Some(object) = self.get(kind, namespace, name) else {
             return Ok(false);
+        };
+        let mut remove = vec![(kind, namespace.to_owned(), name.to_owned())];
+        {
+            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+            let mut owners = vec![object.metadata().uid.clone()];
+            while let Some(uid) = owners.pop() {
+                for ((k, ns, n), o) in cache.iter() {
+                    let m = o.metadata();
+                    if ns == namespace && !uid.is_empty() && m.owned_by(&uid) {
+                        owners.push(m.uid.clone());
+                        remove.push((*k, ns.clone(), n.clone()));
+                    }
+                }
+            }
         }
-        self.commit(
-            Vec::new(),
-            vec![(kind, namespace.to_owned(), name.to_owned())],
-        )?;
+        self.commit(Vec::new(), remove)?;
         Ok(true)
+    }
+
+    /// Creates a Job (uid, resourceVersion, creation time set here).
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when one has its name; [`StoreError::Database`].
+    pub fn create_job(&self, mut job: Job) -> Result<Job, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
+        if self.get(Kind::Job, &ns, &name).is_some() {
+            return Err(StoreError::AlreadyExists {
+                kind: "Job",
+                namespace: ns,
+                name,
+            });
+        }
+        let now = time::now_ms();
+        let version = self.version();
+        job.metadata.uid = format!("{now:016x}-{version}");
+        job.metadata.resource_version = version;
+        job.metadata.generation = 1;
+        job.metadata.creation_timestamp = time::rfc3339(now);
+        self.commit(vec![Object::Job(job.clone())], Vec::new())?;
+        Ok(job)
+    }
+
+    /// Writes a Job's status, if `job` carries the stored resourceVersion.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for a stale version, [`StoreError::NotFound`] when deleted.
+    pub fn update_job_status(&self, job: &Job) -> Result<Job, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ns, name) = (&job.metadata.namespace, &job.metadata.name);
+        let Some(current) = self.job(ns, name) else {
+            return Err(StoreError::NotFound {
+                kind: "Job",
+                namespace: ns.clone(),
+                name: name.clone(),
+            });
+        };
+        if current.metadata.resource_version != job.metadata.resource_version {
+            return Err(StoreError::Conflict {
+                kind: "Job",
+                namespace: ns.clone(),
+                name: name.clone(),
+                expected: job.metadata.resource_version.clone(),
+                actual: current.metadata.resource_version,
+            });
+        }
+        let mut updated = current;
+        updated.status = job.status.clone();
+        updated.metadata.resource_version = self.version();
+        self.commit(vec![Object::Job(updated.clone())], Vec::new())?;
+        Ok(updated)
+    }
+
+    /// A Job.
+    #[must_use]
+    pub fn job(&self, namespace: &str, name: &str) -> Option<Job> {
+        match self.get(Kind::Job, namespace, name) {
+            Some(Object::Job(j)) => Some(j),
+            _ => None,
+        }
+    }
+
+    /// Every Job.
+    #[must_use]
+    pub fn jobs(&self) -> Vec<Job> {
+        self.list(Kind::Job, None)
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::Job(j) => Some(j),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A receiver of every Job change from now on.
+    #[must_use]
+    pub fn watch_jobs(&self) -> UnboundedReceiver<Event<Job>> {
+        let (tx, rx) = unbounded_channel();
+        // Under the cache lock: no change slips between this and a following list.
+        let _cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        self.job_watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        rx
     }
 
     /// One object.
@@ -469,6 +600,7 @@ impl EmbeddedStore {
 
     fn subscribe(&self) -> UnboundedReceiver<Event<DataMover>> {
         let (tx, rx) = unbounded_channel();
+        let _cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
         self.watchers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -504,6 +636,27 @@ impl tmc_runtime::Store<DataMover> for DataMovers {
 
     fn watch(&self) -> UnboundedReceiver<Event<DataMover>> {
         self.0.subscribe()
+    }
+}
+
+/// The Jobs of an [`EmbeddedStore`], as the controller runtime's [`tmc_runtime::Store`], for
+/// [`Controller::owns`](tmc_runtime::Controller::owns).
+#[derive(Debug, Clone)]
+pub struct Jobs(pub Arc<EmbeddedStore>);
+
+impl tmc_runtime::Store<Job> for Jobs {
+    fn get(&self, key: &ObjectKey) -> Option<Arc<Job>> {
+        self.0
+            .job(key.namespace().unwrap_or("default"), key.name())
+            .map(Arc::new)
+    }
+
+    fn list(&self) -> Vec<Arc<Job>> {
+        self.0.jobs().into_iter().map(Arc::new).collect()
+    }
+
+    fn watch(&self) -> UnboundedReceiver<Event<Job>> {
+        self.0.watch_jobs()
     }
 }
 

@@ -41,6 +41,47 @@ pub struct ObjectMeta {
     /// Annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The objects this one belongs to; deleting an owner deletes what it owns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_references: Vec<OwnerReference>,
+}
+
+impl ObjectMeta {
+    /// The keys of this object's owners of kind `kind` (they live in its namespace).
+    #[must_use]
+    pub fn owners(&self, kind: &str) -> Vec<tmc_runtime::ObjectKey> {
+        self.owner_references
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| tmc_runtime::ObjectKey::namespaced(&self.namespace, &r.name))
+            .collect()
+    }
+
+    /// Whether the object with `uid` owns this one.
+    #[must_use]
+    pub fn owned_by(&self, uid: &str) -> bool {
+        self.owner_references.iter().any(|r| r.uid == uid)
+    }
+}
+
+/// An owner reference, as Kubernetes has them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    /// The owner's `apiVersion`.
+    pub api_version: String,
+    /// The owner's kind.
+    pub kind: String,
+    /// The owner's name.
+    pub name: String,
+    /// The owner's uid.
+    pub uid: String,
+    /// Whether the owner is the managing controller.
+    #[serde(default)]
+    pub controller: bool,
+    /// Whether deleting the owner waits for this object.
+    #[serde(default)]
+    pub block_owner_deletion: bool,
 }
 
 fn default_namespace() -> String {
@@ -98,9 +139,9 @@ pub struct DataMoverSpec {
     pub image: Option<Image>,
 }
 
-/// A condition, Kubernetes style.
+/// A condition, Kubernetes style (fields an API server may omit default to empty).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Condition {
     /// `Ready`, `Cloned`, `Synced`, `CleanedUp`.
     #[serde(rename = "type")]
@@ -129,12 +170,18 @@ pub struct DataMoverStatus {
     /// Conditions with reasons and messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// Sync attempts started (3 in all at most).
+    /// Sync pods started (3 in all at most), as the Job reports them.
     #[serde(default)]
     pub attempts: u32,
-    /// Sync attempts that failed.
+    /// Sync pods that failed.
     #[serde(default)]
     pub failed_attempts: u32,
+    /// The sync Job's name, once created.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub job_name: String,
+    /// The running sync's progress, mirrored from its Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<crate::job::SyncProgress>,
     /// Bytes the last sync transferred.
     #[serde(default)]
     pub bytes_transferred: u64,
@@ -156,9 +203,6 @@ pub struct DataMoverStatus {
     /// The last error.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_error: String,
-    /// PID of the running sync process, so a restarted operator finds and stops it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_pid: Option<u32>,
 }
 
 /// A DataMover resource.
@@ -271,6 +315,8 @@ pub enum Kind {
     PersistentVolumeClaim,
     /// `Secret`.
     Secret,
+    /// `Job` (`batch/v1`): made by the operator, never applied.
+    Job,
 }
 
 impl Kind {
@@ -281,6 +327,7 @@ impl Kind {
             Self::DataMover => "DataMover",
             Self::PersistentVolumeClaim => "PersistentVolumeClaim",
             Self::Secret => "Secret",
+            Self::Job => "Job",
         }
     }
 
@@ -291,6 +338,7 @@ impl Kind {
             Self::DataMover => "datamovers",
             Self::PersistentVolumeClaim => "persistentvolumeclaims",
             Self::Secret => "secrets",
+            Self::Job => "jobs",
         }
     }
 
@@ -304,6 +352,7 @@ impl Kind {
                 Some(Self::PersistentVolumeClaim)
             }
             "secret" | "secrets" => Some(Self::Secret),
+            "job" | "jobs" => Some(Self::Job),
             _ => None,
         }
     }
@@ -329,6 +378,8 @@ pub fn free_clone_name(
 }
 
 impl tmc_runtime::Resource for DataMover {
+    const KIND: &'static str = "DataMover";
+
     fn key(&self) -> tmc_runtime::ObjectKey {
         tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)
     }

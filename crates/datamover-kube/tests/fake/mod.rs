@@ -112,6 +112,7 @@ pub fn writes(log: &Log) -> Vec<Req> {
             !(r.method == "GET"
                 && (r.is_watch()
                     || r.path.ends_with("datamovers")
+                    || r.path == "/apis/batch/v1/jobs"
                     || r.path.ends_with("persistentvolumeclaims")))
         })
         .cloned()

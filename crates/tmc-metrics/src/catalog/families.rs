@@ -93,16 +93,30 @@ family!(
     "Data synchronisation jobs by final status (success, failure)."
 );
 family!(
-    /// `datamover_bytes_transferred_total{namespace}`: bytes the sync jobs moved (from rclone's stats).
+    /// `datamover_bytes_transferred_total{namespace}`: bytes the sync jobs moved (from
+    /// rclone's stats), counted while they run, so `rate()` is the live throughput.
     DATAMOVER_BYTES_TRANSFERRED_TOTAL, "datamover_bytes_transferred_total", Counter, DataMover,
     ["namespace"], NONE,
-    "Bytes moved by successful sync jobs, from rclone's transfer statistics."
+    "Bytes moved by sync jobs, from rclone's transfer statistics, counted as the sync runs."
 );
 family!(
-    /// `datamover_files_transferred_total{namespace}`: files the sync jobs moved.
+    /// `datamover_files_transferred_total{namespace}`: files the sync jobs moved, counted
+    /// while they run.
     DATAMOVER_FILES_TRANSFERRED_TOTAL, "datamover_files_transferred_total", Counter, DataMover,
     ["namespace"], NONE,
-    "Files moved by successful sync jobs, from rclone's transfer statistics."
+    "Files moved by sync jobs, from rclone's transfer statistics, counted as the sync runs."
+);
+family!(
+    /// `datamover_syncs_running{namespace}`: sync Jobs with a pod running now.
+    DATAMOVER_SYNCS_RUNNING, "datamover_syncs_running", Gauge, DataMover,
+    ["namespace"], NONE,
+    "Sync Jobs with a pod running now."
+);
+family!(
+    /// `datamover_running_sync_bytes{namespace}`: bytes moved so far by the syncs running now.
+    DATAMOVER_RUNNING_SYNC_BYTES, "datamover_running_sync_bytes", Gauge, DataMover,
+    ["namespace"], NONE,
+    "Bytes moved so far by the sync pods running now, from their live transfer statistics."
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -486,6 +500,8 @@ pub static CATALOG: &[&MetricDef] = &[
     &DATAMOVER_DATA_SYNC_OPERATIONS_TOTAL,
     &DATAMOVER_BYTES_TRANSFERRED_TOTAL,
     &DATAMOVER_FILES_TRANSFERRED_TOTAL,
+    &DATAMOVER_SYNCS_RUNNING,
+    &DATAMOVER_RUNNING_SYNC_BYTES,
     &TMC_COMPONENT_HEALTH,
     &TMC_COMPONENT_UPTIME_SECONDS,
     &TMC_COMPONENT_OPERATIONS_TOTAL,

@@ -116,13 +116,25 @@ impl MetricsCollector {
         .increment(1);
     }
 
-    /// Adds a finished sync's transfer statistics to `datamover_bytes_transferred_total` and
-    /// `datamover_files_transferred_total`.
+    /// Adds what a sync moved since it was last counted to
+    /// `datamover_bytes_transferred_total` and `datamover_files_transferred_total`.
     pub fn datamover_transferred(&self, namespace: &str, bytes: u64, files: u64) {
         self.counter(&DATAMOVER_BYTES_TRANSFERRED_TOTAL, [namespace])
             .increment(bytes);
         self.counter(&DATAMOVER_FILES_TRANSFERRED_TOTAL, [namespace])
             .increment(files);
+    }
+
+    /// Sets the live sync census of a namespace: `datamover_syncs_running` (Jobs with a pod
+    /// running) and `datamover_running_sync_bytes` (what those pods moved so far).
+    pub fn datamover_running_syncs(&self, namespace: &str, running: u64, bytes: u64) {
+        #[allow(clippy::cast_precision_loss)] // exact up to 2^53 syncs and bytes (8 PiB)
+        {
+            self.gauge(&DATAMOVER_SYNCS_RUNNING, [namespace])
+                .set(running as f64);
+            self.gauge(&DATAMOVER_RUNNING_SYNC_BYTES, [namespace])
+                .set(bytes as f64);
+        }
     }
 
     /// Counts a cloned-PVC cleanup: `datamover_cleanup_operations_total`.
