@@ -186,7 +186,7 @@ pub(crate) fn get(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
         ),
-        "yaml" => print!("{}", serde_yaml::to_string(&value).unwrap_or_default()),
+        "yaml" => print!("{}", yaml_serde::to_string(&value).unwrap_or_default()),
         _ => {
             let items: Vec<Value> = if name.is_some() {
                 vec![value]
@@ -232,7 +232,7 @@ pub(crate) fn describe(
     namespace: &str,
 ) -> Result<(), String> {
     let (_, value) = one(server, "GET", word, name, namespace)?;
-    print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
+    print!("{}", yaml_serde::to_string(&value).unwrap_or_default());
     Ok(())
 }
 

@@ -8,7 +8,6 @@
 
 use super::support::{TempDir, deploy, read_yaml, rule_files, tool};
 use serde_json::Value as Json;
-use serde_yaml::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tmc_metrics::{DataMoverStatus, Metrics, MetricsCollector, Outcome};
+use yaml_serde::{Mapping, Value};
 
 /// How long Prometheus gets to start, scrape and evaluate, in all.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -269,7 +269,7 @@ fn derived_config(target: SocketAddr) -> String {
         .find(|j| j["job_name"] == "datamover-operator")
         .expect("the shipped datamover-operator job")
         .clone();
-    job["static_configs"] = serde_yaml::from_str(&format!("[{{targets: ['{target}']}}]")).unwrap();
+    job["static_configs"] = yaml_serde::from_str(&format!("[{{targets: ['{target}']}}]")).unwrap();
     job["scrape_interval"] = "1s".into();
     job["scrape_timeout"] = "1s".into();
     let rule_files: Vec<Value> = shipped["rule_files"]
@@ -284,12 +284,12 @@ fn derived_config(target: SocketAddr) -> String {
     let mut config = Mapping::new();
     config.insert(
         "global".into(),
-        serde_yaml::from_str("{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}")
+        yaml_serde::from_str("{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}")
             .unwrap(),
     );
     config.insert("rule_files".into(), Value::Sequence(rule_files));
     config.insert("scrape_configs".into(), Value::Sequence(vec![job]));
-    serde_yaml::to_string(&config).unwrap()
+    yaml_serde::to_string(&config).unwrap()
 }
 
 /// A DataMover run as the operator records it: each phase counted as started, then ended with

@@ -1,10 +1,10 @@
 //! Paths, external tools, temporary directories and the shipped rule files.
 
-use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use yaml_serde::Value;
 
 /// The workspace root.
 pub(crate) fn root() -> PathBuf {
@@ -119,7 +119,7 @@ pub(crate) fn rule_test_files() -> Vec<PathBuf> {
 
 pub(crate) fn read_yaml(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// One rule of a shipped rule file.
