@@ -130,6 +130,8 @@ pub struct Embedded {
     pub volumes: PathBuf,
     /// The rclone binary.
     pub rclone: PathBuf,
+    /// The host paths and local destinations allowed; checked again before each clone and sync.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 impl Embedded {
@@ -205,6 +207,11 @@ impl Cluster for Embedded {
             return Ok(());
         }
         let from = self.volume_dir(source);
+        if let Some(host) = source.metadata.annotations.get(HOST_PATH_ANNOTATION) {
+            self.policy
+                .check_host_path(host)
+                .map_err(ClusterError::Volume)?;
+        }
         if !tokio::fs::metadata(&from).await.is_ok_and(|m| m.is_dir()) {
             return Err(ClusterError::Volume(format!(
                 "the source volume {} is not a directory",
@@ -288,6 +295,8 @@ impl Cluster for Embedded {
         )
         .map_err(ClusterError::Sync)?;
         let source = self.volumes.join(&request.namespace).join(&request.clone);
+        crate::policy::check_local_destination(&self.policy, &plan.destination, &plan.env, &source)
+            .map_err(ClusterError::Sync)?;
         rclone::sync(&self.rclone, &source, &plan, &request.marker, on_start)
             .await
             .map_err(ClusterError::Sync)

@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod manifest;
+pub mod policy;
 pub mod rclone;
 pub mod reconciler;
 pub mod store;
