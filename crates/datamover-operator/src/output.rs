@@ -50,7 +50,7 @@ fn fail_on_error(status: u16, body: &str) -> Result<Value, String> {
 pub(crate) fn apply(server: &ServerArg, file: &Path) -> Result<(), String> {
     let text = read_input(file)?;
     let (status, body) = request(
-        &server.server,
+        server,
         "POST",
         "/apply",
         Some(("application/yaml", text.as_bytes())),
@@ -179,7 +179,7 @@ pub(crate) fn get(
     if !["table", "wide", "json", "yaml"].contains(&output) {
         return Err(format!("-o {output}: accepted are table, wide, json, yaml"));
     }
-    let (status, body) = request(&server.server, "GET", &path(kind, namespace, name), None)?;
+    let (status, body) = request(server, "GET", &path(kind, namespace, name), None)?;
     let value = fail_on_error(status, &body)?;
     match output {
         "json" => println!(
@@ -216,12 +216,7 @@ fn one(
     namespace: &str,
 ) -> Result<(Kind, Value), String> {
     let kind = kind(word)?;
-    let (status, body) = request(
-        &server.server,
-        method,
-        &path(kind, namespace, Some(name)),
-        None,
-    )?;
+    let (status, body) = request(server, method, &path(kind, namespace, Some(name)), None)?;
     Ok((kind, fail_on_error(status, &body)?))
 }
 

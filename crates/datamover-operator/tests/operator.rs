@@ -13,25 +13,16 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_datamover-operator");
 
-/// rclone, or `false` (with a loud message) on a developer machine without it; in CI a
-/// missing rclone fails: `.ci/run` installs it.
-fn rclone_available() -> bool {
-    if Command::new("rclone")
-        .arg("version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        return true;
-    }
+/// These tests run the real rclone: without it they fail, naming the install command.
+fn require_rclone() {
     assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "rclone is missing in CI: .ci/run must install it"
+        Command::new("rclone")
+            .arg("version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+        "rclone is missing: install it with `apt-get install rclone` (scripts/test.sh does, as root)"
     );
-    eprintln!(
-        "\n!!! SKIPPED: rclone not found; `apt-get install rclone` to run the operator tests !!!\n"
-    );
-    false
 }
 
 fn free_port() -> SocketAddr {
@@ -62,12 +53,19 @@ struct Operator {
 }
 
 impl Operator {
+    /// The operator on `data`, with the test's directory (`data`'s parent) allowed as a
+    /// host-path and local-destination root.
     fn start(data: &Path) -> Self {
         let (metrics, api) = (free_port(), free_port());
+        let root = data.parent().unwrap();
         let child = Command::new(BIN)
             .arg("run")
             .arg("--data-dir")
             .arg(data)
+            .arg("--allow-host-path")
+            .arg(root)
+            .arg("--allow-local-destination")
+            .arg(root)
             .args([
                 "--metrics-bind-address",
                 &metrics.to_string(),
@@ -96,25 +94,38 @@ impl Operator {
         op
     }
 
-    fn server(&self) -> String {
-        format!("http://{}", self.api)
+    /// `--server` and `--token-file` for the CLI.
+    fn cli_args(&self) -> [String; 4] {
+        [
+            "--server".into(),
+            format!("http://{}", self.api),
+            "--token-file".into(),
+            self.data.join("api-token").display().to_string(),
+        ]
+    }
+
+    /// One request to the resource API with the operator's token.
+    fn api_http(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+        let token = std::fs::read_to_string(self.data.join("api-token")).unwrap();
+        let auth = format!("Authorization: Bearer {}\r\n", token.trim());
+        http_with(self.api, method, path, body, &auth)
     }
 
     fn apply(&self, yaml: &str) {
-        let (status, body) = http(self.api, "POST", "/apply", Some(yaml)).unwrap();
+        let (status, body) = self.api_http("POST", "/apply", Some(yaml)).unwrap();
         assert_eq!(status, 200, "{body}");
     }
 
     fn datamover(&self, name: &str) -> Value {
-        let (status, body) = http(
-            self.api,
-            "GET",
-            &format!(
-                "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/{name}"
-            ),
-            None,
-        )
-        .unwrap();
+        let (status, body) = self
+            .api_http(
+                "GET",
+                &format!(
+                    "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/{name}"
+                ),
+                None,
+            )
+            .unwrap();
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap()
     }
@@ -163,9 +174,20 @@ impl Drop for Operator {
 
 /// One HTTP/1.1 request on loopback; `None` when nothing listens yet.
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+    http_with(addr, method, path, body, "")
+}
+
+/// [`http`] with extra header lines (each ending in `\r\n`).
+fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &str,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     let body = body.unwrap_or("");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/yaml\r\nContent-Length: {}\r\n\r\n{body}", body.len()).ok()?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Type: application/yaml\r\nContent-Length: {}\r\n\r\n{body}", body.len()).ok()?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw).ok()?;
     let (head, payload) = raw.split_once("\r\n\r\n")?;
@@ -259,9 +281,7 @@ fn datamover(name: &str, pvc: &str, secret: &str, extra: &str) -> String {
 
 #[test]
 fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup_only_on_request() {
-    if !rclone_available() {
-        return;
-    }
+    require_rclone();
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 50 * 1024 * 1024);
@@ -331,8 +351,7 @@ fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup
         "the kept clone is a full copy"
     );
     let pvc_status = |name: &str| {
-        http(
-            op.api,
+        op.api_http(
             "GET",
             &format!("/api/v1/namespaces/default/persistentvolumeclaims/{name}"),
             None,
@@ -343,13 +362,13 @@ fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup
     assert_eq!(pvc_status(&gone), 404);
     assert_eq!(pvc_status(&kept), 200);
     // Deleting the DataMover collects the clone it kept.
-    let (status, _) = http(
-        op.api,
-        "DELETE",
-        "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/plain",
-        None,
-    )
-    .unwrap();
+    let (status, _) = op
+        .api_http(
+            "DELETE",
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/plain",
+            None,
+        )
+        .unwrap();
     assert_eq!(status, 200);
     assert_eq!(pvc_status(&kept), 404);
     assert!(!volumes.join(&kept).exists());
@@ -378,9 +397,7 @@ fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup
 
 #[test]
 fn an_unreachable_destination_should_fail_after_three_attempts_and_count_the_failures() {
-    if !rclone_available() {
-        return;
-    }
+    require_rclone();
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 1024);
@@ -441,9 +458,7 @@ fn an_unreachable_destination_should_fail_after_three_attempts_and_count_the_fai
 
 #[test]
 fn a_missing_source_pvc_or_secret_should_fail_with_a_reason_and_be_counted() {
-    if !rclone_available() {
-        return;
-    }
+    require_rclone();
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 16);
@@ -504,9 +519,7 @@ fn syncs_alive(uid: &str) -> usize {
 
 #[test]
 fn a_kill_9_during_a_sync_should_resume_complete_once_and_never_run_two_syncs() {
-    if !rclone_available() {
-        return;
-    }
+    require_rclone();
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 8 * 1024 * 1024);
@@ -592,9 +605,7 @@ fn a_kill_9_during_a_sync_should_resume_complete_once_and_never_run_two_syncs() 
 
 #[test]
 fn a_hundred_datamovers_at_once_should_all_complete_and_the_metrics_add_up() {
-    if !rclone_available() {
-        return;
-    }
+    require_rclone();
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 4096);
@@ -643,9 +654,7 @@ fn a_hundred_datamovers_at_once_should_all_complete_and_the_metrics_add_up() {
 
 #[test]
 fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
-    if !rclone_available() {
-        return;
-    }
+    require_rclone();
     let dir = tempdir();
     let op = Operator::start(&dir.join("data"));
     let file = dir.join("bad.yaml");
@@ -653,7 +662,10 @@ fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
         &file,
         format!(
             "{}{}",
-            secret("ok", &[("DESTINATION", "/tmp/x")]),
+            secret(
+                "ok",
+                &[("DESTINATION", &dir.join("x").display().to_string())]
+            ),
             datamover("bad", "data", "ok", "  deletePvcAfterBackup: maybe\n")
         ),
     )
@@ -661,7 +673,7 @@ fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
     let out = Command::new(BIN)
         .args(["apply", "-f"])
         .arg(&file)
-        .args(["--server", &op.server()])
+        .args(op.cli_args())
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -670,7 +682,8 @@ fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
         "error: document 2 (DataMover bad): spec.deletePvcAfterBackup: expected true or false, got a string"
     );
     let get = Command::new(BIN)
-        .args(["get", "secrets", "--server", &op.server()])
+        .args(["get", "secrets"])
+        .args(op.cli_args())
         .output()
         .unwrap();
     assert_eq!(
@@ -679,11 +692,18 @@ fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
     );
 
     // The same file fixed applies, and `get` shows it.
-    std::fs::write(&file, secret("ok", &[("DESTINATION", "/tmp/x")])).unwrap();
+    std::fs::write(
+        &file,
+        secret(
+            "ok",
+            &[("DESTINATION", &dir.join("x").display().to_string())],
+        ),
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args(["apply", "-f"])
         .arg(&file)
-        .args(["--server", &op.server()])
+        .args(op.cli_args())
         .output()
         .unwrap();
     assert_eq!(
@@ -691,7 +711,8 @@ fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
         "secret/ok created (default)"
     );
     let missing = Command::new(BIN)
-        .args(["get", "dm", "nope", "--server", &op.server()])
+        .args(["get", "dm", "nope"])
+        .args(op.cli_args())
         .output()
         .unwrap();
     assert!(!missing.status.success());
@@ -703,9 +724,7 @@ fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
 
 #[test]
 fn stopping_the_operator_should_stop_its_sync_jobs() {
-    if !rclone_available() {
-        return;
-    }
+    require_rclone();
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 64 * 1024 * 1024);
