@@ -362,15 +362,24 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         })
     };
     ready.store(true, Ordering::SeqCst);
+    // Ctrl-C or SIGTERM, from now on: also while the demo waits for its backup.
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut signalled = false;
     if demo {
         let hints = crate::demo::Hints {
             metrics_url: metrics_url(&obs.config),
             server: format!("{api_scheme}://{}", args.api_bind_address),
             token_file,
         };
-        crate::demo::run(&demo_store, &policy, &hints).await?;
+        tokio::select! {
+            result = crate::demo::run(&demo_store, &policy, &hints) => result?,
+            () = &mut signal => signalled = true,
+        }
     }
-    shutdown_signal().await;
+    if !signalled {
+        signal.await;
+    }
     tracing::info!("shutting down: finishing in-flight reconciles (5 s at most)");
     let _ = stop_tx.send(true);
     controller.await.map_err(|e| e.to_string())??;

@@ -119,7 +119,7 @@ fn the_data_dir_and_what_contains_it_should_never_be_a_destination() {
     let dir = std::fs::canonicalize(tempdir()).unwrap();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     // Even with the whole test directory allowed as a root.
-    let policy = Policy::new(&dir.join("data"), &[], &[dir.clone()]).unwrap();
+    let policy = Policy::new(&dir.join("data"), &[], std::slice::from_ref(&dir)).unwrap();
     for (dest, why) in [
         (dir.join("data"), "contains the operator's data dir"),
         (dir.clone(), "contains the operator's data dir"),
