@@ -290,6 +290,17 @@ fn apply_should_refuse_paths_outside_the_roots_and_bad_base64_storing_nothing() 
             ],
         ),
         (
+            secret("s", "stringData", "RCLONE_PASSWORD_COMMAND", "touch pwned"),
+            vec!["Secret default/s: key RCLONE_PASSWORD_COMMAND: not accepted"],
+        ),
+        (
+            datamover("m", "v", "fine").replace(
+                "secretName: fine\n",
+                "secretName: fine\n  additionalEnv:\n    - {name: RCLONE_LOG_FILE, value: x}\n",
+            ),
+            vec!["DataMover default/m: spec.additionalEnv RCLONE_LOG_FILE: not accepted"],
+        ),
+        (
             secret("s", "data", "DESTINATION", "Zm9vY"),
             vec!["Secret s): data.DESTINATION: not valid base64"],
         ),

@@ -28,6 +28,47 @@ const LOCAL_CAPABLE: &[&str] = &[
     "local", "alias", "union", "combine", "chunker", "crypt", "compress", "hasher", "cache",
 ];
 
+/// Environment variables the sync's child never gets from a secret or `additionalEnv`: each
+/// lets rclone read or write files outside the policy, or run a command. Exact names, then
+/// prefixes and suffixes (after upper-casing).
+const REFUSED_ENV: &[&str] = &[
+    "RCLONE_CONFIG",
+    "RCLONE_LOG_FILE",
+    "RCLONE_BACKUP_DIR",
+    "RCLONE_COMPARE_DEST",
+    "RCLONE_COPY_DEST",
+    "RCLONE_CACHE_DIR",
+    "RCLONE_TEMP_DIR",
+    "RCLONE_RC",
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "PATH",
+];
+const REFUSED_ENV_PREFIXES: &[&str] = &["LD_", "RCLONE_RC_"];
+const REFUSED_ENV_SUFFIXES: &[&str] = &["_COMMAND", "_FROM", "_SSH"];
+
+/// Checks the environment a sync would get from a secret and `additionalEnv`: variables that
+/// reach outside the policy ([`REFUSED_ENV`]: `RCLONE_CONFIG`, `RCLONE_LOG_FILE`,
+/// `RCLONE_BACKUP_DIR`, `*_COMMAND`, `LD_*`, ...) are refused.
+///
+/// # Errors
+/// A message naming the key.
+pub fn check_env(env: &[(String, String)]) -> Result<(), String> {
+    for (key, _) in env {
+        let upper = key.to_ascii_uppercase();
+        if REFUSED_ENV.contains(&upper.as_str())
+            || REFUSED_ENV_PREFIXES.iter().any(|p| upper.starts_with(p))
+            || (upper.starts_with("RCLONE_")
+                && REFUSED_ENV_SUFFIXES.iter().any(|s| upper.ends_with(s)))
+        {
+            return Err(format!(
+                "{key}: not accepted in a secret or additionalEnv, as it lets rclone reach files or run commands outside the allowed roots; set it in the operator's own environment if it is needed"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The roots the operator was given, resolved once at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -233,12 +274,21 @@ impl Policy {
                 }
                 Object::Secret(secret) => {
                     let env = secret_env(secret).map_err(|e| format!("{who}: {e}"))?;
+                    check_env(&env).map_err(|e| format!("{who}: key {e}"))?;
                     if let Some((_, dest)) = env.iter().find(|(k, _)| k == "DESTINATION") {
                         self.check_destination(dest, &env, None)
                             .map_err(|e| format!("{who}: {e}"))?;
                     }
                 }
-                Object::DataMover(_) => {}
+                Object::DataMover(dm) => {
+                    let env: Vec<(String, String)> = dm
+                        .spec
+                        .additional_env
+                        .iter()
+                        .map(|e| (e.name.clone(), e.value.clone()))
+                        .collect();
+                    check_env(&env).map_err(|e| format!("{who}: spec.additionalEnv {e}"))?;
+                }
             }
         }
         // Every DataMover touched by this apply, with its source and destination.
@@ -296,16 +346,18 @@ impl Policy {
 
 /// The check the sync path makes right before rclone runs: `destination` is the sync's full
 /// destination (timestamp folder included), `env` the child's environment on top of the
-/// operator's, `source` the directory rclone reads (the clone).
+/// operator's, `source` the directory rclone reads (the clone). Checks `env` too
+/// ([`check_env`]).
 ///
 /// # Errors
-/// The refusal, as [`Policy::check_destination`] words it.
+/// The refusal, as [`check_env`] or [`Policy::check_destination`] words it.
 pub fn check_local_destination(
     policy: &Policy,
     destination: &str,
     env: &[(String, String)],
     source: &Path,
 ) -> Result<(), String> {
+    check_env(env)?;
     policy.check_destination(destination, env, Some(source))
 }
 

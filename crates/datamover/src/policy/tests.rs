@@ -208,3 +208,37 @@ fn remotes_should_pass_unless_they_reach_local_directories() {
         .unwrap_err();
     assert!(err.contains("on-the-fly remotes"), "{err}");
 }
+
+#[test]
+fn env_that_reaches_outside_the_policy_should_be_refused_naming_the_key() {
+    let (dir, policy) = setup();
+    let pairs = |k: &str| vec![(k.to_owned(), "x".to_owned())];
+    for key in [
+        "RCLONE_CONFIG",
+        "rclone_log_file",
+        "RCLONE_BACKUP_DIR",
+        "RCLONE_PASSWORD_COMMAND",
+        "RCLONE_FILES_FROM",
+        "RCLONE_CONFIG_BOX_SSH",
+        "RCLONE_RC_ADDR",
+        "LD_PRELOAD",
+        "HOME",
+    ] {
+        let err = check_env(&pairs(key)).unwrap_err();
+        assert!(err.starts_with(&format!("{key}: not accepted")), "{err}");
+        let err = check_local_destination(
+            &policy,
+            &s(&dir.join("dests/x")),
+            &pairs(key),
+            &dir.join("hosts/a"),
+        )
+        .unwrap_err();
+        assert!(err.starts_with(key), "{err}");
+    }
+    check_env(&[
+        ("RCLONE_BWLIMIT".to_owned(), "2M".to_owned()),
+        ("RCLONE_CONFIG_OFFSITE_TYPE".to_owned(), "s3".to_owned()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "x".to_owned()),
+    ])
+    .unwrap();
+}
