@@ -15,7 +15,13 @@
 use crate::manifest::Object;
 use crate::store::EmbeddedStore;
 use crate::types::{DataMover, HOST_PATH_ANNOTATION, Kind, PersistentVolumeClaim, Secret};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+mod env;
+mod path;
+
+pub use env::check_env;
+pub use path::resolve;
 
 /// The flag (and variable) that adds host-path roots.
 pub const HOST_PATH_FLAG: &str = "--allow-host-path DIR (or DATAMOVER_ALLOW_HOST_PATHS)";
@@ -27,47 +33,6 @@ pub const DESTINATION_FLAG: &str =
 const LOCAL_CAPABLE: &[&str] = &[
     "local", "alias", "union", "combine", "chunker", "crypt", "compress", "hasher", "cache",
 ];
-
-/// Environment variables the sync's child never gets from a secret or `additionalEnv`: each
-/// lets rclone read or write files outside the policy, or run a command. Exact names, then
-/// prefixes and suffixes (after upper-casing).
-const REFUSED_ENV: &[&str] = &[
-    "RCLONE_CONFIG",
-    "RCLONE_LOG_FILE",
-    "RCLONE_BACKUP_DIR",
-    "RCLONE_COMPARE_DEST",
-    "RCLONE_COPY_DEST",
-    "RCLONE_CACHE_DIR",
-    "RCLONE_TEMP_DIR",
-    "RCLONE_RC",
-    "HOME",
-    "XDG_CONFIG_HOME",
-    "PATH",
-];
-const REFUSED_ENV_PREFIXES: &[&str] = &["LD_", "RCLONE_RC_"];
-const REFUSED_ENV_SUFFIXES: &[&str] = &["_COMMAND", "_FROM", "_SSH"];
-
-/// Checks the environment a sync would get from a secret and `additionalEnv`: variables that
-/// reach outside the policy ([`REFUSED_ENV`]: `RCLONE_CONFIG`, `RCLONE_LOG_FILE`,
-/// `RCLONE_BACKUP_DIR`, `*_COMMAND`, `LD_*`, ...) are refused.
-///
-/// # Errors
-/// A message naming the key.
-pub fn check_env(env: &[(String, String)]) -> Result<(), String> {
-    for (key, _) in env {
-        let upper = key.to_ascii_uppercase();
-        if REFUSED_ENV.contains(&upper.as_str())
-            || REFUSED_ENV_PREFIXES.iter().any(|p| upper.starts_with(p))
-            || (upper.starts_with("RCLONE_")
-                && REFUSED_ENV_SUFFIXES.iter().any(|s| upper.ends_with(s)))
-        {
-            return Err(format!(
-                "{key}: not accepted in a secret or additionalEnv, as it lets rclone reach files or run commands outside the allowed roots; set it in the operator's own environment if it is needed"
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// The roots the operator was given, resolved once at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -370,76 +335,6 @@ pub fn source_dir(pvc: &PersistentVolumeClaim, volumes: &Path) -> PathBuf {
             .join(&pvc.metadata.namespace)
             .join(&pvc.metadata.name),
     }
-}
-
-/// Resolves `path` to the real directory it names: relative to the working directory,
-/// each symlink followed. rclone cleans `..` lexically before it opens a path, and `cp`
-/// lets the kernel take `..` after the symlink before it; when the two readings differ
-/// (a `..` after a symlink) the path is refused. The part that does not exist yet is
-/// joined as written.
-///
-/// # Errors
-/// When the two readings differ, or the working directory or a component cannot be read.
-pub fn resolve(path: &Path) -> Result<PathBuf, String> {
-    let absolute = if path.is_absolute() {
-        path.to_owned()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| format!("the working directory: {e}"))?
-            .join(path)
-    };
-    let lexical = follow(&clean(&absolute))?;
-    let kernel = follow(&absolute)?;
-    if lexical != kernel {
-        return Err(format!(
-            "{} is ambiguous: `..` after a symlink leads to {} for the kernel but to {} for rclone; write the path without `..`",
-            path.display(),
-            kernel.display(),
-            lexical.display()
-        ));
-    }
-    Ok(lexical)
-}
-
-/// `path` with `.` and `..` removed lexically, as Go's `filepath.Clean` does.
-fn clean(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for component in path.components() {
-        match component {
-            Component::Normal(name) => out.push(name),
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
-        }
-    }
-    out
-}
-
-/// Walks an absolute `path` component by component, following symlinks; a `..` goes up
-/// from what the components before it resolved to, as the kernel does.
-fn follow(path: &Path) -> Result<PathBuf, String> {
-    let mut resolved = PathBuf::from("/");
-    for component in path.components() {
-        match component {
-            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
-            Component::ParentDir => {
-                resolved.pop();
-            }
-            Component::Normal(name) => {
-                resolved.push(name);
-                match std::fs::symlink_metadata(&resolved) {
-                    Ok(_) => {
-                        resolved = std::fs::canonicalize(&resolved)
-                            .map_err(|e| format!("cannot resolve {}: {e}", resolved.display()))?;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(format!("cannot read {}: {e}", resolved.display())),
-                }
-            }
-        }
-    }
-    Ok(resolved)
 }
 
 /// The decoded values of a secret as environment pairs.
