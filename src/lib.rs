@@ -28,3 +28,8 @@ pub use tmc_runtime;
 pub use tmc_server;
 #[cfg(feature = "tower")]
 pub use tmc_tower;
+
+/// The README's Rust snippets, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

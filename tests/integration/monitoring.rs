@@ -3,9 +3,8 @@
 //! queries of `docs/monitoring.md`, all checked with Prometheus's own tools (`promtool`,
 //! `amtool`) and a real Prometheus server scraping a DataMover run.
 //!
-//! On a developer machine without the tools each test prints a loud `SKIPPED` line and
-//! passes; in CI (`CI=true`, where `.ci/run` installs the Debian packages `prometheus` and
-//! `prometheus-alertmanager`) a missing tool fails the test.
+//! Without the tools (the Debian packages `prometheus` and `prometheus-alertmanager`) each
+//! test fails, naming the install command; `scripts/test.sh` installs them when run as root.
 
 mod dashboards;
 mod promql;

@@ -218,7 +218,7 @@ pub fn crd()
 /// The CRD as YAML, with a header saying where it comes from.
 #[must_use]
 pub fn crd_yaml() -> String {
-    let body = serde_yaml::to_string(&crd()).unwrap_or_default();
+    let body = yaml_serde::to_string(&crd()).unwrap_or_default();
     format!(
         "# Generated from the Rust types in crates/datamover-kube/src/crd.rs by\n\
          # `datamover-operator crd` (or `TMC_BLESS=1 cargo test -p datamover-kube --lib crd_file`); do not edit.\n\
@@ -309,7 +309,7 @@ status:
     ];
 
     fn yaml(text: &str) -> serde_json::Value {
-        serde_yaml::from_str(text).unwrap()
+        yaml_serde::from_str(text).unwrap()
     }
 
     /// `deploy/crd/datamover.yaml` must be what the types generate.

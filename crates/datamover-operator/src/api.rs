@@ -8,10 +8,15 @@
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers`, `/api/v1/{plural}`, `/apis/batch/v1/jobs` | GET: every namespace |
 //! | `/apply` | POST: multi-document YAML or JSON; all documents are stored, or none |
 //!
+//! Every request needs `Authorization: Bearer <token>` (the token of `<data-dir>/api-token`):
+//! 401 without one, 403 with a wrong one. `/apply` refuses host paths and local
+//! destinations outside the roots the operator was given ([`datamover::policy`]).
+//!
 //! Secret values are never returned: `data` keys come back with empty values. Deleting a
 //! DataMover deletes the cloned PVC it made (volume and object) and its sync Job (whose
 //! pod the executor then stops), as owner references would on Kubernetes.
 
+use crate::auth::{ApiToken, require_token};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use datamover::backend::{Cluster, Embedded};
 use datamover::manifest::{self, Object};
+use datamover::policy::Policy;
 use datamover::store::{Applied, EmbeddedStore};
 use datamover::types::Kind;
 use serde_json::{Value, json};
@@ -30,6 +36,7 @@ use std::sync::Arc;
 pub(crate) struct ApiState {
     pub(crate) store: Arc<EmbeddedStore>,
     pub(crate) volumes: PathBuf,
+    pub(crate) policy: Arc<Policy>,
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -52,7 +59,7 @@ pub(crate) fn to_json(object: &Object) -> Value {
     value.unwrap_or(Value::Null)
 }
 
-pub(crate) fn router(state: ApiState) -> Router {
+pub(crate) fn router(state: ApiState, token: ApiToken) -> Router {
     Router::new()
         .route("/apply", post(apply))
         .route(
@@ -103,6 +110,7 @@ pub(crate) fn router(state: ApiState) -> Router {
             "/api/v1/namespaces/{ns}/{plural}/{name}",
             get(one_core).delete(delete_core),
         )
+        .layer(axum::middleware::from_fn_with_state(token, require_token))
         .layer(tmc_tower::api::ApiMetricsLayer::with_collector(
             tmc_metrics::MetricsCollector::facade(),
         ))
@@ -133,8 +141,16 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
     };
     let store = state.store.clone();
-    let result = tokio::task::spawn_blocking(move || store.apply(objects, &state.volumes)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        state
+            .policy
+            .check_objects(&objects, &store, &state.volumes)
+            .map_err(Refused::Policy)?;
+        store.apply(objects, &state.volumes).map_err(Refused::Store)
+    })
+    .await;
     match result {
+        Ok(Err(Refused::Policy(e))) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Ok(Ok(applied)) => {
             let items: Vec<Value> = applied
                 .iter()
@@ -150,9 +166,15 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
                 .collect();
             axum::Json(json!({ "items": items })).into_response()
         }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(Refused::Store(e))) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
+}
+
+/// Why `/apply` stored nothing.
+enum Refused {
+    Policy(String),
+    Store(datamover::store::StoreError),
 }
 
 async fn list(State(state): State<ApiState>, kind: Kind, ns: Option<String>) -> Response {
@@ -188,6 +210,7 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
             store: state.store.clone(),
             volumes: state.volumes.clone(),
             rclone: "rclone".into(),
+            policy: state.policy.clone(),
         };
         if let Err(e) = cluster.delete_pvc(&ns, &clone).await {
             return error(

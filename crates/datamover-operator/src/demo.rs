@@ -1,17 +1,28 @@
 //! The bundled example: sample data, a secret with a local destination, a DataMover.
 
-use crate::operator::RunArgs;
 use datamover::manifest;
+use datamover::policy::Policy;
 use datamover::store::EmbeddedStore;
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// The example's manifests; `{source}` and `{destination}` are filled in.
+/// What the demo prints at the end, so its hints work as printed.
+#[derive(Debug)]
+pub(crate) struct Hints {
+    /// The metrics exposition's URL.
+    pub(crate) metrics_url: String,
+    /// The resource API's URL.
+    pub(crate) server: String,
+    /// The API token's file.
+    pub(crate) token_file: PathBuf,
+}
+
+/// The example's manifests; `{destination}` is filled in. The PVC is a volume of the data
+/// dir (`<data-dir>/volumes/default/demo-data`): no host path needs allowing.
 pub(crate) const MANIFESTS: &str = r#"apiVersion: v1
 kind: PersistentVolumeClaim
 metadata:
   name: demo-data
-  annotations:
-    datamover.a-cup-of.coffee/host-path: "{source}"
 spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 1Gi}}
@@ -50,24 +61,40 @@ fn write_sample(root: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The binary as the user can run it: its name when it is the one on `PATH`, else its path.
+fn binary() -> String {
+    let exe = std::env::current_exe().ok();
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("datamover-operator"))
+            .find(|p| p.is_file())
+    });
+    match (exe, on_path) {
+        (Some(exe), Some(found))
+            if std::fs::canonicalize(&found).ok() == std::fs::canonicalize(&exe).ok() =>
+        {
+            "datamover-operator".into()
+        }
+        (Some(exe), _) => exe.display().to_string(),
+        (None, _) => "datamover-operator".into(),
+    }
+}
+
 pub(crate) async fn run(
-    args: &RunArgs,
     store: &EmbeddedStore,
-    metrics_url: &str,
+    policy: &Policy,
+    hints: &Hints,
 ) -> Result<(), String> {
-    let data_dir = std::fs::canonicalize(&args.data_dir)
-        .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
-    let source = data_dir.join("demo/source");
-    let destination = data_dir.join("demo/backup");
+    let data_dir = policy.data_dir();
+    let volumes = data_dir.join("volumes");
+    let source = volumes.join("default/demo-data");
+    let destination = data_dir.join("backups/demo");
     write_sample(&source)
         .map_err(|e| format!("writing the sample data to {}: {e}", source.display()))?;
-    let text = MANIFESTS
-        .replace("{source}", &source.display().to_string())
-        .replace("{destination}", &destination.display().to_string());
+    let text = MANIFESTS.replace("{destination}", &destination.display().to_string());
     let objects = manifest::parse(&text).map_err(|e| e.to_string())?;
-    store
-        .apply(objects, &data_dir.join("volumes"))
-        .map_err(|e| e.to_string())?;
+    policy.check_objects(&objects, store, &volumes)?;
+    store.apply(objects, &volumes).map_err(|e| e.to_string())?;
     println!(
         "demo: applied PersistentVolumeClaim demo-data ({}), Secret demo-destination, DataMover demo-backup",
         source.display()
@@ -85,12 +112,17 @@ pub(crate) async fn run(
                     dm.status.files_transferred, dm.status.bytes_transferred, dm.status.destination
                 );
             }
-            println!("demo: metrics:  curl {metrics_url} | grep datamover_");
             println!(
-                "demo: status:   datamover-operator get dm -o wide --server http://{}",
-                args.api_bind_address
+                "demo: metrics:  curl -s {} | grep datamover_",
+                hints.metrics_url
             );
-            println!("demo: serving until Ctrl-C");
+            println!(
+                "demo: status:   {} get dm -o wide --server {} --token-file {}",
+                binary(),
+                hints.server,
+                hints.token_file.display()
+            );
+            println!("demo: serving until Ctrl-C or SIGTERM");
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

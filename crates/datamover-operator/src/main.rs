@@ -2,8 +2,10 @@
 //! rclone, and serves its metrics. `datamover-operator demo` shows it working on one machine.
 
 mod api;
+mod auth;
 mod client;
 mod demo;
+mod listen;
 mod operator;
 mod output;
 mod table;

@@ -1,13 +1,15 @@
 //! `run` and `demo`: the store, the controller, the metrics endpoint and the API.
 
 use crate::api::{self, ApiState};
+use crate::auth::ApiToken;
 use datamover::backend::{Cluster, Embedded};
 use datamover::executor::{Executor, ExecutorConfig, RclonePods};
 use datamover::job::Job;
+use datamover::policy::Policy;
 use datamover::reconciler::{self, Context};
 use datamover::store::{DataMovers, EmbeddedStore, Jobs};
 use datamover::types::DataMover;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,14 +67,14 @@ pub(crate) struct RunArgs {
     pub(crate) metrics_config: Option<PathBuf>,
     /// Serve the metrics endpoint over TLS with this PEM certificate chain (with
     /// `--metrics-tls-key`); reloaded when the file changes.
-    #[arg(long)]
+    #[arg(long, env = "DATAMOVER_METRICS_TLS_CERT")]
     pub(crate) metrics_tls_cert: Option<PathBuf>,
     /// The PEM private key for `--metrics-tls-cert`.
-    #[arg(long)]
+    #[arg(long, env = "DATAMOVER_METRICS_TLS_KEY")]
     pub(crate) metrics_tls_key: Option<PathBuf>,
     /// Require `Authorization: Bearer <token>` on the metrics endpoint, the token read from
     /// this file.
-    #[arg(long)]
+    #[arg(long, env = "DATAMOVER_METRICS_TOKEN_FILE")]
     pub(crate) metrics_token_file: Option<PathBuf>,
     /// The resource API used by `apply`, `get`, `describe`, `delete`.
     #[arg(
@@ -81,6 +83,32 @@ pub(crate) struct RunArgs {
         default_value = "127.0.0.1:8081"
     )]
     pub(crate) api_bind_address: SocketAddr,
+    /// Serve the resource API over TLS with this PEM certificate chain (with
+    /// `--api-tls-key`); reloaded when the file changes. The API always requires the bearer
+    /// token in `<data-dir>/api-token`, written at first start.
+    #[arg(long, env = "DATAMOVER_API_TLS_CERT")]
+    pub(crate) api_tls_cert: Option<PathBuf>,
+    /// The PEM private key for `--api-tls-cert`.
+    #[arg(long, env = "DATAMOVER_API_TLS_KEY")]
+    pub(crate) api_tls_key: Option<PathBuf>,
+    /// A directory under which PVCs may name host directories (the annotation
+    /// `datamover.a-cup-of.coffee/host-path`). Repeatable; none by default.
+    #[arg(
+        long = "allow-host-path",
+        value_name = "DIR",
+        env = "DATAMOVER_ALLOW_HOST_PATHS",
+        value_delimiter = ':'
+    )]
+    pub(crate) allow_host_path: Vec<PathBuf>,
+    /// A directory under which secrets may name a local `DESTINATION`. Repeatable; default
+    /// `<data-dir>/backups`.
+    #[arg(
+        long = "allow-local-destination",
+        value_name = "DIR",
+        env = "DATAMOVER_ALLOW_LOCAL_DESTINATIONS",
+        value_delimiter = ':'
+    )]
+    pub(crate) allow_local_destination: Vec<PathBuf>,
     /// DataMovers reconciled at once. A reconcile never waits for data: syncs run as Jobs,
     /// bounded by `--max-concurrent-syncs`.
     #[arg(long, env = "DATAMOVER_CONCURRENCY", default_value_t = 4)]
@@ -284,6 +312,14 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
             )
         })?,
     );
+    let policy = Arc::new(Policy::new(
+        &args.data_dir,
+        &args.allow_host_path,
+        &args.allow_local_destination,
+    )?);
+    let (token, token_file) = ApiToken::load_or_create(policy.data_dir())?;
+    let api_tls =
+        crate::listen::tls_config(args.api_tls_cert.as_deref(), args.api_tls_key.as_deref())?;
     let obs = Observability::new(&args)?;
     let api_listener = bind(args.api_bind_address, "resource API", "--api-bind-address").await?;
     // Health: the volumes directory must stay usable; ready once the controller runs.
@@ -305,19 +341,28 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let serving = obs.start(None, &stop_rx).await?;
-    let api_app = api::router(ApiState {
-        store: store.clone(),
-        volumes: volumes.clone(),
-    });
-    let api_server = tokio::spawn(
-        axum::serve(api_listener, api_app)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+    let api_app = api::router(
+        ApiState {
+            store: store.clone(),
+            volumes: volumes.clone(),
+            policy: policy.clone(),
+        },
+        token,
     );
+    let api_scheme = if api_tls.is_some() { "https" } else { "http" };
+    let api_server = tokio::spawn(crate::listen::serve(
+        api_listener,
+        api_app,
+        api_tls,
+        stopped(stop_rx.clone()),
+    ));
     tracing::info!(
         data_dir = %args.data_dir.display(),
         metrics = %metrics_url(&obs.config),
-        api = %format!("http://{}", args.api_bind_address),
+        api = %format!("{api_scheme}://{}", args.api_bind_address),
+        api_token = %token_file.display(),
+        host_path_roots = ?policy.host_path_roots(),
+        destination_roots = ?policy.destination_roots(),
         rclone = %version,
         "datamover-operator started (embedded backend)"
     );
@@ -326,6 +371,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         store: store.clone(),
         volumes,
         rclone: args.rclone.clone(),
+        policy: policy.clone(),
     });
     let executor = Executor::new(
         store.clone(),
@@ -352,10 +398,24 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         })
     };
     ready.store(true, Ordering::SeqCst);
+    // Ctrl-C or SIGTERM, from now on: also while the demo waits for its backup.
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut signalled = false;
     if demo {
-        crate::demo::run(&args, &demo_store, &metrics_url(&obs.config)).await?;
+        let hints = crate::demo::Hints {
+            metrics_url: metrics_url(&obs.config),
+            server: format!("{api_scheme}://{}", args.api_bind_address),
+            token_file,
+        };
+        tokio::select! {
+            result = crate::demo::run(&demo_store, &policy, &hints) => result?,
+            () = &mut signal => signalled = true,
+        }
     }
-    shutdown_signal().await;
+    if !signalled {
+        signal.await;
+    }
     tracing::info!("shutting down: finishing in-flight reconciles (5 s at most)");
     let _ = stop_tx.send(true);
     controller.await.map_err(|e| e.to_string())??;

@@ -51,7 +51,7 @@ fn fail_on_error(status: u16, body: &str) -> Result<Value, String> {
 pub(crate) fn apply(server: &ServerArg, file: &Path) -> Result<(), String> {
     let text = read_input(file)?;
     let (status, body) = request(
-        &server.server,
+        server,
         "POST",
         "/apply",
         Some(("application/yaml", text.as_bytes())),
@@ -133,7 +133,7 @@ fn path(kind: Kind, namespace: Option<&str>, name: Option<&str>) -> String {
 
 fn print_value(value: &Value, format: Format) {
     match format {
-        Format::Yaml => print!("{}", serde_yaml::to_string(value).unwrap_or_default()),
+        Format::Yaml => print!("{}", yaml_serde::to_string(value).unwrap_or_default()),
         _ => println!(
             "{}",
             serde_json::to_string_pretty(value).unwrap_or_default()
@@ -155,7 +155,7 @@ pub(crate) fn get(
         );
     }
     let fetch = || -> Result<Vec<Value>, String> {
-        let (status, body) = request(&server.server, "GET", &path(kind, namespace, name), None)?;
+        let (status, body) = request(server, "GET", &path(kind, namespace, name), None)?;
         let value = fail_on_error(status, &body)?;
         Ok(if name.is_some() {
             vec![value]
@@ -233,7 +233,7 @@ fn one(
     namespace: &str,
 ) -> Result<Value, String> {
     let (status, body) = request(
-        &server.server,
+        server,
         method,
         &path(kind, Some(namespace), Some(name)),
         None,
@@ -248,7 +248,7 @@ pub(crate) fn describe(
     namespace: &str,
 ) -> Result<(), String> {
     let value = one(server, "GET", kind, name, namespace)?;
-    print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
+    print!("{}", yaml_serde::to_string(&value).unwrap_or_default());
     Ok(())
 }
 

@@ -132,6 +132,8 @@ pub struct Embedded {
     pub volumes: PathBuf,
     /// The rclone binary.
     pub rclone: PathBuf,
+    /// The host paths and local destinations allowed; checked again before each clone and sync.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 impl Embedded {
@@ -207,6 +209,11 @@ impl Cluster for Embedded {
             return Ok(());
         }
         let from = self.volume_dir(source);
+        if let Some(host) = source.metadata.annotations.get(HOST_PATH_ANNOTATION) {
+            self.policy
+                .check_host_path(host)
+                .map_err(ClusterError::Volume)?;
+        }
         if !tokio::fs::metadata(&from).await.is_ok_and(|m| m.is_dir()) {
             return Err(ClusterError::Volume(format!(
                 "the source volume {} is not a directory",

@@ -14,15 +14,48 @@
 //!   runs each Job's pods as rclone child processes, with backoff and live progress.
 
 pub mod backend;
-mod base64;
 pub mod census;
 pub mod executor;
 pub mod job;
 pub mod manifest;
+pub mod policy;
 pub mod rclone;
 pub mod reconciler;
 pub mod store;
 pub mod time;
 pub mod types;
 
-pub use base64::{decode as base64_decode, encode as base64_encode};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// Encodes bytes as padded standard base64 (RFC 4648), as Secret `data` holds them.
+#[must_use]
+pub fn base64_encode(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Decodes Secret `data` as the Kubernetes API server does: padded standard base64, line
+/// breaks ignored; `None` for bad padding, a bad character or trailing garbage.
+#[must_use]
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let joined: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    STANDARD.decode(joined).ok()
+}
+
+#[cfg(test)]
+mod base64_tests {
+    #[test]
+    fn base64_should_round_trip_and_refuse_what_the_api_server_refuses() {
+        for s in ["", "f", "fo", "foo", "foob", "fooba", "foobar", "☃ snow"] {
+            assert_eq!(
+                super::base64_decode(&super::base64_encode(s.as_bytes())).as_deref(),
+                Some(s.as_bytes())
+            );
+        }
+        assert_eq!(super::base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(super::base64_decode("Zm9v\nYg=="), Some(b"foob".to_vec()));
+        for bad in ["Zm9vY", "Zm9v=junk", "Zm9vYg", "Zm9v!", "Zm9vYg==Zg=="] {
+            assert_eq!(super::base64_decode(bad), None, "{bad}");
+        }
+    }
+}

@@ -19,8 +19,8 @@
 //! ```
 
 use crate::types::*;
-use serde_yaml::Value;
 use std::fmt;
+use yaml_serde::Value;
 
 /// A parsed, validated object.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,7 +97,7 @@ impl Ctx {
 /// The first [`ManifestError`]: invalid YAML, an unknown kind, a missing or mistyped field.
 pub fn parse(text: &str) -> Result<Vec<Object>, ManifestError> {
     let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (i, doc) in yaml_serde::Deserializer::from_str(text).enumerate() {
         let ctx = Ctx {
             document: i + 1,
             what: String::new(),
@@ -164,20 +164,20 @@ fn object(value: &Value, mut ctx: Ctx) -> Result<Option<Object>, ManifestError> 
         Kind::Secret => validate_secret(map, &ctx)?,
         Kind::Job => return Err(ctx.err("kind", "Jobs are made by the operator")),
     }
-    let typed = |e: serde_yaml::Error| ctx.err("(document)", e);
+    let typed = |e: yaml_serde::Error| ctx.err("(document)", e);
     Ok(Some(match kind_enum {
         Kind::DataMover => {
-            let mut dm: DataMover = serde_yaml::from_value(value.clone()).map_err(typed)?;
+            let mut dm: DataMover = yaml_serde::from_value(value.clone()).map_err(typed)?;
             dm.status = DataMoverStatus::default(); // status is the operator's to write
             Object::DataMover(dm)
         }
         Kind::PersistentVolumeClaim => {
             let mut pvc: PersistentVolumeClaim =
-                serde_yaml::from_value(value.clone()).map_err(typed)?;
+                yaml_serde::from_value(value.clone()).map_err(typed)?;
             pvc.status = PvcStatus::default();
             Object::PersistentVolumeClaim(pvc)
         }
-        Kind::Secret => Object::Secret(serde_yaml::from_value(value.clone()).map_err(typed)?),
+        Kind::Secret => Object::Secret(yaml_serde::from_value(value.clone()).map_err(typed)?),
         Kind::Job => return Err(ctx.err("kind", "Jobs are made by the operator")),
     }))
 }
@@ -226,7 +226,7 @@ fn dns_name(name: &str, ctx: &Ctx, path: &str) -> Result<(), ManifestError> {
 }
 
 fn validate_mapping_field(
-    map: &serde_yaml::Mapping,
+    map: &yaml_serde::Mapping,
     ctx: &Ctx,
     field: &str,
 ) -> Result<(), ManifestError> {
@@ -239,7 +239,7 @@ fn validate_mapping_field(
     }
 }
 
-fn validate_datamover(map: &serde_yaml::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+fn validate_datamover(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
     let spec = match map.get("spec") {
         Some(Value::Mapping(spec)) => spec,
         None | Some(Value::Null) => {
@@ -352,7 +352,7 @@ fn validate_datamover(map: &serde_yaml::Mapping, ctx: &Ctx) -> Result<(), Manife
     dns_name(&secret, ctx, "spec.secretName")
 }
 
-fn validate_secret(map: &serde_yaml::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+fn validate_secret(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
     for field in ["data", "stringData"] {
         match map.get(field) {
             None | Some(Value::Null) => {}
@@ -361,7 +361,7 @@ fn validate_secret(map: &serde_yaml::Mapping, ctx: &Ctx) -> Result<(), ManifestE
                     let key = k.as_str().unwrap_or_default();
                     let path = format!("{field}.{key}");
                     let value = string(Some(v), ctx, &path, false)?;
-                    if field == "data" && crate::base64::decode(&value).is_none() {
+                    if field == "data" && crate::base64_decode(&value).is_none() {
                         return Err(
                             ctx.err(&path, "not valid base64: put plain values under stringData")
                         );

@@ -395,11 +395,14 @@ fn count_moved<C: Cluster>(
     let base = progress
         .filter(|_| attempts == dm.status.attempts)
         .unwrap_or_default();
-    ctx.metrics.datamover_transferred(
-        &dm.metadata.namespace,
+    let (bytes, files) = (
         now.bytes.saturating_sub(base.bytes),
         now.files.saturating_sub(base.files),
     );
+    if bytes > 0 || files > 0 {
+        ctx.metrics
+            .datamover_transferred(&dm.metadata.namespace, bytes, files);
+    }
 }
 
 /// No Job yet: check the secret, create the Job, and return; its status brings us back.

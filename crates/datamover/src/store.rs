@@ -6,7 +6,6 @@
 //! spec changes); a status write must carry the current resourceVersion, so a stale writer
 //! gets a [`StoreError::Conflict`] and retries.
 
-use crate::base64;
 use crate::job::Job;
 use crate::manifest::Object;
 use crate::time;
@@ -281,7 +280,7 @@ impl EmbeddedStore {
         for mut o in objects {
             if let Object::Secret(s) = &mut o {
                 for (k, v) in std::mem::take(&mut s.string_data) {
-                    s.data.insert(k, base64::encode(v.as_bytes()));
+                    s.data.insert(k, crate::base64_encode(v.as_bytes()));
                 }
                 if s.type_.is_empty() {
                     s.type_ = "Opaque".into();

@@ -296,7 +296,7 @@ impl Secret {
     pub fn values(&self) -> Result<BTreeMap<String, String>, String> {
         let mut out = BTreeMap::new();
         for (k, v) in &self.data {
-            let bytes = crate::base64::decode(v).ok_or_else(|| k.clone())?;
+            let bytes = crate::base64_decode(v).ok_or_else(|| k.clone())?;
             out.insert(k.clone(), String::from_utf8(bytes).map_err(|_| k.clone())?);
         }
         for (k, v) in &self.string_data {

@@ -6,9 +6,9 @@
 //! matchers.
 
 use super::support::{TempDir, run};
-use serde_yaml::{Mapping, Value};
 use std::collections::BTreeSet;
 use tmc_metrics::catalog::{self, MetricKind};
+use yaml_serde::{Mapping, Value};
 
 /// A metric selector found in a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,7 +318,7 @@ pub(crate) fn promtool_parses(promtool: &str, queries: &[Query]) -> Result<(), S
         "groups".into(),
         Value::Sequence(vec![Value::Mapping(group)]),
     );
-    let file = dir.write("queries.yml", &serde_yaml::to_string(&doc).unwrap());
+    let file = dir.write("queries.yml", &yaml_serde::to_string(&doc).unwrap());
     let (ok, report) = run(
         promtool,
         &["check", "rules", file.to_str().unwrap()],

@@ -5,9 +5,9 @@ use super::promql::{Allow, check_names};
 use super::support::{
     TempDir, deploy, read_yaml, recorded_names, rule_files, rule_test_files, rules, run,
 };
-use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use yaml_serde::Value;
 
 fn file_name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
@@ -452,7 +452,7 @@ fn survives(promtool: &str, m: &Mutation) -> Option<String> {
         Change::Expr(e) => e.to_owned(),
     };
     rule["expr"] = Value::String(mutated);
-    let rules_path = dir.write(m.file, &serde_yaml::to_string(&doc).unwrap());
+    let rules_path = dir.write(m.file, &yaml_serde::to_string(&doc).unwrap());
     let (ok, report) = run(
         promtool,
         &["check", "rules", rules_path.to_str().unwrap()],
@@ -476,10 +476,10 @@ fn survives(promtool: &str, m: &Mutation) -> Option<String> {
         doc["tests"]
             .as_sequence_mut()
             .unwrap()
-            .retain(|group| serde_yaml::to_string(group).unwrap().contains(m.rule));
+            .retain(|group| yaml_serde::to_string(group).unwrap().contains(m.rule));
         tests.push(dir.write(
             &format!("{i}.test.yml"),
-            &serde_yaml::to_string(&doc).unwrap(),
+            &yaml_serde::to_string(&doc).unwrap(),
         ));
     }
     assert!(!tests.is_empty(), "no unit test loads {}", m.file);
@@ -527,7 +527,7 @@ fn the_unit_tests_catch_the_seeds_mistakes() {
 fn amtool_accepts_the_alertmanager_example_and_routes_every_severity() {
     let path = deploy("alertmanager/alertmanager.yml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let config: Value = serde_yaml::from_str(&text).unwrap();
+    let config: Value = yaml_serde::from_str(&text).unwrap();
     // Secrets come from files, never from the example itself.
     for receiver in config["receivers"].as_sequence().unwrap() {
         for slack in receiver["slack_configs"]

@@ -1,10 +1,10 @@
 //! Paths, external tools, temporary directories and the shipped rule files.
 
-use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use yaml_serde::Value;
 
 /// The workspace root.
 pub(crate) fn root() -> PathBuf {
@@ -16,8 +16,8 @@ pub(crate) fn deploy(relative: &str) -> PathBuf {
     root().join("deploy").join(relative)
 }
 
-/// `bin`, or `None` after a loud `SKIPPED` line on a developer machine without it. In CI
-/// (`CI=true`) a missing tool fails the test: `.ci/run` installs `package`.
+/// `bin`. Without it the test fails, naming the command that installs `package`: no test
+/// passes by skipping a check.
 pub(crate) fn tool(bin: &'static str, package: &str) -> Option<&'static str> {
     let found = Command::new(bin)
         .arg("--version")
@@ -25,17 +25,11 @@ pub(crate) fn tool(bin: &'static str, package: &str) -> Option<&'static str> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if found {
-        return Some(bin);
-    }
     assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{bin} is missing in CI: .ci/run must `apt-get install -y {package}`"
+        found,
+        "{bin} is missing: install it with `apt-get install -y {package}` (scripts/test.sh installs what the tests need when run as root)"
     );
-    eprintln!(
-        "\n!!! SKIPPED: {bin} not found; install the Debian package `{package}` to run this check !!!\n"
-    );
-    None
+    Some(bin)
 }
 
 /// `promtool`, from the Debian package `prometheus`.
@@ -119,7 +113,7 @@ pub(crate) fn rule_test_files() -> Vec<PathBuf> {
 
 pub(crate) fn read_yaml(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// One rule of a shipped rule file.

@@ -163,20 +163,20 @@ fn read_file(path: &PathBuf) -> Result<Vec<(&'static str, String)>, ConfigError>
         path: path.clone(),
         source,
     })?;
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+    let yaml: yaml_serde::Value =
+        yaml_serde::from_str(&text).map_err(|source| ConfigError::ParseFile {
             path: path.clone(),
             source,
         })?;
     let mapping = match yaml {
-        serde_yaml::Value::Null => return Ok(Vec::new()),
-        serde_yaml::Value::Mapping(mapping) => mapping,
+        yaml_serde::Value::Null => return Ok(Vec::new()),
+        yaml_serde::Value::Mapping(mapping) => mapping,
         _ => return Err(ConfigError::NotAMapping { path: path.clone() }),
     };
     let mut settings = Vec::new();
     for (key, value) in mapping {
         let key = match key {
-            serde_yaml::Value::String(key) => key,
+            yaml_serde::Value::String(key) => key,
             other => scalar(&other).unwrap_or_else(|| format!("{other:?}")),
         };
         let Some(field) = FIELDS.iter().copied().find(|f| *f == key) else {
@@ -189,7 +189,7 @@ fn read_file(path: &PathBuf) -> Result<Vec<(&'static str, String)>, ConfigError>
             continue;
         }
         let text = scalar(&value).unwrap_or_else(|| {
-            serde_yaml::to_string(&value)
+            yaml_serde::to_string(&value)
                 .unwrap_or_default()
                 .trim()
                 .replace('\n', " ")
@@ -199,11 +199,11 @@ fn read_file(path: &PathBuf) -> Result<Vec<(&'static str, String)>, ConfigError>
     Ok(settings)
 }
 
-fn scalar(value: &serde_yaml::Value) -> Option<String> {
+fn scalar(value: &yaml_serde::Value) -> Option<String> {
     match value {
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::String(s) => Some(s.clone()),
+        yaml_serde::Value::Bool(b) => Some(b.to_string()),
+        yaml_serde::Value::Number(n) => Some(n.to_string()),
+        yaml_serde::Value::String(s) => Some(s.clone()),
         _ => None,
     }
 }

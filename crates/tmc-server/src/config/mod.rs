@@ -170,7 +170,7 @@ pub enum ConfigError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: serde_yaml::Error,
+        source: yaml_serde::Error,
     },
     /// The configuration file is YAML but not a mapping.
     #[error(

@@ -1,0 +1,382 @@
+//! Which host directories the embedded backend may read and write.
+//!
+//! A PVC's `datamover.a-cup-of.coffee/host-path` annotation is accepted only under the roots
+//! given by `--allow-host-path` (none by default); a secret's local `DESTINATION` only under
+//! the roots given by `--allow-local-destination` (`<data-dir>/backups` by default). Paths
+//! are compared after `..` and symlinks are resolved, so neither escapes a root. Whatever the
+//! roots, a destination is refused when it is `/`, contains the operator's data dir, lies in
+//! the data dir outside `<data-dir>/backups`, or overlaps the source: `rclone sync` deletes
+//! what the destination holds.
+//!
+//! The API checks every applied object ([`Policy::check_objects`]); the sync path checks
+//! again right before rclone runs ([`check_local_destination`]), so a root removed across a
+//! restart, or a symlink swapped in since, is still refused.
+
+use crate::manifest::Object;
+use crate::store::EmbeddedStore;
+use crate::types::{DataMover, HOST_PATH_ANNOTATION, Kind, PersistentVolumeClaim, Secret};
+use std::path::{Path, PathBuf};
+
+mod env;
+mod path;
+
+pub use env::check_env;
+pub use path::resolve;
+
+/// The flag (and variable) that adds host-path roots.
+pub const HOST_PATH_FLAG: &str = "--allow-host-path DIR (or DATAMOVER_ALLOW_HOST_PATHS)";
+/// The flag (and variable) that adds local-destination roots.
+pub const DESTINATION_FLAG: &str =
+    "--allow-local-destination DIR (or DATAMOVER_ALLOW_LOCAL_DESTINATIONS)";
+
+/// rclone backends that can reach the local filesystem through a named remote.
+const LOCAL_CAPABLE: &[&str] = &[
+    "local", "alias", "union", "combine", "chunker", "crypt", "compress", "hasher", "cache",
+];
+
+/// The roots the operator was given, resolved once at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    data_dir: PathBuf,
+    backups: PathBuf,
+    host_paths: Vec<PathBuf>,
+    destinations: Vec<PathBuf>,
+}
+
+impl Policy {
+    /// The policy for `data_dir` with the given roots; no destination roots means the
+    /// default, `<data-dir>/backups` (created here).
+    ///
+    /// # Errors
+    /// A message naming the flag when the data dir or a root cannot be resolved.
+    pub fn new(
+        data_dir: &Path,
+        host_paths: &[PathBuf],
+        destinations: &[PathBuf],
+    ) -> Result<Self, String> {
+        let data_dir = std::fs::canonicalize(data_dir)
+            .map_err(|e| format!("--data-dir {}: {e}", data_dir.display()))?;
+        let backups = data_dir.join("backups");
+        std::fs::create_dir_all(&backups)
+            .map_err(|e| format!("--data-dir: cannot create {}: {e}", backups.display()))?;
+        let root = |flag: &str, dir: &PathBuf| {
+            std::fs::canonicalize(dir)
+                .map_err(|e| format!("{flag} {}: {e} (give an existing directory)", dir.display()))
+        };
+        let host_paths = host_paths
+            .iter()
+            .map(|d| root("--allow-host-path", d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut destinations = destinations
+            .iter()
+            .map(|d| root("--allow-local-destination", d))
+            .collect::<Result<Vec<_>, _>>()?;
+        if destinations.is_empty() {
+            destinations.push(backups.clone());
+        }
+        for r in &destinations {
+            if r.parent().is_none() {
+                return Err(
+                    "--allow-local-destination /: the root directory is never a destination root"
+                        .into(),
+                );
+            }
+        }
+        Ok(Self {
+            data_dir,
+            backups,
+            host_paths,
+            destinations,
+        })
+    }
+
+    /// The resolved data dir.
+    #[must_use]
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The resolved host-path roots.
+    #[must_use]
+    pub fn host_path_roots(&self) -> &[PathBuf] {
+        &self.host_paths
+    }
+
+    /// The resolved local-destination roots.
+    #[must_use]
+    pub fn destination_roots(&self) -> &[PathBuf] {
+        &self.destinations
+    }
+
+    /// Resolves a host-path annotation and checks it is under a host-path root and apart
+    /// from the data dir.
+    ///
+    /// # Errors
+    /// A message naming the annotation and [`HOST_PATH_FLAG`].
+    pub fn check_host_path(&self, host_path: &str) -> Result<PathBuf, String> {
+        let what = format!("annotation {HOST_PATH_ANNOTATION}: {host_path:?}");
+        let resolved = resolve(Path::new(host_path)).map_err(|e| format!("{what}: {e}"))?;
+        if overlaps(&resolved, &self.data_dir) {
+            return Err(format!(
+                "{what} (resolved {}) overlaps the operator's data dir {}: never allowed",
+                resolved.display(),
+                self.data_dir.display()
+            ));
+        }
+        if !self.host_paths.iter().any(|r| resolved.starts_with(r)) {
+            return Err(format!(
+                "{what} (resolved {}) is outside the allowed host-path roots ({}); start the operator with {HOST_PATH_FLAG} to allow it",
+                resolved.display(),
+                list(&self.host_paths)
+            ));
+        }
+        Ok(resolved)
+    }
+
+    /// Checks a destination (`DESTINATION` as given, or a sync's full destination): a named
+    /// remote must not be configured in `env` as a local-capable backend; a local path must
+    /// be under a destination root, not `/`, not the data dir outside `backups`, and apart
+    /// from `source` when given.
+    ///
+    /// # Errors
+    /// A message naming the `DESTINATION` key and, when a root would allow it,
+    /// [`DESTINATION_FLAG`].
+    pub fn check_destination(
+        &self,
+        destination: &str,
+        env: &[(String, String)],
+        source: Option<&Path>,
+    ) -> Result<(), String> {
+        let what = format!("DESTINATION {destination:?}");
+        if destination.starts_with(':') {
+            return Err(format!(
+                "{what}: on-the-fly remotes (:backend:path) are not accepted; configure a named remote with RCLONE_CONFIG_<NAME>_TYPE"
+            ));
+        }
+        let local = match destination.split_once(':') {
+            Some((remote, _)) if !remote.contains(['/', '\\']) => {
+                let wanted = format!("RCLONE_CONFIG_{}_TYPE", env_name(remote));
+                if let Some((_, kind)) = env.iter().find(|(k, _)| env_name(k) == wanted) {
+                    let kind = kind.trim().to_ascii_lowercase();
+                    if LOCAL_CAPABLE.contains(&kind.as_str()) {
+                        return Err(format!(
+                            "{what}: the remote {remote:?} is of type {kind}, which reaches local directories; give a local DESTINATION as a path so it can be checked"
+                        ));
+                    }
+                }
+                return Ok(());
+            }
+            _ => Path::new(destination),
+        };
+        let resolved = resolve(local).map_err(|e| format!("{what}: {e}"))?;
+        let shown = format!("{what} (resolved {})", resolved.display());
+        if resolved.parent().is_none() {
+            return Err(format!(
+                "{shown} is the root directory: never a destination (rclone sync deletes what it holds)"
+            ));
+        }
+        if self.data_dir.starts_with(&resolved) {
+            return Err(format!(
+                "{shown} contains the operator's data dir {}: never a destination",
+                self.data_dir.display()
+            ));
+        }
+        if resolved.starts_with(&self.data_dir) && !resolved.starts_with(&self.backups) {
+            return Err(format!(
+                "{shown} is inside the operator's data dir: only {} is a destination there",
+                self.backups.display()
+            ));
+        }
+        if let Some(source) = source {
+            let source = resolve(source).map_err(|e| format!("the source: {e}"))?;
+            if overlaps(&resolved, &source) {
+                return Err(format!(
+                    "{shown} overlaps the source {}: a sync would delete it; choose a destination apart from the source",
+                    source.display()
+                ));
+            }
+        }
+        if !self.destinations.iter().any(|r| resolved.starts_with(r)) {
+            return Err(format!(
+                "{shown} is outside the allowed local-destination roots ({}); start the operator with {DESTINATION_FLAG} to allow it",
+                list(&self.destinations)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks what `apply` would store: every PVC's host path, every secret's destination,
+    /// and every DataMover's destination against its source, looking up the objects not in
+    /// `objects` in `store`. `volumes` is `<data-dir>/volumes`.
+    ///
+    /// # Errors
+    /// The first refusal, prefixed with the object's kind, namespace and name.
+    pub fn check_objects(
+        &self,
+        objects: &[Object],
+        store: &EmbeddedStore,
+        volumes: &Path,
+    ) -> Result<(), String> {
+        let find = |kind: Kind, ns: &str, name: &str| {
+            objects
+                .iter()
+                .find(|o| {
+                    let m = o.metadata();
+                    o.kind() == kind && m.namespace == ns && m.name == name
+                })
+                .cloned()
+                .or_else(|| store.get(kind, ns, name))
+        };
+        for o in objects {
+            let m = o.metadata();
+            let who = format!("{} {}/{}", o.kind().as_str(), m.namespace, m.name);
+            match o {
+                Object::PersistentVolumeClaim(pvc) => {
+                    if let Some(host) = pvc.metadata.annotations.get(HOST_PATH_ANNOTATION) {
+                        self.check_host_path(host)
+                            .map_err(|e| format!("{who}: {e}"))?;
+                    }
+                }
+                Object::Secret(secret) => {
+                    let env = secret_env(secret).map_err(|e| format!("{who}: {e}"))?;
+                    check_env(&env).map_err(|e| format!("{who}: key {e}"))?;
+                    if let Some((_, dest)) = env.iter().find(|(k, _)| k == "DESTINATION") {
+                        self.check_destination(dest, &env, None)
+                            .map_err(|e| format!("{who}: {e}"))?;
+                    }
+                }
+                Object::DataMover(dm) => {
+                    let env: Vec<(String, String)> = dm
+                        .spec
+                        .additional_env
+                        .iter()
+                        .map(|e| (e.name.clone(), e.value.clone()))
+                        .collect();
+                    check_env(&env).map_err(|e| format!("{who}: spec.additionalEnv {e}"))?;
+                }
+                // Made by the operator from what was checked above.
+                Object::Job(_) => {}
+            }
+        }
+        // Every DataMover touched by this apply, with its source and destination.
+        let mut movers: Vec<DataMover> = store
+            .list(Kind::DataMover, None)
+            .into_iter()
+            .chain(objects.iter().cloned())
+            .filter_map(|o| match o {
+                Object::DataMover(dm) => Some(dm),
+                _ => None,
+            })
+            .collect();
+        movers.reverse(); // the applied version first
+        let mut seen = std::collections::BTreeSet::new();
+        for dm in movers {
+            let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
+            if !seen.insert((ns.clone(), name.clone())) {
+                continue;
+            }
+            let touched = objects.iter().any(|o| {
+                let m = o.metadata();
+                m.namespace == *ns
+                    && match o.kind() {
+                        Kind::DataMover => m.name == *name,
+                        Kind::PersistentVolumeClaim => m.name == dm.spec.source_pvc,
+                        Kind::Secret => m.name == dm.spec.secret_name,
+                        Kind::Job => false,
+                    }
+            });
+            let (Some(Object::PersistentVolumeClaim(pvc)), Some(Object::Secret(secret))) = (
+                find(Kind::PersistentVolumeClaim, ns, &dm.spec.source_pvc),
+                find(Kind::Secret, ns, &dm.spec.secret_name),
+            ) else {
+                continue;
+            };
+            if !touched {
+                continue;
+            }
+            let who = format!("DataMover {ns}/{name}");
+            let mut env = secret_env(&secret).map_err(|e| format!("{who}: {e}"))?;
+            env.extend(
+                dm.spec
+                    .additional_env
+                    .iter()
+                    .map(|e| (e.name.clone(), e.value.clone())),
+            );
+            let source = source_dir(&pvc, volumes);
+            if let Some((_, dest)) = env.iter().rev().find(|(k, _)| k == "DESTINATION") {
+                self.check_destination(dest, &env, Some(&source))
+                    .map_err(|e| format!("{who} (secret {}): {e}", dm.spec.secret_name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The check the sync path makes right before rclone runs: `destination` is the sync's full
+/// destination (timestamp folder included), `env` the child's environment on top of the
+/// operator's, `source` the directory rclone reads (the clone). Checks `env` too
+/// ([`check_env`]).
+///
+/// # Errors
+/// The refusal, as [`check_env`] or [`Policy::check_destination`] words it.
+pub fn check_local_destination(
+    policy: &Policy,
+    destination: &str,
+    env: &[(String, String)],
+    source: &Path,
+) -> Result<(), String> {
+    check_env(env)?;
+    policy.check_destination(destination, env, Some(source))
+}
+
+/// The directory a PVC's data is in: its host path, or `<volumes>/<namespace>/<name>`.
+#[must_use]
+pub fn source_dir(pvc: &PersistentVolumeClaim, volumes: &Path) -> PathBuf {
+    match pvc.metadata.annotations.get(HOST_PATH_ANNOTATION) {
+        Some(host) => PathBuf::from(host),
+        None => volumes
+            .join(&pvc.metadata.namespace)
+            .join(&pvc.metadata.name),
+    }
+}
+
+/// The decoded values of a secret as environment pairs.
+fn secret_env(secret: &Secret) -> Result<Vec<(String, String)>, String> {
+    let values = secret
+        .values()
+        .map_err(|key| format!("data.{key} is not valid base64 of UTF-8 text"))?;
+    Ok(values.into_iter().collect())
+}
+
+/// One contains the other (or they are the same).
+fn overlaps(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// The name rclone derives a config variable from: upper case, `-` and other punctuation
+/// as `_`.
+fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn list(roots: &[PathBuf]) -> String {
+    if roots.is_empty() {
+        return "none".into();
+    }
+    roots
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;
