@@ -124,7 +124,7 @@ async fn step(
 }
 
 /// The sync Job as the API server returns it once created, with `status`.
-fn job(status: Value) -> Value {
+fn job(status: &Value) -> Value {
     json!({"apiVersion": "batch/v1", "kind": "Job",
            "metadata": {"name": "nightly-sync-0a1b2c3d", "namespace": "default",
                         "resourceVersion": "30", "uid": "job-uid",
@@ -155,7 +155,7 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
             // (it ends at once and is resumed).
             return if done.load(std::sync::atomic::Ordering::SeqCst) {
                 Reply::Events(vec![json!({"type": "MODIFIED", "object": job(
-                    json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}))})])
+                    &json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}))})])
             } else {
                 Reply::Events(vec![])
             };

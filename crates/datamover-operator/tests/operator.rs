@@ -153,10 +153,8 @@ impl Operator {
     fn running_job(&self, name: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(job) = self.job_of(name) {
-                if job["status"]["active"] == 1 {
-                    return job["metadata"]["uid"].as_str().unwrap().to_owned();
-                }
+            if let Some(job) = self.job_of(name).filter(|j| j["status"]["active"] == 1) {
+                return job["metadata"]["uid"].as_str().unwrap().to_owned();
             }
             assert!(
                 Instant::now() < deadline,

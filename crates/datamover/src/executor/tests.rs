@@ -9,6 +9,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::time::Instant;
 
+/// How long a scripted pod runs, and how it ends.
+type PodScript = (Duration, Result<(), String>);
+
 /// Pods that run for a scripted time and end as scripted; records when each started.
 #[derive(Clone, Default)]
 struct Scripted(Arc<Inner>);
@@ -16,7 +19,7 @@ struct Scripted(Arc<Inner>);
 #[derive(Default)]
 struct Inner {
     /// Per Job name: (run time, outcome) of its next pods; an empty script succeeds at once.
-    script: Mutex<HashMap<String, VecDeque<(Duration, Result<(), String>)>>>,
+    script: Mutex<HashMap<String, VecDeque<PodScript>>>,
     starts: Mutex<Vec<(String, Duration)>>,
     running: AtomicUsize,
     max_running: AtomicUsize,
