@@ -1,0 +1,435 @@
+//! The phase machine on a scripted cluster: every path, with the exact counters, and proof
+//! that no reconcile waits (tokio's clock is paused and never advances during one).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use datamover::backend::{Cluster, ClusterError, SyncRequest};
+use datamover::job::{self, Job, SyncProgress};
+use datamover::reconciler::{Context, reconcile};
+use datamover::types::{Condition, DataMover, PersistentVolumeClaim, Secret};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tmc_runtime::Action;
+use tokio::time::Instant;
+
+/// A cluster held in memory whose failures are scripted.
+#[derive(Default)]
+struct Scripted {
+    dm: Mutex<Option<DataMover>>,
+    jobs: Mutex<HashMap<String, Job>>,
+    version: Mutex<u64>,
+    clone_fails: Option<&'static str>,
+    create_job_fails: Option<&'static str>,
+    delete_fails: Option<&'static str>,
+    jobs_created: Mutex<u32>,
+}
+
+impl Scripted {
+    fn with(dm: DataMover) -> Self {
+        Self {
+            dm: Mutex::new(Some(dm)),
+            ..Self::default()
+        }
+    }
+
+    fn dm(&self) -> DataMover {
+        self.dm.lock().unwrap().clone().unwrap()
+    }
+
+    fn job(&self) -> Job {
+        self.jobs.lock().unwrap().values().next().cloned().unwrap()
+    }
+
+    /// What the Job controller would write.
+    fn set_job_status(&self, f: impl FnOnce(&mut Job)) {
+        let mut jobs = self.jobs.lock().unwrap();
+        f(jobs.values_mut().next().unwrap());
+    }
+}
+
+impl Cluster for Scripted {
+    fn datamover(&self, _: &str, _: &str) -> Option<DataMover> {
+        self.dm.lock().unwrap().clone()
+    }
+
+    async fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
+        let mut stored = self.dm.lock().unwrap();
+        let current = stored.as_mut().unwrap();
+        assert_eq!(
+            current.metadata.resource_version, dm.metadata.resource_version,
+            "writes carry the current version"
+        );
+        let mut version = self.version.lock().unwrap();
+        *version += 1;
+        current.status = dm.status.clone();
+        current.metadata.resource_version = version.to_string();
+        Ok(current.clone())
+    }
+
+    async fn claim_clone_name(&self, dm: &DataMover, secs: u64) -> Result<DataMover, ClusterError> {
+        let mut claimed = dm.clone();
+        claimed.status.restored_pvc_name = format!("{}-cloned-{secs}", dm.spec.source_pvc);
+        self.write_status(&claimed).await
+    }
+
+    fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {
+        let mut pvc = PersistentVolumeClaim::default();
+        pvc.metadata.name = name.into();
+        pvc.metadata.namespace = namespace.into();
+        pvc.status.phase = "Bound".into();
+        Some(pvc)
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        let mut secret = Secret::default();
+        secret.metadata.name = name.into();
+        secret.metadata.namespace = namespace.into();
+        secret
+            .string_data
+            .insert("DESTINATION".into(), "remote:backups".into());
+        Some(secret)
+    }
+
+    async fn clone_pvc(
+        &self,
+        _: &str,
+        _: &PersistentVolumeClaim,
+        _: &str,
+    ) -> Result<(), ClusterError> {
+        match self.clone_fails {
+            Some(e) => Err(ClusterError::Volume(e.into())),
+            None => Ok(()),
+        }
+    }
+
+    async fn delete_pvc(&self, _: &str, _: &str) -> Result<(), ClusterError> {
+        match self.delete_fails {
+            Some(e) => Err(ClusterError::Volume(e.into())),
+            None => Ok(()),
+        }
+    }
+
+    fn check_sync(&self, _: &SyncRequest) -> Result<String, String> {
+        Ok("remote:backups".into())
+    }
+
+    fn job(&self, _: &str, name: &str) -> Option<Job> {
+        self.jobs.lock().unwrap().get(name).cloned()
+    }
+
+    async fn create_job(&self, dm: &DataMover) -> Result<(Job, bool), ClusterError> {
+        if let Some(e) = self.create_job_fails {
+            return Err(ClusterError::Sync(e.into()));
+        }
+        let job = job::sync_job(dm);
+        *self.jobs_created.lock().unwrap() += 1;
+        self.jobs
+            .lock()
+            .unwrap()
+            .insert(job.metadata.name.clone(), job.clone());
+        Ok((job, true))
+    }
+}
+
+fn datamover(cleanup: bool) -> DataMover {
+    let mut dm = DataMover::default();
+    dm.metadata.name = "nightly".into();
+    dm.metadata.namespace = "default".into();
+    dm.metadata.uid = "0a1b2c3d-uid".into();
+    dm.metadata.resource_version = "0".into();
+    dm.spec.source_pvc = "data".into();
+    dm.spec.secret_name = "creds".into();
+    dm.spec.delete_pvc_after_backup = cleanup;
+    dm
+}
+
+struct Harness {
+    cluster: Arc<Scripted>,
+    ctx: Arc<Context<Scripted>>,
+    metrics: tmc_metrics::Metrics,
+}
+
+impl Harness {
+    fn new(cluster: Scripted) -> Self {
+        let metrics = tmc_metrics::Metrics::builder()
+            .upkeep_interval(None)
+            .build()
+            .unwrap();
+        let cluster = Arc::new(cluster);
+        let ctx = Arc::new(Context {
+            cluster: Arc::clone(&cluster),
+            metrics: metrics.collector(),
+        });
+        Self {
+            cluster,
+            ctx,
+            metrics,
+        }
+    }
+
+    /// One reconcile; it must not wait: the paused clock stays where it was.
+    async fn step(&self) -> String {
+        let before = Instant::now();
+        let action = reconcile(Arc::new(self.cluster.dm()), Arc::clone(&self.ctx))
+            .await
+            .unwrap();
+        assert_eq!(Instant::now(), before, "a reconcile waited");
+        assert_eq!(action, Action::await_change());
+        self.cluster.dm().status.phase
+    }
+
+    /// The `datamover_*` sample lines, histograms left out, sorted.
+    fn counters(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("datamover_") && !l.starts_with("datamover_phase_duration"))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    fn condition(&self, type_: &str) -> Condition {
+        self.cluster
+            .dm()
+            .status
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == type_)
+            .unwrap()
+    }
+}
+
+fn complete(job: &mut Job, bytes: u64) {
+    job.status.active = 0;
+    job.status.succeeded = 1;
+    job.status.progress = Some(SyncProgress {
+        bytes,
+        total_bytes: Some(bytes),
+        files: 3,
+        ..SyncProgress::default()
+    });
+    job.status.conditions.push(Condition {
+        type_: "Complete".into(),
+        status: "True".into(),
+        ..Condition::default()
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reconciler_should_create_the_job_return_mirror_its_progress_and_move_on_when_it_completes()
+ {
+    let h = Harness::new(Scripted::with(datamover(true)));
+    assert_eq!(h.step().await, "CreatingClonedPVC");
+    assert_eq!(h.step().await, "ClonedPVCReady");
+    assert_eq!(h.step().await, "CreatingPod");
+    // Creates the Job and returns.
+    assert_eq!(h.step().await, "CreatingPod");
+    assert_eq!(h.cluster.dm().status.job_name, "nightly-sync-0a1b2c3d");
+    // While the Job runs, reconciles mirror it and change nothing else.
+    h.cluster.set_job_status(|j| {
+        j.status.active = 1;
+        j.status.progress = Some(SyncProgress {
+            bytes: 1000,
+            total_bytes: Some(4000),
+            ..SyncProgress::default()
+        });
+    });
+    assert_eq!(h.step().await, "CreatingPod");
+    assert_eq!(h.step().await, "CreatingPod");
+    let status = h.cluster.dm().status;
+    assert_eq!(status.progress.unwrap().bytes, 1000);
+    assert_eq!(status.attempts, 1);
+    assert_eq!(*h.cluster.jobs_created.lock().unwrap(), 1, "one Job");
+    // A failed pod, then a second that completes.
+    h.cluster.set_job_status(|j| {
+        j.status.active = 0;
+        j.status.failed = 1;
+        j.status.last_pod_error = "rclone exited with 1".into();
+        j.status.progress = Some(SyncProgress {
+            bytes: 500,
+            ..SyncProgress::default()
+        });
+    });
+    assert_eq!(h.step().await, "CreatingPod");
+    assert_eq!(
+        h.condition("Synced").message,
+        "pod 1 of 3 failed: rclone exited with 1"
+    );
+    h.cluster.set_job_status(|j| complete(j, 4000));
+    assert_eq!(h.step().await, "CleaningUp");
+    assert_eq!(h.step().await, "Completed");
+    let status = h.cluster.dm().status;
+    assert_eq!((status.attempts, status.failed_attempts), (2, 1));
+    assert_eq!(
+        (status.bytes_transferred, status.files_transferred),
+        (4000, 3)
+    );
+    assert_eq!(status.progress, None);
+    assert_eq!(
+        h.counters(),
+        [
+            // 1000 while pod 1 ran, its last 500 did not grow it; then pod 2's 4000.
+            r#"datamover_bytes_transferred_total{namespace="default"} 5000"#,
+            r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#,
+            r#"datamover_data_sync_operations_total{status="success",namespace="default"} 1"#,
+            r#"datamover_files_transferred_total{namespace="default"} 3"#,
+            r#"datamover_operations_total{phase="CleaningUp",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CleaningUp",status="success",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="success",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="success",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 1"#,
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clone_that_fails_should_fail_the_datamover_and_count_the_phase_failure() {
+    let h = Harness::new(Scripted {
+        clone_fails: Some("the source volume is not a directory"),
+        ..Scripted::with(datamover(false))
+    });
+    assert_eq!(h.step().await, "CreatingClonedPVC");
+    assert_eq!(h.step().await, "Failed");
+    let ready = h.condition("Ready");
+    assert_eq!(
+        (ready.reason.as_str(), ready.message.as_str()),
+        ("CloneFailed", "the source volume is not a directory")
+    );
+    assert_eq!(
+        h.counters(),
+        [
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="failure",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 1"#,
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_cannot_be_created_should_fail_the_datamover_and_count_the_pod_creation_failure()
+{
+    let h = Harness::new(Scripted {
+        create_job_fails: Some("jobs.batch is forbidden"),
+        ..Scripted::with(datamover(false))
+    });
+    for expected in [
+        "CreatingClonedPVC",
+        "ClonedPVCReady",
+        "CreatingPod",
+        "Failed",
+    ] {
+        assert_eq!(h.step().await, expected);
+    }
+    let ready = h.condition("Ready");
+    assert_eq!(
+        (ready.reason.as_str(), ready.message.as_str()),
+        (
+            "JobCreationFailed",
+            "cannot create the sync Job: jobs.batch is forbidden"
+        )
+    );
+    assert_eq!(
+        h.counters(),
+        [
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="success",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="failure",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="started",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="failure",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 1"#,
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sync_that_fails_for_good_should_fail_the_datamover_with_the_last_pods_error() {
+    let h = Harness::new(Scripted::with(datamover(true)));
+    for expected in [
+        "CreatingClonedPVC",
+        "ClonedPVCReady",
+        "CreatingPod",
+        "CreatingPod",
+    ] {
+        assert_eq!(h.step().await, expected);
+    }
+    h.cluster.set_job_status(|j| {
+        j.status.failed = 3;
+        j.status.last_pod_error = "connection refused".into();
+        j.status.conditions.push(Condition {
+            type_: "Failed".into(),
+            status: "True".into(),
+            reason: "BackoffLimitExceeded".into(),
+            message: "3 pods failed, backoffLimit is 2; the last one: connection refused".into(),
+            ..Condition::default()
+        });
+    });
+    assert_eq!(h.step().await, "Failed");
+    let status = h.cluster.dm().status;
+    assert_eq!((status.attempts, status.failed_attempts), (3, 3));
+    assert_eq!(
+        status.last_error,
+        "BackoffLimitExceeded: 3 pods failed, backoffLimit is 2; the last one: connection refused"
+    );
+    assert_eq!(h.condition("Ready").reason, "BackoffLimitExceeded");
+    // Failed is final: nothing more happens, nothing more is counted.
+    assert_eq!(h.step().await, "Failed");
+    assert_eq!(
+        h.counters(),
+        [
+            r#"datamover_data_sync_operations_total{status="failure",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="success",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="failure",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="started",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 1"#,
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_that_fails_should_fail_the_datamover_and_count_the_cleanup_failure() {
+    let h = Harness::new(Scripted {
+        delete_fails: Some("removing the clone: permission denied"),
+        ..Scripted::with(datamover(true))
+    });
+    for expected in [
+        "CreatingClonedPVC",
+        "ClonedPVCReady",
+        "CreatingPod",
+        "CreatingPod",
+    ] {
+        assert_eq!(h.step().await, expected);
+    }
+    h.cluster.set_job_status(|j| complete(j, 10));
+    assert_eq!(h.step().await, "CleaningUp");
+    assert_eq!(h.step().await, "Failed");
+    let ready = h.condition("Ready");
+    assert_eq!(
+        (ready.reason.as_str(), ready.message.as_str()),
+        ("CleanupFailed", "removing the clone: permission denied")
+    );
+    assert_eq!(h.cluster.job().outcome(), Some(job::JobOutcome::Complete));
+    assert_eq!(
+        h.counters(),
+        [
+            r#"datamover_bytes_transferred_total{namespace="default"} 10"#,
+            r#"datamover_cleanup_operations_total{status="failure",namespace="default"} 1"#,
+            r#"datamover_data_sync_operations_total{status="success",namespace="default"} 1"#,
+            r#"datamover_files_transferred_total{namespace="default"} 3"#,
+            r#"datamover_operations_total{phase="CleaningUp",status="failure",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CleaningUp",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingClonedPVC",status="success",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="started",namespace="default"} 1"#,
+            r#"datamover_operations_total{phase="CreatingPod",status="success",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 1"#,
+            r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 1"#,
+        ]
+    );
+}
