@@ -7,7 +7,10 @@
 #    the operator end to end (apply to Completed: clone + sync + cleanup), alternated
 #    3 times; prints the median of each and the ratio operator / rclone.
 # 2. SMALL DataMovers (default 1000) of a small tree applied at once: time until every one
-#    is Completed.
+#    is Completed, and the reconcile p99 (controller_runtime_reconcile_time_seconds).
+# 3. 20 long (throttled, RCLONE_BWLIMIT) syncs with --concurrency 1: the peak of
+#    datamover_syncs_running and of workqueue_longest_running_processor_seconds, scraped
+#    twice a second, and the reconcile p99.
 # Requires rclone (Debian package). Works in a temp dir under /tmp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,15 +28,40 @@ files=$((GIB * 16))
 for i in $(seq 1 "$files"); do head -c $((64 * 1024 * 1024)) /dev/urandom > "$WORK/source/f$i.bin"; done
 sync
 
+# The CLI finds the API token in the data dir.
+export DATAMOVER_DATA_DIR="$WORK/data"
 start_operator() {
   "$BIN" run --data-dir "$WORK/data" --metrics-bind-address "127.0.0.1:$PORT_M" \
-    --api-bind-address "127.0.0.1:$PORT_A" --concurrency "${1:-4}" >/dev/null 2>&1 &
+    --api-bind-address "127.0.0.1:$PORT_A" --concurrency "${1:-4}" \
+    --max-concurrent-syncs "${2:-8}" --allow-host-path "$WORK" \
+    --allow-local-destination "$WORK" >/dev/null 2>&1 &
   OP=$!
   for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$PORT_M/readyz" >/dev/null 2>&1 && return; sleep 0.05; done
   echo "operator did not start" >&2; exit 1
 }
 stop_operator() { kill "$OP"; wait "$OP" 2>/dev/null || true; OP=""; rm -rf "$WORK/data"; }
 now() { date +%s.%N; }
+# The p99 of controller_runtime_reconcile_time_seconds from an exposition on stdin.
+reconcile_p99() {
+  python3 -c '
+import re, sys
+buckets = []
+for line in sys.stdin:
+    m = re.match(r"controller_runtime_reconcile_time_seconds_bucket\{.*le=\"([^\"]+)\"\} (\S+)", line)
+    if m:
+        buckets.append((float(m.group(1)), float(m.group(2))))
+buckets.sort()
+total = buckets[-1][1]
+rank = 0.99 * total
+prev_le, prev_c = 0.0, 0.0
+for le, c in buckets:
+    if c >= rank:
+        p = le if le == float("inf") else prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1)
+        print(f"{sys.argv[1]}: {int(total)} reconciles, p99 {p * 1000:.1f} ms (bucket interpolation)")
+        break
+    prev_le, prev_c = le, c
+' "$1"
+}
 
 rclone_times=(); operator_times=()
 for round in 1 2 3; do
@@ -94,4 +122,34 @@ done
 t1=$(now)
 failed=$("$BIN" get dm --server "$SERVER" | grep -c " Failed " || true)
 echo "$SMALL small DataMovers: all finished in $(echo "$t1 - $t0" | awk '{printf "%.1f", $1 - $3}') s ($failed failed), concurrency 8"
+curl -fs "http://127.0.0.1:$PORT_M/metrics" | reconcile_p99 "  reconcile"
+stop_operator
+
+# Twenty long syncs with one reconcile worker.
+mkdir -p "$WORK/long"; head -c $((4 * 1024 * 1024)) /dev/urandom > "$WORK/long/data.bin"
+python3 - "$WORK" > "$WORK/long.yaml" <<'PY'
+import sys
+work = sys.argv[1]
+print(f"apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: long, annotations: {{datamover.a-cup-of.coffee/host-path: \"{work}/long\"}}}}\n---")
+for i in range(20):
+    print(f"apiVersion: v1\nkind: Secret\nmetadata: {{name: ldest-{i}}}\nstringData: {{DESTINATION: \"{work}/long-dest/{i}\"}}\n---")
+    print(f"apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: long-{i}}}\nspec: {{sourcePvc: long, secretName: ldest-{i}, additionalEnv: [{{name: RCLONE_BWLIMIT, value: 128k}}]}}\n---")
+PY
+start_operator 1 20
+"$BIN" apply -f "$WORK/long.yaml" --server "$SERVER" >/dev/null
+peak_running=0; peak_longest=0
+t0=$(now)
+while true; do
+  text=$(curl -fs "http://127.0.0.1:$PORT_M/metrics")
+  r=$(echo "$text" | awk '/^datamover_syncs_running\{/ {print $2}'); r=${r:-0}
+  l=$(echo "$text" | awk '/^workqueue_longest_running_processor_seconds\{/ {print $2}'); l=${l:-0}
+  peak_running=$(python3 -c "print(max(float('$peak_running'), float('$r')))")
+  peak_longest=$(python3 -c "print(max(float('$peak_longest'), float('$l')))")
+  done_count=$("$BIN" get dm --server "$SERVER" | grep -cE " (Completed|Failed) " || true)
+  [ "$done_count" -ge 20 ] && break
+  sleep 0.5
+done
+t1=$(now)
+echo "20 throttled syncs (4 MiB at 128 KiB/s), --concurrency 1: all finished in $(echo "$t1 - $t0" | awk '{printf "%.1f", $1 - $3}') s; peak datamover_syncs_running $peak_running; peak workqueue_longest_running_processor_seconds $peak_longest"
+curl -fs "http://127.0.0.1:$PORT_M/metrics" | reconcile_p99 "  reconcile"
 stop_operator
