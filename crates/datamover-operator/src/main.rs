@@ -25,9 +25,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the controller, the metrics endpoint and the resource API.
+    #[command(after_help = operator::LOG_HELP)]
     Run(operator::RunArgs),
     /// Run the operator with a bundled example: sample data, a secret with a local
     /// destination and a DataMover, driven to Completed; then keep serving.
+    #[command(after_help = operator::LOG_HELP)]
     Demo(operator::RunArgs),
     /// Print the DataMover `CustomResourceDefinition` (as in `deploy/crd/datamover.yaml`).
     Crd,

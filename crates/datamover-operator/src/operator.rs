@@ -113,6 +113,9 @@ pub(crate) struct RunArgs {
     /// bounded by `--max-concurrent-syncs`.
     #[arg(long, env = "DATAMOVER_CONCURRENCY", default_value_t = 4)]
     pub(crate) concurrency: usize,
+    /// Log lines as `text` or `json` (see RUST_LOG below).
+    #[arg(long, env = "DATAMOVER_LOG_FORMAT", value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
     /// Sync pods (rclone processes) running at once, over all Jobs (embedded backend).
     #[arg(long, env = "DATAMOVER_MAX_CONCURRENT_SYNCS", default_value_t = 8)]
     pub(crate) max_concurrent_syncs: usize,
@@ -125,13 +128,40 @@ pub(crate) struct RunArgs {
     pub(crate) job_backoff_seconds: f64,
 }
 
-pub(crate) fn run(args: RunArgs, demo: bool) -> Result<(), String> {
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event; coloured only on a terminal.
+    Text,
+    /// One JSON object per line, with the fields of the event and of its spans.
+    Json,
+}
+
+/// Help shown after `run --help` and `demo --help`.
+pub(crate) const LOG_HELP: &str = "Logging: RUST_LOG selects what is logged, in \
+tracing-subscriber's EnvFilter syntax (default `info`; e.g. `RUST_LOG=debug`, \
+`RUST_LOG=info,datamover=debug`). Logs go to stdout, as text (coloured only when stdout is \
+a terminal) or JSON lines with --log-format json.";
+
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
+}
+
+pub(crate) fn run(args: RunArgs, demo: bool) -> Result<(), String> {
+    init_logging(args.log_format);
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }

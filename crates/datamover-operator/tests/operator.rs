@@ -916,3 +916,60 @@ fn deleting_a_datamover_mid_sync_should_delete_its_job_and_stop_rclone_within_5_
         .unwrap();
     assert_eq!(status, 404, "the Job is deleted with its owner");
 }
+
+/// Starts `run` with stdout piped (not a terminal), lets it log its start, stops it, and
+/// returns what it wrote.
+fn logs_of(extra: &[&str]) -> String {
+    let dir = tempdir();
+    let (metrics, api) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--metrics-bind-address", &metrics.to_string()])
+        .args(["--api-bind-address", &api.to_string()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http(metrics, "GET", "/readyz", None).map(|(s, _)| s) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the operator did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn logs_to_a_pipe_should_carry_no_colour_codes_and_json_logs_should_be_json_lines() {
+    let text = logs_of(&[]);
+    assert!(text.contains("datamover-operator started"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI codes in a log file: {text:?}"
+    );
+
+    let json = logs_of(&["--log-format", "json"]);
+    let lines: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let started = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "datamover-operator started (embedded backend)")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(started["level"], "INFO");
+    assert!(!json.contains('\u{1b}'));
+}
