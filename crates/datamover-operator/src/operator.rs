@@ -113,7 +113,7 @@ pub(crate) struct RunArgs {
     /// bounded by `--max-concurrent-syncs`.
     #[arg(long, env = "DATAMOVER_CONCURRENCY", default_value_t = 4)]
     pub(crate) concurrency: usize,
-    /// Log lines as `text` or `json` (see RUST_LOG below).
+    /// Log lines as `text` or `json` (see `RUST_LOG` below).
     #[arg(long, env = "DATAMOVER_LOG_FORMAT", value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
     /// Sync pods (rclone processes) running at once, over all Jobs (embedded backend).

@@ -922,7 +922,7 @@ fn deleting_a_datamover_mid_sync_should_delete_its_job_and_stop_rclone_within_5_
 fn logs_of(extra: &[&str]) -> String {
     let dir = tempdir();
     let (metrics, api) = (free_port(), free_port());
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("run")
         .arg("--data-dir")
         .arg(dir.join("data"))
