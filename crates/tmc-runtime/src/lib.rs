@@ -19,7 +19,7 @@
 //!   retried with backoff; an optional per-reconcile timeout is counted the same way.
 //! * **Shutdown**: [`Controller::run`] takes any future as the signal, stops taking work,
 //!   lets in-flight reconciles finish within a deadline and reports what was cut off.
-//! * **Observability**: a `reconcile` tracing span per reconcile (`controller`, `key`,
+//! * **Observability**: a `reconcile` tracing span per reconcile (`controller`, `key`, `outcome`,
 //!   `attempt`) and the `controller_runtime_*` and `workqueue_*` families of
 //!   [`tmc_metrics::catalog`], with the names and labels of Go's controller-runtime.
 //!

@@ -34,6 +34,20 @@ enum Outcome<E> {
     TimedOut(Duration),
 }
 
+impl<E> Outcome<E> {
+    /// The span's `outcome`: the `result` label of `controller_runtime_reconcile_total`,
+    /// with panics and timeouts told apart from errors.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Done(a) if a.requeue_after().is_some() => "requeue_after",
+            Self::Done(_) => "success",
+            Self::Failed(_) => "error",
+            Self::Panicked(_) => "panic",
+            Self::TimedOut(_) => "timeout",
+        }
+    }
+}
+
 impl<E> From<Result<Result<Action, E>, String>> for Outcome<E> {
     fn from(r: Result<Result<Action, E>, String>) -> Self {
         match r {
@@ -92,6 +106,7 @@ impl<K: Resource, P> Shared<K, P> {
             controller = %self.name,
             key = %key,
             attempt,
+            outcome = tracing::field::Empty,
         );
         let request = ReconcileRequest {
             object: Arc::clone(&object),
@@ -112,6 +127,7 @@ impl<K: Resource, P> Shared<K, P> {
             .reconcile_time
             .record(started.elapsed().as_secs_f64());
         drop(active);
+        span.record("outcome", outcome.label());
         let (failures, requeue) = span.in_scope(|| self.settle(object, &key, attempt, outcome));
         self.scheduler.finish(&key, failures, requeue);
     }
@@ -233,7 +249,18 @@ mod tests {
             }
             tracing::span::Id::from_u64(u64::try_from(spans.len()).unwrap() + 1)
         }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record(&self, id: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+            // `new_span` hands out the Id len + 1 after pushing: index = id - 2.
+            let mut spans = self.0.lock().unwrap();
+            if let Some(fields) = usize::try_from(id.into_u64().wrapping_sub(2))
+                .ok()
+                .and_then(|i| spans.get_mut(i))
+            {
+                let mut recorded = Fields(std::mem::take(fields));
+                values.record(&mut recorded);
+                *fields = recorded.0;
+            }
+        }
         fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
         fn event(&self, _: &tracing::Event<'_>) {}
         fn enter(&self, _: &tracing::span::Id) {}
@@ -241,7 +268,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn reconcile_span_should_carry_controller_key_and_attempt() {
+    async fn reconcile_span_should_carry_controller_key_attempt_and_outcome() {
         let spans: Arc<Mutex<Vec<String>>> = Arc::default();
         let _default = tracing::subscriber::set_default(Spans(Arc::clone(&spans)));
         let store = MemoryStore::new();
@@ -275,8 +302,8 @@ mod tests {
         assert_eq!(
             *spans.lock().unwrap(),
             [
-                "controller=traced key=ns/a attempt=0",
-                "controller=traced key=ns/a attempt=1"
+                "controller=traced key=ns/a attempt=0 outcome=\"error\"",
+                "controller=traced key=ns/a attempt=1 outcome=\"success\""
             ]
         );
     }
