@@ -973,3 +973,58 @@ fn logs_to_a_pipe_should_carry_no_colour_codes_and_json_logs_should_be_json_line
     assert_eq!(started["level"], "INFO");
     assert!(!json.contains('\u{1b}'));
 }
+
+#[test]
+fn get_watch_should_print_the_rows_that_change_until_stopped() {
+    require_rclone();
+    let dir = tempdir();
+    let source = dir.join("source");
+    sample_tree(&source, 1024);
+    let op = Operator::start(&dir.join("data"));
+    let mut watch = Command::new(BIN)
+        .args(["get", "dm", "-w"])
+        .args(op.cli_args())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // Nothing yet: the header alone.
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "NAME   PHASE   PROGRESS   AGE"
+    );
+    op.apply(&format!(
+        "{}{}{}",
+        pvc("data", &source),
+        secret(
+            "local",
+            &[("DESTINATION", &dir.join("dest").display().to_string())]
+        ),
+        datamover("watched", "data", "local", ""),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut phases = Vec::new();
+    while !phases.iter().any(|p| p == "Completed") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the watch printed no Completed row");
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells[0], "watched", "{line}");
+        phases.push(cells[1].to_owned());
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    // Rows printed as the DataMover changed, ending with Completed.
+    assert_eq!(phases.last().map(String::as_str), Some("Completed"));
+    assert!(phases.len() >= 2, "{phases:?}");
+}

@@ -564,6 +564,7 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
     c.datamover_data_sync(value, Outcome::Success);
     c.datamover_cleanup(value, Outcome::Failure);
     c.datamover_transferred(value, 1024, 3);
+    c.datamover_running_syncs(value, 2, 4096);
     c.record_component_health("t", value, "c", HealthStatus::Unknown);
     c.record_component_uptime("t", value, "c", d);
     c.operation("t", value, "op")
