@@ -17,7 +17,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::{sync::Arc, time::Duration};
+//! use std::sync::Arc;
+//! use datamover::{job::Job, types::DataMover};
 //! use datamover_kube::{KubeCluster, Options, leader::LeaderElector};
 //! let metrics = tmc_metrics::Metrics::builder().install()?;
 //! let cluster = datamover_kube::connect(metrics.collector(), Options::default()).await?;
@@ -28,9 +29,11 @@
 //! let ctx = Arc::new(datamover::reconciler::Context {
 //!     cluster: Arc::new(cluster.clone()),
 //!     metrics: metrics.collector(),
-//!     job_backoff: Duration::from_secs(10),
 //! });
-//! let controller = tmc_runtime::Controller::new("datamover", cluster)
+//! // The cluster is the store of DataMovers and of the Jobs they own: a Job's status
+//! // change brings its DataMover back.
+//! let controller = tmc_runtime::Controller::<DataMover>::new("datamover", cluster.clone())
+//!     .owns::<Job>(cluster)
 //!     .reconciler(tmc_runtime::reconciler_fn(datamover::reconciler::reconcile, ctx))
 //!     .metrics(metrics.collector());
 //! tokio::select! {
