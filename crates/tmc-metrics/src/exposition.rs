@@ -107,7 +107,10 @@ mod tests {
             f("application/openmetrics-text; version=1.0.0; charset=utf-8"),
             Format::OpenMetrics
         );
-        assert_eq!(f("application/openmetrics-text;version=0.0.1"), Format::Text);
+        assert_eq!(
+            f("application/openmetrics-text;version=0.0.1"),
+            Format::Text
+        );
         assert_eq!(
             f("text/plain;q=0.9,application/openmetrics-text;q=0.5"),
             Format::Text
@@ -117,5 +120,4 @@ mod tests {
         assert_eq!(f("application/json"), Format::Text);
         assert_eq!(f("application/openmetrics-text;q=0"), Format::Text);
     }
-
 }

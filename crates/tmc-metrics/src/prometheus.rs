@@ -27,8 +27,8 @@
 
 use crate::catalog::{CATALOG, MetricKind};
 use metrics::{KeyName, Recorder, SharedString};
-pub use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 use metrics_exporter_prometheus::Matcher;
+pub use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 
 /// Sets the buckets of every catalog histogram on `builder`, so each renders as a Prometheus
 /// histogram with the catalog's buckets. Other settings of `builder` are kept.

@@ -31,10 +31,7 @@ where
             let format = Format::from_accept(accept);
             let body = metrics.render_format(format);
             (
-                [
-                    (CONTENT_TYPE, format.content_type()),
-                    (VARY, "Accept"),
-                ],
+                [(CONTENT_TYPE, format.content_type()), (VARY, "Accept")],
                 body,
             )
                 .into_response()

@@ -69,7 +69,10 @@ impl Family {
     }
 
     pub(crate) fn help(&self) -> Cow<'static, str> {
-        self.help.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.help
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn set_help(&self, help: Cow<'static, str>) {

@@ -112,7 +112,10 @@ impl Registry {
         let family = match found {
             Some(family) => family,
             None => {
-                let mut families = self.families.write().unwrap_or_else(PoisonError::into_inner);
+                let mut families = self
+                    .families
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
                 families
                     .entry(name.to_owned())
                     .or_insert_with(|| Arc::new(self.new_family(name, kind, buckets)))
@@ -158,7 +161,8 @@ impl Registry {
         if let Some(series) = family.get(key) {
             return series;
         }
-        let admitted = family.insert_with(key, self.config.max_series, || self.new_series(family, key));
+        let admitted =
+            family.insert_with(key, self.config.max_series, || self.new_series(family, key));
         if let Some(series) = admitted {
             return series;
         }
@@ -170,7 +174,8 @@ impl Registry {
             .map(|l| Label::new(l.key().to_owned(), OVERFLOW_LABEL_VALUE))
             .collect();
         let folded = Key::from_parts(key.name_shared(), labels);
-        family.insert_with(&folded, usize::MAX, || self.new_series(family, &folded))
+        family
+            .insert_with(&folded, usize::MAX, || self.new_series(family, &folded))
             .unwrap_or_else(|| Arc::new(self.new_series(family, &folded)))
     }
 
@@ -250,7 +255,10 @@ impl Recorder for Registry {
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        match self.handle(key, MetricKind::Histogram).map(|s| s.histogram()) {
+        match self
+            .handle(key, MetricKind::Histogram)
+            .map(|s| s.histogram())
+        {
             Some(Some(cell)) => Histogram::from_arc(cell),
             _ => Histogram::noop(),
         }

@@ -103,7 +103,17 @@ mod tests {
 
     #[test]
     fn floats_render_as_display_does_with_prometheus_infinities() {
-        for v in [0.0, 1.0, 2.5, 0.001, 1e-9, 123_456_789.125, 1e20, -3.0, 86_400.0] {
+        for v in [
+            0.0,
+            1.0,
+            2.5,
+            0.001,
+            1e-9,
+            123_456_789.125,
+            1e20,
+            -3.0,
+            86_400.0,
+        ] {
             assert_eq!(f(v), format!("{v}"));
         }
         assert_eq!(f(f64::INFINITY), "+Inf");
