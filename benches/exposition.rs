@@ -171,9 +171,10 @@ fn exposition(c: &mut Criterion) {
         memory_per_series("exporter"),
     );
     for n in [450, 5_000] {
-        let mut group = c.benchmark_group(format!("render/{}k_lines", n * 22 / 1000));
-        group.sample_size(10);
         let metrics = ours(n);
+        let lines = metrics.render().lines().count();
+        let mut group = c.benchmark_group(format!("render/{}k_lines", (lines + 500) / 1000));
+        group.sample_size(10);
         let (_recorder, handle) = exporter(n);
         handle.run_upkeep();
         group.bench_function("tmc_metrics", |b| b.iter(|| metrics.render()));

@@ -91,7 +91,7 @@ fn prometheus_stores_the_same_samples_from_openmetrics_and_text_scrapes() {
         .route("/om", tmc_tower::axum::metrics_route(metrics.clone()))
         .route(
             "/text",
-            tmc_tower::axum::metrics_route(metrics.clone()).layer(axum::middleware::map_request(
+            tmc_tower::axum::metrics_route(metrics).layer(axum::middleware::map_request(
                 |mut request: Request| async move {
                     request
                         .headers_mut()

@@ -151,11 +151,13 @@ impl HistogramFn for HistogramCell {
     #[inline]
     fn record(&self, value: f64) {
         self.stamp.touch();
-        let index = if value.is_nan() {
-            self.bounds.len()
-        } else {
-            self.bounds.partition_point(|le| *le < value)
-        };
+        // A linear scan from the smallest bound: bucket lists are short and most observations
+        // land low, so this beats a binary search's unpredictable steps. NaN lands in `+Inf`.
+        let index = self
+            .bounds
+            .iter()
+            .position(|le| value <= *le)
+            .unwrap_or(self.bounds.len());
         if let Some(count) = self.counts.get(index) {
             count.fetch_add(1, Ordering::Relaxed);
         }
