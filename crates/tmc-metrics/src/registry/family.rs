@@ -17,7 +17,15 @@ pub(crate) struct Family {
     bounds: Arc<[f64]>,
     /// The `le` label text of each bucket, `+Inf` last.
     les: Box<[Box<str>]>,
-    series: RwLock<HashMap<Key, Arc<Series>>>,
+    series: RwLock<Index>,
+}
+
+/// A family's series: by key for registration, and sorted by label text for rendering, so
+/// a render never sorts.
+#[derive(Debug, Default)]
+struct Index {
+    by_key: HashMap<Key, Arc<Series>>,
+    sorted: Vec<Arc<Series>>,
 }
 
 /// One series: its label text (escaped, without braces) and its cell.
@@ -91,6 +99,7 @@ impl Family {
         self.series
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .by_key
             .get(key)
             .cloned()
     }
@@ -103,15 +112,19 @@ impl Family {
         max: usize,
         make: impl FnOnce() -> Series,
     ) -> Option<Arc<Series>> {
-        let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(found) = series.get(key) {
+        let mut index = self.series.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = index.by_key.get(key) {
             return Some(found.clone());
         }
-        if series.len() >= max && key.labels().len() > 0 {
+        if index.by_key.len() >= max && key.labels().len() > 0 {
             return None;
         }
         let made = Arc::new(make());
-        series.insert(key.clone(), made.clone());
+        index.by_key.insert(key.clone(), made.clone());
+        let at = index
+            .sorted
+            .partition_point(|s| s.labels.as_ref() < made.labels.as_ref());
+        index.sorted.insert(at, made.clone());
         Some(made)
     }
 
@@ -122,13 +135,13 @@ impl Family {
         period: Option<u64>,
         f: impl FnOnce(&[&Series]) -> R,
     ) -> R {
-        let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
-        let mut live: Vec<&Series> = series
-            .values()
+        let index = self.series.read().unwrap_or_else(PoisonError::into_inner);
+        let live: Vec<&Series> = index
+            .sorted
+            .iter()
             .map(|s| &**s)
             .filter(|s| s.stamp().live(now, period))
             .collect();
-        live.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         f(&live)
     }
 }

@@ -21,7 +21,7 @@ use metrics::{
 };
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::OVERFLOW_LABEL_VALUE;
@@ -45,6 +45,8 @@ pub(crate) struct Registry {
     clock: Clock,
     /// The coarse clock (whole seconds) the cells stamp updates with.
     now: Arc<AtomicU64>,
+    /// The length of the last render, to size the next one.
+    last_len: AtomicUsize,
 }
 
 /// Why a family could not be declared.
@@ -59,7 +61,16 @@ impl Registry {
             config,
             clock,
             now,
+            last_len: AtomicUsize::new(0),
         }
+    }
+
+    fn last_len(&self) -> usize {
+        self.last_len.load(Ordering::Relaxed)
+    }
+
+    fn set_last_len(&self, len: usize) {
+        self.last_len.store(len, Ordering::Relaxed);
     }
 
     /// Advances the coarse clock; called on upkeep and render.

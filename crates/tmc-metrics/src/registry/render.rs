@@ -24,7 +24,8 @@ impl Registry {
         let now = self.tick();
         let period = self.retention();
         let families = self.sorted_families();
-        let mut out = String::with_capacity(4096);
+        // Sized from the last render, so a large exposition is not copied as it grows.
+        let mut out = String::with_capacity(self.last_len().saturating_add(4096));
         let mut scratch = Vec::new();
         for family in &families {
             family.with_live_series(now, period, |series| {
@@ -36,6 +37,7 @@ impl Registry {
         if format == Format::OpenMetrics {
             out.push_str("# EOF\n");
         }
+        self.set_last_len(out.len());
         out
     }
 }
