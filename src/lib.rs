@@ -3,7 +3,7 @@
 //! This facade re-exports the workspace crates so an application needs one dependency:
 //!
 //! - [`tmc_metrics`]: the metric catalog, the collector, the operation tracker, custom
-//!   metrics and the Prometheus exporter setup.
+//!   metrics and the registry rendering Prometheus text and OpenMetrics.
 //! - [`tmc_tower`] (feature `tower`, default): the API request layer for axum and any HTTP
 //!   service, and the operation layer for any tower service or reconcile function.
 //! - [`tmc_runtime`] (feature `runtime`, default): the controller runtime.
@@ -19,8 +19,8 @@
 
 pub use tmc_metrics;
 pub use tmc_metrics::{
-    Classify, CustomMetrics, ErrorClass, ErrorKind, HealthStatus, Metrics, MetricsCollector,
-    MetricsError, Operation, OperationTracker, Severity, TmcError, catalog,
+    Classify, CustomMetrics, ErrorClass, ErrorKind, Format, HealthStatus, Metrics,
+    MetricsCollector, MetricsError, Operation, OperationTracker, Severity, TmcError, catalog,
 };
 #[cfg(feature = "runtime")]
 pub use tmc_runtime;

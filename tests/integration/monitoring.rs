@@ -7,6 +7,7 @@
 //! test fails, naming the install command; `scripts/test.sh` installs them when run as root.
 
 mod dashboards;
+mod formats;
 mod promql;
 mod rules;
 mod server;

@@ -23,10 +23,9 @@
 //! ```
 
 use crate::catalog::{self, MetricKind};
-use crate::recorder::TmcRecorder;
+use crate::registry::Registry;
 use crate::validate::{self, NameError};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Recorder, SharedString};
-use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use thiserror::Error;
@@ -124,9 +123,8 @@ struct Family {
     help: String,
     labels: Vec<SharedString>,
     buckets: Vec<f64>,
-    /// Histograms get a registry of their own so they can have their own buckets.
-    recorder: Arc<TmcRecorder>,
-    own_handle: Option<PrometheusHandle>,
+    /// The one registry every family records into.
+    registry: Arc<Registry>,
 }
 
 impl Family {
@@ -204,7 +202,7 @@ impl CustomMetric {
         let key = self.key(MetricKind::Counter, label_values)?;
         Ok(self
             .inner
-            .recorder
+            .registry
             .register_counter(&key, &crate::collector::METADATA))
     }
 
@@ -216,7 +214,7 @@ impl CustomMetric {
         let key = self.key(MetricKind::Gauge, label_values)?;
         Ok(self
             .inner
-            .recorder
+            .registry
             .register_gauge(&key, &crate::collector::METADATA))
     }
 
@@ -228,7 +226,7 @@ impl CustomMetric {
         let key = self.key(MetricKind::Histogram, label_values)?;
         Ok(self
             .inner
-            .recorder
+            .registry
             .register_histogram(&key, &crate::collector::METADATA))
     }
 }
@@ -236,25 +234,16 @@ impl CustomMetric {
 /// The run-time registry of custom metrics, reached through [`crate::Metrics::custom`].
 #[derive(Debug)]
 pub struct CustomMetrics {
-    main: Arc<TmcRecorder>,
+    registry: Arc<Registry>,
     default_buckets: Vec<f64>,
-    max_series: usize,
-    retention: Option<(std::time::Duration, crate::retention::Clock)>,
     families: RwLock<BTreeMap<String, CustomMetric>>,
 }
 
 impl CustomMetrics {
-    pub(crate) fn new(
-        main: Arc<TmcRecorder>,
-        default_buckets: Vec<f64>,
-        max_series: usize,
-        retention: Option<(std::time::Duration, crate::retention::Clock)>,
-    ) -> Self {
+    pub(crate) fn new(registry: Arc<Registry>, default_buckets: Vec<f64>) -> Self {
         Self {
-            main,
+            registry,
             default_buckets,
-            max_series,
-            retention,
             families: RwLock::default(),
         }
     }
@@ -355,6 +344,9 @@ impl CustomMetrics {
                 family: family.name,
             });
         }
+        if kind == MetricKind::Histogram {
+            validate::buckets(buckets).map_err(invalid)?;
+        }
         if help.trim().is_empty() {
             return Err(CustomMetricError::EmptyHelp {
                 name: name.to_owned(),
@@ -395,8 +387,7 @@ impl CustomMetrics {
                     .map(|l| SharedString::from((*l).to_owned()))
                     .collect(),
                 buckets: buckets.to_vec(),
-                recorder: self.main.clone(),
-                own_handle: None,
+                registry: self.registry.clone(),
             };
             return Err(CustomMetricError::Conflict {
                 name: name.to_owned(),
@@ -405,26 +396,13 @@ impl CustomMetrics {
             });
         }
 
-        let (recorder, own_handle) = if kind == MetricKind::Histogram {
-            let (recorder, handle) = TmcRecorder::with_buckets(
-                buckets,
-                self.max_series,
-                self.retention
-                    .as_ref()
-                    .map(|(p, c)| crate::retention::Retention::new(*p, c.clone(), Vec::new())),
-            )
-            .map_err(invalid)?;
-            (Arc::new(recorder), Some(handle))
-        } else {
-            (self.main.clone(), None)
-        };
-        let key_name = KeyName::from(name.to_owned());
-        let description = SharedString::from(help.to_owned());
-        match kind {
-            MetricKind::Counter => recorder.describe_counter(key_name, None, description),
-            MetricKind::Gauge => recorder.describe_gauge(key_name, None, description),
-            MetricKind::Histogram => recorder.describe_histogram(key_name, None, description),
-        }
+        self.registry
+            .declare(name, kind, help, buckets)
+            .map_err(|clash| CustomMetricError::Conflict {
+                name: name.to_owned(),
+                existing: format!("a {} recorded through the `metrics` facade", clash.0),
+                requested: format!("a {kind}"),
+            })?;
         let metric = CustomMetric {
             inner: Arc::new(Family {
                 name: SharedString::from(name.to_owned()),
@@ -435,41 +413,10 @@ impl CustomMetrics {
                     .map(|l| SharedString::from((*l).to_owned()))
                     .collect(),
                 buckets: buckets.to_vec(),
-                recorder,
-                own_handle,
+                registry: self.registry.clone(),
             }),
         };
         families.insert(name.to_owned(), metric.clone());
         Ok(metric)
-    }
-
-    pub(crate) fn render_into(&self, out: &mut String) {
-        let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
-        for handle in families
-            .values()
-            .filter_map(|f| f.inner.own_handle.as_ref())
-        {
-            out.push_str(&handle.render());
-        }
-    }
-
-    /// Adds the identities of idle custom histogram series (counters and gauges live in the
-    /// main recorder).
-    pub(crate) fn stale(&self, into: &mut std::collections::HashSet<String>) {
-        let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
-        for f in families.values().filter(|f| f.inner.own_handle.is_some()) {
-            f.inner.recorder.tick();
-            f.inner.recorder.stale(into);
-        }
-    }
-
-    pub(crate) fn run_upkeep(&self) {
-        let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
-        for handle in families
-            .values()
-            .filter_map(|f| f.inner.own_handle.as_ref())
-        {
-            handle.run_upkeep();
-        }
     }
 }

@@ -1,26 +1,25 @@
-//! Exporter setup: one call configures the Prometheus recorder from the catalog.
+//! Registry setup: one call builds the registry that knows the catalog.
 //!
-//! [`Metrics::builder`] configures `metrics-exporter-prometheus` with every catalog family's
-//! help text and every histogram's buckets, so each histogram renders as a Prometheus
-//! histogram with `_bucket` series and never as a summary. [`MetricsBuilder::build`] gives a
-//! private recorder (tests, several registries in one process); [`MetricsBuilder::install`]
-//! makes it the process-global recorder of the `metrics` facade and starts the upkeep thread
-//! that keeps histogram memory bounded between scrapes.
+//! [`Metrics::builder`] configures the registry: every catalog family gets its help text and
+//! every histogram its buckets, so each histogram renders as a Prometheus histogram with
+//! `_bucket` series. [`MetricsBuilder::build`] gives a private registry (tests, several
+//! registries in one process); [`MetricsBuilder::install`] makes it the process-global
+//! recorder of the `metrics` facade. Both start the upkeep thread that advances the
+//! retention clock.
 
-use crate::catalog::{CATALOG, LATENCY_BUCKETS, MetricKind};
+use crate::catalog::LATENCY_BUCKETS;
 use crate::collector::MetricsCollector;
 use crate::custom::CustomMetrics;
-use crate::recorder::TmcRecorder;
+use crate::exposition::Format;
+use crate::registry::{Config, Registry};
 use crate::validate::{self, NameError};
-use metrics::{KeyName, Recorder, SharedString};
-use metrics_exporter_prometheus::{
-    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use metrics::Recorder;
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 use thiserror::Error;
 
-/// Why the exporter could not be set up.
+/// Why the registry could not be set up.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum MetricsError {
@@ -39,9 +38,6 @@ pub enum MetricsError {
         #[source]
         source: NameError,
     },
-    /// The Prometheus exporter refused its configuration.
-    #[error("the Prometheus exporter refused its configuration: {0}")]
-    Exporter(#[from] metrics_exporter_prometheus::BuildError),
     /// The upkeep thread could not be started.
     #[error("could not start the metrics upkeep thread: {0}")]
     Upkeep(#[source] std::io::Error),
@@ -78,9 +74,10 @@ impl Default for MetricsBuilder {
 }
 
 impl MetricsBuilder {
-    /// How often the upkeep thread folds recorded histogram samples into their buckets, so
-    /// memory stays bounded however rarely Prometheus scrapes. Default: 5 seconds. `None`
-    /// starts no thread; then call [`Metrics::run_upkeep`] (rendering also folds samples).
+    /// How often the upkeep thread advances the coarse clock that retention stamps updates
+    /// with, so idleness is measured to within this interval however rarely Prometheus
+    /// scrapes. Default: 5 seconds. `None` starts no thread; then call
+    /// [`Metrics::run_upkeep`] (every render advances the clock too).
     pub fn upkeep_interval(mut self, interval: Option<Duration>) -> Self {
         self.upkeep_interval = interval.filter(|d| !d.is_zero());
         self
@@ -151,15 +148,6 @@ impl MetricsBuilder {
         self
     }
 
-    fn retention_for(
-        &self,
-        global_labels: Vec<(String, String)>,
-        clock: &crate::retention::Clock,
-    ) -> Option<crate::retention::Retention> {
-        self.retention
-            .map(|p| crate::retention::Retention::new(p, clock.clone(), global_labels))
-    }
-
     /// A label added to every series, e.g. `cluster="prod-1"`.
     ///
     /// # Errors
@@ -173,31 +161,15 @@ impl MetricsBuilder {
         Ok(self)
     }
 
-    fn prometheus_recorder(&self) -> Result<PrometheusRecorder, MetricsError> {
-        let mut builder = PrometheusBuilder::new().set_buckets(&self.default_buckets)?;
-        for def in CATALOG.iter().filter(|d| d.kind == MetricKind::Histogram) {
-            builder =
-                builder.set_buckets_for_metric(Matcher::Full(def.name.into()), def.buckets)?;
-        }
-        for (name, buckets) in &self.overrides {
-            builder = builder.set_buckets_for_metric(Matcher::Full(name.clone()), buckets)?;
-        }
-        for (k, v) in &self.global_labels {
-            builder = builder.add_global_label(k, v);
-        }
-        Ok(builder.build_recorder())
-    }
-
     /// Builds a private registry: nothing is installed, nothing global changes.
     ///
     /// Record through [`Metrics::collector`], or through the `metrics` macros inside
     /// `metrics::with_local_recorder(&*metrics.recorder(), ...)`.
     ///
     /// # Errors
-    /// [`MetricsError::Exporter`] if the exporter refuses the configuration, or
     /// [`MetricsError::Upkeep`] if the upkeep thread cannot start.
     pub fn build(self) -> Result<Metrics, MetricsError> {
-        let metrics = self.assemble()?;
+        let metrics = self.assemble();
         if let Some(interval) = self.upkeep_interval {
             spawn_upkeep(Arc::downgrade(&metrics.inner), interval)?;
         }
@@ -212,8 +184,8 @@ impl MetricsBuilder {
     /// [`MetricsError::AlreadyInstalled`] when this process already has a global recorder
     /// (from this function or any other), and the errors of [`build`](Self::build).
     pub fn install(self) -> Result<Metrics, MetricsError> {
-        let metrics = self.assemble()?;
-        metrics::set_global_recorder(metrics.inner.recorder.clone())
+        let metrics = self.assemble();
+        metrics::set_global_recorder(metrics.inner.registry.clone())
             .map_err(|_| MetricsError::AlreadyInstalled)?;
         // Only the one successful `set_global_recorder` reaches this line, so `set` succeeds;
         // the stored clone keeps the registry (and its upkeep thread) alive for the process.
@@ -224,41 +196,27 @@ impl MetricsBuilder {
         Ok(metrics)
     }
 
-    fn assemble(&self) -> Result<Metrics, MetricsError> {
-        let prometheus = self.prometheus_recorder()?;
-        let handle = prometheus.handle();
+    fn assemble(&self) -> Metrics {
         let clock = self
             .clock
             .clone()
             .unwrap_or_else(crate::retention::real_clock);
-        let retention = self.retention_for(self.global_labels.clone(), &clock);
-        let recorder = Arc::new(TmcRecorder::new(
-            prometheus,
-            self.max_series_per_family,
-            retention,
-        ));
-        for def in CATALOG {
-            let help = SharedString::const_str(def.help);
-            let name = KeyName::from_const_str(def.name);
-            match def.kind {
-                MetricKind::Counter => recorder.describe_counter(name, None, help),
-                MetricKind::Gauge => recorder.describe_gauge(name, None, help),
-                MetricKind::Histogram => recorder.describe_histogram(name, None, help),
-            }
+        let config = Config {
+            max_series: self.max_series_per_family,
+            global_labels: self.global_labels.clone(),
+            default_buckets: self.default_buckets.as_slice().into(),
+            overrides: self
+                .overrides
+                .iter()
+                .map(|(name, b)| (name.clone(), Arc::from(b.as_slice())))
+                .collect::<HashMap<_, _>>(),
+            retention: self.retention.map(|p| p.as_secs().max(1)),
+        };
+        let registry = Arc::new(Registry::new(config, clock));
+        let custom = CustomMetrics::new(registry.clone(), self.default_buckets.clone());
+        Metrics {
+            inner: Arc::new(Inner { registry, custom }),
         }
-        let custom = CustomMetrics::new(
-            recorder.clone(),
-            self.default_buckets.clone(),
-            self.max_series_per_family,
-            self.retention.map(|p| (p, clock)),
-        );
-        Ok(Metrics {
-            inner: Arc::new(Inner {
-                recorder,
-                handle,
-                custom,
-            }),
-        })
     }
 }
 
@@ -280,8 +238,8 @@ fn spawn_upkeep(inner: Weak<Inner>, interval: Duration) -> Result<(), MetricsErr
         .map_err(MetricsError::Upkeep)
 }
 
-/// The metric system: the Prometheus registry configured from the catalog, its collector
-/// and its custom metrics. Cheap to clone; clones share one registry.
+/// The metric system: a registry that knows the catalog, its collector and its custom
+/// metrics. Cheap to clone; clones share one registry.
 ///
 /// ```
 /// use tmc_metrics::{HealthStatus, Metrics};
@@ -300,16 +258,13 @@ pub struct Metrics {
 
 #[derive(Debug)]
 struct Inner {
-    recorder: Arc<TmcRecorder>,
-    handle: PrometheusHandle,
+    registry: Arc<Registry>,
     custom: CustomMetrics,
 }
 
 impl Inner {
     fn run_upkeep(&self) {
-        self.recorder.tick();
-        self.handle.run_upkeep();
-        self.custom.run_upkeep();
+        self.registry.tick();
     }
 }
 
@@ -328,7 +283,7 @@ impl Metrics {
     /// A collector that records into this registry.
     #[must_use]
     pub fn collector(&self) -> MetricsCollector {
-        MetricsCollector::new(self.inner.recorder.clone())
+        MetricsCollector::new(self.inner.registry.clone())
     }
 
     /// The custom metrics registered at run time.
@@ -340,131 +295,50 @@ impl Metrics {
     /// The recorder, for `metrics::with_local_recorder` or a tower layer.
     #[must_use]
     pub fn recorder(&self) -> Arc<dyn Recorder + Send + Sync> {
-        self.inner.recorder.clone()
+        self.inner.registry.clone()
     }
 
-    /// Renders every series in the Prometheus text format (version 0.0.4), families sorted
-    /// by name so two scrapes of the same state are identical.
+    /// Renders every series in the Prometheus text format (version 0.0.4): families sorted
+    /// by name and series by labels, so two scrapes of the same state are identical.
     #[must_use]
     pub fn render(&self) -> String {
-        self.inner.recorder.tick();
-        let mut raw = self.inner.handle.render();
-        self.inner.custom.render_into(&mut raw);
-        let mut stale = std::collections::HashSet::new();
-        self.inner.recorder.stale(&mut stale);
-        self.inner.custom.stale(&mut stale);
-        if !stale.is_empty() {
-            raw = raw
-                .split_inclusive('\n')
-                .filter(|l| {
-                    l.starts_with('#')
-                        || l.trim().is_empty()
-                        || !stale.contains(&crate::retention::series_id(l.trim_end()))
-                })
-                .collect();
-        }
-        sort_families(&raw)
+        self.render_as(Format::Text)
     }
 
-    /// Folds recorded histogram samples into their buckets now.
+    /// Renders every series in `format`; choose it with [`Format::from_accept`] and answer
+    /// with [`Format::content_type`].
+    ///
+    /// ```
+    /// use tmc_metrics::{Format, Metrics};
+    /// let metrics = Metrics::builder().build()?;
+    /// metrics.collector().datamover_cleanup("default", tmc_metrics::Outcome::Success);
+    /// let text = metrics.render_as(Format::OpenMetrics);
+    /// assert!(text.contains("# TYPE datamover_cleanup_operations counter\n"));
+    /// assert!(text.contains(r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#));
+    /// assert!(text.ends_with("# EOF\n"));
+    /// # Ok::<(), tmc_metrics::MetricsError>(())
+    /// ```
+    #[must_use]
+    pub fn render_as(&self, format: Format) -> String {
+        self.inner.registry.render(format)
+    }
+
+    /// Advances the retention clock now (the upkeep thread does it on its interval, and
+    /// every render does it too).
     pub fn run_upkeep(&self) {
         self.inner.run_upkeep();
     }
 }
 
-/// The exposition content type of [`Metrics::render`].
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Sorts the blank-line-separated family blocks of an exposition by family name, and the
-/// series inside each family by their labels (a histogram's bucket, sum and count lines move
-/// together), so that two renders of the same state are byte-identical.
-fn sort_families(raw: &str) -> String {
-    let mut blocks: Vec<(&str, &str)> = raw
-        .split("\n\n")
-        .filter(|b| {
-            b.lines()
-                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        })
-        .map(|b| (family_name(b), b))
-        .collect();
-    blocks.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = String::with_capacity(raw.len() + 2);
-    let mut groups: Vec<Vec<&str>> = Vec::new();
-    for (_, block) in blocks {
-        groups.clear();
-        let mut open = false;
-        let histogram = block
-            .lines()
-            .any(|l| l.starts_with("# TYPE ") && l.ends_with(" histogram"));
-        for line in block.trim_start_matches('\n').lines() {
-            if line.starts_with('#') {
-                out.push_str(line);
-                out.push('\n');
-                continue;
-            }
-            if open {
-                if let Some(group) = groups.last_mut() {
-                    group.push(line);
-                }
-            } else {
-                groups.push(vec![line]);
-            }
-            // A histogram's lines for one label set run from its first bucket to its count.
-            open = histogram
-                && !line
-                    .split(['{', ' '])
-                    .next()
-                    .unwrap_or_default()
-                    .ends_with("_count");
-        }
-        groups.sort_unstable();
-        for line in groups.iter().flatten() {
-            out.push_str(line);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    out
-}
-
-fn family_name(block: &str) -> &str {
-    let first = block
-        .trim_start_matches('\n')
-        .lines()
-        .next()
-        .unwrap_or_default();
-    if let Some(rest) = first
-        .strip_prefix("# HELP ")
-        .or_else(|| first.strip_prefix("# TYPE "))
-    {
-        rest.split(' ').next().unwrap_or_default()
-    } else {
-        first.split(['{', ' ']).next().unwrap_or_default()
+impl crate::Exposition for Metrics {
+    fn render_format(&self, format: Format) -> String {
+        self.render_as(format)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn families_render_sorted_by_name() {
-        let raw =
-            "# TYPE b counter\nb 1\n\n# HELP a x\n# TYPE a gauge\na 2\n\nc_bucket{le=\"1\"} 1\n\n";
-        assert_eq!(
-            sort_families(raw),
-            "# HELP a x\n# TYPE a gauge\na 2\n\n# TYPE b counter\nb 1\n\nc_bucket{le=\"1\"} 1\n\n"
-        );
-        let raw = "# TYPE h histogram\nh_bucket{x=\"b\",le=\"1\"} 1\nh_bucket{x=\"b\",le=\"+Inf\"} 1\nh_sum{x=\"b\"} 1\nh_count{x=\"b\"} 1\n\
-                   h_bucket{x=\"a\",le=\"1\"} 0\nh_bucket{x=\"a\",le=\"+Inf\"} 2\nh_sum{x=\"a\"} 9\nh_count{x=\"a\"} 2\n\n\
-                   # TYPE g gauge\ng{x=\"z\"} 1\ng{x=\"y\"} 2\n\n";
-        assert_eq!(
-            sort_families(raw),
-            "# TYPE g gauge\ng{x=\"y\"} 2\ng{x=\"z\"} 1\n\n# TYPE h histogram\n\
-             h_bucket{x=\"a\",le=\"1\"} 0\nh_bucket{x=\"a\",le=\"+Inf\"} 2\nh_sum{x=\"a\"} 9\nh_count{x=\"a\"} 2\n\
-             h_bucket{x=\"b\",le=\"1\"} 1\nh_bucket{x=\"b\",le=\"+Inf\"} 1\nh_sum{x=\"b\"} 1\nh_count{x=\"b\"} 1\n\n"
-        );
-    }
 
     #[test]
     fn bad_builder_settings_name_the_field() {

@@ -1,13 +1,23 @@
 //! The TMC and DataMover metric system: the catalog, the collector, the operation tracker,
-//! custom metrics and the Prometheus exporter setup.
+//! custom metrics and a registry that renders the Prometheus text format and OpenMetrics.
 //!
-//! Every metric family is declared once in [`catalog`]; the exporter is configured from it
+//! Every metric family is declared once in [`catalog`]; the registry is configured from it
 //! ([`Metrics::builder`]), so each histogram renders with the catalog's buckets and every
 //! family carries its help text. Record through the typed methods of [`MetricsCollector`],
 //! through an [`Operation`] with labels resolved once, or through the custom metrics
 //! registered at run time ([`CustomMetrics`]). Nothing here needs HTTP or an async runtime.
 //!
+//! # Features
+//! - `registry` (default): [`Metrics`], the registry and its renderer ([`Format`]),
+//!   retention, the series cap and [`CustomMetrics`]. Libraries that only record (tower
+//!   layers, controllers) turn default features off: they keep the catalog, the collector
+//!   and the operation tracker, and record through the `metrics` facade into whatever
+//!   recorder the application installed.
+//! - `prometheus-exporter`: [`prometheus`], which configures `metrics-exporter-prometheus`
+//!   from the catalog for applications that use that exporter instead.
+//!
 //! ```
+//! # #[cfg(feature = "registry")] {
 //! use std::time::Duration;
 //! use tmc_metrics::{Metrics, Outcome};
 //!
@@ -22,36 +32,49 @@
 //! assert!(text.contains(
 //!     r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 1"#
 //! ));
-//! # Ok::<(), tmc_metrics::MetricsError>(())
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod catalog;
 mod collector;
+#[cfg(feature = "registry")]
 mod custom;
 mod error;
+#[cfg(feature = "registry")]
 mod exporter;
+mod exposition;
 mod health;
 mod operation;
-mod recorder;
+#[cfg(feature = "prometheus-exporter")]
+pub mod prometheus;
+#[cfg(feature = "registry")]
+mod registry;
+#[cfg(feature = "registry")]
 mod retention;
 pub mod validate;
 
 pub use collector::{DataMoverStatus, MetricsCollector, Outcome, key};
+#[cfg(feature = "registry")]
 pub use custom::{CustomMetric, CustomMetricError, CustomMetrics};
 pub use error::{Classify, ErrorClass, ErrorKind, Severity, TmcError, classify_dyn};
-pub use exporter::{
-    CONTENT_TYPE, DEFAULT_MAX_SERIES_PER_FAMILY, Metrics, MetricsBuilder, MetricsError,
-};
+#[cfg(feature = "registry")]
+pub use exporter::{DEFAULT_MAX_SERIES_PER_FAMILY, Metrics, MetricsBuilder, MetricsError};
+pub use exposition::{CONTENT_TYPE, Exposition, Format, OPENMETRICS_CONTENT_TYPE};
 pub use health::HealthStatus;
 pub use operation::{
     ClassifyError, ClassifyOutcome, DefaultClassifier, Operation, OperationTracker, Tracked,
     TrackedResult, status, track_operation,
 };
-pub use recorder::OVERFLOW_LABEL_VALUE;
+#[cfg(feature = "registry")]
 pub use retention::Clock;
+
+/// The label value every label of a series folded past its family's cap gets.
+pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 
 /// The `metrics` facade this crate records through, re-exported so users name one version.
 pub use metrics;
 
 #[cfg(test)]
+#[cfg(feature = "registry")]
 mod tests;

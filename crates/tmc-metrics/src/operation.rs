@@ -11,7 +11,6 @@ use crate::collector::MetricsCollector;
 use crate::error::{Classify, ErrorClass, ErrorKind, Severity};
 use metrics::{Counter, Histogram};
 use pin_project_lite::pin_project;
-use quanta::Instant;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -44,6 +43,8 @@ struct Inner {
     collector: MetricsCollector,
     component_type: String,
     component_id: String,
+    /// Read raw (one `rdtsc` where the TSC is usable) at start and end, scaled once.
+    clock: quanta::Clock,
 }
 
 impl Operation {
@@ -75,6 +76,7 @@ impl Operation {
                 collector: c.clone(),
                 component_type: component_type.to_owned(),
                 component_id: component_id.to_owned(),
+                clock: quanta::Clock::new(),
             }),
         }
     }
@@ -83,8 +85,8 @@ impl Operation {
     #[must_use = "dropping the tracker at once records a cancelled operation"]
     pub fn start(&self) -> OperationTracker {
         OperationTracker {
+            start: self.inner.clock.raw(),
             op: self.clone(),
-            start: Instant::now(),
             done: false,
         }
     }
@@ -168,14 +170,15 @@ impl Operation {
 #[derive(Debug)]
 pub struct OperationTracker {
     op: Operation,
-    start: Instant,
+    /// The raw clock reading at the start (see `quanta::Clock::raw`).
+    start: u64,
     done: bool,
 }
 
 impl OperationTracker {
     /// Records a success and the duration.
     pub fn success(mut self) {
-        self.finish(&self.op.inner.success.clone());
+        self.finish(|inner| &inner.success);
     }
 
     /// Records an error, classified by kind and severity, and the duration.
@@ -185,34 +188,39 @@ impl OperationTracker {
 
     /// Records an error of the given class and the duration.
     pub fn error_class(mut self, class: ErrorClass) {
-        let op = self.op.clone();
-        op.error_counter(class).increment(1);
-        self.finish(&op.inner.error);
+        self.op.error_counter(class).increment(1);
+        self.finish(|inner| &inner.error);
     }
 
     /// Time since the tracker started.
     #[must_use]
     pub fn elapsed(&self) -> std::time::Duration {
-        self.start.elapsed()
+        let clock = &self.op.inner.clock;
+        std::time::Duration::from_nanos(clock.delta_as_nanos(self.start, clock.raw()))
     }
 
-    fn finish(&mut self, outcome: &Counter) {
+    /// Counts the outcome `which` picks and observes the duration; no handle is cloned.
+    fn finish(&mut self, which: impl FnOnce(&Inner) -> &Counter) {
         self.done = true;
-        outcome.increment(1);
-        self.op
-            .inner
-            .duration
-            .record(self.start.elapsed().as_secs_f64());
+        let inner = &*self.op.inner;
+        which(inner).increment(1);
+        let nanos = inner.clock.delta_as_nanos(self.start, inner.clock.raw());
+        inner.duration.record(nanos_to_secs(nanos));
     }
 }
 
 impl Drop for OperationTracker {
     fn drop(&mut self) {
         if !self.done {
-            let cancelled = self.op.inner.cancelled.clone();
-            self.finish(&cancelled);
+            self.finish(|inner| &inner.cancelled);
         }
     }
+}
+
+/// Nanoseconds as seconds (a multiplication: cheaper than a division on the hot path).
+#[allow(clippy::cast_precision_loss)]
+fn nanos_to_secs(nanos: u64) -> f64 {
+    nanos as f64 * 1e-9
 }
 
 /// Decides whether a call's result is a success or an error of some class.

@@ -384,6 +384,51 @@ async fn metrics_server_should_serve_exposition_probes_and_summary() {
 }
 
 #[tokio::test]
+async fn metrics_server_should_serve_openmetrics_or_text_as_the_accept_header_asks() {
+    let metrics = metrics();
+    metrics
+        .collector()
+        .datamover_cleanup("default", tmc_metrics::Outcome::Success);
+    let health = HealthMonitor::builder().metrics(&metrics).build();
+    let server = MetricsServer::new(&MetricsConfig::default(), metrics.clone(), health).unwrap();
+    let router = server.router();
+    let scrape = |accept: Option<&'static str>| {
+        let router = router.clone();
+        async move {
+            let mut request = Request::get("/metrics");
+            if let Some(accept) = accept {
+                request = request.header("accept", accept);
+            }
+            let response = router
+                .oneshot(request.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (content_type, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    // What Prometheus sends.
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                      version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (content_type, body) = scrape(Some(prometheus)).await;
+    assert_eq!(content_type, tmc_metrics::OPENMETRICS_CONTENT_TYPE);
+    assert_eq!(body, metrics.render_as(tmc_metrics::Format::OpenMetrics));
+    assert!(body.contains("# TYPE datamover_cleanup_operations counter\n"));
+    assert!(body.ends_with("# EOF\n"));
+    for accept in [None, Some("text/plain;version=0.0.4"), Some("*/*")] {
+        let (content_type, body) = scrape(accept).await;
+        assert_eq!(content_type, tmc_metrics::CONTENT_TYPE, "{accept:?}");
+        assert_eq!(body, metrics.render(), "{accept:?}");
+    }
+}
+
+#[tokio::test]
 async fn metrics_server_should_serve_the_configured_path_and_leave_out_a_disabled_exposition() {
     let config = MetricsConfig {
         path: "/custom/metrics".into(),

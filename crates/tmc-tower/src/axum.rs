@@ -1,13 +1,17 @@
-//! axum glue: serve the exposition on `/metrics`.
+//! axum glue: serve the exposition on `/metrics`, in the format the scrape asks for.
 
 use axum::Router;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
+use axum::http::header::{ACCEPT, CONTENT_TYPE, VARY};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get};
-use tmc_metrics::Metrics;
+use tmc_metrics::{Exposition, Format};
 
-/// A `GET` route rendering `metrics` in the Prometheus text format with its content type.
-/// Mount it on the app's router or on a router of its own for a separate listener.
+/// A `GET` route rendering `metrics` (a `tmc_metrics::Metrics`, or any [`Exposition`]) in
+/// the format the request's `Accept` header chooses ([`Format::from_accept`]): OpenMetrics
+/// 1.0 when the scraper prefers it, as Prometheus does, else the Prometheus text format
+/// 0.0.4. The response carries the matching content type. Mount it on the app's router or on
+/// a router of its own for a separate listener.
 ///
 /// ```
 /// use axum::Router;
@@ -15,13 +19,20 @@ use tmc_metrics::Metrics;
 /// let app: Router = Router::new().route("/metrics", tmc_tower::axum::metrics_route(metrics));
 /// # Ok::<(), tmc_metrics::MetricsError>(())
 /// ```
-pub fn metrics_route<S: Clone + Send + Sync + 'static>(metrics: Metrics) -> MethodRouter<S> {
-    get(move || {
+pub fn metrics_route<S, E>(metrics: E) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    E: Exposition,
+{
+    get(move |headers: HeaderMap| {
         let metrics = metrics.clone();
         async move {
+            let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+            let format = Format::from_accept(accept);
+            let body = metrics.render_format(format);
             (
-                [(CONTENT_TYPE, tmc_metrics::CONTENT_TYPE)],
-                metrics.render(),
+                [(CONTENT_TYPE, format.content_type()), (VARY, "Accept")],
+                body,
             )
                 .into_response()
         }
@@ -29,6 +40,6 @@ pub fn metrics_route<S: Clone + Send + Sync + 'static>(metrics: Metrics) -> Meth
 }
 
 /// A router serving only `path` (usually `/metrics`), e.g. for a listener of its own.
-pub fn metrics_router(metrics: Metrics, path: &str) -> Router {
+pub fn metrics_router<E: Exposition>(metrics: E, path: &str) -> Router {
     Router::new().route(path, metrics_route(metrics))
 }

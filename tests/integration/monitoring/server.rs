@@ -21,7 +21,7 @@ use yaml_serde::{Mapping, Value};
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The `prometheus` child process, killed (and reaped) on drop, panics included.
-struct Prometheus {
+pub(super) struct Prometheus {
     child: Child,
     addr: SocketAddr,
     log: PathBuf,
@@ -35,7 +35,7 @@ impl Drop for Prometheus {
 }
 
 impl Prometheus {
-    fn start(dir: &TempDir, config: &str) -> Self {
+    pub(super) fn start(dir: &TempDir, config: &str) -> Self {
         let config_path = dir.write("prometheus.yml", config);
         let data = dir.path().join("data");
         let log = dir.path().join("prometheus.log");
@@ -61,7 +61,7 @@ impl Prometheus {
     }
 
     /// Panics with `message` and the end of Prometheus's log.
-    fn fail(&mut self, message: &str) -> ! {
+    pub(super) fn fail(&mut self, message: &str) -> ! {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         let exited = self.child.try_wait().ok().flatten();
@@ -72,7 +72,7 @@ impl Prometheus {
     }
 
     /// `GET path` on Prometheus's HTTP API: the `data` of a successful JSON answer.
-    fn api(&self, path: &str) -> Result<Json, String> {
+    pub(super) fn api(&self, path: &str) -> Result<Json, String> {
         let (status, body) = http_get(self.addr, path)?;
         let json: Json = serde_json::from_slice(&body)
             .map_err(|e| format!("{path}: HTTP {status}, not JSON ({e})"))?;
@@ -84,7 +84,7 @@ impl Prometheus {
 
     /// Calls `check` until it returns `Ok` or the deadline passes (then fails with its last
     /// error). `check` returning `Err(Fatal)` fails at once.
-    fn poll<T>(
+    pub(super) fn poll<T>(
         &mut self,
         started: Instant,
         what: &str,
@@ -172,18 +172,18 @@ impl Prometheus {
     }
 }
 
-enum Poll {
+pub(super) enum Poll {
     /// Not yet: try again.
     Again(String),
     /// Wrong for good.
     Fatal(String),
 }
 
-fn again(e: String) -> Poll {
+pub(super) fn again(e: String) -> Poll {
     Poll::Again(e)
 }
 
-fn percent_encode(s: &str) -> String {
+pub(super) fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

@@ -1,7 +1,8 @@
 //! The metric catalog: every family the project records, declared once, as data.
 //!
 //! Everything else derives from these declarations: the help text and histogram buckets the
-//! exporter is configured with ([`crate::Metrics`]), the reference in `docs/metrics.md`
+//! registry is configured with (`Metrics`, or `metrics-exporter-prometheus` through the
+//! `prometheus` module), the reference in `docs/metrics.md`
 //! ([`render_markdown`]), and the checks that rules and dashboards name only known metrics
 //! ([`find`]).
 //!

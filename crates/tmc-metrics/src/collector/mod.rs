@@ -124,6 +124,29 @@ impl MetricsCollector {
     }
 }
 
+/// The one handle every layer takes (`impl Into<MetricsCollector>`): a registry...
+#[cfg(feature = "registry")]
+impl From<&crate::Metrics> for MetricsCollector {
+    fn from(metrics: &crate::Metrics) -> Self {
+        metrics.collector()
+    }
+}
+
+/// ...the registry itself...
+#[cfg(feature = "registry")]
+impl From<crate::Metrics> for MetricsCollector {
+    fn from(metrics: crate::Metrics) -> Self {
+        metrics.collector()
+    }
+}
+
+/// ...or a collector, borrowed or owned.
+impl From<&MetricsCollector> for MetricsCollector {
+    fn from(collector: &MetricsCollector) -> Self {
+        collector.clone()
+    }
+}
+
 /// The key of catalog family `def` with label values `values`, in the catalog's label order.
 ///
 /// # Panics

@@ -4,7 +4,7 @@ use super::cache::{Config, Shared};
 use super::labels::DefaultEndpoint;
 use super::service::ApiMetrics;
 use std::sync::Arc;
-use tmc_metrics::{Metrics, MetricsCollector};
+use tmc_metrics::MetricsCollector;
 use tower::Layer;
 
 /// The default cap on distinct route templates per layer; see
@@ -39,9 +39,11 @@ pub struct ApiMetricsLayer<E = DefaultEndpoint> {
 }
 
 impl ApiMetricsLayer<DefaultEndpoint> {
-    /// A layer recording into `metrics`.
-    pub fn new(metrics: &Metrics) -> Self {
-        Self::with_collector(metrics.collector())
+    /// A layer recording into `metrics`: a `&Metrics`, a `Metrics` or a
+    /// `MetricsCollector` (for example `MetricsCollector::facade()`, for whatever recorder
+    /// the application installed).
+    pub fn new(metrics: impl Into<MetricsCollector>) -> Self {
+        Self::with_collector(metrics.into())
     }
 
     /// A layer recording through `collector` (for example `MetricsCollector::facade()`).

@@ -1,0 +1,166 @@
+//! The value cells behind the handles the registry gives out.
+//!
+//! Each cell is a few atomics and an idle stamp, so recording is a handful of relaxed atomic
+//! operations with no lock and no allocation. A cell is shared by the registry (which reads
+//! it on render) and every handle registered for its series.
+//!
+//! Room for exemplars (issue 14): an exemplar slot would sit beside `value` in
+//! [`CounterCell`] and beside each bucket count in [`HistogramCell`], written by the same
+//! recording call and read by the OpenMetrics renderer after the sample value.
+
+use metrics::{CounterFn, GaugeFn, HistogramFn};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The coarse time (whole seconds) of the last update of a series.
+#[derive(Debug)]
+pub(crate) struct Stamp {
+    last: AtomicU64,
+    now: Arc<AtomicU64>,
+}
+
+impl Stamp {
+    pub(crate) fn new(now: Arc<AtomicU64>) -> Self {
+        Self {
+            last: AtomicU64::new(now.load(Ordering::Relaxed)),
+            now,
+        }
+    }
+
+    #[inline]
+    fn touch(&self) {
+        let now = self.now.load(Ordering::Relaxed);
+        if self.last.load(Ordering::Relaxed) != now {
+            self.last.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the series was updated within `period` seconds of `now`.
+    pub(crate) fn live(&self, now: u64, period: Option<u64>) -> bool {
+        period.is_none_or(|p| now.saturating_sub(self.last.load(Ordering::Relaxed)) <= p)
+    }
+}
+
+/// A counter: a `u64` that only goes up.
+#[derive(Debug)]
+pub(crate) struct CounterCell {
+    value: AtomicU64,
+    pub(crate) stamp: Stamp,
+}
+
+impl CounterCell {
+    pub(crate) fn new(stamp: Stamp) -> Self {
+        Self {
+            value: AtomicU64::new(0),
+            stamp,
+        }
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+}
+
+impl CounterFn for CounterCell {
+    #[inline]
+    fn increment(&self, value: u64) {
+        self.stamp.touch();
+        self.value.fetch_add(value, Ordering::Relaxed);
+    }
+
+    fn absolute(&self, value: u64) {
+        self.stamp.touch();
+        self.value.fetch_max(value, Ordering::Relaxed);
+    }
+}
+
+/// A gauge: an `f64` stored as its bits.
+#[derive(Debug)]
+pub(crate) struct GaugeCell {
+    bits: AtomicU64,
+    pub(crate) stamp: Stamp,
+}
+
+impl GaugeCell {
+    pub(crate) fn new(stamp: Stamp) -> Self {
+        Self {
+            bits: AtomicU64::new(0f64.to_bits()),
+            stamp,
+        }
+    }
+
+    pub(crate) fn get(&self) -> f64 {
+        f64::from_bits(self.bits.load(Ordering::Relaxed))
+    }
+}
+
+fn add_f64(bits: &AtomicU64, delta: f64) {
+    // `fetch_update` only fails when the closure returns `None`, which it never does.
+    let _ = bits.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+        Some((f64::from_bits(b) + delta).to_bits())
+    });
+}
+
+impl GaugeFn for GaugeCell {
+    fn increment(&self, value: f64) {
+        self.stamp.touch();
+        add_f64(&self.bits, value);
+    }
+
+    fn decrement(&self, value: f64) {
+        self.stamp.touch();
+        add_f64(&self.bits, -value);
+    }
+
+    fn set(&self, value: f64) {
+        self.stamp.touch();
+        self.bits.store(value.to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// A histogram with fixed buckets: one count per bucket (not cumulative; the renderer sums),
+/// the last one for `+Inf`, and the sum of observations.
+#[derive(Debug)]
+pub(crate) struct HistogramCell {
+    bounds: Arc<[f64]>,
+    counts: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    pub(crate) stamp: Stamp,
+}
+
+impl HistogramCell {
+    pub(crate) fn new(bounds: Arc<[f64]>, stamp: Stamp) -> Self {
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            bounds,
+            counts,
+            sum: AtomicU64::new(0f64.to_bits()),
+            stamp,
+        }
+    }
+
+    /// The per-bucket counts (the last is `+Inf`) and the sum.
+    pub(crate) fn snapshot(&self, counts: &mut Vec<u64>) -> f64 {
+        counts.clear();
+        counts.extend(self.counts.iter().map(|c| c.load(Ordering::Relaxed)));
+        f64::from_bits(self.sum.load(Ordering::Relaxed))
+    }
+}
+
+impl HistogramFn for HistogramCell {
+    #[inline]
+    fn record(&self, value: f64) {
+        self.stamp.touch();
+        // A linear scan from the smallest bound: bucket lists are short and most observations
+        // land low, so this beats a binary search's unpredictable steps. NaN lands in `+Inf`.
+        let index = self
+            .bounds
+            .iter()
+            .position(|le| value <= *le)
+            .unwrap_or(self.bounds.len());
+        if let Some(count) = self.counts.get(index) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        add_f64(&self.sum, value);
+    }
+}
