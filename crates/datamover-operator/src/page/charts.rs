@@ -49,7 +49,8 @@ impl Charts {
                     Some("failure") => sample.syncs_failed += value,
                     _ => {}
                 },
-                "datamover_phase_duration_seconds_sum" | "datamover_phase_duration_seconds_count" => {
+                "datamover_phase_duration_seconds_sum"
+                | "datamover_phase_duration_seconds_count" => {
                     let Some(phase) = label(labels, "phase") else {
                         continue;
                     };

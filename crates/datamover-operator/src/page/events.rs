@@ -116,9 +116,8 @@ impl Hub {
     }
 
     async fn forward(self, mut stop: watch::Receiver<bool>) {
-        let mut datamovers = tmc_runtime::Store::watch(&datamover::store::DataMovers(
-            self.inner.store.clone(),
-        ));
+        let mut datamovers =
+            tmc_runtime::Store::watch(&datamover::store::DataMovers(self.inner.store.clone()));
         let mut jobs = self.inner.store.watch_jobs();
         loop {
             let update = tokio::select! {
@@ -146,14 +145,21 @@ impl Hub {
                 _ = tick.tick() => {}
             }
             let charts = {
-                let mut charts = self.inner.charts.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut charts = self
+                    .inner
+                    .charts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 charts.record(datamover::time::now_ms(), &metrics.render());
                 charts.to_json()
             };
             self.send(Update::Charts(charts));
             let schedules = schedules(&api).await;
-            *self.inner.schedules.lock().unwrap_or_else(PoisonError::into_inner) =
-                schedules.clone();
+            *self
+                .inner
+                .schedules
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = schedules.clone();
             self.send(Update::Schedules(schedules));
         }
     }

@@ -61,7 +61,10 @@ pub(crate) fn router(state: PageState) -> Router {
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/events", get(feed))
-        .route("/assets/page.css", get(|| asset(CSS, "text/css; charset=utf-8")))
+        .route(
+            "/assets/page.css",
+            get(|| asset(CSS, "text/css; charset=utf-8")),
+        )
         .route(
             "/assets/page.js",
             get(|| asset(JS, "text/javascript; charset=utf-8")),
@@ -192,7 +195,10 @@ async fn logout(State(state): State<PageState>) -> Response {
 async fn feed(State(state): State<PageState>, headers: HeaderMap) -> Response {
     let (status, message) = match check(&state, &headers) {
         Access::Granted => return state.hub.stream(state.stop.clone()),
-        Access::Missing => (StatusCode::UNAUTHORIZED, "sign in first: GET / shows the form"),
+        Access::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "sign in first: GET / shows the form",
+        ),
         Access::Wrong => (StatusCode::FORBIDDEN, "the token is not this operator's"),
     };
     (status, axum::Json(json!({ "error": message }))).into_response()
@@ -215,7 +221,10 @@ mod tests {
         );
         assert_eq!(cookie(&headers), Some("abc"));
         let mut other = HeaderMap::new();
-        other.insert(header::COOKIE, HeaderValue::from_static("datamover_tokenx=abc"));
+        other.insert(
+            header::COOKIE,
+            HeaderValue::from_static("datamover_tokenx=abc"),
+        );
         assert_eq!(cookie(&other), None);
     }
 }

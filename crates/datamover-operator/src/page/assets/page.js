@@ -94,7 +94,8 @@ function drawFailures() {
   $("failures").replaceChildren(...failed.map((dm) => {
     const k = key(dm.metadata.namespace, dm.metadata.name);
     const st = dm.status;
-    const cond = (st.conditions || []).find((c) => c.status === "False");
+    const conds = st.conditions || [];
+    const cond = conds.find((c) => c.type === "Ready" && c.status === "False") || conds.find((c) => c.status === "False");
     const li = el("li", { "data-key": k });
     const top = el("div", { class: "top" });
     top.append(el("h3", {}, k), el("span", { class: "muted" }, st.completionTime || ""));
@@ -132,10 +133,17 @@ function drawCharts(c) {
   if (pts.length) {
     const peak = Math.max(1, ...pts.map((p) => p.bytesPerSecond));
     const t0 = Date.now() - 3600e3;
-    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-    line.setAttribute("points", pts.map((p) =>
-      (Math.max(0, (p.t - t0) / 3600e3) * 300).toFixed(1) + "," + (100 - (p.bytesPerSecond / peak) * 95).toFixed(1)).join(" "));
-    svg.append(line);
+    // One bar per sample, placed by its time in the hour, as tall as its rate.
+    const width = Math.max(1, 300 / 360);
+    for (const p of pts) {
+      const bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      const h = (p.bytesPerSecond / peak) * 95;
+      bar.setAttribute("x", Math.min(300 - width, Math.max(0, (p.t - t0) / 3600e3) * 300).toFixed(1));
+      bar.setAttribute("y", (100 - h).toFixed(1));
+      bar.setAttribute("width", width.toFixed(2));
+      bar.setAttribute("height", h.toFixed(1));
+      svg.append(bar);
+    }
     const last = pts[pts.length - 1].bytesPerSecond;
     $("throughput-summary").textContent = "Now " + bytes(last) + "/s; peak " + bytes(peak) + "/s over " + pts.length + " samples.";
   }
