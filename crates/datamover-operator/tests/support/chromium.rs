@@ -1,4 +1,4 @@
-//! Headless Chromium (Debian `chromium`) driven over the DevTools protocol: navigate,
+//! Headless Chromium (Debian `chromium`) driven over the `DevTools` protocol: navigate,
 //! evaluate JavaScript, take screenshots. Loopback only; a fresh profile per browser.
 
 use serde_json::{Value, json};
@@ -22,7 +22,7 @@ pub(crate) fn require_chromium() {
     );
 }
 
-/// A running headless Chromium and a DevTools session on its one page; killed when dropped.
+/// A running headless Chromium and a `DevTools` session on its one page; killed when dropped.
 pub(crate) struct Browser {
     child: Child,
     ws: WebSocket<TcpStream>,
@@ -70,12 +70,11 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(50));
         };
         let targets: Value = loop {
-            if let Some(v) = get_json(port, "/json/list") {
-                if v.as_array()
+            if let Some(v) = get_json(port, "/json/list")
+                && v.as_array()
                     .is_some_and(|a| a.iter().any(|t| t["type"] == "page"))
-                {
-                    break v;
-                }
+            {
+                break v;
             }
             assert!(Instant::now() < deadline, "chromium has no page target");
             std::thread::sleep(Duration::from_millis(50));
@@ -99,16 +98,16 @@ impl Browser {
             ws,
             next_id: 0,
         };
-        browser.call("Page.enable", json!({}));
+        browser.call("Page.enable", &json!({}));
         browser.call(
             "Emulation.setDeviceMetricsOverride",
-            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+            &json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
         );
         browser
     }
 
-    /// One DevTools command; its result (events in between are skipped).
-    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
+    /// One `DevTools` command; its result (events in between are skipped).
+    pub(crate) fn call(&mut self, method: &str, params: &Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let request = json!({ "id": id, "method": method, "params": params });
@@ -127,7 +126,7 @@ impl Browser {
 
     /// Loads `url` and waits (bounded) until the document has loaded.
     pub(crate) fn navigate(&mut self, url: &str) {
-        self.call("Page.navigate", json!({ "url": url }));
+        self.call("Page.navigate", &json!({ "url": url }));
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.eval("document.readyState") != "complete" {
             assert!(Instant::now() < deadline, "{url} did not load");
@@ -139,7 +138,7 @@ impl Browser {
     pub(crate) fn eval(&mut self, expression: &str) -> Value {
         let result = self.call(
             "Runtime.evaluate",
-            json!({ "expression": expression, "returnByValue": true }),
+            &json!({ "expression": expression, "returnByValue": true }),
         );
         assert!(
             result["exceptionDetails"].is_null(),
@@ -169,7 +168,7 @@ impl Browser {
     pub(crate) fn screenshot(&mut self, path: &Path) {
         let shot = self.call(
             "Page.captureScreenshot",
-            json!({ "format": "png", "captureBeyondViewport": true }),
+            &json!({ "format": "png", "captureBeyondViewport": true }),
         );
         use base64::Engine;
         let png = base64::engine::general_purpose::STANDARD
@@ -187,7 +186,7 @@ impl Drop for Browser {
     }
 }
 
-/// GET `path` on the DevTools HTTP endpoint, as JSON. It keeps the connection open, so
+/// GET `path` on the `DevTools` HTTP endpoint, as JSON. It keeps the connection open, so
 /// the body is read by its `Content-Length`.
 fn get_json(port: u16, path: &str) -> Option<Value> {
     use std::io::{BufRead, BufReader, Write};
@@ -204,10 +203,10 @@ fn get_json(port: u16, path: &str) -> Option<Value> {
         if line.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().ok()?;
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
         }
     }
     let mut body = vec![0; length];
