@@ -115,6 +115,11 @@ impl Hub {
         let _ = self.inner.updates.send(Arc::new(update));
     }
 
+    /// Whether any page is open (else a change need not be serialised).
+    fn watched(&self) -> bool {
+        self.inner.updates.receiver_count() > 0
+    }
+
     async fn forward(self, mut stop: watch::Receiver<bool>) {
         let mut datamovers =
             tmc_runtime::Store::watch(&datamover::store::DataMovers(self.inner.store.clone()));
@@ -123,10 +128,12 @@ impl Hub {
             let update = tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
                 Some(e) = datamovers.recv() => match e {
+                    _ if !self.watched() => continue,
                     tmc_runtime::Event::Applied(dm) => Update::DataMover(datamover_json(&dm)),
                     tmc_runtime::Event::Deleted(k) => deleted(Kind::DataMover, &k),
                 },
                 Some(e) = jobs.recv() => match e {
+                    _ if !self.watched() => continue,
                     tmc_runtime::Event::Applied(job) => Update::Job(job_json(&job)),
                     tmc_runtime::Event::Deleted(k) => deleted(Kind::Job, &k),
                 },
