@@ -18,6 +18,7 @@ test)
         curl:curl
         openssl:openssl
         kubectl:kubernetes-client
+        chromium:chromium
     )
     ;;
 *)

@@ -59,7 +59,17 @@ pub(crate) fn to_json(object: &Object) -> Value {
     value.unwrap_or(Value::Null)
 }
 
+/// The API behind its bearer token and request metrics.
 pub(crate) fn router(state: ApiState, token: ApiToken) -> Router {
+    routes(state)
+        .layer(axum::middleware::from_fn_with_state(token, require_token))
+        .layer(tmc_tower::api::ApiMetricsLayer::with_collector(
+            tmc_metrics::MetricsCollector::facade(),
+        ))
+}
+
+/// The API's routes alone, for in-process reads (the status page's schedules).
+pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/apply", post(apply))
         .route(
@@ -110,10 +120,6 @@ pub(crate) fn router(state: ApiState, token: ApiToken) -> Router {
             "/api/v1/namespaces/{ns}/{plural}/{name}",
             get(one_core).delete(delete_core),
         )
-        .layer(axum::middleware::from_fn_with_state(token, require_token))
-        .layer(tmc_tower::api::ApiMetricsLayer::with_collector(
-            tmc_metrics::MetricsCollector::facade(),
-        ))
         .with_state(state)
 }
 

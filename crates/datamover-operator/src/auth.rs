@@ -2,7 +2,7 @@
 //! kept across restarts, checked on every request in constant time.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -65,8 +65,13 @@ impl ApiToken {
         }
     }
 
+    /// The token itself, for the status page's sign-in link.
+    pub(crate) fn reveal(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `given` is the token, compared in constant time.
-    fn matches(&self, given: &str) -> bool {
+    pub(crate) fn matches(&self, given: &str) -> bool {
         self.0.as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
@@ -89,20 +94,24 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     response
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+}
+
 /// Middleware: 401 without a bearer token, 403 with a wrong one.
 pub(crate) async fn require_token(
     State(token): State<ApiToken>,
     request: Request,
     next: Next,
 ) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        });
+    let given = bearer(request.headers());
     match given {
         None => refuse(
             StatusCode::UNAUTHORIZED,

@@ -42,7 +42,7 @@ pub(crate) struct ServerArg {
 impl ServerArg {
     /// The token: `--token-file`, then `DATAMOVER_TOKEN_FILE`, then `<data-dir>/api-token`.
     /// `None` when the data dir has none (the server then answers 401 with the fix).
-    fn token(&self) -> Result<Option<String>, String> {
+    pub(crate) fn token(&self) -> Result<Option<String>, String> {
         let (path, explicit) = match &self.token_file {
             Some(p) => (p.clone(), true),
             None => (self.data_dir.join(crate::auth::TOKEN_FILE), false),

@@ -15,6 +15,8 @@ pub(crate) struct Hints {
     pub(crate) server: String,
     /// The API token's file.
     pub(crate) token_file: PathBuf,
+    /// The status page, with the token (`?token=`), so the link signs in.
+    pub(crate) page_url: String,
 }
 
 /// The example's manifests; `{destination}` is filled in. The PVC is a volume of the data
@@ -85,6 +87,7 @@ pub(crate) async fn run(
     policy: &Policy,
     hints: &Hints,
 ) -> Result<(), String> {
+    println!("demo: status page: {}", hints.page_url);
     let data_dir = policy.data_dir();
     let volumes = data_dir.join("volumes");
     let source = volumes.join("default/demo-data");

@@ -8,6 +8,7 @@ mod demo;
 mod listen;
 mod operator;
 mod output;
+mod page;
 mod table;
 
 use clap::{Args, Parser, Subcommand};
@@ -70,6 +71,11 @@ enum Command {
         #[command(flatten)]
         select: Select,
     },
+    /// Print the status page's link, signed in with the API token: open it in a browser.
+    PageUrl {
+        #[command(flatten)]
+        server: client::ServerArg,
+    },
     /// Delete a resource.
     Delete {
         /// The kind.
@@ -89,6 +95,18 @@ struct Select {
     namespace: String,
     #[command(flatten)]
     server: client::ServerArg,
+}
+
+/// `page-url`: the server's `/` with `?token=`.
+fn page_url(server: &client::ServerArg) -> Result<(), String> {
+    let token = server.token()?.ok_or_else(|| {
+        format!(
+            "no API token in {}: start the operator once (it writes the token), or pass --token-file",
+            server.data_dir.join(auth::TOKEN_FILE).display()
+        )
+    })?;
+    println!("{}/?token={token}", server.server.trim_end_matches('/'));
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -122,6 +140,7 @@ fn main() -> ExitCode {
         Command::Describe { kind, name, select } => {
             output::describe(&select.server, kind.into(), &name, &select.namespace)
         }
+        Command::PageUrl { server } => page_url(&server),
         Command::Delete { kind, name, select } => {
             output::delete(&select.server, kind.into(), &name, &select.namespace)
         }

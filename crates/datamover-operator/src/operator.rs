@@ -371,14 +371,24 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let serving = obs.start(None, &stop_rx).await?;
-    let api_app = api::router(
-        ApiState {
-            store: store.clone(),
-            volumes: volumes.clone(),
-            policy: policy.clone(),
-        },
-        token,
+    let api_state = ApiState {
+        store: store.clone(),
+        volumes: volumes.clone(),
+        policy: policy.clone(),
+    };
+    let hub = crate::page::Hub::start(
+        store.clone(),
+        obs.metrics.clone(),
+        api::routes(api_state.clone()),
+        stop_rx.clone(),
     );
+    let page = crate::page::router(crate::page::PageState {
+        token: token.clone(),
+        hub,
+        stop: stop_rx.clone(),
+        tls: api_tls.is_some(),
+    });
+    let api_app = api::router(api_state, token.clone()).merge(page);
     let api_scheme = if api_tls.is_some() { "https" } else { "http" };
     let api_server = tokio::spawn(crate::listen::serve(
         api_listener,
@@ -390,6 +400,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         data_dir = %args.data_dir.display(),
         metrics = %metrics_url(&obs.config),
         api = %format!("{api_scheme}://{}", args.api_bind_address),
+        status_page = %format!("{api_scheme}://{}/", args.api_bind_address),
         api_token = %token_file.display(),
         host_path_roots = ?policy.host_path_roots(),
         destination_roots = ?policy.destination_roots(),
@@ -437,6 +448,11 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
             metrics_url: metrics_url(&obs.config),
             server: format!("{api_scheme}://{}", args.api_bind_address),
             token_file,
+            page_url: format!(
+                "{api_scheme}://{}/?token={}",
+                args.api_bind_address,
+                token.reveal()
+            ),
         };
         tokio::select! {
             result = crate::demo::run(&demo_store, &policy, &hints) => result?,

@@ -420,6 +420,13 @@ fn the_demo_hints_should_work_as_printed_and_sigterm_should_stop_it() {
             .any(|l| l == "demo: DataMover default/demo-backup is Completed"),
         "{printed:?}"
     );
+    // The demo's first line is the status page's link (logs aside): it signs in.
+    let first = printed.iter().find(|l| l.starts_with("demo: ")).unwrap();
+    let link = first
+        .strip_prefix(&format!("demo: status page: http://{api}/?token="))
+        .unwrap_or_else(|| panic!("{printed:?}"));
+    let (status, _) = http(api, "GET", &format!("/?token={link}"), "").unwrap();
+    assert_eq!(status, 303, "the printed link does not sign in");
     // Run the hint exactly as printed (no spaces in these paths), from another directory.
     let words: Vec<&str> = hint.split_whitespace().collect();
     let out = Command::new(words[0])

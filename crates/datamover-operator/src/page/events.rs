@@ -1,0 +1,274 @@
+//! The page's live feed: one hub fans the store's changes out to every open page, as
+//! server-sent events.
+//!
+//! The hub subscribes once to the store's DataMover and Job watches and forwards each
+//! change into a bounded broadcast channel; it also samples the metrics for the charts and
+//! reads the schedules every [`SAMPLE_EVERY`]. Each `/events` stream starts with a
+//! `snapshot` of everything, then carries `datamover`, `job`, `deleted`, `charts` and
+//! `schedules` events as they happen. A page that falls behind the channel gets a fresh
+//! snapshot instead of an unbounded queue; every stream ends when the operator stops, so
+//! open pages never hold up a graceful shutdown.
+
+use super::charts::{Charts, SAMPLE_EVERY};
+use crate::api::to_json;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use datamover::job::Job;
+use datamover::manifest::Object;
+use datamover::store::EmbeddedStore;
+use datamover::types::{DataMover, Kind};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use tmc_metrics::Metrics;
+use tokio::sync::{broadcast, watch};
+use tower::ServiceExt;
+
+/// Where issue 17's schedules are listed; until that route exists the page says "no
+/// schedules".
+const SCHEDULES_PATH: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1/datamoverschedules";
+/// Changes a page may fall behind by before it is sent a fresh snapshot instead.
+const CHANNEL: usize = 1024;
+
+/// One change, as the page receives it.
+#[derive(Debug)]
+enum Update {
+    DataMover(Value),
+    Job(Value),
+    Deleted(&'static str, String, String),
+    Charts(Value),
+    Schedules(Value),
+}
+
+impl Update {
+    fn event(&self) -> Event {
+        let (name, data) = match self {
+            Self::DataMover(v) => ("datamover", v.to_string()),
+            Self::Job(v) => ("job", v.to_string()),
+            Self::Deleted(kind, namespace, name) => (
+                "deleted",
+                json!({ "kind": kind, "namespace": namespace, "name": name }).to_string(),
+            ),
+            Self::Charts(v) => ("charts", v.to_string()),
+            Self::Schedules(v) => ("schedules", v.to_string()),
+        };
+        Event::default().event(name).data(data)
+    }
+}
+
+/// A Job as the page needs it: which, and its status (not its spec: no environment).
+fn job_json(job: &Job) -> Value {
+    json!({
+        "namespace": job.metadata.namespace,
+        "name": job.metadata.name,
+        "resourceVersion": job.metadata.resource_version,
+        "status": serde_json::to_value(&job.status).unwrap_or(Value::Null),
+    })
+}
+
+fn datamover_json(dm: &DataMover) -> Value {
+    to_json(&Object::DataMover(dm.clone()))
+}
+
+/// The fan-out of changes to open pages. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<EmbeddedStore>,
+    updates: broadcast::Sender<Arc<Update>>,
+    charts: Mutex<Charts>,
+    schedules: Mutex<Value>,
+}
+
+impl Hub {
+    /// Starts forwarding `store`'s changes and sampling `metrics` (and the schedules of the
+    /// `api` routes) until `stop` turns true.
+    pub(crate) fn start(
+        store: Arc<EmbeddedStore>,
+        metrics: Metrics,
+        api: Router,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        let (updates, _) = broadcast::channel(CHANNEL);
+        let hub = Self {
+            inner: Arc::new(Inner {
+                store,
+                updates,
+                charts: Mutex::default(),
+                schedules: Mutex::new(json!({ "available": false, "items": [] })),
+            }),
+        };
+        tokio::spawn(hub.clone().forward(stop.clone()));
+        tokio::spawn(hub.clone().sample(metrics, api, stop));
+        hub
+    }
+
+    fn send(&self, update: Update) {
+        // No page open is no error.
+        let _ = self.inner.updates.send(Arc::new(update));
+    }
+
+    /// Whether any page is open (else a change need not be serialised).
+    fn watched(&self) -> bool {
+        self.inner.updates.receiver_count() > 0
+    }
+
+    async fn forward(self, mut stop: watch::Receiver<bool>) {
+        let mut datamovers =
+            tmc_runtime::Store::watch(&datamover::store::DataMovers(self.inner.store.clone()));
+        let mut jobs = self.inner.store.watch_jobs();
+        loop {
+            let update = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                Some(e) = datamovers.recv() => match e {
+                    _ if !self.watched() => continue,
+                    tmc_runtime::Event::Applied(dm) => Update::DataMover(datamover_json(&dm)),
+                    tmc_runtime::Event::Deleted(k) => deleted(Kind::DataMover, &k),
+                },
+                Some(e) = jobs.recv() => match e {
+                    _ if !self.watched() => continue,
+                    tmc_runtime::Event::Applied(job) => Update::Job(job_json(&job)),
+                    tmc_runtime::Event::Deleted(k) => deleted(Kind::Job, &k),
+                },
+                else => return,
+            };
+            self.send(update);
+        }
+    }
+
+    async fn sample(self, metrics: Metrics, api: Router, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tick.tick() => {}
+            }
+            let charts = {
+                let mut charts = self
+                    .inner
+                    .charts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                charts.record(datamover::time::now_ms(), &metrics.render());
+                charts.to_json()
+            };
+            self.send(Update::Charts(charts));
+            let schedules = schedules(&api).await;
+            *self
+                .inner
+                .schedules
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = schedules.clone();
+            self.send(Update::Schedules(schedules));
+        }
+    }
+
+    /// Everything the page shows, now.
+    fn snapshot(&self) -> Event {
+        let datamovers: Vec<Value> = self
+            .inner
+            .store
+            .list(Kind::DataMover, None)
+            .iter()
+            .map(to_json)
+            .collect();
+        let jobs: Vec<Value> = self.inner.store.jobs().iter().map(job_json).collect();
+        let charts = self
+            .inner
+            .charts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .to_json();
+        let schedules = self
+            .inner
+            .schedules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let data = json!({
+            "datamovers": datamovers,
+            "jobs": jobs,
+            "charts": charts,
+            "schedules": schedules,
+        });
+        Event::default().event("snapshot").data(data.to_string())
+    }
+
+    /// The event stream of one page, until `stop` turns true.
+    pub(crate) fn stream(&self, stop: watch::Receiver<bool>) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        // Subscribed before the snapshot is read: nothing falls between the two (a change
+        // may come twice; the page keeps the newer resourceVersion).
+        let state = Feed {
+            hub: self.clone(),
+            updates: self.inner.updates.subscribe(),
+            stop,
+            first: true,
+        };
+        let stream = futures_util::stream::unfold(state, Feed::next);
+        Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response()
+    }
+}
+
+fn deleted(kind: Kind, key: &tmc_runtime::ObjectKey) -> Update {
+    Update::Deleted(
+        kind.as_str(),
+        key.namespace().unwrap_or("default").to_owned(),
+        key.name().to_owned(),
+    )
+}
+
+/// The schedules as the API lists them, or none when it has no such route.
+async fn schedules(api: &Router) -> Value {
+    let none = json!({ "available": false, "items": [] });
+    let Ok(request) = Request::get(SCHEDULES_PATH).body(Body::empty()) else {
+        return none;
+    };
+    let Ok(response) = api.clone().oneshot(request).await;
+    if response.status() != StatusCode::OK {
+        return none;
+    }
+    let Ok(body) = response.into_body().collect().await else {
+        return none;
+    };
+    match serde_json::from_slice::<Value>(&body.to_bytes()) {
+        Ok(list) => json!({ "available": true, "items": list["items"] }),
+        Err(_) => none,
+    }
+}
+
+/// One page's position in the feed.
+struct Feed {
+    hub: Hub,
+    updates: broadcast::Receiver<Arc<Update>>,
+    stop: watch::Receiver<bool>,
+    first: bool,
+}
+
+impl Feed {
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        if std::mem::take(&mut self.first) {
+            let snapshot = self.hub.snapshot();
+            return Some((Ok(snapshot), self));
+        }
+        let event = tokio::select! {
+            _ = self.stop.wait_for(|s| *s) => return None,
+            received = self.updates.recv() => match received {
+                Ok(update) => update.event(),
+                Err(broadcast::error::RecvError::Lagged(_)) => self.hub.snapshot(),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
+        };
+        Some((Ok(event), self))
+    }
+}

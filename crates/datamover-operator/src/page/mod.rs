@@ -1,0 +1,230 @@
+//! The live status page, at `/` on the API listener: DataMovers with a live progress bar,
+//! schedules, recent failures and charts of the process's own metrics, for people with no
+//! Grafana at hand.
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `GET /` | the page; without the token, the login form (401) |
+//! | `GET /?token=<token>` | signs in (sets the cookie) and redirects to `/`: the link `datamover-operator page-url` prints |
+//! | `POST /login`, `POST /logout` | the login form's sign in (`token=`), and sign out |
+//! | `GET /events` | the live feed, server-sent events ([`events`]) |
+//! | `GET /assets/page.css`, `/assets/page.js` | the page's style and script (no data) |
+//!
+//! The page takes the API's token (`<data-dir>/api-token`) as `Authorization: Bearer`, or as
+//! the `datamover_token` cookie the login sets (`HttpOnly`, `SameSite=Strict`, `Secure`
+//! over TLS). The resource API itself still takes only the header, so a cookie can never
+//! apply or delete. Every asset is embedded in the binary; the page loads nothing from
+//! elsewhere (its `Content-Security-Policy` says so), and is plain HTML, CSS and JavaScript.
+
+mod charts;
+mod events;
+
+pub(crate) use events::Hub;
+
+use crate::auth::{ApiToken, bearer};
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+
+/// The cookie that carries the token after a login.
+const COOKIE: &str = "datamover_token";
+const INDEX: &str = include_str!("assets/index.html");
+const LOGIN: &str = include_str!("assets/login.html");
+const CSS: &str = include_str!("assets/page.css");
+const JS: &str = include_str!("assets/page.js");
+/// Nothing but this origin's own script and style; no frames, no foreign forms.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// What the page's handlers share.
+#[derive(Clone, Debug)]
+pub(crate) struct PageState {
+    /// The API's token.
+    pub(crate) token: ApiToken,
+    /// The live feed.
+    pub(crate) hub: Hub,
+    /// Turns true when the operator stops: open event streams end.
+    pub(crate) stop: watch::Receiver<bool>,
+    /// Whether the listener is TLS (the cookie is then `Secure`).
+    pub(crate) tls: bool,
+}
+
+/// The page's routes, each checking the token itself.
+pub(crate) fn router(state: PageState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/events", get(feed))
+        .route(
+            "/assets/page.css",
+            get(|| asset(CSS, "text/css; charset=utf-8")),
+        )
+        .route(
+            "/assets/page.js",
+            get(|| asset(JS, "text/javascript; charset=utf-8")),
+        )
+        .layer(tmc_tower::api::ApiMetricsLayer::with_collector(
+            tmc_metrics::MetricsCollector::facade(),
+        ))
+        .with_state(state)
+}
+
+/// Whether a request carries the token.
+#[derive(Debug, PartialEq, Eq)]
+enum Access {
+    Granted,
+    Missing,
+    Wrong,
+}
+
+/// The `datamover_token` cookie, if the request has one.
+fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+}
+
+fn access(token: &ApiToken, given: Option<&str>) -> Access {
+    match given {
+        None => Access::Missing,
+        Some(t) if token.matches(t) => Access::Granted,
+        Some(_) => Access::Wrong,
+    }
+}
+
+fn check(state: &PageState, headers: &HeaderMap) -> Access {
+    access(&state.token, bearer(headers).or_else(|| cookie(headers)))
+}
+
+/// `?token=` on `/`, and the login form's field.
+#[derive(Debug, Deserialize)]
+struct TokenParam {
+    token: Option<String>,
+}
+
+fn secured(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    secured(
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+/// The login form, with a (fixed) message saying why it is shown.
+fn login_form(status: StatusCode, message: &str) -> Response {
+    html(status, LOGIN.replace("{message}", message))
+}
+
+/// Sets the cookie to `value` (empty: removes it) and sends the browser to `/`.
+fn to_page(state: &PageState, value: &str) -> Response {
+    let secure = if state.tls { "; Secure" } else { "" };
+    let age = if value.is_empty() { "; Max-Age=0" } else { "" };
+    let cookie = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}");
+    let mut response = secured((StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response());
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn index(
+    State(state): State<PageState>,
+    Query(param): Query<TokenParam>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(given) = param.token.as_deref() {
+        return sign_in(&state, given);
+    }
+    match check(&state, &headers) {
+        Access::Granted => html(StatusCode::OK, INDEX.to_owned()),
+        Access::Missing => login_form(
+            StatusCode::UNAUTHORIZED,
+            "Sign in with the operator's API token (the file api-token in its data dir).",
+        ),
+        Access::Wrong => login_form(
+            StatusCode::FORBIDDEN,
+            "That token is not this operator's: use the api-token file of its data dir.",
+        ),
+    }
+}
+
+fn sign_in(state: &PageState, given: &str) -> Response {
+    let given = given.trim();
+    match access(&state.token, Some(given)) {
+        Access::Granted => to_page(state, given),
+        _ => login_form(
+            StatusCode::FORBIDDEN,
+            "That token is not this operator's: use the api-token file of its data dir.",
+        ),
+    }
+}
+
+async fn login(State(state): State<PageState>, Form(param): Form<TokenParam>) -> Response {
+    sign_in(&state, param.token.as_deref().unwrap_or_default())
+}
+
+async fn logout(State(state): State<PageState>) -> Response {
+    to_page(&state, "")
+}
+
+async fn feed(State(state): State<PageState>, headers: HeaderMap) -> Response {
+    let (status, message) = match check(&state, &headers) {
+        Access::Granted => return state.hub.stream(state.stop.clone()),
+        Access::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "sign in first: GET / shows the form",
+        ),
+        Access::Wrong => (StatusCode::FORBIDDEN, "the token is not this operator's"),
+    };
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> Response {
+    secured(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_should_be_found_among_others_and_only_by_its_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; datamover_token=abc; b=2"),
+        );
+        assert_eq!(cookie(&headers), Some("abc"));
+        let mut other = HeaderMap::new();
+        other.insert(
+            header::COOKIE,
+            HeaderValue::from_static("datamover_tokenx=abc"),
+        );
+        assert_eq!(cookie(&other), None);
+    }
+}
