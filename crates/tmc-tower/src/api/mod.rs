@@ -45,15 +45,23 @@ mod future;
 mod guard;
 mod labels;
 mod layer;
+#[cfg(feature = "axum")]
+mod routes;
 mod service;
+mod sizes;
+mod table;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 #[cfg(feature = "axum")]
 pub use labels::MatchedPathEndpoint;
 pub use labels::{
-    CANCELLED_STATUS, DefaultEndpoint, ERROR_STATUS, NoEndpoint, OTHER_METHOD, OVERFLOW_ENDPOINT,
-    ResolveEndpoint, UNMATCHED_ENDPOINT,
+    CANCELLED_STATUS, DefaultEndpoint, ERROR_STATUS, GRPC_STATUS_CODES, NoEndpoint, OTHER_METHOD,
+    OVERFLOW_ENDPOINT, ResolveEndpoint, UNMATCHED_ENDPOINT,
 };
+#[cfg(feature = "axum")]
+pub use routes::ApiRoutes;
+pub use table::{RouteError, RouteTable};
 pub use layer::{ApiMetricsLayer, DEFAULT_MAX_ENDPOINTS};
 pub use service::ApiMetrics;
+pub use sizes::{BodySizeLayer, BodySizes, SizedBody, SizesFuture};

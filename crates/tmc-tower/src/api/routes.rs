@@ -1,0 +1,184 @@
+//! One list of routes, two products: the axum `Router` and the [`RouteTable`] of outer mode.
+
+use super::table::{RouteError, RouteTable};
+use axum::Router;
+use axum::handler::Handler;
+use axum::routing::MethodRouter;
+
+/// Builds an axum `Router` and the matching [`RouteTable`] from one list of routes, so an
+/// [`ApiMetricsLayer`](super::ApiMetricsLayer) can wrap the whole router from outside (one
+/// layer call per request instead of one per route, no re-boxing of each route's response)
+/// and still label every request by its route template.
+///
+/// Mirrors the `Router` methods that add routes (`route`, `nest`, `merge`) and passes
+/// `fallback` through; anything else (layers, state) goes on the built `Router`. Every
+/// template is checked before axum sees it, so a bad one is an error from
+/// [`build`](Self::build), not a panic. Two method routers given for one path must not
+/// overlap in methods (axum panics on that, as `Router::route` does).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use axum::{body::Body, routing::get};
+/// use http::Request;
+/// use tower::{Layer, ServiceExt};
+/// use tmc_metrics::Metrics;
+/// use tmc_tower::api::{ApiMetricsLayer, ApiRoutes};
+///
+/// let metrics = Metrics::builder().build()?;
+/// let v1 = ApiRoutes::new().route("/placements/{id}", get(|| async { "placement" }));
+/// let (router, table) = ApiRoutes::new()
+///     .route("/users/{id}", get(|| async { "user" }))
+///     .nest("/api/v1", v1)
+///     .build()?;
+/// // Outer mode: the layer wraps the whole router.
+/// let app = ApiMetricsLayer::new(&metrics).endpoint(table).layer(router);
+///
+/// let response = app.oneshot(Request::get("/api/v1/placements/7").body(Body::empty()).unwrap()).await.unwrap();
+/// axum::body::to_bytes(axum::body::Body::new(response.into_body()), usize::MAX).await.unwrap();
+/// assert!(metrics.render().contains(
+///     r#"tmc_api_requests_total{method="GET",endpoint="/api/v1/placements/{id}",status_code="200"} 1"#
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+///
+/// To serve the wrapped router with `axum::serve`, give it axum's body type:
+/// `tower::ServiceExt::map_response(app, |r| r.map(axum::body::Body::new))`, then
+/// `axum::ServiceExt::into_make_service`.
+#[derive(Debug)]
+#[must_use]
+pub struct ApiRoutes<S = ()> {
+    router: Router<S>,
+    table: RouteTable,
+    error: Option<RouteError>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for ApiRoutes<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> ApiRoutes<S> {
+    /// No routes yet.
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            table: RouteTable::new(),
+            error: None,
+        }
+    }
+
+    /// As `Router::route`: `method_router` serves `path`, a template in axum's syntax.
+    pub fn route(mut self, path: &str, method_router: MethodRouter<S>) -> Self {
+        if self.error.is_none() {
+            match check(path).and_then(|()| self.table.insert(path)) {
+                Ok(()) => self.router = self.router.route(path, method_router),
+                Err(e) => self.error = Some(e),
+            }
+        }
+        self
+    }
+
+    /// As `Router::nest`: `routes` served under `prefix` (templates joined as axum joins
+    /// them, so they equal axum's `MatchedPath`).
+    pub fn nest(mut self, prefix: &str, routes: ApiRoutes<S>) -> Self {
+        if self.error.is_some() {
+            return self;
+        }
+        if let Some(e) = routes.error {
+            self.error = Some(e);
+            return self;
+        }
+        let joined = check_prefix(prefix).and_then(|()| {
+            routes
+                .table
+                .templates()
+                .try_for_each(|t| self.table.insert(&join(prefix, t)))
+        });
+        match joined {
+            Ok(()) => self.router = self.router.nest(prefix, routes.router),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// As `Router::merge`: the routes of `other` beside these.
+    pub fn merge(mut self, other: ApiRoutes<S>) -> Self {
+        if self.error.is_some() {
+            return self;
+        }
+        if let Some(e) = other.error {
+            self.error = Some(e);
+            return self;
+        }
+        match other
+            .table
+            .templates()
+            .try_for_each(|t| self.table.insert(t))
+        {
+            Ok(()) => self.router = self.router.merge(other.router),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// As `Router::fallback`: what serves paths no route matches (labelled
+    /// [`UNMATCHED_ENDPOINT`](super::UNMATCHED_ENDPOINT)).
+    pub fn fallback<H, T>(mut self, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        self.router = self.router.fallback(handler);
+        self
+    }
+
+    /// The router and its route table.
+    ///
+    /// # Errors
+    /// The first route template that was refused: one not starting with `/`, using axum
+    /// 0.7's `:param` / `*wildcard` syntax, malformed, or conflicting with another; or a
+    /// nest prefix that is `/`, empty, or has a wildcard.
+    pub fn build(self) -> Result<(Router<S>, RouteTable), RouteError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok((self.router, self.table)),
+        }
+    }
+}
+
+/// The checks axum makes with a panic, made with an error instead.
+fn check(path: &str) -> Result<(), RouteError> {
+    if !path.starts_with('/') {
+        return Err(RouteError::new(path, "it does not start with '/'"));
+    }
+    if path.split('/').any(|s| s.starts_with(':') || s.starts_with('*')) {
+        return Err(RouteError::new(
+            path,
+            "a segment starts with ':' or '*' (axum 0.7 syntax; use {param} or {*rest})",
+        ));
+    }
+    Ok(())
+}
+
+fn check_prefix(prefix: &str) -> Result<(), RouteError> {
+    check(prefix)?;
+    if prefix.len() < 2 {
+        return Err(RouteError::new(prefix, "nesting at the root: use merge"));
+    }
+    if prefix.split('/').any(|s| s.starts_with("{*")) {
+        return Err(RouteError::new(prefix, "a nest prefix cannot hold a wildcard"));
+    }
+    Ok(())
+}
+
+/// The template axum gives a route `path` nested at `prefix`.
+fn join(prefix: &str, path: &str) -> String {
+    if prefix.ends_with('/') {
+        format!("{prefix}{}", path.trim_start_matches('/'))
+    } else if path == "/" {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}{path}")
+    }
+}
