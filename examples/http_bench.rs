@@ -23,7 +23,6 @@
 //! `benches/http_overhead.sh` and `benches/http_instructions.sh`.
 
 use axum::Router;
-use axum::ServiceExt as _;
 use axum::extract::Path;
 use axum::routing::get;
 use std::net::SocketAddr;
@@ -31,7 +30,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tmc_tower::api::{ApiMetricsLayer, ApiRoutes};
 use tokio::sync::Notify;
-use tower::{Layer, ServiceExt as _};
 
 const VARIANTS: [&str; 5] = ["bare", "noop-layer", "tmc", "tmc-outer", "axum-prometheus"];
 
@@ -134,14 +132,10 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
             .layer(ApiMetricsLayer::new(&metrics)),
         "tmc-outer" => {
-            let (router, table) = ApiRoutes::new()
+            let app = ApiRoutes::new()
                 .route("/hello/{id}", hello)
                 .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
-                .build()?;
-            let app = ApiMetricsLayer::new(&metrics)
-                .endpoint(table)
-                .layer(router)
-                .map_response(|r| r.map(axum::body::Body::new));
+                .instrument(ApiMetricsLayer::new(&metrics))?;
             axum::serve(listener, app.into_make_service())
                 .with_graceful_shutdown(shutdown)
                 .await?;

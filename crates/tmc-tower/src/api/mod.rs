@@ -47,6 +47,7 @@ mod labels;
 mod layer;
 #[cfg(feature = "axum")]
 mod routes;
+mod segments;
 mod service;
 mod sizes;
 mod table;
@@ -60,7 +61,7 @@ pub use labels::{
     OVERFLOW_ENDPOINT, ResolveEndpoint, UNMATCHED_ENDPOINT,
 };
 #[cfg(feature = "axum")]
-pub use routes::ApiRoutes;
+pub use routes::{ApiRoutes, MeteredFuture, MeteredRouter};
 pub use table::{RouteError, RouteTable};
 pub use layer::{ApiMetricsLayer, DEFAULT_MAX_ENDPOINTS};
 pub use service::ApiMetrics;

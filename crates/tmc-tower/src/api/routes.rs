@@ -1,9 +1,19 @@
 //! One list of routes, two products: the axum `Router` and the [`RouteTable`] of outer mode.
 
 use super::table::{RouteError, RouteTable};
+use super::{ApiMetrics, ApiMetricsLayer, ResponseFuture};
 use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::handler::Handler;
-use axum::routing::MethodRouter;
+use axum::response::Response;
+use axum::routing::{IntoMakeService, MethodRouter};
+use pin_project_lite::pin_project;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tower::{Layer, Service};
 
 /// Builds an axum `Router` and the matching [`RouteTable`] from one list of routes, so an
 /// [`ApiMetricsLayer`](super::ApiMetricsLayer) can wrap the whole router from outside (one
@@ -41,9 +51,8 @@ use axum::routing::MethodRouter;
 /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 /// ```
 ///
-/// To serve the wrapped router with `axum::serve`, give it axum's body type:
-/// `tower::ServiceExt::map_response(app, |r| r.map(axum::body::Body::new))`, then
-/// `axum::ServiceExt::into_make_service`.
+/// To serve it with `axum::serve`, let [`instrument`](Self::instrument) build and wrap the
+/// router in one call: it answers with axum's body type.
 #[derive(Debug)]
 #[must_use]
 pub struct ApiRoutes<S = ()> {
@@ -180,5 +189,95 @@ fn join(prefix: &str, path: &str) -> String {
         prefix.to_owned()
     } else {
         format!("{prefix}{path}")
+    }
+}
+
+impl ApiRoutes<()> {
+    /// Outer mode in one call: builds the router and its table, and wraps the whole router
+    /// in `layer` with the table as its endpoint source. The result is ready for
+    /// `axum::serve(listener, app.into_make_service())`.
+    ///
+    /// ```
+    /// use axum::routing::get;
+    /// use tmc_tower::api::{ApiMetricsLayer, ApiRoutes};
+    ///
+    /// let metrics = tmc_metrics::Metrics::builder().build()?;
+    /// let app = ApiRoutes::new()
+    ///     .route("/users/{id}", get(|| async { "user" }))
+    ///     .instrument(ApiMetricsLayer::new(&metrics))?;
+    /// # async fn serve(app: tmc_tower::api::MeteredRouter) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// axum::serve(listener, app.into_make_service()).await
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub fn instrument<E>(self, layer: ApiMetricsLayer<E>) -> Result<MeteredRouter, RouteError> {
+        let (router, table) = self.build()?;
+        Ok(MeteredRouter {
+            inner: layer.endpoint(table).layer(router),
+        })
+    }
+}
+
+/// An axum `Router` wrapped whole by [`ApiMetricsLayer`] in outer mode, answering with axum's
+/// body type so `axum::serve` takes it. Made by [`ApiRoutes::instrument`].
+#[derive(Debug, Clone)]
+pub struct MeteredRouter {
+    inner: ApiMetrics<Router, RouteTable>,
+}
+
+impl MeteredRouter {
+    /// A make-service for `axum::serve`.
+    pub fn into_make_service(self) -> IntoMakeService<Self> {
+        axum::ServiceExt::<Request>::into_make_service(self)
+    }
+
+    /// The wrapped router.
+    pub fn into_inner(self) -> Router {
+        self.inner.into_inner()
+    }
+}
+
+impl Service<Request> for MeteredRouter {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = MeteredFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        MeteredFuture {
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+type RouterFuture = <Router as Service<Request>>::Future;
+
+pin_project! {
+    /// The future of [`MeteredRouter`].
+    pub struct MeteredFuture {
+        #[pin]
+        inner: ResponseFuture<RouterFuture>,
+    }
+}
+
+impl std::fmt::Debug for MeteredFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for MeteredFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = ready!(self.project().inner.poll(cx))?;
+        Poll::Ready(Ok(response.map(Body::new)))
     }
 }
