@@ -133,6 +133,7 @@ impl Shared {
     /// As [`endpoint`](Self::endpoint), first trying the entry this route saw last, which
     /// spares the hash and the lock when one service serves one template (axum's
     /// `Router::layer` wraps each route on its own).
+    #[inline]
     pub(crate) fn endpoint_cached(
         &self,
         route: &RouteState,
@@ -243,6 +244,7 @@ impl Endpoint {
     }
 
     /// Counts one request with `status` and observes its duration in seconds.
+    #[inline]
     pub(crate) fn record(&self, status: u16, seconds: f64) {
         let observe = |h: &Handles| {
             h.requests.increment(1);

@@ -24,6 +24,7 @@ pub const ERROR_STATUS: &str = "error";
 pub(crate) const METHODS: usize = 10;
 
 /// The index and label value of a method; non-standard methods fold into [`OTHER_METHOD`].
+#[inline]
 pub(crate) fn method_label(method: &Method) -> (usize, &'static str) {
     match *method {
         Method::GET => (0, "GET"),

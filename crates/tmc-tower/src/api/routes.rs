@@ -278,6 +278,9 @@ impl Future for MeteredFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let response = ready!(self.project().inner.poll(cx))?;
-        Poll::Ready(Ok(response.map(Body::new)))
+        // axum's body as it is when nothing is left to measure; else one more box.
+        Poll::Ready(Ok(
+            response.map(|body| body.into_inner_if_done().unwrap_or_else(Body::new))
+        ))
     }
 }

@@ -75,24 +75,62 @@ impl SegmentMatcher {
         let Some(rest) = path.strip_prefix('/') else {
             return Some(None);
         };
-        let count = rest.bytes().filter(|b| *b == b'/').count() + 1;
-        if let Some(candidates) = tables.by_count.get(count) {
+        let segments = Segments::split(rest)?;
+        if let Some(candidates) = tables.by_count.get(segments.count) {
             for t in candidates {
                 if t.segments
                     .iter()
-                    .zip(rest.split('/'))
-                    .all(|(s, p)| segment_matches(s, p))
+                    .enumerate()
+                    .all(|(i, s)| segment_matches(s, segments.get(rest, i)))
                 {
                     return Some(Some(t.index));
                 }
             }
         }
         for t in &tables.catch_alls {
-            if catch_all_matches(&t.segments, rest) {
+            if catch_all_matches(&t.segments, rest, &segments) {
                 return Some(Some(t.index));
             }
         }
         Some(None)
+    }
+}
+
+/// Where a path's segments end, found in one pass over its bytes.
+struct Segments {
+    ends: [usize; MAX_SEGMENTS],
+    count: usize,
+}
+
+/// Longer paths go to `matchit`.
+const MAX_SEGMENTS: usize = 16;
+
+impl Segments {
+    fn split(rest: &str) -> Option<Self> {
+        let mut ends = [0; MAX_SEGMENTS];
+        let mut count = 0;
+        for (i, b) in rest.bytes().enumerate() {
+            if b == b'/' {
+                *ends.get_mut(count)? = i;
+                count += 1;
+            }
+        }
+        *ends.get_mut(count)? = rest.len();
+        Some(Self {
+            ends,
+            count: count + 1,
+        })
+    }
+
+    fn start(&self, i: usize) -> usize {
+        match i {
+            0 => 0,
+            i => self.ends[i - 1] + 1,
+        }
+    }
+
+    fn get<'p>(&self, rest: &'p str, i: usize) -> &'p str {
+        rest.get(self.start(i)..self.ends[i]).unwrap_or_default()
     }
 }
 
@@ -106,20 +144,14 @@ fn segment_matches(segment: &Segment, path: &str) -> bool {
 
 /// `segments` ends in a catch-all: the segments before it match the path's first ones, and
 /// something is left for the catch-all.
-fn catch_all_matches(segments: &[Segment], mut rest: &str) -> bool {
-    let Some((_, fixed)) = segments.split_last() else {
-        return false;
-    };
-    for segment in fixed {
-        let Some((head, tail)) = rest.split_once('/') else {
-            return false;
-        };
-        if !segment_matches(segment, head) {
-            return false;
-        }
-        rest = tail;
-    }
-    !rest.is_empty()
+fn catch_all_matches(segments: &[Segment], rest: &str, path: &Segments) -> bool {
+    let fixed = segments.len() - 1;
+    fixed < path.count
+        && segments[..fixed]
+            .iter()
+            .enumerate()
+            .all(|(i, s)| segment_matches(s, path.get(rest, i)))
+        && path.start(fixed) < rest.len()
 }
 
 /// The segments of a template after its leading `/`, or `None` for syntax this matcher
@@ -208,6 +240,8 @@ mod tests {
                 paths.push(path);
             }
             paths.extend(["", "*", "//", "/hello//", "/static/", "/static//x"].map(String::from));
+            paths.push("/a".repeat(40));
+            paths.push(format!("/static{}", "/x".repeat(40)));
             for path in &paths {
                 let expected = slow.at(path).ok().map(|m| *m.value);
                 if let Some(answer) = fast.at(path) {

@@ -129,6 +129,7 @@ impl RouteTable {
 
     /// The template matching `path`, if any.
     #[must_use]
+    #[inline]
     pub fn at(&self, path: &str) -> Option<&str> {
         let index = match self.inner.fast.at(path) {
             Some(found) => found?,
@@ -144,6 +145,7 @@ impl RouteTable {
 }
 
 impl<B> ResolveEndpoint<B> for RouteTable {
+    #[inline]
     fn resolve<'a>(&'a self, request: &'a Request<B>) -> Option<Cow<'a, str>> {
         #[cfg(feature = "axum")]
         if let Some(template) = super::labels::matched_path(request) {
