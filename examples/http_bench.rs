@@ -2,6 +2,9 @@
 //! --variant <bare|noop-layer|tmc|tmc-outer|axum-prometheus> --bind 127.0.0.1:PORT`, then load
 //! `GET /hello/{id}`.
 //!
+//! Every variant serves the same two routes, `GET /hello/{id}` and `GET /metrics`, so the
+//! differences are the middleware alone.
+//!
 //! - `bare`: axum with no middleware, the limit.
 //! - `tmc`: `ApiMetricsLayer` added with `Router::layer` (inside the router), plus `/metrics`.
 //! - `tmc-outer`: `ApiMetricsLayer` in outer mode: wrapping the whole router, the route
@@ -123,9 +126,12 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     let shutdown = async move { done.notified().await };
     let app: Router = match args.variant.as_str() {
-        "bare" => Router::new().route("/hello/{id}", hello),
+        "bare" => Router::new()
+            .route("/hello/{id}", hello)
+            .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone())),
         "noop-layer" => Router::new()
             .route("/hello/{id}", hello)
+            .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
             .layer(tower::layer::layer_fn(|s| s)),
         "tmc" => Router::new()
             .route("/hello/{id}", hello)

@@ -47,7 +47,6 @@ mod labels;
 mod layer;
 #[cfg(feature = "axum")]
 mod routes;
-mod segments;
 mod service;
 mod sizes;
 mod table;

@@ -1,7 +1,6 @@
 //! Outer mode: route templates from a table matched with `matchit`, the matcher axum uses.
 
 use super::labels::ResolveEndpoint;
-use super::segments::SegmentMatcher;
 use http::Request;
 use std::borrow::Cow;
 use std::fmt;
@@ -41,8 +40,6 @@ pub struct RouteTable {
 struct Inner {
     matcher: matchit::Router<usize>,
     templates: Vec<Box<str>>,
-    /// The same answers as `matcher`, cheaper, while the templates allow it.
-    fast: SegmentMatcher,
 }
 
 impl fmt::Debug for RouteTable {
@@ -113,7 +110,6 @@ impl RouteTable {
             .matcher
             .insert(template, inner.templates.len())
             .map_err(|e| RouteError::new(template, e))?;
-        inner.fast.insert(template, inner.templates.len());
         inner.templates.push(template.into());
         Ok(())
     }
@@ -131,10 +127,7 @@ impl RouteTable {
     #[must_use]
     #[inline]
     pub fn at(&self, path: &str) -> Option<&str> {
-        let index = match self.inner.fast.at(path) {
-            Some(found) => found?,
-            None => *self.inner.matcher.at(path).ok()?.value,
-        };
+        let index = *self.inner.matcher.at(path).ok()?.value;
         self.inner.templates.get(index).map(|t| &**t)
     }
 
