@@ -9,16 +9,16 @@
 #![allow(clippy::expect_used)] // a benchmark that cannot set up has nothing to measure
 
 use axum::Router;
-use axum::response::Response;
-use std::convert::Infallible;
-use tower::util::BoxCloneService;
 use axum::body::Body;
+use axum::response::Response;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::BodyExt;
+use std::convert::Infallible;
 use std::hint::black_box;
 use tower::ServiceExt;
+use tower::util::BoxCloneService;
 
 type App = BoxCloneService<Request<Body>, Response, Infallible>;
 

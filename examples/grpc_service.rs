@@ -134,7 +134,11 @@ impl tower::Service<http::Request<Body>> for Users {
 }
 
 /// Serves `users` on `listener` with API metrics recorded into `metrics`.
-async fn serve(listener: tokio::net::TcpListener, users: Users, metrics: &Metrics) -> Result<(), Error> {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    users: Users,
+    metrics: &Metrics,
+) -> Result<(), Error> {
     let table = RouteTable::new().with(GET)?;
     tonic::transport::Server::builder()
         .layer(ApiMetricsLayer::new(metrics).endpoint(table).grpc(true))
@@ -173,7 +177,10 @@ mod tests {
 
     async fn call(channel: Channel, name: &str) -> Result<String, Status> {
         let mut client = tonic::client::Grpc::new(channel);
-        client.ready().await.map_err(|e| Status::unknown(e.to_string()))?;
+        client
+            .ready()
+            .await
+            .map_err(|e| Status::unknown(e.to_string()))?;
         client
             .unary(
                 tonic::Request::new(name.to_owned()),

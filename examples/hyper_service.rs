@@ -10,11 +10,11 @@
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
 use tmc_metrics::Metrics;
-use hyper::body::Incoming;
 use tmc_tower::api::{ApiMetricsLayer, RouteTable};
 use tokio::net::TcpListener;
 use tower::{Layer, service_fn};

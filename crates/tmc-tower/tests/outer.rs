@@ -123,7 +123,10 @@ async fn outer_mode_should_let_matched_path_win_when_the_router_already_matched(
         .route("/users/{id}", get(|| async { "user" }))
         .layer(ApiMetricsLayer::new(&m).endpoint(table));
     let mut svc = app.into_service();
-    assert_eq!(send(&mut svc, Method::GET, "/users/1").await, StatusCode::OK);
+    assert_eq!(
+        send(&mut svc, Method::GET, "/users/1").await,
+        StatusCode::OK
+    );
     assert_eq!(
         series(&m, "tmc_api_requests_total"),
         [r#"tmc_api_requests_total{method="GET",endpoint="/users/{id}",status_code="200"} 1"#]
@@ -214,7 +217,10 @@ impl http_body::Body for Frames {
 fn grpc_response(code: &str, in_trailers: bool) -> Response<Body> {
     let head = Response::builder().header("content-type", "application/grpc");
     if !in_trailers {
-        return head.header("grpc-status", code).body(Body::empty()).unwrap();
+        return head
+            .header("grpc-status", code)
+            .body(Body::empty())
+            .unwrap();
     }
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", code.parse().unwrap());
@@ -238,12 +244,28 @@ async fn grpc_mode_should_label_by_grpc_status_in_head_or_trailers() {
             _ => Response::new(Body::from("plain rest")),
         })
     });
-    let table = ["/ok", "/trailers-not-found", "/head-unavailable", "/garbage", "/rest"]
-        .into_iter()
-        .try_fold(RouteTable::new(), RouteTable::with)
-        .unwrap();
-    let mut svc = ApiMetricsLayer::new(&m).endpoint(table).grpc(true).layer(svc);
-    for uri in ["/ok", "/ok", "/trailers-not-found", "/head-unavailable", "/garbage", "/rest"] {
+    let table = [
+        "/ok",
+        "/trailers-not-found",
+        "/head-unavailable",
+        "/garbage",
+        "/rest",
+    ]
+    .into_iter()
+    .try_fold(RouteTable::new(), RouteTable::with)
+    .unwrap();
+    let mut svc = ApiMetricsLayer::new(&m)
+        .endpoint(table)
+        .grpc(true)
+        .layer(svc);
+    for uri in [
+        "/ok",
+        "/ok",
+        "/trailers-not-found",
+        "/head-unavailable",
+        "/garbage",
+        "/rest",
+    ] {
         assert_eq!(send(&mut svc, Method::POST, uri).await, StatusCode::OK);
     }
     assert_eq!(

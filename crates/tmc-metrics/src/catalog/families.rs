@@ -383,8 +383,17 @@ family!(
 
 /// Buckets for HTTP body sizes: powers of four from 64 B to 64 MiB.
 pub const BODY_SIZE_BUCKETS: &[f64] = &[
-    64.0, 256.0, 1024.0, 4096.0, 16_384.0, 65_536.0, 262_144.0, 1_048_576.0, 4_194_304.0,
-    16_777_216.0, 67_108_864.0,
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16_384.0,
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
 ];
 family!(
     /// `tmc_api_request_body_size_bytes{method,endpoint}`: request body sizes (opt-in).

@@ -59,9 +59,9 @@ pub use labels::{
     CANCELLED_STATUS, DefaultEndpoint, ERROR_STATUS, GRPC_STATUS_CODES, NoEndpoint, OTHER_METHOD,
     OVERFLOW_ENDPOINT, ResolveEndpoint, UNMATCHED_ENDPOINT,
 };
+pub use layer::{ApiMetricsLayer, DEFAULT_MAX_ENDPOINTS};
 #[cfg(feature = "axum")]
 pub use routes::{ApiRoutes, MeteredFuture, MeteredRouter};
-pub use table::{RouteError, RouteTable};
-pub use layer::{ApiMetricsLayer, DEFAULT_MAX_ENDPOINTS};
 pub use service::ApiMetrics;
 pub use sizes::{BodySizeLayer, BodySizes, SizedBody, SizesFuture};
+pub use table::{RouteError, RouteTable};

@@ -161,7 +161,10 @@ fn check(path: &str) -> Result<(), RouteError> {
     if !path.starts_with('/') {
         return Err(RouteError::new(path, "it does not start with '/'"));
     }
-    if path.split('/').any(|s| s.starts_with(':') || s.starts_with('*')) {
+    if path
+        .split('/')
+        .any(|s| s.starts_with(':') || s.starts_with('*'))
+    {
         return Err(RouteError::new(
             path,
             "a segment starts with ':' or '*' (axum 0.7 syntax; use {param} or {*rest})",
@@ -176,7 +179,10 @@ fn check_prefix(prefix: &str) -> Result<(), RouteError> {
         return Err(RouteError::new(prefix, "nesting at the root: use merge"));
     }
     if prefix.split('/').any(|s| s.starts_with("{*")) {
-        return Err(RouteError::new(prefix, "a nest prefix cannot hold a wildcard"));
+        return Err(RouteError::new(
+            prefix,
+            "a nest prefix cannot hold a wildcard",
+        ));
     }
     Ok(())
 }
