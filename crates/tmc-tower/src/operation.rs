@@ -15,7 +15,7 @@
 //!
 //! let metrics = Metrics::builder().build()?;
 //! let client = ServiceBuilder::new()
-//!     .layer(OperationLayer::new(&metrics.collector(), "syncer", "cluster-1", "get-deployment"))
+//!     .layer(OperationLayer::new(&metrics, "syncer", "cluster-1", "get-deployment"))
 //!     .service(service_fn(|name: &'static str| async move { Ok::<_, TmcError>(name.len()) }));
 //! assert_eq!(client.oneshot("web").await.unwrap(), 3);
 //! assert!(metrics.render().contains(

@@ -412,7 +412,7 @@ async fn api_layer_should_count_a_service_error_with_the_error_status() {
 #[tokio::test]
 async fn operation_layer_should_record_success_error_kinds_and_cancellation_on_a_mock_service() {
     let m = metrics();
-    let layer = OperationLayer::new(&m.collector(), "client", "apiserver", "get-pod");
+    let layer = OperationLayer::new(m.collector(), "client", "apiserver", "get-pod");
     let (mut svc, mut handle) =
         tower_test::mock::spawn_layer::<&'static str, &'static str, _>(layer);
 
@@ -484,7 +484,7 @@ async fn operation_layer_should_record_success_error_kinds_and_cancellation_on_a
 async fn operation_layer_should_name_operations_per_request_and_accept_a_classifier() {
     let m = metrics();
     let layer = OperationLayer::per_request(
-        &m.collector(),
+        m.collector(),
         "client",
         "apiserver",
         |req: &(&'static str, u16)| req.0,
@@ -554,7 +554,9 @@ async fn every_layer_should_take_the_same_handle_and_per_request_names_may_be_cl
     // The same handle, three ways: &Metrics, Metrics, &MetricsCollector.
     let by_ref = OperationLayer::<()>::new(&m, "c", "i", "by-ref");
     let by_value = OperationLayer::<()>::new(m.clone(), "c", "i", "by-value");
-    let by_collector = OperationLayer::<()>::new(&m.collector(), "c", "i", "by-collector");
+    let collector = m.collector();
+    let by_collector = OperationLayer::<()>::new(&collector, "c", "i", "by-collector");
+    drop(collector);
     for layer in [by_ref, by_value, by_collector] {
         let svc = layer.layer(tower::service_fn(|()| async { Ok::<_, TmcError>(()) }));
         svc.oneshot(()).await.unwrap();

@@ -11,11 +11,23 @@
 //! every unmatched request under [`UNMATCHED_ENDPOINT`] and templates past the layer's cap
 //! under [`OVERFLOW_ENDPOINT`]; `method` is one of the nine standard methods or
 //! [`OTHER_METHOD`]; `status_code` is the response's code, [`CANCELLED_STATUS`] when the
-//! request future or body was dropped first, or [`ERROR_STATUS`] when the service or body
-//! failed.
+//! request future or body was dropped first, [`ERROR_STATUS`] when the service or body
+//! failed, or with [`ApiMetricsLayer::grpc`] one of [`GRPC_STATUS_CODES`].
 //!
-//! With axum, add the layer with `Router::layer` so the route template is known; it then
-//! covers the fallback (unmatched requests) too:
+//! Where the template comes from:
+//!
+//! - **Outer mode** (the cheapest): the layer wraps a whole axum `Router`, a hyper service or
+//!   any tower service, and matches each path against a [`RouteTable`] with `matchit`.
+//!   [`ApiRoutes`] builds the `Router` and the table from one list of routes, and
+//!   [`ApiRoutes::instrument`] wraps the router, ready for `axum::serve`.
+//! - **Inside a `Router`** (`Router::layer`): axum's `MatchedPath`, the default. axum then
+//!   wraps every route on its own and boxes each response again, which costs more per
+//!   request. A `MatchedPath` wins over the table when both are there.
+//! - Any [`ResolveEndpoint`], closures included.
+//!
+//! Opt-in body sizes: [`ApiMetricsLayer::body_sizes`].
+//!
+//! Inside a `Router`, the layer covers the fallback (unmatched requests) too:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
