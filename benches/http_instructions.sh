@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Server instructions per request, repeatable to a few instructions, under callgrind.
 #
-#   benches/http_instructions.sh [N1] [N2] [REPS]
+#   benches/http_instructions.sh [N1] [N2] [REPS]      (VARIANTS="bare tmc" to pick some)
 #
 # For each variant of examples/http_bench (one worker thread), serves exactly N1 and then
 # N2 requests of GET /hello/{id} over one keep-alive connection under
 # `valgrind --tool=callgrind`, and prints (I(N2) - I(N1)) / (N2 - N1): start-up and
-# shutdown cancel out. Each count is the minimum of REPS runs (default 5): whether the next
+# shutdown cancel out (one-time initialisations are left out: see `instructions`). Each count
+# is the minimum of REPS runs (default 5): whether the next
 # request has already arrived when the server polls its socket varies with timing and adds a
 # few hundred instructions per request to some runs (never removes any), for every variant
 # alike; the minimum repeats to within a few dozen instructions per request.
@@ -50,14 +51,32 @@ instructions() { # variant n
   local server=$!
   client "$2"
   wait "$server"
-  awk '/^summary:/ {print $2}' "$OUT/cg.$1.$2"
+  # Less the one-time initialisations (the `once_cell` cells): quanta calibrates its TSC
+  # clock in one, for a wall-clock-bounded time, so its instruction count varies from run
+  # to run by millions; nothing in it is per request.
+  local total once
+  total=$(awk '/^summary:/ {print $2}' "$OUT/cg.$1.$2")
+  once=$(callgrind_annotate --inclusive=yes "$OUT/cg.$1.$2" 2>/dev/null |
+    awk '/once_cell::imp::OnceCell<T>::initialize \[/ {gsub(",", "", $1); s += $1} END {print s + 0}')
+  echo $(( total - once ))
 }
 
+VARIANTS=${VARIANTS:-bare noop-layer tmc tmc-outer axum-prometheus}
+declare -A PER
 printf "%-16s%16s%14s\n" variant "instr/request" "vs bare"
-for variant in bare noop-layer tmc axum-prometheus; do
+for variant in $VARIANTS; do
   i1=$(min_instructions "$variant" "$N1")
   i2=$(min_instructions "$variant" "$N2")
   per=$(( (i2 - i1) / (N2 - N1) ))
+  PER[$variant]=$per
   [ "$variant" = bare ] && BARE=$per
-  printf "%-16s%16d%14s\n" "$variant" "$per" "$(awk -v a="$per" -v b="$BARE" 'BEGIN {printf "%.3f", a / b}')"
+  printf "%-16s%16d%14s\n" "$variant" "$per" "$(awk -v a="$per" -v b="${BARE:-$per}" 'BEGIN {printf "%.3f", a / b}')"
 done
+# The API layer's own cost: over a layer that does nothing, in the same build (issue 13's
+# target: at most 500), and outer mode over bare (it adds no per-route layer to compare with).
+if [ -n "${PER[noop-layer]:-}" ] && [ -n "${PER[tmc]:-}" ]; then
+  echo "tmc layer's own cost over noop-layer: $(( PER[tmc] - PER[noop-layer] )) instructions/request"
+fi
+if [ -n "${PER[bare]:-}" ] && [ -n "${PER[tmc-outer]:-}" ]; then
+  echo "tmc-outer layer's own cost over bare: $(( PER[tmc-outer] - PER[bare] )) instructions/request"
+fi

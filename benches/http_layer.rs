@@ -1,19 +1,26 @@
 //! In-process cost of the API metrics layer: `cargo bench --bench http_layer`.
 //!
 //! The same axum router (`GET /hello/{id}`, a short text body) called through
-//! `tower::ServiceExt::oneshot` with and without `ApiMetricsLayer`, the body collected, on a
-//! current-thread runtime. The difference is the layer's cost per request.
+//! `tower::ServiceExt::oneshot` bare, with a layer that does nothing, with `ApiMetricsLayer`
+//! inside the router (`Router::layer`) and around it (outer mode, `ApiRoutes::instrument`),
+//! the body collected, on a current-thread runtime. The differences are the layers' costs
+//! per request.
 
 #![allow(clippy::expect_used)] // a benchmark that cannot set up has nothing to measure
 
 use axum::Router;
 use axum::body::Body;
+use axum::response::Response;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::BodyExt;
+use std::convert::Infallible;
 use std::hint::black_box;
 use tower::ServiceExt;
+use tower::util::BoxCloneService;
+
+type App = BoxCloneService<Request<Body>, Response, Infallible>;
 
 fn router() -> Router {
     Router::new().route("/hello/{id}", get(|| async { "hello" }))
@@ -24,13 +31,29 @@ fn layer(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let metrics = tmc_metrics::Metrics::builder().build().expect("metrics");
+    let outer = tmc_tower::api::ApiRoutes::new()
+        .route("/hello/{id}", get(|| async { "hello" }))
+        .instrument(tmc_tower::api::ApiMetricsLayer::new(&metrics))
+        .expect("routes");
     let variants = [
-        ("http_layer/bare", router()),
+        ("http_layer/bare", router().into_service().boxed_clone()),
+        (
+            "http_layer/noop-layer",
+            router()
+                .layer(tower::layer::layer_fn(|s| s))
+                .into_service()
+                .boxed_clone(),
+        ),
         (
             "http_layer/tmc",
-            router().layer(tmc_tower::api::ApiMetricsLayer::new(&metrics)),
+            router()
+                .layer(tmc_tower::api::ApiMetricsLayer::new(&metrics))
+                .into_service()
+                .boxed_clone(),
         ),
+        ("http_layer/tmc-outer", outer.boxed_clone()),
     ];
+    let variants: [(&str, App); 4] = variants;
     for (name, app) in variants {
         c.bench_function(name, |b| {
             b.iter(|| {

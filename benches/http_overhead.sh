@@ -5,7 +5,7 @@
 #
 # Starts each variant of examples/http_bench pinned to core 0 (one worker thread), drives
 # GET /hello/{id} with wrk pinned to core 1 over loopback, variants interleaved
-# (bare noop-layer tmc axum-prometheus, bare ...), and prints per variant the median req/s, the
+# (bare noop-layer tmc tmc-outer axum-prometheus, bare ...), and prints per variant the median req/s, the
 # median p99 latency, the median server CPU per request (utime+stime from /proc), and the
 # ratio of each median to bare's, all from the same run. Requires wrk (Debian package).
 set -euo pipefail
@@ -23,7 +23,7 @@ trap 'rm -rf "$OUT"; [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null || true'
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 for round in $(seq 1 "$ROUNDS"); do
-  for variant in bare noop-layer tmc axum-prometheus; do
+  for variant in bare noop-layer tmc tmc-outer axum-prometheus; do
     taskset -c 0 "$BIN" --variant "$variant" --bind "127.0.0.1:$PORT" --worker-threads 1 2>/dev/null &
     SERVER=$!
     for _ in $(seq 1 100); do
@@ -52,7 +52,7 @@ for line in open(sys.argv[1]):
 med = {v: [statistics.median(x[i] for x in r) for i in range(3)] for v, r in rows.items()}
 b = med["bare"]
 print(f"{'variant':<16}{'req/s':>12}{'p99 ms':>10}{'CPU us/req':>12}{'req/s vs bare':>15}{'CPU vs bare':>13}")
-for v in ["bare", "noop-layer", "tmc", "axum-prometheus"]:
+for v in ["bare", "noop-layer", "tmc", "tmc-outer", "axum-prometheus"]:
     m = med[v]
     print(f"{v:<16}{m[0]:>12.0f}{m[1]:>10.3f}{m[2]:>12.3f}{m[0]/b[0]:>15.3f}{m[2]/b[2]:>13.3f}")
 PY

@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store: Store = BoxCloneSyncService::new(
         ServiceBuilder::new()
             .layer(OperationLayer::new(
-                &metrics.collector(),
+                &metrics,
                 "PlacementStore",
                 "memory",
                 "get-placement",

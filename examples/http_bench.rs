@@ -1,14 +1,20 @@
 //! The HTTP overhead benchmark server: `cargo run --release --example http_bench --
-//! --variant <bare|tmc|axum-prometheus> --bind 127.0.0.1:PORT`, then load `GET /hello/{id}`.
+//! --variant <bare|noop-layer|tmc|tmc-outer|axum-prometheus> --bind 127.0.0.1:PORT`, then load
+//! `GET /hello/{id}`.
+//!
+//! Every variant serves the same two routes, `GET /hello/{id}` and `GET /metrics`, so the
+//! differences are the middleware alone.
 //!
 //! - `bare`: axum with no middleware, the limit.
-//! - `tmc`: `ApiMetricsLayer` plus `/metrics`.
+//! - `tmc`: `ApiMetricsLayer` added with `Router::layer` (inside the router), plus `/metrics`.
+//! - `tmc-outer`: `ApiMetricsLayer` in outer mode: wrapping the whole router, the route
+//!   template from the `RouteTable` that `ApiRoutes` built with the router, plus `/metrics`.
 //! - `noop-layer`: a `Router::layer` that does nothing: what axum's per-route layering costs
 //!   any middleware before it does any work (a floor, for reading the other figures).
 //! - `axum-prometheus`: the axum-prometheus crate's `PrometheusMetricLayer::pair()` plus
 //!   `/metrics`, the layer users pick today.
 //!
-//! The `tmc` variant folds histogram samples into buckets itself every 1,024 requests
+//! The `tmc` variants fold histogram samples into buckets itself every 1,024 requests
 //! instead of on the default 5-second upkeep thread: the same work per sample, but at
 //! points fixed by the request count, so instruction counts repeat from run to run (on a
 //! wall-clock timer, the exporter's epoch-based reclamation lands on the request thread at
@@ -25,7 +31,10 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tmc_tower::api::{ApiMetricsLayer, ApiRoutes};
 use tokio::sync::Notify;
+
+const VARIANTS: [&str; 5] = ["bare", "noop-layer", "tmc", "tmc-outer", "axum-prometheus"];
 
 struct Args {
     variant: String,
@@ -58,8 +67,8 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    if !["bare", "tmc", "noop-layer", "axum-prometheus"].contains(&args.variant.as_str()) {
-        return Err("--variant must be bare, tmc, noop-layer or axum-prometheus".into());
+    if !VARIANTS.contains(&args.variant.as_str()) {
+        return Err(format!("--variant must be one of {}", VARIANTS.join(", ")));
     }
     if args.worker_threads == 0 {
         return Err("--worker-threads must be at least 1".into());
@@ -68,7 +77,7 @@ fn parse() -> Result<Args, String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse().map_err(|e| format!("{e}\nusage: http_bench --variant <bare|tmc|axum-prometheus> [--bind ADDR] [--worker-threads N] [--exit-after N]"))?;
+    let args = parse().map_err(|e| format!("{e}\nusage: http_bench --variant <bare|noop-layer|tmc|tmc-outer|axum-prometheus> [--bind ADDR] [--worker-threads N] [--exit-after N]"))?;
     let runtime = if args.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -93,7 +102,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = tmc_metrics::Metrics::builder()
         .upkeep_interval(None)
         .build()?;
-    let upkeep = (args.variant == "tmc").then(|| metrics.clone());
+    let upkeep = args.variant.starts_with("tmc").then(|| metrics.clone());
     let hello = get(move |Path(id): Path<u32>| {
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
         if n == limit {
@@ -109,15 +118,36 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "hello"
         }
     });
+    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    eprintln!(
+        "http_bench {} listening on {}",
+        args.variant,
+        listener.local_addr()?
+    );
+    let shutdown = async move { done.notified().await };
     let app: Router = match args.variant.as_str() {
-        "bare" => Router::new().route("/hello/{id}", hello),
+        "bare" => Router::new()
+            .route("/hello/{id}", hello)
+            .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone())),
         "noop-layer" => Router::new()
             .route("/hello/{id}", hello)
+            .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
             .layer(tower::layer::layer_fn(|s| s)),
         "tmc" => Router::new()
             .route("/hello/{id}", hello)
             .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
-            .layer(tmc_tower::api::ApiMetricsLayer::new(&metrics)),
+            .layer(ApiMetricsLayer::new(&metrics)),
+        "tmc-outer" => {
+            let app = ApiRoutes::new()
+                .route("/hello/{id}", hello)
+                .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
+                .instrument(ApiMetricsLayer::new(&metrics))?;
+            axum::serve(listener, app.into_make_service())
+                .with_graceful_shutdown(shutdown)
+                .await?;
+            eprintln!("served {} requests", served.load(Ordering::Relaxed));
+            return Ok(());
+        }
         _ => {
             let (layer, handle) = axum_prometheus::PrometheusMetricLayer::pair();
             Router::new()
@@ -126,14 +156,8 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .layer(layer)
         }
     };
-    let listener = tokio::net::TcpListener::bind(args.bind).await?;
-    eprintln!(
-        "http_bench {} listening on {}",
-        args.variant,
-        listener.local_addr()?
-    );
     axum::serve(listener, app)
-        .with_graceful_shutdown(async move { done.notified().await })
+        .with_graceful_shutdown(shutdown)
         .await?;
     eprintln!("served {} requests", served.load(Ordering::Relaxed));
     Ok(())

@@ -15,7 +15,7 @@
 //!
 //! let metrics = Metrics::builder().build()?;
 //! let client = ServiceBuilder::new()
-//!     .layer(OperationLayer::new(&metrics.collector(), "syncer", "cluster-1", "get-deployment"))
+//!     .layer(OperationLayer::new(&metrics, "syncer", "cluster-1", "get-deployment"))
 //!     .service(service_fn(|name: &'static str| async move { Ok::<_, TmcError>(name.len()) }));
 //! assert_eq!(client.oneshot("web").await.unwrap(), 3);
 //! assert!(metrics.render().contains(
@@ -37,11 +37,14 @@ pub use tmc_metrics::{ClassifyOutcome, DefaultClassifier};
 /// cancelled operation when dropped first.
 pub type ResponseFuture<F, C> = tmc_metrics::Tracked<F, C>;
 
+/// Names a request's operation and returns its handles.
+type NameFn<R> = dyn Fn(&R, &OperationsByName) -> Operation + Send + Sync;
+
 /// How the layer names the operation of a request.
 enum Naming<R> {
     Fixed(Operation),
     PerRequest {
-        name: fn(&R) -> &'static str,
+        name: Arc<NameFn<R>>,
         ops: Arc<OperationsByName>,
     },
 }
@@ -51,7 +54,7 @@ impl<R> Clone for Naming<R> {
         match self {
             Self::Fixed(op) => Self::Fixed(op.clone()),
             Self::PerRequest { name, ops } => Self::PerRequest {
-                name: *name,
+                name: name.clone(),
                 ops: ops.clone(),
             },
         }
@@ -62,11 +65,11 @@ struct OperationsByName {
     collector: MetricsCollector,
     component_type: String,
     component_id: String,
-    by_name: RwLock<HashMap<&'static str, Operation>>,
+    by_name: RwLock<HashMap<Box<str>, Operation>>,
 }
 
 impl OperationsByName {
-    fn get(&self, name: &'static str) -> Operation {
+    fn get(&self, name: &str) -> Operation {
         if let Some(op) = self
             .by_name
             .read()
@@ -81,7 +84,7 @@ impl OperationsByName {
         self.by_name
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(name)
+            .entry(name.into())
             .or_insert(op)
             .clone()
     }
@@ -114,36 +117,57 @@ impl<R, C: Clone> Clone for OperationLayer<R, C> {
 }
 
 impl<R> OperationLayer<R> {
-    /// Every call is one run of `operation` of the component.
+    /// Every call is one run of `operation` of the component. `collector` is a `&Metrics`,
+    /// a `Metrics` or a `MetricsCollector`, as for every layer.
     pub fn new(
-        collector: &MetricsCollector,
+        collector: impl Into<MetricsCollector>,
         component_type: &str,
         component_id: &str,
         operation: &str,
     ) -> Self {
+        let collector = collector.into();
         Self {
             naming: Naming::Fixed(collector.operation(component_type, component_id, operation)),
             classifier: DefaultClassifier,
         }
     }
 
-    /// Each call's operation is named by `name(&request)` (a static string, so the label set
-    /// stays bounded); labels are resolved once per name.
-    pub fn per_request(
-        collector: &MetricsCollector,
+    /// Each call's operation is named by `name(&request)`: a function or a closure returning
+    /// a `&str` or a `String`. Labels are resolved once per name, so `name` must return a
+    /// bounded set of names (an RPC method, never an id).
+    ///
+    /// ```
+    /// use tmc_tower::operation::OperationLayer;
+    ///
+    /// let metrics = tmc_metrics::Metrics::builder().build()?;
+    /// let prefix = String::from("kube-");
+    /// let layer = OperationLayer::per_request(&metrics, "client", "apiserver", move |verb: &&str| {
+    ///     format!("{prefix}{verb}")
+    /// });
+    /// # let _ = layer;
+    /// # Ok::<(), tmc_metrics::MetricsError>(())
+    /// ```
+    pub fn per_request<F, N>(
+        collector: impl Into<MetricsCollector>,
         component_type: &str,
         component_id: &str,
-        name: fn(&R) -> &'static str,
-    ) -> Self {
+        name: F,
+    ) -> Self
+    where
+        F: Fn(&R) -> N + Send + Sync + 'static,
+        N: AsRef<str>,
+    {
         let ops = OperationsByName {
-            collector: collector.clone(),
+            collector: collector.into(),
             component_type: component_type.to_owned(),
             component_id: component_id.to_owned(),
             by_name: RwLock::default(),
         };
         Self {
             naming: Naming::PerRequest {
-                name,
+                name: Arc::new(move |request: &R, ops: &OperationsByName| {
+                    ops.get(name(request).as_ref())
+                }),
                 ops: Arc::new(ops),
             },
             classifier: DefaultClassifier,
@@ -227,7 +251,7 @@ where
                 op.track_outcome(self.inner.call(request), self.classifier.clone())
             }
             Naming::PerRequest { name, ops } => {
-                let op = ops.get(name(&request));
+                let op = name(&request, ops);
                 op.track_outcome(self.inner.call(request), self.classifier.clone())
             }
         }

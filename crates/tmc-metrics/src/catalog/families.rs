@@ -362,9 +362,11 @@ family!(
 );
 family!(
     /// `tmc_api_requests_total{method,endpoint,status_code}`: HTTP requests served.
+    /// `status_code` is the HTTP code, `cancelled`, `error`, or for gRPC calls (with
+    /// `ApiMetricsLayer::grpc`) `grpc_<CODE>` from `grpc-status` (`grpc_OK`, `grpc_NOT_FOUND`).
     TMC_API_REQUESTS_TOTAL, "tmc_api_requests_total", Counter, System,
     ["method", "endpoint", "status_code"], NONE,
-    "HTTP requests by method, route template and status code."
+    "HTTP requests by method, route template and status code: the HTTP code, cancelled, error, or for gRPC calls grpc_ and the gRPC code name (grpc_OK, grpc_NOT_FOUND)."
 );
 family!(
     /// `tmc_api_request_duration_seconds{method,endpoint,status_code}`: HTTP request latency.
@@ -377,6 +379,33 @@ family!(
     TMC_API_REQUESTS_IN_FLIGHT, "tmc_api_requests_in_flight", Gauge, System,
     ["method", "endpoint"], NONE,
     "HTTP requests currently being served, by method and route template."
+);
+
+/// Buckets for HTTP body sizes: powers of four from 64 B to 64 MiB.
+pub const BODY_SIZE_BUCKETS: &[f64] = &[
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16_384.0,
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+];
+family!(
+    /// `tmc_api_request_body_size_bytes{method,endpoint}`: request body sizes (opt-in).
+    TMC_API_REQUEST_BODY_SIZE_BYTES, "tmc_api_request_body_size_bytes", Histogram, System,
+    ["method", "endpoint"], BODY_SIZE_BUCKETS,
+    "HTTP request body size in bytes, counted as the body streams (opt-in: ApiMetricsLayer::body_sizes)."
+);
+family!(
+    /// `tmc_api_response_body_size_bytes{method,endpoint}`: response body sizes (opt-in).
+    TMC_API_RESPONSE_BODY_SIZE_BYTES, "tmc_api_response_body_size_bytes", Histogram, System,
+    ["method", "endpoint"], BODY_SIZE_BUCKETS,
+    "HTTP response body size in bytes, counted as the body streams (opt-in: ApiMetricsLayer::body_sizes)."
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -540,6 +569,8 @@ pub static CATALOG: &[&MetricDef] = &[
     &TMC_API_REQUESTS_TOTAL,
     &TMC_API_REQUEST_DURATION_SECONDS,
     &TMC_API_REQUESTS_IN_FLIGHT,
+    &TMC_API_REQUEST_BODY_SIZE_BYTES,
+    &TMC_API_RESPONSE_BODY_SIZE_BYTES,
     &CONTROLLER_RUNTIME_RECONCILE_TOTAL,
     &CONTROLLER_RUNTIME_RECONCILE_ERRORS_TOTAL,
     &CONTROLLER_RUNTIME_RECONCILE_PANICS_TOTAL,

@@ -1,7 +1,7 @@
 //! The response body that ends the request's measurement when it ends.
 
 use super::guard::RequestGuard;
-use super::labels::STATUS_ERROR;
+use super::labels::{STATUS_ERROR, grpc_status};
 use http_body::Frame;
 use http_body::{Body, SizeHint};
 use pin_project_lite::pin_project;
@@ -17,12 +17,23 @@ pin_project! {
         #[pin]
         inner: B,
         guard: Option<(RequestGuard, u16)>,
+        grpc: bool,
     }
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B, guard: Option<(RequestGuard, u16)>) -> Self {
-        Self { inner, guard }
+    pub(crate) fn new(inner: B, guard: Option<(RequestGuard, u16)>, grpc: bool) -> Self {
+        Self { inner, guard, grpc }
+    }
+
+    /// The inner body when nothing is left to record (no request guard: recorded at the
+    /// head, or excluded), else this body.
+    #[cfg(feature = "axum")]
+    pub(crate) fn into_inner_if_done(self) -> Result<B, Self> {
+        match self.guard {
+            None => Ok(self.inner),
+            Some(_) => Err(self),
+        }
     }
 }
 
@@ -30,12 +41,21 @@ impl<B: Body> Body for ResponseBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        if *this.grpc
+            && let Some(Ok(frame)) = &frame
+            && let Some(trailers) = frame.trailers_ref()
+            && let Some(status) = grpc_status(trailers)
+            && let Some((_, head)) = this.guard.as_mut()
+        {
+            *head = status;
+        }
         let ended = match &frame {
             None => Some(None),
             Some(Err(_)) => Some(Some(STATUS_ERROR)),
@@ -50,6 +70,7 @@ impl<B: Body> Body for ResponseBody<B> {
         Poll::Ready(frame)
     }
 
+    #[inline]
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
     }

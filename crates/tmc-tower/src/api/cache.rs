@@ -1,18 +1,15 @@
 //! Handles resolved once per (method, endpoint) and per status, so a request costs a hash
 //! lookup and a few atomic operations, never label formatting.
 
-use super::labels::{CANCELLED_STATUS, ERROR_STATUS};
-use super::labels::{
-    METHODS, OVERFLOW_ENDPOINT, STATUS_CANCELLED, STATUS_ERROR, UNMATCHED_ENDPOINT,
-};
+use super::labels::{METHODS, OVERFLOW_ENDPOINT, UNMATCHED_ENDPOINT, status_label};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use tmc_metrics::MetricsCollector;
 use tmc_metrics::catalog::{
-    TMC_API_REQUEST_DURATION_SECONDS, TMC_API_REQUESTS_IN_FLIGHT, TMC_API_REQUESTS_TOTAL,
-    TMC_METRICS_SERIES_FOLDED_TOTAL,
+    TMC_API_REQUEST_BODY_SIZE_BYTES, TMC_API_REQUEST_DURATION_SECONDS, TMC_API_REQUESTS_IN_FLIGHT,
+    TMC_API_REQUESTS_TOTAL, TMC_API_RESPONSE_BODY_SIZE_BYTES, TMC_METRICS_SERIES_FOLDED_TOTAL,
 };
 use tmc_metrics::metrics::{Counter, Gauge, Histogram};
 
@@ -23,6 +20,7 @@ pub(crate) struct Config {
     pub(crate) groups: HashMap<String, String>,
     pub(crate) max_endpoints: usize,
     pub(crate) at_head: bool,
+    pub(crate) grpc: bool,
 }
 
 /// `FxHash`: route templates are short and not attacker-chosen (unmatched paths never reach
@@ -135,6 +133,7 @@ impl Shared {
     /// As [`endpoint`](Self::endpoint), first trying the entry this route saw last, which
     /// spares the hash and the lock when one service serves one template (axum's
     /// `Router::layer` wraps each route on its own).
+    #[inline]
     pub(crate) fn endpoint_cached(
         &self,
         route: &RouteState,
@@ -196,6 +195,8 @@ pub(crate) struct Endpoint {
     /// The first status seen (usually the route's only one), read without a lock.
     first: OnceLock<(u16, Handles)>,
     others: RwLock<Vec<(u16, Handles)>>,
+    /// Request and response body size histograms, made on first use (opt-in).
+    sizes: OnceLock<[Histogram; 2]>,
 }
 
 struct Handles {
@@ -225,10 +226,25 @@ impl Endpoint {
                 .gauge(&TMC_API_REQUESTS_IN_FLIGHT, [method, label]),
             first: OnceLock::new(),
             others: RwLock::new(Vec::new()),
+            sizes: OnceLock::new(),
         }
     }
 
+    /// The request and response body size histograms of this (method, endpoint).
+    pub(crate) fn sizes(&self) -> &[Histogram; 2] {
+        self.sizes.get_or_init(|| {
+            let labels = [self.method, &*self.label];
+            [
+                self.collector
+                    .histogram(&TMC_API_REQUEST_BODY_SIZE_BYTES, labels),
+                self.collector
+                    .histogram(&TMC_API_RESPONSE_BODY_SIZE_BYTES, labels),
+            ]
+        })
+    }
+
     /// Counts one request with `status` and observes its duration in seconds.
+    #[inline]
     pub(crate) fn record(&self, status: u16, seconds: f64) {
         let observe = |h: &Handles| {
             h.requests.increment(1);
@@ -260,12 +276,8 @@ impl Endpoint {
     }
 
     fn handles(&self, status: u16) -> Handles {
-        let code = match status {
-            STATUS_CANCELLED => CANCELLED_STATUS.to_owned(),
-            STATUS_ERROR => ERROR_STATUS.to_owned(),
-            other => other.to_string(),
-        };
-        let labels = [self.method, &*self.label, code.as_str()];
+        let code = status_label(status);
+        let labels = [self.method, &*self.label, &*code];
         Handles {
             requests: self.collector.counter(&TMC_API_REQUESTS_TOTAL, labels),
             duration: self

@@ -2,7 +2,7 @@
 
 use super::body::ResponseBody;
 use super::guard::RequestGuard;
-use super::labels::STATUS_ERROR;
+use super::labels::{STATUS_ERROR, grpc_status};
 use http::{Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -19,8 +19,15 @@ pin_project! {
         inner: F,
         guard: Option<RequestGuard>,
         head_only: bool,
-        at_head: bool,
+        config: Flags,
     }
+}
+
+/// The layer settings a response needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flags {
+    pub(crate) at_head: bool,
+    pub(crate) grpc: bool,
 }
 
 impl<F> ResponseFuture<F> {
@@ -28,13 +35,13 @@ impl<F> ResponseFuture<F> {
         inner: F,
         guard: Option<RequestGuard>,
         head_only: bool,
-        at_head: bool,
+        config: Flags,
     ) -> Self {
         Self {
             inner,
             guard,
             head_only,
-            at_head,
+            config,
         }
     }
 }
@@ -59,19 +66,24 @@ where
         let guard = this.guard.take();
         Poll::Ready(match result {
             Ok(response) => {
-                let status = response.status();
-                let ends_now = *this.at_head
+                let http_status = response.status();
+                let Flags { at_head, grpc } = *this.config;
+                let status = grpc
+                    .then(|| grpc_status(response.headers()))
+                    .flatten()
+                    .unwrap_or(http_status.as_u16());
+                let ends_now = at_head
                     || *this.head_only
-                    || bodiless(status)
+                    || bodiless(http_status)
                     || response.body().is_end_stream();
                 let guard = match guard {
                     Some(guard) if ends_now => {
-                        guard.finish(status.as_u16());
+                        guard.finish(status);
                         None
                     }
-                    other => other.map(|g| (g, status.as_u16())),
+                    other => other.map(|g| (g, status)),
                 };
-                Ok(response.map(|body| ResponseBody::new(body, guard)))
+                Ok(response.map(|body| ResponseBody::new(body, guard, grpc)))
             }
             Err(error) => {
                 if let Some(guard) = guard {

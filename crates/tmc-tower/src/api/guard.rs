@@ -16,6 +16,7 @@ pub(crate) struct RequestGuard {
 }
 
 impl RequestGuard {
+    #[inline]
     pub(crate) fn start(endpoint: Arc<Endpoint>) -> Self {
         endpoint.in_flight.increment(1.0);
         let start = endpoint.clock.raw();
@@ -27,12 +28,14 @@ impl RequestGuard {
     }
 
     /// Records the request as ended with `status` (a status code or a sentinel).
+    #[inline]
     pub(crate) fn finish(mut self, status: u16) {
         self.status = status;
     }
 }
 
 impl Drop for RequestGuard {
+    #[inline]
     fn drop(&mut self) {
         self.endpoint.in_flight.decrement(1.0);
         let nanos = self

@@ -1,6 +1,7 @@
 //! Label values: methods and statuses as static strings, and where the endpoint comes from.
 
 use http::{Method, Request};
+use std::borrow::Cow;
 
 /// The `endpoint` of requests that matched no route: one value for all of them, so unmatched
 /// traffic (scanners, typos) cannot grow the families.
@@ -23,6 +24,7 @@ pub const ERROR_STATUS: &str = "error";
 pub(crate) const METHODS: usize = 10;
 
 /// The index and label value of a method; non-standard methods fold into [`OTHER_METHOD`].
+#[inline]
 pub(crate) fn method_label(method: &Method) -> (usize, &'static str) {
     match *method {
         Method::GET => (0, "GET"),
@@ -41,36 +43,97 @@ pub(crate) fn method_label(method: &Method) -> (usize, &'static str) {
 /// Sentinel status values stored beside real HTTP status codes (which are 100 to 999).
 pub(crate) const STATUS_CANCELLED: u16 = 0;
 pub(crate) const STATUS_ERROR: u16 = 1;
+/// gRPC status `c` is stored as `STATUS_GRPC + c`.
+const STATUS_GRPC: u16 = 1000;
+
+/// The `status_code` of a gRPC call, by its `grpc-status` code (0 to 16), with
+/// [`ApiMetricsLayer::grpc`](super::ApiMetricsLayer::grpc): `grpc_OK` is a success, every
+/// other value an error. A missing or unknown code is `grpc_UNKNOWN`, as the gRPC spec
+/// reads it; a call that never got a status keeps its HTTP status code.
+pub const GRPC_STATUS_CODES: [&str; 17] = [
+    "grpc_OK",
+    "grpc_CANCELLED",
+    "grpc_UNKNOWN",
+    "grpc_INVALID_ARGUMENT",
+    "grpc_DEADLINE_EXCEEDED",
+    "grpc_NOT_FOUND",
+    "grpc_ALREADY_EXISTS",
+    "grpc_PERMISSION_DENIED",
+    "grpc_RESOURCE_EXHAUSTED",
+    "grpc_FAILED_PRECONDITION",
+    "grpc_ABORTED",
+    "grpc_OUT_OF_RANGE",
+    "grpc_UNIMPLEMENTED",
+    "grpc_INTERNAL",
+    "grpc_UNAVAILABLE",
+    "grpc_DATA_LOSS",
+    "grpc_UNAUTHENTICATED",
+];
+
+/// The stored status of the `grpc-status` in `headers` (a trailers-only response's head or
+/// a body's trailers), if there is one.
+pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
+    let value = headers.get("grpc-status")?;
+    let code = std::str::from_utf8(value.as_bytes())
+        .ok()
+        .and_then(|s| s.trim().parse::<u16>().ok())
+        .filter(|c| usize::from(*c) < GRPC_STATUS_CODES.len())
+        .unwrap_or(2);
+    Some(STATUS_GRPC + code)
+}
+
+/// The `status_code` label value of a stored status.
+pub(crate) fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    match status {
+        STATUS_CANCELLED => CANCELLED_STATUS.into(),
+        STATUS_ERROR => ERROR_STATUS.into(),
+        s if s >= STATUS_GRPC => GRPC_STATUS_CODES
+            .get(usize::from(s - STATUS_GRPC))
+            .copied()
+            .unwrap_or("grpc_UNKNOWN")
+            .into(),
+        other => other.to_string().into(),
+    }
+}
 
 /// Where a request's `endpoint` label comes from: a route template, never the raw path.
 ///
 /// Implemented for [`MatchedPathEndpoint`] (axum's route template, the default with the
-/// `axum` feature), for [`NoEndpoint`], and for closures
-/// `Fn(&Request<B>) -> Option<&'static str>`. `None` means the request matched no route and
-/// is labelled [`UNMATCHED_ENDPOINT`].
+/// `axum` feature), for [`RouteTable`](super::RouteTable) (outer mode), for [`NoEndpoint`],
+/// and for closures `Fn(&Request<B>) -> Option<T>` where `T` is a `&'static str` or a
+/// `String`. `None` means the request matched no route and is labelled
+/// [`UNMATCHED_ENDPOINT`].
+///
+/// A closure returning owned strings must still return a bounded set of values (route
+/// templates, not raw paths); the layer's cap ([`ApiMetricsLayer::max_endpoints`]) folds
+/// anything past it into [`OVERFLOW_ENDPOINT`].
+///
+/// [`ApiMetricsLayer::max_endpoints`]: super::ApiMetricsLayer::max_endpoints
 ///
 /// ```
 /// use http::Request;
 /// use tmc_tower::api::ResolveEndpoint;
 ///
-/// let by_prefix = |req: &Request<()>| -> Option<&'static str> {
+/// let by_prefix = |req: &Request<()>| -> Option<String> {
 ///     let path = req.uri().path();
-///     if path.starts_with("/users/") { Some("/users/{id}") } else { None }
+///     let tenant = path.strip_prefix("/tenants/")?.split('/').next()?;
+///     ["acme", "globex"].contains(&tenant).then(|| format!("/tenants/{tenant}"))
 /// };
-/// let req = Request::get("/users/42").body(()).unwrap();
-/// assert_eq!(by_prefix.resolve(&req), Some("/users/{id}"));
+/// let req = Request::get("/tenants/acme/users").body(()).unwrap();
+/// assert_eq!(by_prefix.resolve(&req).as_deref(), Some("/tenants/acme"));
 /// ```
 pub trait ResolveEndpoint<B> {
     /// The route template of `request`, or `None` when it matched no route.
-    fn resolve<'r>(&self, request: &'r Request<B>) -> Option<&'r str>;
+    fn resolve<'a>(&'a self, request: &'a Request<B>) -> Option<Cow<'a, str>>;
 }
 
-impl<B, F> ResolveEndpoint<B> for F
+impl<B, F, T> ResolveEndpoint<B> for F
 where
-    F: Fn(&Request<B>) -> Option<&'static str>,
+    F: Fn(&Request<B>) -> Option<T>,
+    T: Into<Cow<'static, str>>,
 {
-    fn resolve<'r>(&self, request: &'r Request<B>) -> Option<&'r str> {
-        self(request)
+    fn resolve<'a>(&'a self, request: &'a Request<B>) -> Option<Cow<'a, str>> {
+        self(request).map(Into::into)
     }
 }
 
@@ -80,7 +143,7 @@ where
 pub struct NoEndpoint;
 
 impl<B> ResolveEndpoint<B> for NoEndpoint {
-    fn resolve<'r>(&self, _: &'r Request<B>) -> Option<&'r str> {
+    fn resolve<'a>(&'a self, _: &'a Request<B>) -> Option<Cow<'a, str>> {
         None
     }
 }
@@ -94,12 +157,18 @@ pub struct MatchedPathEndpoint;
 
 #[cfg(feature = "axum")]
 impl<B> ResolveEndpoint<B> for MatchedPathEndpoint {
-    fn resolve<'r>(&self, request: &'r Request<B>) -> Option<&'r str> {
-        request
-            .extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map(axum::extract::MatchedPath::as_str)
+    fn resolve<'a>(&'a self, request: &'a Request<B>) -> Option<Cow<'a, str>> {
+        matched_path(request).map(Cow::Borrowed)
     }
+}
+
+/// axum's route template, when the request went through an axum router already.
+#[cfg(feature = "axum")]
+pub(crate) fn matched_path<B>(request: &Request<B>) -> Option<&str> {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
 }
 
 /// The default endpoint source: [`MatchedPathEndpoint`] with the `axum` feature, else

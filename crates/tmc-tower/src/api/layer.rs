@@ -43,16 +43,13 @@ impl ApiMetricsLayer<DefaultEndpoint> {
     /// `MetricsCollector` (for example `MetricsCollector::facade()`, for whatever recorder
     /// the application installed).
     pub fn new(metrics: impl Into<MetricsCollector>) -> Self {
-        Self::with_collector(metrics.into())
-    }
-
-    /// A layer recording through `collector` (for example `MetricsCollector::facade()`).
-    pub fn with_collector(collector: MetricsCollector) -> Self {
+        let collector = metrics.into();
         let config = Config {
             excluded: ["/metrics".to_owned()].into_iter().collect(),
             groups: Default::default(),
             max_endpoints: DEFAULT_MAX_ENDPOINTS,
             at_head: false,
+            grpc: false,
         };
         let shared = Arc::new(Shared::new(collector.clone(), config.clone()));
         Self {
@@ -61,6 +58,11 @@ impl ApiMetricsLayer<DefaultEndpoint> {
             shared,
             endpoint: DefaultEndpoint::default(),
         }
+    }
+
+    /// The same as [`new`](Self::new), kept for callers that name the collector.
+    pub fn with_collector(collector: MetricsCollector) -> Self {
+        Self::new(collector)
     }
 }
 
@@ -112,6 +114,29 @@ impl<E> ApiMetricsLayer<E> {
     /// large bodies, but a streamed body's time is not counted.
     pub fn record_at_head(self, at_head: bool) -> Self {
         self.reconfigure(|c| c.at_head = at_head)
+    }
+
+    /// Classifies gRPC calls by their `grpc-status` (in the response head of a
+    /// trailers-only response, else in the body's trailers, as tower-http's
+    /// `GrpcErrorsAsFailures` does): `status_code` is then one of
+    /// [`GRPC_STATUS_CODES`](super::GRPC_STATUS_CODES) (`grpc_OK`, `grpc_NOT_FOUND`, ...)
+    /// instead of the HTTP status, which is 200 for failed calls too. Responses without a
+    /// `grpc-status` keep their HTTP status code, so REST and gRPC can share a layer. Off by
+    /// default (one header lookup per response).
+    pub fn grpc(self, grpc: bool) -> Self {
+        self.reconfigure(|c| c.grpc = grpc)
+    }
+
+    /// A layer recording request and response body sizes
+    /// (`tmc_api_request_body_size_bytes`, `tmc_api_response_body_size_bytes`) with this
+    /// layer's endpoints: same labels, exclusions, groups and cap. Opt-in, because it wraps
+    /// the request body too (an inner axum route re-boxes it). Stack it beside this layer;
+    /// see [`BodySizeLayer`](super::BodySizeLayer).
+    pub fn body_sizes(&self) -> super::BodySizeLayer<E>
+    where
+        E: Clone,
+    {
+        super::BodySizeLayer::new(self.shared.clone(), self.endpoint.clone())
     }
 
     /// The most distinct route templates this layer labels; requests to further templates

@@ -11,11 +11,23 @@
 //! every unmatched request under [`UNMATCHED_ENDPOINT`] and templates past the layer's cap
 //! under [`OVERFLOW_ENDPOINT`]; `method` is one of the nine standard methods or
 //! [`OTHER_METHOD`]; `status_code` is the response's code, [`CANCELLED_STATUS`] when the
-//! request future or body was dropped first, or [`ERROR_STATUS`] when the service or body
-//! failed.
+//! request future or body was dropped first, [`ERROR_STATUS`] when the service or body
+//! failed, or with [`ApiMetricsLayer::grpc`] one of [`GRPC_STATUS_CODES`].
 //!
-//! With axum, add the layer with `Router::layer` so the route template is known; it then
-//! covers the fallback (unmatched requests) too:
+//! Where the template comes from:
+//!
+//! - **Outer mode** (the cheapest): the layer wraps a whole axum `Router`, a hyper service or
+//!   any tower service, and matches each path against a [`RouteTable`] with `matchit`.
+//!   [`ApiRoutes`] builds the `Router` and the table from one list of routes, and
+//!   [`ApiRoutes::instrument`] wraps the router, ready for `axum::serve`.
+//! - **Inside a `Router`** (`Router::layer`): axum's `MatchedPath`, the default. axum then
+//!   wraps every route on its own and boxes each response again, which costs more per
+//!   request. A `MatchedPath` wins over the table when both are there.
+//! - Any [`ResolveEndpoint`], closures included.
+//!
+//! Opt-in body sizes: [`ApiMetricsLayer::body_sizes`].
+//!
+//! Inside a `Router`, the layer covers the fallback (unmatched requests) too:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -45,15 +57,23 @@ mod future;
 mod guard;
 mod labels;
 mod layer;
+#[cfg(feature = "axum")]
+mod routes;
 mod service;
+mod sizes;
+mod table;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 #[cfg(feature = "axum")]
 pub use labels::MatchedPathEndpoint;
 pub use labels::{
-    CANCELLED_STATUS, DefaultEndpoint, ERROR_STATUS, NoEndpoint, OTHER_METHOD, OVERFLOW_ENDPOINT,
-    ResolveEndpoint, UNMATCHED_ENDPOINT,
+    CANCELLED_STATUS, DefaultEndpoint, ERROR_STATUS, GRPC_STATUS_CODES, NoEndpoint, OTHER_METHOD,
+    OVERFLOW_ENDPOINT, ResolveEndpoint, UNMATCHED_ENDPOINT,
 };
 pub use layer::{ApiMetricsLayer, DEFAULT_MAX_ENDPOINTS};
+#[cfg(feature = "axum")]
+pub use routes::{ApiRoutes, MeteredFuture, MeteredRouter};
 pub use service::ApiMetrics;
+pub use sizes::{BodySizeLayer, BodySizes, SizedBody, SizesFuture};
+pub use table::{RouteError, RouteTable};

@@ -2,7 +2,7 @@
 
 use super::body::ResponseBody;
 use super::cache::{RouteState, Shared};
-use super::future::ResponseFuture;
+use super::future::{Flags, ResponseFuture};
 use super::guard::RequestGuard;
 use super::labels::{ResolveEndpoint, method_label};
 use http::{Request, Response};
@@ -65,14 +65,14 @@ where
         let route = &*self.route;
         let guard = route
             .shared
-            .endpoint_cached(route, method, self.endpoint.resolve(&request))
+            .endpoint_cached(route, method, self.endpoint.resolve(&request).as_deref())
             .map(RequestGuard::start);
         let head_only = request.method() == http::Method::HEAD;
-        ResponseFuture::new(
-            self.inner.call(request),
-            guard,
-            head_only,
-            route.shared.config.at_head,
-        )
+        let config = &route.shared.config;
+        let flags = Flags {
+            at_head: config.at_head,
+            grpc: config.grpc,
+        };
+        ResponseFuture::new(self.inner.call(request), guard, head_only, flags)
     }
 }
