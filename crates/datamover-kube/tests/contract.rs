@@ -1014,3 +1014,64 @@ async fn a_429_with_retry_after_is_transient_and_honoured() {
     );
     assert_eq!(action.requeue_after(), Some(Duration::from_secs(7)));
 }
+
+/// The controller runtime over the Kubernetes backend, owning Jobs: a Job's status event
+/// re-queues exactly its owner (`nightly`), not the other DataMover (`weekly`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_status_event_requeues_exactly_its_owner() {
+    let job_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::clone(&job_done);
+    let mut weekly = datamover("weekly", "11", json!({}));
+    weekly["metadata"]["uid"] = json!("ffffffff-0000-0000-0000-000000000000");
+    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", ALL_JOBS) if r.is_watch() => {
+            if done.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                Reply::Events(vec![json!({"type": "MODIFIED", "object": job(
+                    &json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}))})])
+            } else {
+                Reply::Events(vec![])
+            }
+        }
+        _ if r.is_watch() => Reply::Hold,
+        ("GET", DM) => list(
+            "DataMoverList",
+            "11",
+            vec![datamover("nightly", "10", json!({})), weekly.clone()],
+        ),
+        ("GET", PVCS) => list("PersistentVolumeClaimList", "20", vec![]),
+        ("GET", ALL_JOBS) => list("JobList", "29", vec![]),
+        ("GET", SECRET) => Reply::Json(200, secret()),
+        _ => status(404, "NotFound"),
+    };
+    let (client, _log) = server(script);
+    let m = metrics();
+    let cluster = KubeCluster::new(client, m.collector(), options());
+    let _watches = cluster.spawn_watches();
+    cluster.wait_synced().await;
+    let (tx, mut reconciled) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let record = move |dm: Arc<DataMover>, tx: Arc<tokio::sync::mpsc::UnboundedSender<String>>| async move {
+        let _ = tx.send(dm.metadata.name.clone());
+        Ok::<_, ReconcileError>(tmc_runtime::Action::await_change())
+    };
+    let controller = tmc_runtime::Controller::<DataMover>::new("datamover", cluster.clone())
+        .owns::<Job>(cluster.clone())
+        .reconciler(tmc_runtime::reconciler_fn(record, Arc::new(tx)))
+        .metrics(m.collector());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(controller.run(async {
+        let _ = stopped.await;
+    }));
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), reconciled.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let mut first = vec![next().await, next().await];
+    first.sort();
+    assert_eq!(first, ["nightly", "weekly"], "the initial list");
+    job_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(next().await, "nightly", "the Job's owner, and only it");
+    let _ = stop.send(());
+    running.await.unwrap();
+}
