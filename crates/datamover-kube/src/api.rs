@@ -3,8 +3,16 @@
 //! and every failure in `tmc_component_errors_total` with the kind its HTTP status says
 //! (429 `RateLimited`, 503 `Unavailable`, 500 `ServerError`, 409 `ResourceConflict`, a
 //! connection failure `ClusterUnreachable`, ...). 429, 5xx and connection failures are
-//! retried with a bounded exponential backoff before the error reaches the caller.
+//! retried with a bounded exponential backoff before the error reaches the caller, never
+//! sooner than the server's `Retry-After`; a `Retry-After` longer than the policy's longest
+//! wait is not slept through inside a reconcile: the error goes back at once, carrying it,
+//! and the controller requeues after it.
+//!
+//! [`cluster_error`] keeps an error's Kubernetes meaning for the reconciler: 409 a
+//! conflict, 404 not found, 403 a permission error naming the verb and resource, 429/5xx/no
+//! answer transient.
 
+use datamover::backend::ClusterError;
 use std::future::Future;
 use std::time::Duration;
 use tmc_metrics::{Classify, ErrorClass, ErrorKind, MetricsCollector};
@@ -42,6 +50,84 @@ impl ApiError {
     #[must_use]
     pub fn is_conflict(&self) -> bool {
         self.status() == Some(409)
+    }
+}
+
+/// How long the server asked us to wait: a 429's (or 503's) `Retry-After`. The API server
+/// sends it both as the header and as the Status body's `details.retryAfterSeconds`;
+/// kube-rs keeps the body.
+#[must_use]
+pub fn retry_after(e: &kube::Error) -> Option<Duration> {
+    match e {
+        kube::Error::Api(s) => s
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|secs| *secs > 0)
+            .map(|secs| Duration::from_secs(u64::from(secs))),
+        _ => None,
+    }
+}
+
+/// The verb and resource (`resource.group`, with a subresource after `/`) an operation
+/// name (`create-job`) stands for, as RBAC rules name them.
+#[must_use]
+pub fn verb_and_resource(operation: &str) -> (&str, &str) {
+    let (verb, what) = operation.split_once('-').unwrap_or((operation, ""));
+    let resource = match what {
+        "pvc" | "persistentvolumeclaims" => "persistentvolumeclaims",
+        "job" | "jobs" => "jobs.batch",
+        "secret" | "secrets" => "secrets",
+        "pods" => "pods",
+        "event" => "events.events.k8s.io",
+        "status" => "datamovers.datamover.a-cup-of.coffee/status",
+        "datamovers" => "datamovers.datamover.a-cup-of.coffee",
+        "storageclass" => "storageclasses.storage.k8s.io",
+        "lease" => "leases.coordination.k8s.io",
+        other => other,
+    };
+    (verb, resource)
+}
+
+/// A failed call as the reconciler's [`ClusterError`], keeping its Kubernetes meaning:
+/// 409 [`Conflict`](ClusterError::Conflict), 404 [`NotFound`](ClusterError::NotFound),
+/// 403 [`Forbidden`](ClusterError::Forbidden) naming the verb and resource, 429, 5xx and
+/// no answer [`Transient`](ClusterError::Transient) (with `Retry-After`), anything else
+/// `permanent(context: message)`.
+#[must_use]
+pub fn cluster_error(
+    e: &ApiError,
+    namespace: &str,
+    context: &str,
+    permanent: fn(String) -> ClusterError,
+) -> ClusterError {
+    let message = format!("{context}: {e}");
+    match e.status() {
+        Some(409) => return ClusterError::Conflict(message),
+        Some(404) => return ClusterError::NotFound(message),
+        Some(403) => {
+            let (verb, resource) = verb_and_resource(e.operation);
+            let said = match &e.source {
+                kube::Error::Api(s) => s.message.clone(),
+                other => other.to_string(),
+            };
+            return ClusterError::Forbidden {
+                verb: verb.to_owned(),
+                resource: resource.to_owned(),
+                namespace: namespace.to_owned(),
+                message: format!("{context}: {said}"),
+            };
+        }
+        _ => {}
+    }
+    if is_transient(&e.source) {
+        ClusterError::Transient {
+            kind: kind_of(&e.source),
+            message,
+            retry_after: retry_after(&e.source),
+        }
+    } else {
+        permanent(message)
     }
 }
 
@@ -149,8 +235,14 @@ where
                 if !is_transient(&error.source) || failures >= policy.attempts.max(1) {
                     return Err(error);
                 }
-                tracing::debug!(%error, failures, "transient API error; retrying");
-                tokio::time::sleep(policy.delay(failures)).await;
+                let wait = match retry_after(&error.source) {
+                    // Longer than we wait in place: the caller (the controller) requeues.
+                    Some(asked) if asked > policy.max => return Err(error),
+                    Some(asked) => asked.max(policy.delay(failures)),
+                    None => policy.delay(failures),
+                };
+                tracing::debug!(%error, failures, ?wait, "transient API error; retrying");
+                tokio::time::sleep(wait).await;
             }
         }
     }

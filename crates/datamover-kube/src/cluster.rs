@@ -5,13 +5,12 @@ use crate::api::{self, ApiError, RetryPolicy};
 use crate::crd;
 use crate::objects;
 use crate::watch::{Change, Watch};
-use datamover::backend::{Cluster, ClusterError, SyncRequest};
+use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
 use datamover::job::Job as SyncJob;
-use datamover::store::StoreError;
 use datamover::types::{DataMover, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1 as core;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -32,12 +31,8 @@ pub struct Options {
     pub instance: String,
     /// Retries of 429, 5xx and connection failures within one call.
     pub retry: RetryPolicy,
-    /// First wait between polls of a clone PVC (for `Bound`) or a Job (for its end);
-    /// doubled up to [`poll_max`](Self::poll_max).
-    pub poll_initial: Duration,
-    /// Longest wait between polls.
-    pub poll_max: Duration,
-    /// How long a clone may stay unbound before the clone fails.
+    /// How long a clone may stay unbound before the clone fails (nothing polls: the
+    /// clone's watch event or a requeue at this deadline brings the DataMover back).
     pub bind_timeout: Duration,
     /// First wait before re-listing or re-watching after a watch error; doubled up to 30 s.
     pub watch_backoff: Duration,
@@ -53,9 +48,7 @@ impl Default for Options {
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| "datamover-operator".into()),
             retry: RetryPolicy::default(),
-            poll_initial: Duration::from_secs(1),
-            poll_max: Duration::from_secs(15),
-            bind_timeout: Duration::from_secs(600),
+            bind_timeout: datamover::backend::DEFAULT_BIND_TIMEOUT,
             watch_backoff: Duration::from_secs(1),
             watch_timeout_secs: 290,
         }
@@ -74,11 +67,14 @@ struct Inner {
     options: Options,
     metrics: MetricsCollector,
     datamovers: RwLock<HashMap<ObjectKey, Entry>>,
-    pvcs: RwLock<HashMap<ObjectKey, PersistentVolumeClaim>>,
+    pvcs: RwLock<HashMap<ObjectKey, Arc<PersistentVolumeClaim>>>,
     secrets: RwLock<HashMap<ObjectKey, Secret>>,
     jobs: RwLock<HashMap<ObjectKey, Arc<SyncJob>>>,
+    /// `volumeBindingMode` of the storage classes read so far.
+    binding_modes: RwLock<HashMap<String, String>>,
     watchers: Mutex<Vec<UnboundedSender<Event<DataMover>>>>,
     job_watchers: Mutex<Vec<UnboundedSender<Event<SyncJob>>>>,
+    pvc_watchers: Mutex<Vec<UnboundedSender<Event<PersistentVolumeClaim>>>>,
     /// DataMovers, PVCs and Jobs listed once.
     synced: tokio::sync::watch::Sender<(bool, bool, bool)>,
 }
@@ -134,6 +130,14 @@ fn convert<T: serde::de::DeserializeOwned>(object: &impl serde::Serialize) -> Op
         .ok()
 }
 
+/// Sends `event` to every live watcher, forgetting the ones that hung up.
+fn fan_out<K>(watchers: &Mutex<Vec<UnboundedSender<Event<K>>>>, event: &Event<K>) {
+    watchers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|w| w.send(event.clone()).is_ok());
+}
+
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(PoisonError::into_inner)
 }
@@ -161,8 +165,10 @@ impl KubeCluster {
                 pvcs: RwLock::default(),
                 secrets: RwLock::default(),
                 jobs: RwLock::default(),
+                binding_modes: RwLock::default(),
                 watchers: Mutex::default(),
                 job_watchers: Mutex::default(),
+                pvc_watchers: Mutex::default(),
                 synced: tokio::sync::watch::Sender::new((false, false, false)),
             }),
         }
@@ -295,20 +301,39 @@ impl KubeCluster {
         loop {
             match watch.next(&self.inner.metrics).await {
                 Change::Listed(items) => {
-                    let fresh = items
+                    let fresh: HashMap<ObjectKey, Arc<PersistentVolumeClaim>> = items
                         .iter()
-                        .filter_map(|p| Some((key_of(&p.metadata), convert(p)?)))
+                        .filter_map(|p| Some((key_of(&p.metadata), Arc::new(convert(p)?))))
                         .collect();
-                    *write(&self.inner.pvcs) = fresh;
+                    let gone: Vec<ObjectKey> = {
+                        let mut cache = write(&self.inner.pvcs);
+                        let gone = cache
+                            .keys()
+                            .filter(|k| !fresh.contains_key(*k))
+                            .cloned()
+                            .collect();
+                        cache.clone_from(&fresh);
+                        gone
+                    };
+                    for key in gone {
+                        fan_out(&self.inner.pvc_watchers, &Event::Deleted(key));
+                    }
+                    for pvc in fresh.into_values() {
+                        fan_out(&self.inner.pvc_watchers, &Event::Applied(pvc));
+                    }
                     self.inner.synced.send_modify(|s| s.1 = true);
                 }
                 Change::Applied(p) => {
-                    if let Some(pvc) = convert(&p) {
-                        write(&self.inner.pvcs).insert(key_of(&p.metadata), pvc);
+                    if let Some(pvc) = convert::<PersistentVolumeClaim>(&p) {
+                        let pvc = Arc::new(pvc);
+                        write(&self.inner.pvcs).insert(key_of(&p.metadata), Arc::clone(&pvc));
+                        fan_out(&self.inner.pvc_watchers, &Event::Applied(pvc));
                     }
                 }
                 Change::Deleted(p) => {
-                    write(&self.inner.pvcs).remove(&key_of(&p.metadata));
+                    let key = key_of(&p.metadata);
+                    write(&self.inner.pvcs).remove(&key);
+                    fan_out(&self.inner.pvc_watchers, &Event::Deleted(key));
                 }
             }
         }
@@ -322,10 +347,13 @@ impl KubeCluster {
         loop {
             match watch.next(&self.inner.metrics).await {
                 Change::Listed(items) => {
-                    let fresh: HashMap<ObjectKey, Arc<SyncJob>> = items
-                        .iter()
-                        .filter_map(|j| Some((key_of(&j.metadata), Arc::new(convert(j)?))))
-                        .collect();
+                    let mut fresh: HashMap<ObjectKey, Arc<SyncJob>> = HashMap::new();
+                    for j in &items {
+                        if let Some(job) = convert::<SyncJob>(j) {
+                            let job = self.with_final_stats(job).await;
+                            fresh.insert(key_of(&j.metadata), Arc::new(job));
+                        }
+                    }
                     let gone: Vec<ObjectKey> = {
                         let mut cache = write(&self.inner.jobs);
                         let gone = cache
@@ -346,7 +374,7 @@ impl KubeCluster {
                 }
                 Change::Applied(j) => {
                     if let Some(job) = convert::<SyncJob>(&j) {
-                        let job = Arc::new(job);
+                        let job = Arc::new(self.with_final_stats(job).await);
                         write(&self.inner.jobs).insert(key_of(&j.metadata), Arc::clone(&job));
                         self.broadcast_job(&Event::Applied(job));
                     }
@@ -360,12 +388,54 @@ impl KubeCluster {
         }
     }
 
+    /// A finished Job of a DataMover still in `CreatingPod`, with its final transfer
+    /// statistics in `status.progress`: from the termination message of its last pod
+    /// (found by the Job controller's `job-name` label), read once per Job.
+    async fn with_final_stats(&self, mut job: SyncJob) -> SyncJob {
+        if job.outcome().is_none() || job.status.progress.is_some() {
+            return job;
+        }
+        let key = ObjectKey::namespaced(&job.metadata.namespace, &job.metadata.name);
+        if let Some(read_before) = read(&self.inner.jobs)
+            .get(&key)
+            .and_then(|j| j.status.progress)
+        {
+            job.status.progress = Some(read_before);
+            return job;
+        }
+        let owner_waits = job.metadata.owners("DataMover").iter().any(|k| {
+            read(&self.inner.datamovers)
+                .get(k)
+                .is_some_and(|e| e.dm.status.phase == datamover::reconciler::phase::CREATING_POD)
+        });
+        if !owner_waits {
+            return job;
+        }
+        let api = self.ns::<core::Pod>(&job.metadata.namespace);
+        let lp = ListParams::default().labels(&format!("job-name={}", job.metadata.name));
+        match self.call("list-pods", || api.list(&lp)).await {
+            Ok(pods) => {
+                job.status.progress = pods
+                    .items
+                    .iter()
+                    .filter_map(|p| {
+                        Some((
+                            p.metadata.creation_timestamp.clone(),
+                            termination_message(p)?,
+                        ))
+                    })
+                    .max_by(|a, b| a.0.cmp(&b.0))
+                    .and_then(|(_, message)| datamover::rclone::final_stats(&message));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, job = %key, "cannot read the sync pod's statistics");
+            }
+        }
+        job
+    }
+
     fn broadcast_job(&self, event: &Event<SyncJob>) {
-        self.inner
-            .job_watchers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|w| w.send(event.clone()).is_ok());
+        fan_out(&self.inner.job_watchers, event);
     }
 
     /// Converts a DataMover for the cache, reading the secret it names first so the
@@ -408,11 +478,7 @@ impl KubeCluster {
     }
 
     fn broadcast(&self, event: &Event<DataMover>) {
-        self.inner
-            .watchers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|w| w.send(event.clone()).is_ok());
+        fan_out(&self.inner.watchers, event);
     }
 
     fn entry_where(&self, f: impl Fn(&Entry) -> bool) -> Option<Entry> {
@@ -427,8 +493,9 @@ impl KubeCluster {
     /// the new status drops are sent as `null`. When the phase changes, an Event is posted.
     ///
     /// # Errors
-    /// [`ClusterError::Conflict`] when stale, [`ClusterError::Store`] (`NotFound`) when the
-    /// DataMover is gone, [`ClusterError::Volume`] for other API errors.
+    /// [`ClusterError::Conflict`] when stale, [`ClusterError::NotFound`] when the DataMover
+    /// is gone, [`ClusterError::Forbidden`] without RBAC, [`ClusterError::Transient`] for
+    /// 429, 5xx and no answer, [`ClusterError::Volume`] for other API errors.
     pub async fn write_status_async(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
         let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
         let key = ObjectKey::namespaced(ns, name);
@@ -445,31 +512,17 @@ impl KubeCluster {
         let result = self
             .call("patch-status", || api.patch_status(name, &params, &patch))
             .await;
-        let raw = match result {
-            Ok(raw) => raw,
-            Err(e) if e.is_conflict() => {
-                return Err(ClusterError::Conflict(StoreError::Conflict {
-                    kind: "DataMover",
-                    namespace: ns.clone(),
-                    name: name.clone(),
-                    expected: dm.metadata.resource_version.clone(),
-                    actual: "newer".into(),
-                }));
-            }
-            Err(e) if e.is_not_found() => {
-                return Err(ClusterError::Store(StoreError::NotFound {
-                    kind: "DataMover",
-                    namespace: ns.clone(),
-                    name: name.clone(),
-                }));
-            }
-            Err(e) => {
-                return Err(Failure::from_api(&e).into_cluster(
-                    &format!("writing the status of DataMover {ns}/{name}"),
-                    ClusterError::Volume,
-                ));
-            }
-        };
+        let raw = result.map_err(|e| {
+            let context = if e.is_conflict() {
+                format!(
+                    "writing the status of DataMover {ns}/{name}: resourceVersion {} is stale",
+                    dm.metadata.resource_version
+                )
+            } else {
+                format!("writing the status of DataMover {ns}/{name}")
+            };
+            api::cluster_error(&e, ns, &context, ClusterError::Volume)
+        })?;
         let written = crd::to_datamover(&raw)
             .map_err(|e| ClusterError::Volume(format!("DataMover {ns}/{name}: {e}")))?;
         {
@@ -556,34 +609,20 @@ impl KubeCluster {
         self.write_status_async(&claimed).await
     }
 
-    /// Polls until `check` gives an answer, waiting `poll_initial` doubled up to `poll_max`
-    /// between tries.
-    async fn poll<T, F, Fut>(&self, deadline: Option<Duration>, mut check: F) -> Option<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Option<T>>,
-    {
-        let start = tokio::time::Instant::now();
-        let mut wait = self.inner.options.poll_initial;
-        loop {
-            if let Some(v) = check().await {
-                return Some(v);
-            }
-            if deadline.is_some_and(|d| start.elapsed() >= d) {
-                return None;
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(self.inner.options.poll_max);
-        }
-    }
-
+    /// Creates `object`, or adopts it when it exists (409) and `uid` owns it.
+    ///
+    /// # Errors
+    /// As [`api::cluster_error`]; `permanent` for an object of the same name not owned
+    /// by `uid`.
     async fn create_or_adopt<K>(
         &self,
         api: &Api<K>,
         object: &K,
         uid: &str,
         what: (&'static str, &'static str),
-    ) -> Result<(K, bool), Failure>
+        context: &str,
+        permanent: fn(String) -> ClusterError,
+    ) -> Result<(K, bool), ClusterError>
     where
         K: kube::Resource
             + Clone
@@ -592,6 +631,8 @@ impl KubeCluster {
             + std::fmt::Debug,
     {
         let name = object.meta().name.clone().unwrap_or_default();
+        let namespace = object.meta().namespace.clone().unwrap_or_default();
+        let failed = |e: &ApiError| api::cluster_error(e, &namespace, context, permanent);
         let pp = PostParams::default();
         match self.call(what.0, || api.create(&pp, object)).await {
             Ok(created) => Ok((created, true)),
@@ -599,49 +640,62 @@ impl KubeCluster {
                 let existing = self
                     .call(what.1, || api.get(&name))
                     .await
-                    .map_err(|e| Failure::from_api(&e))?;
+                    .map_err(|e| failed(&e))?;
                 if objects::owned_by(existing.meta(), uid) {
                     tracing::info!(%name, "adopting what a previous attempt created");
                     Ok((existing, false))
                 } else {
-                    Err(Failure::permanent(format!(
-                        "{name} already exists and is not owned by this DataMover"
+                    Err(permanent(format!(
+                        "{context}: {name} already exists and is not owned by this DataMover"
                     )))
                 }
             }
-            Err(e) => Err(Failure::from_api(&e)),
-        }
-    }
-}
-
-/// An API failure: transient (the step is retried with backoff) or permanent.
-#[derive(Debug)]
-struct Failure {
-    transient: Option<tmc_metrics::ErrorKind>,
-    message: String,
-}
-
-impl Failure {
-    fn from_api(e: &ApiError) -> Self {
-        Self {
-            transient: api::is_transient(&e.source).then(|| api::kind_of(&e.source)),
-            message: e.to_string(),
+            Err(e) => Err(failed(&e)),
         }
     }
 
-    fn permanent(message: String) -> Self {
-        Self {
-            transient: None,
-            message,
+    /// The `volumeBindingMode` of storage class `name` (read once, then cached); `None`
+    /// when it cannot be read (the clone is then treated as binding immediately).
+    async fn binding_mode(&self, name: &str) -> Option<String> {
+        if let Some(mode) = read(&self.inner.binding_modes).get(name) {
+            return Some(mode.clone());
+        }
+        let api: Api<k8s_openapi::api::storage::v1::StorageClass> =
+            Api::all(self.inner.client.clone());
+        match self.call("get-storageclass", || api.get(name)).await {
+            Ok(class) => {
+                let mode = class
+                    .volume_binding_mode
+                    .unwrap_or_else(|| "Immediate".into());
+                write(&self.inner.binding_modes).insert(name.to_owned(), mode.clone());
+                Some(mode)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the storage class {name}");
+                None
+            }
         }
     }
 
-    /// `context: message` as [`ClusterError::Transient`], or as `permanent` makes it.
-    fn into_cluster(self, context: &str, permanent: fn(String) -> ClusterError) -> ClusterError {
-        let message = format!("{context}: {}", self.message);
-        match self.transient {
-            Some(kind) => ClusterError::Transient { kind, message },
-            None => permanent(message),
+    /// Where a clone stands: `Bound`, waiting for its first consumer (its storage class
+    /// binds on first use), or `Pending`; `Lost` fails it.
+    async fn clone_state(&self, pvc: &PersistentVolumeClaim) -> Result<CloneState, ClusterError> {
+        match pvc.status.phase.as_str() {
+            "Bound" => Ok(CloneState::Bound),
+            "Lost" => Err(ClusterError::Volume(format!(
+                "the clone {}/{} is Lost",
+                pvc.metadata.namespace, pvc.metadata.name
+            ))),
+            _ => {
+                let class = pvc.spec.storage_class_name.as_deref().unwrap_or_default();
+                let waits = !class.is_empty()
+                    && self.binding_mode(class).await.as_deref() == Some("WaitForFirstConsumer");
+                Ok(if waits {
+                    CloneState::WaitsForConsumer
+                } else {
+                    CloneState::Pending
+                })
+            }
         }
     }
 }
@@ -662,6 +716,23 @@ pub fn status_patch(old: Option<&DataMover>, new: &DataMover) -> serde_json::Val
         "metadata": {"resourceVersion": new.metadata.resource_version},
         "status": status,
     })
+}
+
+/// The termination message of a pod's sync container, if it terminated with one.
+fn termination_message(pod: &core::Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == "rclone")?
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()?
+        .message
+        .clone()
+        .filter(|m| !m.is_empty())
 }
 
 /// What the secret's keys say about the destination, without its credentials.
@@ -700,7 +771,7 @@ impl Cluster for KubeCluster {
     fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {
         read(&self.inner.pvcs)
             .get(&ObjectKey::namespaced(namespace, name))
-            .cloned()
+            .map(|p| PersistentVolumeClaim::clone(p))
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
@@ -714,11 +785,7 @@ impl Cluster for KubeCluster {
         namespace: &str,
         source: &PersistentVolumeClaim,
         clone: &str,
-    ) -> Result<(), ClusterError> {
-        let bound = |p: &PersistentVolumeClaim| p.status.phase == "Bound";
-        if self.pvc(namespace, clone).is_some_and(|p| bound(&p)) {
-            return Ok(());
-        }
+    ) -> Result<CloneState, ClusterError> {
         let owner = self
             .entry_where(|e| {
                 e.dm.metadata.namespace == namespace && e.dm.status.restored_pvc_name == clone
@@ -728,43 +795,42 @@ impl Cluster for KubeCluster {
                     "no DataMover in {namespace} claims the clone {clone}"
                 ))
             })?;
-        let owner = objects::owner_reference(&owner.dm.metadata.name, &owner.dm.metadata.uid);
+        let uid = owner.dm.metadata.uid.clone();
+        // Already created (the watch saw it): where it stands, without a request.
+        if let Some(existing) = self.pvc(namespace, clone)
+            && existing
+                .metadata
+                .owner_references
+                .iter()
+                .any(|r| r.uid == uid)
+        {
+            return self.clone_state(&existing).await;
+        }
+        let owner = objects::owner_reference(&owner.dm.metadata.name, &uid);
         let pvc = objects::clone_pvc(namespace, clone, source, &owner);
         let api = self.ns::<core::PersistentVolumeClaim>(namespace);
-        self.create_or_adopt(&api, &pvc, &owner.uid, ("create-pvc", "get-pvc"))
-            .await
-            .map_err(|f| {
-                f.into_cluster(
-                    &format!("cloning {}", source.metadata.name),
-                    ClusterError::Volume,
-                )
-            })?;
-        let phase = self
-            .poll(Some(self.inner.options.bind_timeout), || async {
-                match self.call("get-pvc", || api.get(clone)).await {
-                    Ok(p) => {
-                        let phase = p.status.and_then(|s| s.phase).unwrap_or_default();
-                        (phase == "Bound" || phase == "Lost").then_some(Ok(phase))
-                    }
-                    Err(e) if e.is_not_found() => {
-                        Some(Err(format!("the clone {clone} was deleted")))
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "waiting for {namespace}/{clone} to bind");
-                        None
-                    }
-                }
-            })
-            .await;
-        match phase {
-            Some(Ok(p)) if p == "Bound" => Ok(()),
-            Some(Ok(p)) => Err(ClusterError::Volume(format!("the clone {clone} is {p}"))),
-            Some(Err(e)) => Err(ClusterError::Volume(e)),
-            None => Err(ClusterError::Volume(format!(
-                "the clone {namespace}/{clone} is not Bound after {:?} (does the storage class support cloning?)",
-                self.inner.options.bind_timeout
-            ))),
-        }
+        let context = format!("cloning {} into {clone}", source.metadata.name);
+        let (created, _) = self
+            .create_or_adopt(
+                &api,
+                &pvc,
+                &uid,
+                ("create-pvc", "get-pvc"),
+                &context,
+                ClusterError::Volume,
+            )
+            .await?;
+        let created: PersistentVolumeClaim = convert(&created)
+            .ok_or_else(|| ClusterError::Volume(format!("{context}: the clone is unreadable")))?;
+        // Cached at once, so the next reconcile finds it even before its watch event.
+        write(&self.inner.pvcs)
+            .entry(ObjectKey::namespaced(namespace, clone))
+            .or_insert_with(|| Arc::new(created.clone()));
+        self.clone_state(&created).await
+    }
+
+    fn bind_timeout(&self) -> Duration {
+        self.inner.options.bind_timeout
     }
 
     async fn delete_pvc(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
@@ -773,7 +839,9 @@ impl Cluster for KubeCluster {
         match self.call("delete-pvc", || api.delete(name, &dp)).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(Failure::from_api(&e).into_cluster(
+            Err(e) => Err(api::cluster_error(
+                &e,
+                namespace,
                 &format!("deleting the PVC {namespace}/{name}"),
                 ClusterError::Volume,
             )),
@@ -801,13 +869,42 @@ impl Cluster for KubeCluster {
         let job = objects::sync_job(&entry.raw, &dm.status.restored_pvc_name, &owner);
         let api = self.ns::<Job>(&dm.metadata.namespace);
         let (job, created) = self
-            .create_or_adopt(&api, &job, &owner.uid, ("create-job", "get-job"))
-            .await
-            .map_err(|f| f.into_cluster("creating the sync job", ClusterError::Sync))?;
+            .create_or_adopt(
+                &api,
+                &job,
+                &owner.uid,
+                ("create-job", "get-job"),
+                "creating the sync job",
+                ClusterError::Sync,
+            )
+            .await?;
         let converted = convert::<SyncJob>(&job)
             .ok_or_else(|| ClusterError::Sync("the created Job is unreadable".into()))?;
         write(&self.inner.jobs).insert(key_of(&job.metadata), Arc::new(converted.clone()));
         Ok((converted, created))
+    }
+}
+
+/// The PVCs: a clone's watch event (it binds) brings its owning DataMover back, for
+/// [`Controller::owns`](tmc_runtime::Controller::owns).
+impl Store<PersistentVolumeClaim> for KubeCluster {
+    fn get(&self, key: &ObjectKey) -> Option<Arc<PersistentVolumeClaim>> {
+        read(&self.inner.pvcs).get(key).cloned()
+    }
+
+    fn list(&self) -> Vec<Arc<PersistentVolumeClaim>> {
+        read(&self.inner.pvcs).values().cloned().collect()
+    }
+
+    fn watch(&self) -> UnboundedReceiver<Event<PersistentVolumeClaim>> {
+        let (tx, rx) = unbounded_channel();
+        let _cache = read(&self.inner.pvcs);
+        self.inner
+            .pvc_watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        rx
     }
 }
 

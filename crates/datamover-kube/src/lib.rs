@@ -6,8 +6,10 @@
 //!   from [`datamover::types::DataMover`].
 //! - [`KubeCluster`]: [`datamover::backend::Cluster`] (clone PVC with a `dataSource`,
 //!   `batch/v1` Job running the rclone image, status merge patches on the status
-//!   subresource, owner references, an Event per phase change) and
-//!   [`tmc_runtime::Store`] (DataMovers from a list/watch that resumes and relists).
+//!   subresource, owner references, an Event per phase change; nothing in a reconcile
+//!   waits: a clone's and a Job's watch events bring their owner back) and
+//!   [`tmc_runtime::Store`] of DataMovers, Jobs and PVCs (from list/watches that resume
+//!   and relist).
 //! - [`leader::LeaderElector`]: a `coordination.k8s.io/v1` Lease and
 //!   `leader_election_master_status{name}`.
 //! - [`auth::TokenReviewAuthorizer`]: `TokenReview` + `SubjectAccessReview` for the
@@ -18,7 +20,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use datamover::{job::Job, types::DataMover};
+//! use datamover::{job::Job, types::{DataMover, PersistentVolumeClaim}};
 //! use datamover_kube::{KubeCluster, Options, leader::LeaderElector};
 //! let metrics = tmc_metrics::Metrics::builder().install()?;
 //! let cluster = datamover_kube::connect(metrics.collector(), Options::default()).await?;
@@ -30,11 +32,13 @@
 //!     cluster: Arc::new(cluster.clone()),
 //!     metrics: metrics.collector(),
 //! });
-//! // The cluster is the store of DataMovers and of the Jobs they own: a Job's status
-//! // change brings its DataMover back.
+//! // The cluster is the store of DataMovers and of the Jobs and clones they own: a Job's
+//! // status change, or a clone binding, brings its DataMover back.
 //! let controller = tmc_runtime::Controller::<DataMover>::new("datamover", cluster.clone())
-//!     .owns::<Job>(cluster)
+//!     .owns::<Job>(cluster.clone())
+//!     .owns::<PersistentVolumeClaim>(cluster)
 //!     .reconciler(tmc_runtime::reconciler_fn(datamover::reconciler::reconcile, ctx))
+//!     .error_policy(datamover::reconciler::RetryAfterPolicy)
 //!     .metrics(metrics.collector());
 //! tokio::select! {
 //!     _ = controller.run(std::future::pending::<()>()) => {}

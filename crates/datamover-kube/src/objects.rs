@@ -123,9 +123,22 @@ fn runtime_default() -> SeccompProfile {
     }
 }
 
+/// Where the sync container's termination message is written (the kubelet's default).
+pub const TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// The environment that makes rclone leave its final transfer statistics (JSON, at
+/// NOTICE level, so they are logged at the default level) in the termination message.
+pub const STATS_ENV: [(&str, &str); 4] = [
+    ("RCLONE_USE_JSON_LOG", "true"),
+    ("RCLONE_STATS", "1m"),
+    ("RCLONE_STATS_LOG_LEVEL", "NOTICE"),
+    ("RCLONE_LOG_FILE", TERMINATION_LOG),
+];
+
 /// The sync Job: the rclone image (`spec.image`, by default
 /// `ghcr.io/qjoly/datamover-rclone:latest`, pull policy `Always`), `backoffLimit: 2`, the
-/// secret as `envFrom`, `ADD_TIMESTAMP_PREFIX`, `additionalEnv`, the clone mounted at
+/// secret as `envFrom`, `ADD_TIMESTAMP_PREFIX`, [`STATS_ENV`], `additionalEnv`, the
+/// termination message at [`TERMINATION_LOG`] (the log's tail on error), the clone mounted at
 /// `/data/`, and the original's hardened security context (non-root 65534, read-only root
 /// filesystem, no privilege escalation, drop ALL, seccomp `RuntimeDefault`).
 #[must_use]
@@ -141,11 +154,19 @@ pub fn sync_job(dm: &DataMover, clone: &str, owner: &OwnerReference) -> Job {
     );
     let pull_policy =
         non_empty(image.pull_policy).unwrap_or_else(|| crd::DEFAULT_PULL_POLICY.into());
-    let mut env = vec![EnvVar {
-        name: "ADD_TIMESTAMP_PREFIX".into(),
-        value: Some(dm.spec.add_timestamp_prefix.to_string()),
+    let var = |name: &str, value: &str| EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
         value_from: None,
-    }];
+    };
+    let mut env = vec![var(
+        "ADD_TIMESTAMP_PREFIX",
+        &dm.spec.add_timestamp_prefix.to_string(),
+    )];
+    // rclone's JSON log, final statistics included, goes to the termination message: the
+    // kubelet keeps its last 4 KiB in the pod status, where the operator reads the bytes
+    // and files moved. `additionalEnv` comes after, so a DataMover can override them.
+    env.extend(STATS_ENV.iter().map(|(k, v)| var(k, v)));
     for e in &dm.spec.additional_env {
         env.push(EnvVar {
             name: e.name.clone(),
@@ -193,6 +214,8 @@ pub fn sync_job(dm: &DataMover, clone: &str, owner: &OwnerReference) -> Job {
                             }),
                             ..EnvFromSource::default()
                         }]),
+                        termination_message_path: Some(TERMINATION_LOG.into()),
+                        termination_message_policy: Some("FallbackToLogsOnError".into()),
                         volume_mounts: Some(vec![VolumeMount {
                             name: VOLUME_NAME.into(),
                             mount_path: MOUNT_PATH.into(),

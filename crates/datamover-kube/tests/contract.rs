@@ -8,7 +8,7 @@ mod fake;
 
 use datamover::job::Job;
 use datamover::reconciler::{Context, ReconcileError, reconcile};
-use datamover::types::DataMover;
+use datamover::types::{DataMover, PersistentVolumeClaim};
 use datamover_kube::api::RetryPolicy;
 use datamover_kube::{KubeCluster, Options};
 use fake::{Reply, Req, datamover, eventually, list, merge, pvc, secret, server, status};
@@ -27,6 +27,8 @@ const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
 const JOB: &str = "/apis/batch/v1/namespaces/default/jobs/nightly-sync-0a1b2c3d";
 const ALL_JOBS: &str = "/apis/batch/v1/jobs";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+const PODS: &str = "/api/v1/namespaces/default/pods";
+const CSI_RBD: &str = "/apis/storage.k8s.io/v1/storageclasses/csi-rbd";
 const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 
 fn options() -> Options {
@@ -37,8 +39,6 @@ fn options() -> Options {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(2),
         },
-        poll_initial: Duration::from_millis(1),
-        poll_max: Duration::from_millis(4),
         watch_backoff: Duration::from_millis(1),
         ..Options::default()
     }
@@ -135,9 +135,28 @@ fn job(status: &Value) -> Value {
            "status": status})
 }
 
-/// A DataMover from `""` to `Completed`: the clone PVC, the Job (created once, never
-/// polled: its watch event names the owner to re-queue), the status patches, the Events,
-/// the cleanup, and the metrics, request by request.
+/// The Job's pod once rclone exited: its JSON log's tail, final statistics last, is the
+/// termination message.
+fn sync_pod() -> Value {
+    let message = concat!(
+        r#"{"level":"notice","msg":"Transferred: 1 KiB / 4 KiB","stats":{"bytes":1024,"transfers":1,"totalBytes":4096,"speed":100.0,"eta":30}}"#,
+        "\n",
+        r#"{"level":"notice","msg":"Transferred: 4 KiB / 4 KiB, 100%","stats":{"bytes":4096,"transfers":3,"totalBytes":4096,"totalTransfers":3,"speed":0.0,"eta":0}}"#,
+        "\n"
+    );
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "nightly-sync-0a1b2c3d-x7k2p", "namespace": "default",
+                        "creationTimestamp": "2026-01-01T00:01:00Z",
+                        "labels": {"job-name": "nightly-sync-0a1b2c3d", "batch.kubernetes.io/controller-uid": "job-uid"}},
+           "spec": {"containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]},
+           "status": {"phase": "Succeeded", "containerStatuses": [{"name": "rclone", "ready": false,
+               "restartCount": 0, "image": "ghcr.io/qjoly/datamover-rclone:latest", "imageID": "",
+               "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": message}}}]}})
+}
+
+/// A DataMover from `""` to `Completed`: the clone PVC (created once, never polled: its
+/// watch event when it binds names the owner to re-queue), the Job (likewise), the status
+/// patches, the Events, the cleanup, and the metrics, request by request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_datamover_runs_through_clone_job_and_cleanup() {
     let object = Arc::new(Mutex::new(Object {
@@ -148,8 +167,26 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     let dm = Arc::clone(&object);
     let job_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done = Arc::clone(&job_done);
-    let mut pvc_polls = 0;
+    let clone_bound = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bound = Arc::clone(&clone_bound);
+    let created_clone: Arc<Mutex<Option<Value>>> = Arc::default();
+    let clone_seen = Arc::clone(&created_clone);
     let script = move |r: &Req| {
+        if r.path == PVCS && r.is_watch() {
+            // The clone binds (the CSI driver copied the data): one MODIFIED event.
+            let mut clone = clone_seen.lock().unwrap();
+            return match clone.take() {
+                Some(mut pvc) if bound.load(std::sync::atomic::Ordering::SeqCst) => {
+                    pvc["status"] = json!({"phase": "Bound"});
+                    pvc["metadata"]["resourceVersion"] = json!("21");
+                    Reply::Events(vec![json!({"type": "MODIFIED", "object": pvc})])
+                }
+                other => {
+                    *clone = other;
+                    Reply::Events(vec![])
+                }
+            };
+        }
         if r.path == ALL_JOBS && r.is_watch() {
             // The Job's status changes once it is done; until then the watch stays quiet
             // (it ends at once and is resumed).
@@ -182,23 +219,58 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
                 created["status"] = json!({});
                 Reply::Json(201, created)
             }
-            ("POST", NS_PVCS) | ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
-            ("GET", p) if p.starts_with(NS_PVCS) => {
-                pvc_polls += 1;
-                let name = p.rsplit('/').next().unwrap();
-                Reply::Json(
-                    200,
-                    owned(pvc(name, if pvc_polls < 3 { "Pending" } else { "Bound" })),
-                )
+            ("POST", NS_PVCS) => {
+                // Created: Pending until the provisioner has cloned the data.
+                let mut created = r.body.clone();
+                created["metadata"]["resourceVersion"] = json!("20");
+                created["status"] = json!({"phase": "Pending"});
+                *clone_seen.lock().unwrap() = Some(created.clone());
+                Reply::Json(201, created)
             }
+            ("GET", CSI_RBD) => Reply::Json(
+                200,
+                json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                       "metadata": {"name": "csi-rbd"}, "provisioner": "rbd.csi.ceph.com",
+                       "volumeBindingMode": "Immediate"}),
+            ),
+            ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
+            ("GET", PODS) => list("PodList", "31", vec![sync_pod()]),
             ("DELETE", p) if p.starts_with(NS_PVCS) => Reply::Json(200, pvc("gone", "Bound")),
             _ => status(404, "NotFound"),
         }
     };
     let (cluster, log, m, ctx) = start(script).await;
     let mut job_events = Store::<Job>::watch(&cluster);
+    let mut pvc_events = Store::<PersistentVolumeClaim>::watch(&cluster);
     let mut phases = vec![];
-    for _ in 0..4 {
+    for _ in 0..2 {
+        phases.push(step(&cluster, &ctx).await.unwrap());
+    }
+    // The reconcile that created the clone returned at once: it is Pending, nothing polls.
+    assert_eq!(phases, ["CreatingClonedPVC", "CreatingClonedPVC"]);
+    assert!(
+        step(&cluster, &ctx).await.unwrap() == "CreatingClonedPVC",
+        "still Pending"
+    );
+    // The clone binds: its watch event names exactly its owner.
+    clone_bound.store(true, std::sync::atomic::Ordering::SeqCst);
+    let bound_clone = loop {
+        match tokio::time::timeout(Duration::from_secs(5), pvc_events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Event::Applied(p) if p.status.phase == "Bound" && p.metadata.name != "data" => {
+                break p;
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(
+        bound_clone.owners("DataMover"),
+        [ObjectKey::namespaced("default", "nightly")]
+    );
+    for _ in 0..3 {
         phases.push(step(&cluster, &ctx).await.unwrap());
     }
     // The reconcile that created the Job returned at once: still CreatingPod, and the Job
@@ -206,6 +278,7 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     assert_eq!(
         phases,
         [
+            "CreatingClonedPVC",
             "CreatingClonedPVC",
             "ClonedPVCReady",
             "CreatingPod",
@@ -240,6 +313,7 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         phases,
         [
             "CreatingClonedPVC",
+            "CreatingClonedPVC",
             "ClonedPVCReady",
             "CreatingPod",
             "CreatingPod",
@@ -265,16 +339,15 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         format!("PATCH {DM_STATUS}"), // "" -> CreatingClonedPVC
         format!("POST {EVENTS}"),
         format!("PATCH {DM_STATUS}"), // the clone's name
-        format!("POST {NS_PVCS}"),
-        format!("GET {clone_path}"),
-        format!("GET {clone_path}"),
-        format!("GET {clone_path}"),
-        format!("PATCH {DM_STATUS}"), // -> ClonedPVCReady
+        format!("POST {NS_PVCS}"),    // Pending: the reconcile returns
+        format!("GET {CSI_RBD}"),     // Immediate binding: wait for the watch
+        format!("PATCH {DM_STATUS}"), // the clone's watch event: -> ClonedPVCReady
         format!("POST {EVENTS}"),
         format!("PATCH {DM_STATUS}"), // -> CreatingPod
         format!("POST {EVENTS}"),
         format!("POST {JOBS}"),       // the Job, created once...
         format!("PATCH {DM_STATUS}"), // ...its name in the status; the reconcile returns
+        format!("GET {PODS}"),        // the Job completed: its pod's final statistics
         format!("PATCH {DM_STATUS}"), // the Job's watch event: -> CleaningUp
         format!("POST {EVENTS}"),
         format!("DELETE {clone_path}"),
@@ -310,8 +383,8 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     );
 
     // The Job: the original's shape.
-    let job = &writes[12].body;
-    assert_eq!(writes[12].line(), format!("POST {JOBS}"));
+    let job = &writes[10].body;
+    assert_eq!(writes[10].line(), format!("POST {JOBS}"));
     assert_eq!(job["metadata"]["name"], "nightly-sync-0a1b2c3d");
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
     assert_eq!(job["spec"]["backoffLimit"], 2);
@@ -333,6 +406,10 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     assert_eq!(
         c["env"],
         json!([{"name": "ADD_TIMESTAMP_PREFIX", "value": "true"},
+               {"name": "RCLONE_USE_JSON_LOG", "value": "true"},
+               {"name": "RCLONE_STATS", "value": "1m"},
+               {"name": "RCLONE_STATS_LOG_LEVEL", "value": "NOTICE"},
+               {"name": "RCLONE_LOG_FILE", "value": "/dev/termination-log"},
                {"name": "RCLONE_S3_NO_CHECK_BUCKET", "value": "true"}])
     );
     assert_eq!(
@@ -372,6 +449,19 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     let final_status = &object.lock().unwrap().value["status"];
     assert_eq!(final_status["destination"], "s3:backups");
     assert_eq!(final_status["attempts"], 1, "one pod, as the Job reported");
+    // The termination message's final statistics, as the embedded backend counts them.
+    assert_eq!(final_status["bytesTransferred"], 4096);
+    assert_eq!(final_status["filesTransferred"], 3);
+    let pods = writes.iter().find(|r| r.path == PODS).unwrap();
+    assert!(
+        pods.query
+            .contains("labelSelector=job-name%3Dnightly-sync-0a1b2c3d"),
+        "{}",
+        pods.query
+    );
+    let c = &writes[10].body["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(c["terminationMessagePolicy"], "FallbackToLogsOnError");
 
     // Events: one per transition, Normal, about the DataMover.
     let events: Vec<&Req> = writes.iter().filter(|r| r.path == EVENTS).collect();
@@ -407,6 +497,9 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 1"#,
         r#"datamover_data_sync_operations_total{status="success",namespace="default"} 1"#,
         r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#,
+        r#"datamover_bytes_transferred_total{namespace="default"} 4096"#,
+        r#"datamover_files_transferred_total{namespace="default"} 3"#,
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="list-pods",status="success"} 1"#,
         r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="create-pvc",status="success"} 1"#,
         r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="patch-status",status="success"} 7"#,
         r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="create-event",status="success"} 5"#,
@@ -715,4 +808,270 @@ async fn an_unavailable_api_server_makes_a_write_transient_not_final() {
             .starts_with("writing the status of DataMover default/nightly"),
         "{err}"
     );
+}
+
+/// A DataMover whose clone is named and whose phase is `CreatingClonedPVC`, and a script
+/// for everything but what `extra` answers.
+fn cloning(
+    extra: impl Fn(&Req) -> Option<Reply> + Send + 'static,
+) -> (
+    Arc<Mutex<Object>>,
+    impl FnMut(&Req) -> Reply + Send + 'static,
+) {
+    let object = Arc::new(Mutex::new(Object {
+        value: datamover(
+            "nightly",
+            "10",
+            json!({"phase": "CreatingClonedPVC", "phaseStartedAtMs": datamover::time::now_ms(),
+                   "restoredPvcName": "data-cloned-1"}),
+        ),
+        version: 10,
+        conflicts: 0,
+    }));
+    let dm = Arc::clone(&object);
+    let script = move |r: &Req| {
+        if let Some(reply) = extra(r) {
+            return reply;
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            _ if r.is_watch() => Reply::Hold,
+            ("GET", DM) => list(
+                "DataMoverList",
+                "10",
+                vec![dm.lock().unwrap().value.clone()],
+            ),
+            ("GET", PVCS) => list(
+                "PersistentVolumeClaimList",
+                "20",
+                vec![pvc("data", "Bound")],
+            ),
+            ("GET", SECRET) => Reply::Json(200, secret()),
+            ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+            ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
+            _ => status(404, "NotFound"),
+        }
+    };
+    (object, script)
+}
+
+/// A `WaitForFirstConsumer` storage class binds the clone only when a pod uses it: the
+/// clone stays Pending, and the Job is created anyway (its pod makes the clone bind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_for_first_consumer_clone_gets_its_job_before_it_binds() {
+    let (object, script) = cloning(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", NS_PVCS) => {
+            let mut created = r.body.clone();
+            created["status"] = json!({"phase": "Pending"});
+            Some(Reply::Json(201, created))
+        }
+        ("GET", CSI_RBD) => Some(Reply::Json(
+            200,
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                   "metadata": {"name": "csi-rbd"}, "provisioner": "rbd.csi.ceph.com",
+                   "volumeBindingMode": "WaitForFirstConsumer"}),
+        )),
+        ("POST", JOBS) => {
+            let mut created = r.body.clone();
+            created["status"] = json!({});
+            Some(Reply::Json(201, created))
+        }
+        _ => None,
+    });
+    let (cluster, log, _m, ctx) = start(script).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "ClonedPVCReady");
+    let cloned = object.lock().unwrap().value["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Cloned")
+        .cloned()
+        .unwrap();
+    assert_eq!(cloned["status"], "True");
+    assert_eq!(cloned["reason"], "WaitForFirstConsumer");
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    let lines: Vec<String> = fake::writes(&log)
+        .iter()
+        .filter(|r| r.path != EVENTS)
+        .map(Req::line)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("GET {SECRET}"),
+            format!("POST {NS_PVCS}"),
+            format!("GET {CSI_RBD}"),
+            format!("PATCH {DM_STATUS}"),
+            format!("PATCH {DM_STATUS}"),
+            format!("POST {JOBS}"),
+            format!("PATCH {DM_STATUS}"),
+        ],
+        "the clone is never polled; the Job is created while it is Pending"
+    );
+    assert_eq!(
+        Store::<PersistentVolumeClaim>::get(
+            &cluster,
+            &ObjectKey::namespaced("default", "data-cloned-1")
+        )
+        .unwrap()
+        .status
+        .phase,
+        "Pending"
+    );
+}
+
+/// A 403 is not retried in place nor does it fail the DataMover: the reconcile returns a
+/// permission error naming the verb, the resource and the namespace the RBAC lacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_names_the_verb_and_resource_the_rbac_lacks() {
+    let (object, script) = cloning(|r| {
+        r.is("POST", NS_PVCS).then(|| {
+            Reply::Json(
+                403,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "persistentvolumeclaims is forbidden: User \"system:serviceaccount:datamover-operator-system:datamover-operator-controller-manager\" cannot create resource \"persistentvolumeclaims\" in API group \"\" in the namespace \"default\"",
+                   "reason": "Forbidden", "details": {"kind": "persistentvolumeclaims"}, "code": 403}),
+            )
+        })
+    });
+    let (cluster, log, m, ctx) = start(script).await;
+    let err = step(&cluster, &ctx).await.unwrap_err();
+    let ReconcileError::Forbidden(message) = &err else {
+        panic!("expected a permission error, got {err:?}");
+    };
+    assert!(
+        message.starts_with(
+            "forbidden: the operator's RBAC does not allow `create` on `persistentvolumeclaims` in namespace default"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("cannot create resource"), "{message}");
+    assert_eq!(
+        fake::writes(&log)
+            .iter()
+            .filter(|r| r.is("POST", NS_PVCS))
+            .count(),
+        1,
+        "a 403 is not retried in place"
+    );
+    assert_eq!(
+        object.lock().unwrap().value["status"]["phase"],
+        "CreatingClonedPVC",
+        "the DataMover is not failed: granting the verb lets it proceed"
+    );
+    assert!(m.render().contains(
+        r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="Forbidden",severity="High"} 1"#
+    ));
+}
+
+/// A 429 whose `Retry-After` (the Status body's `details.retryAfterSeconds`, as the API
+/// server sends it beside the header) is longer than the in-place retries wait: no retry
+/// in place; the error carries it and the controller requeues no sooner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_is_transient_and_honoured() {
+    let (_object, mut script) = cloning(|r| {
+        r.is("PATCH", DM_STATUS).then(|| {
+            Reply::Json(
+                429,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "Too many requests, please try again later.", "reason": "TooManyRequests",
+                   "details": {"retryAfterSeconds": 7}, "code": 429}),
+            )
+        })
+    });
+    let (cluster, log, _m, ctx) = start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", NS_PVCS) => Reply::Json(201, owned(pvc("data-cloned-1", "Bound"))),
+        _ => script(r),
+    })
+    .await;
+    let err = step(&cluster, &ctx).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReconcileError::Transient {
+                kind: tmc_metrics::ErrorKind::RateLimited,
+                retry_after: Some(d),
+                ..
+            } if d == Duration::from_secs(7)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        fake::writes(&log)
+            .iter()
+            .filter(|r| r.is("PATCH", DM_STATUS))
+            .count(),
+        1,
+        "not retried in place: the server asked for 7 s"
+    );
+    let dm =
+        Store::<DataMover>::get(&cluster, &ObjectKey::namespaced("default", "nightly")).unwrap();
+    let action = tmc_runtime::ErrorPolicy::on_error(
+        &datamover::reconciler::RetryAfterPolicy,
+        dm,
+        &err,
+        tmc_runtime::Retry::new(1, Duration::from_millis(50)),
+    );
+    assert_eq!(action.requeue_after(), Some(Duration::from_secs(7)));
+}
+
+/// The controller runtime over the Kubernetes backend, owning Jobs: a Job's status event
+/// re-queues exactly its owner (`nightly`), not the other DataMover (`weekly`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_status_event_requeues_exactly_its_owner() {
+    let job_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::clone(&job_done);
+    let mut weekly = datamover("weekly", "11", json!({}));
+    weekly["metadata"]["uid"] = json!("ffffffff-0000-0000-0000-000000000000");
+    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", ALL_JOBS) if r.is_watch() => {
+            if done.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                Reply::Events(vec![json!({"type": "MODIFIED", "object": job(
+                    &json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}))})])
+            } else {
+                Reply::Events(vec![])
+            }
+        }
+        _ if r.is_watch() => Reply::Hold,
+        ("GET", DM) => list(
+            "DataMoverList",
+            "11",
+            vec![datamover("nightly", "10", json!({})), weekly.clone()],
+        ),
+        ("GET", PVCS) => list("PersistentVolumeClaimList", "20", vec![]),
+        ("GET", ALL_JOBS) => list("JobList", "29", vec![]),
+        ("GET", SECRET) => Reply::Json(200, secret()),
+        _ => status(404, "NotFound"),
+    };
+    let (client, _log) = server(script);
+    let m = metrics();
+    let cluster = KubeCluster::new(client, m.collector(), options());
+    let _watches = cluster.spawn_watches();
+    cluster.wait_synced().await;
+    let (tx, mut reconciled) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let record = move |dm: Arc<DataMover>, tx: Arc<tokio::sync::mpsc::UnboundedSender<String>>| async move {
+        let _ = tx.send(dm.metadata.name.clone());
+        Ok::<_, ReconcileError>(tmc_runtime::Action::await_change())
+    };
+    let controller = tmc_runtime::Controller::<DataMover>::new("datamover", cluster.clone())
+        .owns::<Job>(cluster.clone())
+        .reconciler(tmc_runtime::reconciler_fn(record, Arc::new(tx)))
+        .metrics(m.collector());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(controller.run(async {
+        let _ = stopped.await;
+    }));
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), reconciled.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let mut first = vec![next().await, next().await];
+    first.sort();
+    assert_eq!(first, ["nightly", "weekly"], "the initial list");
+    job_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(next().await, "nightly", "the Job's owner, and only it");
+    let _ = stop.send(());
+    running.await.unwrap();
 }

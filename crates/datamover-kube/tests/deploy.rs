@@ -260,7 +260,11 @@ fn rbac_grants_exactly_the_verbs_used() {
         "/persistentvolumeclaims create",
         "/persistentvolumeclaims delete",
         "/secrets get",
+        "/pods list",
+        "storage.k8s.io/storageclasses get",
         "batch/jobs get",
+        "batch/jobs list",
+        "batch/jobs watch",
         "batch/jobs create",
         "events.k8s.io/events create",
         "authentication.k8s.io/tokenreviews create",
@@ -275,4 +279,125 @@ fn rbac_grants_exactly_the_verbs_used() {
         .map(|v| format!("coordination.k8s.io/leases {v}"))
         .collect();
     assert_eq!(rules("datamover-operator-leader-election-role"), lease);
+}
+
+/// The token Prometheus sends: its pod's `ServiceAccount` token.
+const TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// The monitoring pack scrapes the operator as `deploy/` runs it: the scrape config
+/// (`deploy/prometheus/prometheus.yml`), the ServiceMonitor, the Service and the Deployment
+/// agree on the scheme (HTTPS: the operator is started with a certificate), the CA (the
+/// certificate's Secret), the token (checked by `TokenReview`; the metrics-reader `ClusterRole`
+/// allows it) and the port.
+#[test]
+fn the_scrape_config_service_monitor_and_deployment_agree() {
+    let Some(objects) = render() else { return };
+    let deployment = one(&objects, "Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let arg = |flag: &str| args.iter().find_map(|a| a.strip_prefix(flag));
+    assert!(arg("--metrics-tls-cert=").is_some() && arg("--metrics-tls-key=").is_some());
+    assert!(args.contains(&"--metrics-kube-auth"), "{args:?}");
+    let bind_port: u64 = arg("--metrics-bind-address=")
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let metrics_port = container["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "metrics")
+        .unwrap();
+    assert_eq!(metrics_port["containerPort"], bind_port);
+    let cert_dir = arg("--metrics-tls-cert=")
+        .unwrap()
+        .rsplit_once('/')
+        .unwrap()
+        .0;
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == cert_dir)
+        .unwrap();
+    let tls_secret = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap()["secret"]["secretName"]
+        .clone();
+
+    let service = objects.iter().find(|o| o["kind"] == "Service").unwrap();
+    let https = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "https")
+        .unwrap();
+    assert_eq!(https["targetPort"], "metrics");
+    let host = format!(
+        "{}.{}.svc",
+        service["metadata"]["name"].as_str().unwrap(),
+        service["metadata"]["namespace"].as_str().unwrap()
+    );
+
+    let monitor = one(&objects, "ServiceMonitor");
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(
+        (&endpoint["port"], &endpoint["scheme"], &endpoint["path"]),
+        (&"https".into(), &"https".into(), &"/metrics".into())
+    );
+    let tls = &endpoint["tlsConfig"];
+    assert!(
+        tls["insecureSkipVerify"].is_null(),
+        "verify the certificate"
+    );
+    assert_eq!(tls["ca"]["secret"]["name"], tls_secret);
+    assert_eq!(tls["ca"]["secret"]["key"], "ca.crt");
+    assert_eq!(tls["serverName"], host.as_str());
+    assert_eq!(endpoint["bearerTokenFile"], TOKEN);
+
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prometheus/prometheus.yml"),
+    )
+    .unwrap();
+    let config: Value = yaml_serde::from_str(&text).unwrap();
+    let job = config["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == "datamover-operator")
+        .unwrap();
+    assert_eq!(job["scheme"], "https");
+    assert_eq!(job["metrics_path"], "/metrics");
+    assert!(job["tls_config"]["ca_file"].is_string());
+    assert!(job["tls_config"]["insecure_skip_verify"].is_null());
+    assert_eq!(job["tls_config"]["server_name"], host.as_str());
+    assert_eq!(job["authorization"]["type"], "Bearer");
+    assert_eq!(job["authorization"]["credentials_file"], TOKEN);
+    assert_eq!(
+        job["static_configs"][0]["targets"],
+        serde_json::json!([format!("{host}:{}", https["port"])])
+    );
+
+    // The token is allowed: the metrics-reader ClusterRole grants what the
+    // SubjectAccessReview asks (get /metrics).
+    let reader = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "datamover-operator-metrics-reader")
+        .unwrap();
+    assert_eq!(
+        reader["rules"],
+        serde_json::json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}])
+    );
 }

@@ -198,11 +198,13 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<tokio::net::Tc
 }
 
 /// The controller over `store` (what to reconcile), `jobs` (what it owns: a Job's change
-/// brings its DataMover back) and `cluster` (how), wrapped by the operation layer, until
-/// `shutdown`. The live sync census runs beside it.
+/// brings its DataMover back), what `owns` adds (the Kubernetes backend's cloned PVCs) and
+/// `cluster` (how), wrapped by the operation layer, until `shutdown`. The live sync census
+/// runs beside it.
 async fn drive<C: Cluster, St: Store<DataMover>, Js: Store<Job> + Clone>(
     store: St,
     jobs: Js,
+    owns: impl FnOnce(Controller<DataMover>) -> Controller<DataMover>,
     cluster: Arc<C>,
     metrics: &Metrics,
     args: &RunArgs,
@@ -223,9 +225,9 @@ async fn drive<C: Cluster, St: Store<DataMover>, Js: Store<Job> + Clone>(
             .operation("DataMoverController", "datamover", "reconcile"),
         reconciler::reconcile::<C>,
     );
-    let controller = Controller::new("datamover", store)
-        .owns(jobs)
+    let controller = owns(Controller::new("datamover", store).owns(jobs))
         .reconciler(reconciler_fn(reconcile, ctx))
+        .error_policy(reconciler::RetryAfterPolicy)
         .concurrency(args.concurrency)
         .map_err(|e| e.to_string())?
         .backoff(Backoff {
@@ -430,6 +432,8 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
             drive(
                 DataMovers(store.clone()),
                 Jobs(store.clone()),
+                // The embedded clone is bound when created: nothing to wait for.
+                |c| c,
                 cluster,
                 &metrics,
                 &args,
@@ -518,9 +522,11 @@ async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
             }
         }
     }
+    let pvcs = cluster.clone();
     let run = drive(
         cluster.clone(),
         cluster.clone(),
+        move |c| c.owns::<datamover::types::PersistentVolumeClaim>(pvcs),
         Arc::new(cluster.clone()),
         &obs.metrics,
         &args,

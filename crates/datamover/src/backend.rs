@@ -12,12 +12,31 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClusterError {
-    /// The object changed under us: re-read and retry.
-    #[error(transparent)]
-    Conflict(StoreError),
+    /// The object changed under us (a stale resourceVersion, HTTP 409): re-read and retry.
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The object is gone (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The operator's RBAC does not allow this (HTTP 403): nothing is retried until the
+    /// role changes; the message names the verb and the resource it lacks.
+    #[error(
+        "forbidden: the operator's RBAC does not allow `{verb}` on `{resource}`{}: grant it in the ClusterRole (deploy/manager/rbac.yaml) ({message})",
+        if namespace.is_empty() { String::new() } else { format!(" in namespace {namespace}") }
+    )]
+    Forbidden {
+        /// The verb, e.g. `create`.
+        verb: String,
+        /// The resource, with its API group and subresource: `jobs.batch`, `datamovers.datamover.a-cup-of.coffee/status`.
+        resource: String,
+        /// The namespace, empty for a cluster-scoped request.
+        namespace: String,
+        /// What the API server said.
+        message: String,
+    },
     /// A volume operation failed.
     #[error("{0}")]
     Volume(String),
@@ -32,17 +51,47 @@ pub enum ClusterError {
         kind: tmc_metrics::ErrorKind,
         /// What happened.
         message: String,
+        /// How long the server asked us to wait (`Retry-After`), if it said.
+        retry_after: Option<std::time::Duration>,
     },
+}
+
+impl ClusterError {
+    /// Whether the step should be retried by the controller (with backoff, never sooner
+    /// than a `Retry-After`) rather than fail the DataMover: a conflict, a transient
+    /// failure, or a missing permission an administrator can grant.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Conflict(_) | Self::Transient { .. } | Self::Forbidden { .. }
+        )
+    }
 }
 
 impl From<StoreError> for ClusterError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict { .. } => Self::Conflict(e),
+            StoreError::Conflict { .. } => Self::Conflict(e.to_string()),
             other => Self::Store(other),
         }
     }
 }
+
+/// Where a clone stands after [`Cluster::clone_pvc`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloneState {
+    /// Bound: the data is there.
+    Bound,
+    /// Not bound yet; its watch event brings the DataMover back when it binds.
+    Pending,
+    /// Its storage class binds on first use (`volumeBindingMode: WaitForFirstConsumer`):
+    /// it binds when the sync Job's pod is scheduled, so the Job is created now.
+    WaitsForConsumer,
+}
+
+/// How long a clone may stay unbound by default before the clone fails.
+pub const DEFAULT_BIND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A sync job, as the reconciler describes it.
 #[derive(Clone, Debug)]
@@ -89,13 +138,18 @@ pub trait Cluster: Send + Sync + 'static {
     fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim>;
     /// A Secret.
     fn secret(&self, namespace: &str, name: &str) -> Option<Secret>;
-    /// Clones `source` into a new PVC `clone`, bound once the copy is complete. Idempotent.
+    /// Clones `source` into a new PVC `clone` (owned by the DataMover that claims it) and
+    /// returns where it stands now, without waiting for it to bind. Idempotent.
     fn clone_pvc(
         &self,
         namespace: &str,
         source: &PersistentVolumeClaim,
         clone: &str,
-    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+    ) -> impl Future<Output = Result<CloneState, ClusterError>> + Send;
+    /// How long a clone may stay [`CloneState::Pending`] before the clone fails.
+    fn bind_timeout(&self) -> std::time::Duration {
+        DEFAULT_BIND_TIMEOUT
+    }
     /// Deletes a PVC and its data. Idempotent.
     fn delete_pvc(
         &self,
@@ -200,13 +254,13 @@ impl Cluster for Embedded {
         namespace: &str,
         source: &PersistentVolumeClaim,
         clone: &str,
-    ) -> Result<(), ClusterError> {
+    ) -> Result<CloneState, ClusterError> {
         if self
             .store
             .pvc(namespace, clone)
             .is_some_and(|p| p.status.phase == "Bound")
         {
-            return Ok(());
+            return Ok(CloneState::Bound);
         }
         let from = self.volume_dir(source);
         if let Some(host) = source.metadata.annotations.get(HOST_PATH_ANNOTATION) {
@@ -256,7 +310,9 @@ impl Cluster for Embedded {
             "datamover.a-cup-of.coffee/clone-of".into(),
             source.metadata.name.clone(),
         );
-        Ok(self.store.put_pvc(pvc)?)
+        self.store.put_pvc(pvc)?;
+        // The copy is complete before the PVC is stored: bound at once.
+        Ok(CloneState::Bound)
     }
 
     async fn delete_pvc(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {

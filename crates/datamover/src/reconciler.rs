@@ -6,7 +6,7 @@
 //! a conflict (retried) never counts twice. Phase start times live in the status, so
 //! durations are right across restarts.
 
-use crate::backend::{Cluster, ClusterError, SyncRequest};
+use crate::backend::{CloneState, Cluster, ClusterError, SyncRequest};
 use crate::job::{self, Job, JobOutcome, SyncProgress};
 use crate::time;
 use crate::types::*;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use tmc_metrics::{
     Classify, DataMoverStatus as Op, ErrorClass, ErrorKind, MetricsCollector, Outcome,
 };
-use tmc_runtime::Action;
+use tmc_runtime::{Action, ErrorPolicy, Retry};
 
 /// The phases.
 pub mod phase {
@@ -51,9 +51,30 @@ pub enum ReconcileError {
     /// The store or a volume failed.
     #[error("{0}")]
     Cluster(String),
+    /// The operator lacks a permission (HTTP 403); the message names the verb and resource.
+    #[error("{0}")]
+    Forbidden(String),
     /// The cluster was unreachable or overloaded; nothing was decided.
-    #[error("{1}")]
-    Transient(ErrorKind, String),
+    #[error("{message}")]
+    Transient {
+        /// What kind of failure, for the error metrics.
+        kind: ErrorKind,
+        /// What happened.
+        message: String,
+        /// How long the server asked us to wait (`Retry-After`), if it said.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl ReconcileError {
+    /// How long the cluster asked us to wait before trying again, if it said.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl Classify for ReconcileError {
@@ -61,7 +82,8 @@ impl Classify for ReconcileError {
         match self {
             Self::Conflict(_) => ErrorKind::ResourceConflict.into(),
             Self::Cluster(_) => ErrorKind::Internal.into(),
-            Self::Transient(kind, _) => (*kind).into(),
+            Self::Forbidden(_) => ErrorKind::Forbidden.into(),
+            Self::Transient { kind, .. } => (*kind).into(),
         }
     }
 }
@@ -69,10 +91,30 @@ impl Classify for ReconcileError {
 impl From<ClusterError> for ReconcileError {
     fn from(e: ClusterError) -> Self {
         match e {
-            ClusterError::Conflict(c) => Self::Conflict(c.to_string()),
-            ClusterError::Transient { kind, message } => Self::Transient(kind, message),
+            ClusterError::Conflict(c) => Self::Conflict(c),
+            ClusterError::Transient {
+                kind,
+                message,
+                retry_after,
+            } => Self::Transient {
+                kind,
+                message,
+                retry_after,
+            },
+            e @ ClusterError::Forbidden { .. } => Self::Forbidden(e.to_string()),
             other => Self::Cluster(other.to_string()),
         }
+    }
+}
+
+/// The error policy of the DataMover controller: the controller's backoff, but never
+/// sooner than the cluster's `Retry-After`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetryAfterPolicy;
+
+impl<K> ErrorPolicy<K, ReconcileError> for RetryAfterPolicy {
+    fn on_error(&self, _object: Arc<K>, error: &ReconcileError, retry: Retry) -> Action {
+        Action::requeue(retry.backoff.max(error.retry_after().unwrap_or_default()))
     }
 }
 
@@ -160,9 +202,7 @@ pub async fn reconcile<C: Cluster>(
                     m.datamover_cleanup(&ns, Outcome::Success);
                     m.datamover_phase_finished(phase::CLEANING_UP, &ns, Outcome::Success, took);
                 }
-                Err(ClusterError::Conflict(e)) => {
-                    return Err(ReconcileError::Conflict(e.to_string()));
-                }
+                Err(e) if e.is_retryable() => return Err(e.into()),
                 Err(e) => {
                     fail(&mut dm.status, "CleanupFailed", &e.to_string());
                     ctx.cluster.write_status(&dm).await?;
@@ -226,29 +266,50 @@ async fn create_clone<C: Cluster>(
             .await?;
     }
     let clone = dm.status.restored_pvc_name.clone();
-    match ctx.cluster.clone_pvc(&ns, &source, &clone).await {
-        Ok(()) => {
-            let took = elapsed(&dm.status);
-            enter(&mut dm.status, phase::CLONED_PVC_READY);
-            condition(
-                &mut dm.status,
-                "Cloned",
-                true,
-                "CloneBound",
-                &format!("cloned {} into {clone}", dm.spec.source_pvc),
-            );
-            ctx.cluster.write_status(&dm).await?;
-            ctx.metrics.datamover_phase_finished(
-                phase::CREATING_CLONED_PVC,
-                &ns,
-                Outcome::Success,
-                took,
-            );
-            Ok(Action::await_change())
-        }
-        Err(e @ (ClusterError::Conflict(_) | ClusterError::Transient { .. })) => Err(e.into()),
-        Err(e) => fail_phase(dm, ctx, "CloneFailed", &e.to_string()).await,
+    let (reason, message) = match ctx.cluster.clone_pvc(&ns, &source, &clone).await {
+        Ok(CloneState::Bound) => (
+            "CloneBound",
+            format!("cloned {} into {clone}", dm.spec.source_pvc),
+        ),
+        Ok(CloneState::WaitsForConsumer) => (
+            "WaitForFirstConsumer",
+            format!(
+                "cloning {} into {clone}: its storage class binds it when the sync Job's pod is scheduled",
+                dm.spec.source_pvc
+            ),
+        ),
+        Ok(CloneState::Pending) => return await_bind(dm, ctx, &clone).await,
+        Err(e) if e.is_retryable() => return Err(e.into()),
+        Err(e) => return fail_phase(dm, ctx, "CloneFailed", &e.to_string()).await,
+    };
+    let took = elapsed(&dm.status);
+    enter(&mut dm.status, phase::CLONED_PVC_READY);
+    condition(&mut dm.status, "Cloned", true, reason, &message);
+    ctx.cluster.write_status(&dm).await?;
+    ctx.metrics
+        .datamover_phase_finished(phase::CREATING_CLONED_PVC, &ns, Outcome::Success, took);
+    Ok(Action::await_change())
+}
+
+/// The clone exists but is not bound: return, and let its watch event (it is owned by
+/// the DataMover) bring us back; fail once it stayed unbound past the bind timeout.
+async fn await_bind<C: Cluster>(
+    dm: DataMover,
+    ctx: &Context<C>,
+    clone: &str,
+) -> Result<Action, ReconcileError> {
+    let timeout = ctx.cluster.bind_timeout();
+    let waited = elapsed(&dm.status);
+    if waited >= timeout {
+        let msg = format!(
+            "the clone {}/{clone} is not Bound after {}s (does the storage class support cloning?)",
+            dm.metadata.namespace,
+            timeout.as_secs()
+        );
+        return fail_phase(dm, ctx, "CloneNotBound", &msg).await;
     }
+    // Come back at the deadline even if no watch event does.
+    Ok(Action::requeue(timeout - waited))
 }
 
 /// The sync request for `dm` and its destination, or why it cannot run (a condition reason
@@ -432,7 +493,7 @@ async fn create_job<C: Cluster>(
             ctx.cluster.write_status(&dm).await?;
             Ok(Action::await_change())
         }
-        Err(e @ (ClusterError::Conflict(_) | ClusterError::Transient { .. })) => Err(e.into()),
+        Err(e) if e.is_retryable() => Err(e.into()),
         Err(e) => {
             m.datamover_pod_creation(&ns, Op::Started);
             m.datamover_pod_creation(&ns, Op::Failure);

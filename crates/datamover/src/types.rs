@@ -384,3 +384,19 @@ impl tmc_runtime::Resource for DataMover {
         tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)
     }
 }
+
+impl tmc_runtime::Resource for PersistentVolumeClaim {
+    const KIND: &'static str = "PersistentVolumeClaim";
+
+    fn key(&self) -> tmc_runtime::ObjectKey {
+        tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)
+    }
+}
+
+/// A cloned PVC is owned by its DataMover: its watch event (say, `Bound`) brings the
+/// DataMover back.
+impl tmc_runtime::Owned for PersistentVolumeClaim {
+    fn owners(&self, kind: &str) -> Vec<tmc_runtime::ObjectKey> {
+        self.metadata.owners(kind)
+    }
+}

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use datamover::backend::{Cluster, ClusterError, SyncRequest};
+use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
 use datamover::job::{self, Job, SyncProgress};
 use datamover::reconciler::{Context, reconcile};
 use datamover::types::{Condition, DataMover, PersistentVolumeClaim, Secret};
@@ -22,6 +22,10 @@ struct Scripted {
     create_job_fails: Option<&'static str>,
     delete_fails: Option<&'static str>,
     jobs_created: Mutex<u32>,
+    /// Where a new clone stands (`Bound` when `None`).
+    clone_state: Mutex<Option<CloneState>>,
+    /// `None`: the default bind timeout.
+    bind_timeout: Option<std::time::Duration>,
 }
 
 impl Scripted {
@@ -95,11 +99,20 @@ impl Cluster for Scripted {
         _: &str,
         _: &PersistentVolumeClaim,
         _: &str,
-    ) -> Result<(), ClusterError> {
+    ) -> Result<CloneState, ClusterError> {
         match self.clone_fails {
             Some(e) => Err(ClusterError::Volume(e.into())),
-            None => Ok(()),
+            None => Ok(self
+                .clone_state
+                .lock()
+                .unwrap()
+                .unwrap_or(CloneState::Bound)),
         }
+    }
+
+    fn bind_timeout(&self) -> std::time::Duration {
+        self.bind_timeout
+            .unwrap_or(datamover::backend::DEFAULT_BIND_TIMEOUT)
     }
 
     async fn delete_pvc(&self, _: &str, _: &str) -> Result<(), ClusterError> {
@@ -432,4 +445,65 @@ async fn a_cleanup_that_fails_should_fail_the_datamover_and_count_the_cleanup_fa
             r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 1"#,
         ]
     );
+}
+
+/// A clone that is not bound yet: the reconcile returns at once, requeued no later than
+/// the bind timeout; the clone's watch event brings it back once it binds.
+#[tokio::test(start_paused = true)]
+async fn a_pending_clone_should_return_at_once_and_move_on_when_it_binds() {
+    let cluster = Scripted::with(datamover(false));
+    *cluster.clone_state.lock().unwrap() = Some(CloneState::Pending);
+    let h = Harness::new(cluster);
+    assert_eq!(h.step().await, "CreatingClonedPVC");
+    let before = Instant::now();
+    let action = reconcile(Arc::new(h.cluster.dm()), Arc::clone(&h.ctx))
+        .await
+        .unwrap();
+    assert_eq!(Instant::now(), before, "a reconcile waited");
+    let requeue = action.requeue_after().unwrap();
+    assert!(
+        requeue <= datamover::backend::DEFAULT_BIND_TIMEOUT,
+        "{requeue:?}"
+    );
+    assert_eq!(h.cluster.dm().status.phase, "CreatingClonedPVC");
+    *h.cluster.clone_state.lock().unwrap() = Some(CloneState::Bound);
+    assert_eq!(h.step().await, "ClonedPVCReady");
+    assert_eq!(h.condition("Cloned").reason, "CloneBound");
+}
+
+/// A clone whose storage class binds on first use gets its Job without waiting for Bound.
+#[tokio::test(start_paused = true)]
+async fn a_wait_for_first_consumer_clone_should_get_its_job_before_it_binds() {
+    let cluster = Scripted::with(datamover(false));
+    *cluster.clone_state.lock().unwrap() = Some(CloneState::WaitsForConsumer);
+    let h = Harness::new(cluster);
+    assert_eq!(h.step().await, "CreatingClonedPVC");
+    assert_eq!(h.step().await, "ClonedPVCReady");
+    assert_eq!(h.condition("Cloned").reason, "WaitForFirstConsumer");
+    assert_eq!(h.step().await, "CreatingPod");
+    assert_eq!(h.step().await, "CreatingPod");
+    assert_eq!(*h.cluster.jobs_created.lock().unwrap(), 1);
+}
+
+/// A clone still unbound at the bind timeout fails the DataMover, counted once.
+#[tokio::test(start_paused = true)]
+async fn a_clone_unbound_past_the_timeout_should_fail_the_datamover() {
+    let cluster = Scripted {
+        bind_timeout: Some(std::time::Duration::ZERO),
+        ..Scripted::with(datamover(false))
+    };
+    *cluster.clone_state.lock().unwrap() = Some(CloneState::Pending);
+    let h = Harness::new(cluster);
+    assert_eq!(h.step().await, "CreatingClonedPVC");
+    assert_eq!(h.step().await, "Failed");
+    let dm = h.cluster.dm();
+    assert_eq!(h.condition("Ready").reason, "CloneNotBound");
+    assert!(
+        dm.status.last_error.contains("is not Bound after 0s"),
+        "{}",
+        dm.status.last_error
+    );
+    assert!(h.counters().contains(
+        &r#"datamover_operations_total{phase="CreatingClonedPVC",status="failure",namespace="default"} 1"#.to_owned()
+    ), "{:?}", h.counters());
 }

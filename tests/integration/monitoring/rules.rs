@@ -46,11 +46,40 @@ fn promtool_check_config_accepts_prometheus_yml_which_loads_every_rule_file() {
     let Some(promtool) = super::support::promtool() else {
         return;
     };
-    // Rule files are relative to the configuration file; run from its directory as users do.
+    // promtool checks that the CA and token files the operator's job reads exist: the
+    // shipped configuration with those in a temporary directory, and its rule files by
+    // absolute path (they are relative to the configuration file).
+    let dir = TempDir::new("config");
+    let mut derived = config;
+    for job in derived["scrape_configs"].as_sequence_mut().unwrap() {
+        let job = job.as_mapping_mut().unwrap();
+        for (section, key, name) in [
+            ("tls_config", "ca_file", "ca.crt"),
+            ("authorization", "credentials_file", "token"),
+        ] {
+            if let Some(file) = job
+                .get_mut(section)
+                .and_then(|s| s.as_mapping_mut())
+                .and_then(|s| s.get_mut(key))
+            {
+                *file = dir.write(name, "placeholder").to_str().unwrap().into();
+            }
+        }
+    }
+    derived["rule_files"] = Value::Sequence(
+        listed
+            .iter()
+            .map(|f| {
+                let path = deploy("prometheus").join(f).canonicalize().unwrap();
+                Value::from(path.to_str().unwrap())
+            })
+            .collect(),
+    );
+    let path = dir.write("prometheus.yml", &yaml_serde::to_string(&derived).unwrap());
     let (ok, report) = run(
         promtool,
-        &["check", "config", "prometheus.yml"],
-        &deploy("prometheus"),
+        &["check", "config", path.to_str().unwrap()],
+        dir.path(),
     );
     assert!(ok, "promtool check config:\n{report}");
     assert!(

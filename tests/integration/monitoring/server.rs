@@ -260,7 +260,9 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The shipped `prometheus.yml`, pointed at `target`: the `datamover-operator` job alone
-/// (its `metrics_path` and scheme kept), scraped and evaluated every second, with the
+/// (its `metrics_path` kept; plain HTTP without CA or token, as the in-process exporter
+/// serves: the shipped HTTPS, CA and token are pinned against `deploy/` by
+/// `crates/datamover-kube/tests/deploy.rs`), scraped and evaluated every second, with the
 /// shipped rule files by absolute path and no Alertmanager.
 fn derived_config(target: SocketAddr) -> String {
     let shipped = read_yaml(&deploy("prometheus/prometheus.yml"));
@@ -272,6 +274,10 @@ fn derived_config(target: SocketAddr) -> String {
         .expect("the shipped datamover-operator job")
         .clone();
     job["static_configs"] = yaml_serde::from_str(&format!("[{{targets: ['{target}']}}]")).unwrap();
+    job["scheme"] = "http".into();
+    let job_map = job.as_mapping_mut().unwrap();
+    job_map.remove("tls_config");
+    job_map.remove("authorization");
     job["scrape_interval"] = "1s".into();
     job["scrape_timeout"] = "1s".into();
     let rule_files: Vec<Value> = shipped["rule_files"]
