@@ -279,17 +279,19 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
         .filter(|c| kind == Kind::DataMover && !c.is_empty());
     // A schedule owns its runs, and each run its clone.
     let mut clones: Vec<String> = clone.into_iter().collect();
-    if kind == Kind::DataMoverSchedule {
-        if let Some(s) = state.store.schedule(&ns, &name) {
-            clones.extend(
-                state
-                    .store
-                    .datamovers_owned_by(&ns, &s.metadata.uid)
-                    .into_iter()
-                    .map(|dm| dm.status.restored_pvc_name)
-                    .filter(|c| !c.is_empty()),
-            );
-        }
+    if let Some(s) = state
+        .store
+        .schedule(&ns, &name)
+        .filter(|_| kind == Kind::DataMoverSchedule)
+    {
+        clones.extend(
+            state
+                .store
+                .datamovers_owned_by(&ns, &s.metadata.uid)
+                .into_iter()
+                .map(|dm| dm.status.restored_pvc_name)
+                .filter(|c| !c.is_empty()),
+        );
     }
     let deleted = state.store.delete(kind, &ns, &name);
     for clone in clones.into_iter().filter(|_| matches!(deleted, Ok(true))) {

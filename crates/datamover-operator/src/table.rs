@@ -342,7 +342,7 @@ mod tests {
             row(Kind::DataMoverSchedule, &schedule, false, false, now),
             ["nightly", "*/5 * * * *", "false", "1", "20s", "in 4m", "2h"]
         );
-        let mut suspended = schedule.clone();
+        let mut suspended = schedule;
         suspended["spec"]["suspend"] = json!(true);
         suspended["status"] = json!({});
         assert_eq!(

@@ -403,7 +403,7 @@ fn validate_schedule(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manifes
                     .map_err(|e| ctx.err(&path, e))?;
             }
             "successfulJobsHistoryLimit" | "failedJobsHistoryLimit" => {
-                if !value.as_u64().is_some_and(|n| n <= 1000) {
+                if value.as_u64().is_none_or(|n| n > 1000) {
                     return Err(ctx.err(
                         &path,
                         format!(

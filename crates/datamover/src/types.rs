@@ -368,7 +368,7 @@ impl Kind {
             }
             "secret" | "secrets" => Some(Self::Secret),
             "job" | "jobs" => Some(Self::Job),
-            "datamoverschedule" | "datamoverschedules" | "schedule" | "schedules" | "dms" => {
+            "datamoverschedule" | "datamoverschedules" | "schedule" | "schedules" => {
                 Some(Self::DataMoverSchedule)
             }
             "datamoverpopulator" | "datamoverpopulators" | "populator" | "populators" => {

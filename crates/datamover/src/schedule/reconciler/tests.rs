@@ -142,7 +142,7 @@ async fn schedule_should_start_one_run_per_scheduled_minute_and_count_its_outcom
     f.reconcile().await;
     f.reconcile().await; // idempotent: the same minute never starts twice
     let name = run_name("nightly", at);
-    assert_eq!(f.run_names(), [name.clone()]);
+    assert_eq!(f.run_names(), std::slice::from_ref(&name));
     let run = &f.runs()[0];
     assert_eq!(run.spec.source_pvc, "data");
     assert_eq!(run.metadata.owners(super::super::KIND).len(), 1);
