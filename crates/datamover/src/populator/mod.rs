@@ -96,14 +96,6 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl tmc_runtime::Resource for PersistentVolumeClaim {
-    const KIND: &'static str = "PersistentVolumeClaim";
-
-    fn key(&self) -> tmc_runtime::ObjectKey {
-        tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
