@@ -3,6 +3,8 @@
 //! | path | methods |
 //! | --- | --- |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamovers[/{name}]` | GET, DELETE |
+//! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/{datamoverschedules,datamoverpopulators}[/{name}]` | GET, DELETE |
+//! | `/apis/datamover.a-cup-of.coffee/v1alpha1/{datamoverschedules,datamoverpopulators}` | GET: every namespace |
 //! | `/api/v1/namespaces/{ns}/{persistentvolumeclaims,secrets}[/{name}]` | GET, DELETE |
 //! | `/apis/batch/v1/namespaces/{ns}/jobs[/{name}]` | GET, DELETE |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers`, `/api/v1/{plural}`, `/apis/batch/v1/jobs` | GET: every namespace |
@@ -48,6 +50,8 @@ pub(crate) fn to_json(object: &Object) -> Value {
         Object::DataMover(o) => serde_json::to_value(o),
         Object::PersistentVolumeClaim(o) => serde_json::to_value(o),
         Object::Job(o) => serde_json::to_value(o),
+        Object::DataMoverSchedule(o) => serde_json::to_value(o),
+        Object::DataMoverPopulator(o) => serde_json::to_value(o),
         Object::Secret(o) => {
             let mut redacted = o.clone();
             for v in redacted.data.values_mut() {
@@ -114,6 +118,18 @@ pub(crate) fn routes(state: ApiState) -> Router {
                 },
             ),
         )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/{plural}",
+            get(list_group_all),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/{plural}",
+            get(list_group),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/{plural}/{name}",
+            get(one_group).delete(delete_group),
+        )
         .route("/api/v1/{plural}", get(list_core_all))
         .route("/api/v1/namespaces/{ns}/{plural}", get(list_core))
         .route(
@@ -132,6 +148,57 @@ fn core_kind(plural: &str) -> Result<Kind, Response> {
             StatusCode::NOT_FOUND,
             format!("unknown resource {other:?}: accepted are persistentvolumeclaims, secrets"),
         )),
+    }
+}
+
+#[allow(clippy::result_large_err)] // the error is the response itself
+fn group_kind(plural: &str) -> Result<Kind, Response> {
+    match plural {
+        "datamoverschedules" => Ok(Kind::DataMoverSchedule),
+        "datamoverpopulators" => Ok(Kind::DataMoverPopulator),
+        other => Err(error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown resource {other:?}: accepted are datamovers, datamoverschedules, datamoverpopulators"
+            ),
+        )),
+    }
+}
+
+async fn list_group(
+    state: State<ApiState>,
+    Path((ns, plural)): Path<(String, String)>,
+) -> Response {
+    match group_kind(&plural) {
+        Ok(kind) => list(state, kind, Some(ns)).await,
+        Err(r) => r,
+    }
+}
+
+async fn list_group_all(state: State<ApiState>, Path(plural): Path<String>) -> Response {
+    match group_kind(&plural) {
+        Ok(kind) => list(state, kind, None).await,
+        Err(r) => r,
+    }
+}
+
+async fn one_group(
+    state: State<ApiState>,
+    Path((ns, plural, name)): Path<(String, String, String)>,
+) -> Response {
+    match group_kind(&plural) {
+        Ok(kind) => one(state, kind, ns, name).await,
+        Err(r) => r,
+    }
+}
+
+async fn delete_group(
+    state: State<ApiState>,
+    Path((ns, plural, name)): Path<(String, String, String)>,
+) -> Response {
+    match group_kind(&plural) {
+        Ok(kind) => delete(state, kind, ns, name).await,
+        Err(r) => r,
     }
 }
 
@@ -210,8 +277,24 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
         .datamover(&ns, &name)
         .map(|dm| dm.status.restored_pvc_name)
         .filter(|c| kind == Kind::DataMover && !c.is_empty());
+    // A schedule owns its runs, and each run its clone.
+    let mut clones: Vec<String> = clone.into_iter().collect();
+    if let Some(s) = state
+        .store
+        .schedule(&ns, &name)
+        .filter(|_| kind == Kind::DataMoverSchedule)
+    {
+        clones.extend(
+            state
+                .store
+                .datamovers_owned_by(&ns, &s.metadata.uid)
+                .into_iter()
+                .map(|dm| dm.status.restored_pvc_name)
+                .filter(|c| !c.is_empty()),
+        );
+    }
     let deleted = state.store.delete(kind, &ns, &name);
-    if let (Ok(true), Some(clone)) = (&deleted, clone) {
+    for clone in clones.into_iter().filter(|_| matches!(deleted, Ok(true))) {
         let cluster = Embedded {
             store: state.store.clone(),
             volumes: state.volumes.clone(),
@@ -221,7 +304,10 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
         if let Err(e) = cluster.delete_pvc(&ns, &clone).await {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("deleted DataMover {ns}/{name}, but not its clone {clone}: {e}"),
+                format!(
+                    "deleted {} {ns}/{name}, but not the clone {clone}: {e}",
+                    kind.as_str()
+                ),
             );
         }
     }

@@ -9,6 +9,7 @@ mod listen;
 mod operator;
 mod output;
 mod page;
+mod schedules;
 mod table;
 
 use clap::{Args, Parser, Subcommand};

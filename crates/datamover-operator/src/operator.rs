@@ -426,6 +426,11 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         },
     );
     let executor = tokio::spawn(executor.run(stopped(stop_rx.clone())));
+    let schedules = tokio::spawn(crate::schedules::run(
+        cluster.clone(),
+        obs.metrics.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let controller = {
         let (metrics, args, stop) = (obs.metrics.clone(), args.clone(), stopped(stop_rx.clone()));
         tokio::spawn(async move {
@@ -469,6 +474,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     tracing::info!("shutting down: finishing in-flight reconciles (5 s at most)");
     let _ = stop_tx.send(true);
     controller.await.map_err(|e| e.to_string())??;
+    schedules.await.map_err(|e| e.to_string())??;
     let _ = executor.await;
     finish(serving).await;
     let _ = api_server.await;

@@ -85,9 +85,23 @@ pub(crate) enum KindArg {
     /// Secrets (values are never shown).
     #[value(alias = "secret")]
     Secrets,
-    /// Sync Jobs (`batch/v1`), one per DataMover.
+    /// Sync Jobs (`batch/v1`), one per DataMover; restore Jobs, one per restored PVC.
     #[value(alias = "job")]
     Jobs,
+    /// DataMoverSchedules: DataMovers on a cron schedule.
+    #[value(
+        alias = "schedule",
+        alias = "datamoverschedule",
+        alias = "datamoverschedules"
+    )]
+    Schedules,
+    /// DataMoverPopulators: backups PVCs are restored from.
+    #[value(
+        alias = "populator",
+        alias = "datamoverpopulator",
+        alias = "datamoverpopulators"
+    )]
+    Populators,
 }
 
 impl From<KindArg> for Kind {
@@ -97,6 +111,8 @@ impl From<KindArg> for Kind {
             KindArg::Pvc => Self::PersistentVolumeClaim,
             KindArg::Secrets => Self::Secret,
             KindArg::Jobs => Self::Job,
+            KindArg::Schedules => Self::DataMoverSchedule,
+            KindArg::Populators => Self::DataMoverPopulator,
         }
     }
 }
@@ -117,7 +133,9 @@ pub(crate) enum Format {
 /// The API path of `kind` in `namespace` (every namespace when `None`), or of one object.
 fn path(kind: Kind, namespace: Option<&str>, name: Option<&str>) -> String {
     let (group, plural) = match kind {
-        Kind::DataMover => ("/apis/datamover.a-cup-of.coffee/v1alpha1", "datamovers"),
+        Kind::DataMover | Kind::DataMoverSchedule | Kind::DataMoverPopulator => {
+            ("/apis/datamover.a-cup-of.coffee/v1alpha1", kind.plural())
+        }
         Kind::Job => ("/apis/batch/v1", "jobs"),
         other => ("/api/v1", other.plural()),
     };

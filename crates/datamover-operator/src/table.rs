@@ -115,6 +115,29 @@ pub(crate) fn header(kind: Kind, wide: bool, all_namespaces: bool) -> Vec<&'stat
         Kind::PersistentVolumeClaim => vec!["NAME", "STATUS", "AGE"],
         Kind::Secret => vec!["NAME", "TYPE", "DATA", "AGE"],
         Kind::Job => vec!["NAME", "STATUS", "COMPLETIONS", "PODS", "PROGRESS", "AGE"],
+        Kind::DataMoverSchedule if wide => vec![
+            "NAME",
+            "SCHEDULE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "NEXT RUN",
+            "AGE",
+            "LAST SUCCESS",
+            "SKIPPED",
+            "MISSED",
+            "SOURCE",
+        ],
+        Kind::DataMoverSchedule => vec![
+            "NAME",
+            "SCHEDULE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "NEXT RUN",
+            "AGE",
+        ],
+        Kind::DataMoverPopulator => vec!["NAME", "SECRET", "PATH", "AGE"],
     });
     h
 }
@@ -154,7 +177,21 @@ pub(crate) fn row(
             }
         }
         Kind::PersistentVolumeClaim => {
-            cells.push(s(o, "/status/phase").to_owned());
+            let mut status = s(o, "/status/phase").to_owned();
+            let restored = o
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Restored"));
+            if let Some(c) = restored.filter(|c| c["status"] != "True") {
+                status = format!("{status} ({})", s(c, "/reason"));
+            }
+            cells.push(status);
+            cells.push(age);
+        }
+        Kind::DataMoverSchedule => schedule_row(&mut cells, o, wide, now_ms, age),
+        Kind::DataMoverPopulator => {
+            cells.push(s(o, "/spec/secretName").to_owned());
+            cells.push(s(o, "/spec/path").to_owned());
             cells.push(age);
         }
         Kind::Secret => {
@@ -184,6 +221,52 @@ pub(crate) fn row(
         }
     }
     cells
+}
+
+/// How long ago an RFC 3339 time was (`<none>` when empty), or how long until it is.
+fn ago(t: &str, now_ms: u64) -> String {
+    datamover::time::parse_rfc3339(t).map_or_else(
+        || "<none>".to_owned(),
+        |t| duration(now_ms.saturating_sub(t) / 1000),
+    )
+}
+
+/// A schedule's cells after its name: SCHEDULE, SUSPEND, ACTIVE, LAST SCHEDULE, NEXT RUN
+/// (computed from the pattern and now), AGE; wide: LAST SUCCESS, SKIPPED, MISSED, SOURCE.
+fn schedule_row(cells: &mut Vec<String>, o: &Value, wide: bool, now_ms: u64, age: String) {
+    let pattern = s(o, "/spec/schedule");
+    let suspended = o
+        .pointer("/spec/suspend")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let next = if suspended {
+        "<suspended>".to_owned()
+    } else {
+        datamover::schedule::cron::CronSchedule::parse(pattern)
+            .ok()
+            .and_then(|c| c.next_after(now_ms))
+            .map_or_else(
+                || "<none>".to_owned(),
+                |t| format!("in {}", duration(t.saturating_sub(now_ms).div_ceil(1000))),
+            )
+    };
+    cells.push(pattern.to_owned());
+    cells.push(suspended.to_string());
+    cells.push(
+        o.pointer("/status/active")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+            .to_string(),
+    );
+    cells.push(ago(s(o, "/status/lastScheduleTime"), now_ms));
+    cells.push(next);
+    cells.push(age);
+    if wide {
+        cells.push(ago(s(o, "/status/lastSuccessfulTime"), now_ms));
+        cells.push(n(o, "/status/skippedRuns").unwrap_or(0).to_string());
+        cells.push(n(o, "/status/missedRuns").unwrap_or(0).to_string());
+        cells.push(s(o, "/spec/sourcePvc").to_owned());
+    }
 }
 
 /// Prints rows under a header, columns aligned.
@@ -234,6 +317,38 @@ mod tests {
         assert_eq!(age("2026-11-30T07:00:00Z", now), "5h");
         assert_eq!(age("2026-11-27T12:00:00Z", now), "3d");
         assert_eq!(age("", now), "<unknown>");
+    }
+
+    #[test]
+    fn a_schedule_row_shows_its_pattern_runs_and_next_run() {
+        let now = datamover::time::parse_rfc3339("2026-11-30T12:00:20Z").unwrap();
+        let schedule = json!({"metadata": {"name": "nightly", "creationTimestamp": "2026-11-30T10:00:00Z"},
+                              "spec": {"schedule": "*/5 * * * *", "sourcePvc": "data"},
+                              "status": {"lastScheduleTime": "2026-11-30T12:00:00Z",
+                                         "active": [{"name": "nightly-29934000"}]}});
+        assert_eq!(
+            header(Kind::DataMoverSchedule, false, false),
+            [
+                "NAME",
+                "SCHEDULE",
+                "SUSPEND",
+                "ACTIVE",
+                "LAST SCHEDULE",
+                "NEXT RUN",
+                "AGE"
+            ]
+        );
+        assert_eq!(
+            row(Kind::DataMoverSchedule, &schedule, false, false, now),
+            ["nightly", "*/5 * * * *", "false", "1", "20s", "in 4m", "2h"]
+        );
+        let mut suspended = schedule;
+        suspended["spec"]["suspend"] = json!(true);
+        suspended["status"] = json!({});
+        assert_eq!(
+            row(Kind::DataMoverSchedule, &suspended, false, false, now)[2..6],
+            ["true", "0", "<none>", "<suspended>"]
+        );
     }
 
     #[test]

@@ -301,6 +301,7 @@ impl Cluster for Embedded {
             spec: source.spec.clone(),
             status: PvcStatus {
                 phase: "Bound".into(),
+                ..PvcStatus::default()
             },
         };
         pvc.spec.data_source = Some(

@@ -14,6 +14,10 @@ pub fn count(jobs: &[Arc<Job>]) -> BTreeMap<String, (u64, u64)> {
     let mut by_ns: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for job in jobs {
         let entry = by_ns.entry(job.metadata.namespace.clone()).or_default();
+        // Restore Jobs fill PVCs; they are not syncs.
+        if crate::populator::job::is_restore(job) {
+            continue;
+        }
         if job.status.active > 0 && job.outcome().is_none() {
             entry.0 += 1;
             entry.1 += job.status.progress.map_or(0, |p| p.bytes);

@@ -34,6 +34,10 @@ pub enum Object {
     Secret(Secret),
     /// A sync Job (made by the operator; manifests cannot create one).
     Job(crate::job::Job),
+    /// A DataMoverSchedule.
+    DataMoverSchedule(crate::schedule::DataMoverSchedule),
+    /// A DataMoverPopulator.
+    DataMoverPopulator(crate::populator::DataMoverPopulator),
 }
 
 impl Object {
@@ -45,6 +49,8 @@ impl Object {
             Self::PersistentVolumeClaim(_) => Kind::PersistentVolumeClaim,
             Self::Secret(_) => Kind::Secret,
             Self::Job(_) => Kind::Job,
+            Self::DataMoverSchedule(_) => Kind::DataMoverSchedule,
+            Self::DataMoverPopulator(_) => Kind::DataMoverPopulator,
         }
     }
 
@@ -56,6 +62,8 @@ impl Object {
             Self::PersistentVolumeClaim(o) => &o.metadata,
             Self::Secret(o) => &o.metadata,
             Self::Job(o) => &o.metadata,
+            Self::DataMoverSchedule(o) => &o.metadata,
+            Self::DataMoverPopulator(o) => &o.metadata,
         }
     }
 }
@@ -145,10 +153,12 @@ fn object(value: &Value, mut ctx: Ctx) -> Result<Option<Object>, ManifestError> 
         "DataMover" => (API_VERSION, Kind::DataMover),
         "PersistentVolumeClaim" => ("v1", Kind::PersistentVolumeClaim),
         "Secret" => ("v1", Kind::Secret),
+        "DataMoverSchedule" => (API_VERSION, Kind::DataMoverSchedule),
+        "DataMoverPopulator" => (API_VERSION, Kind::DataMoverPopulator),
         other => {
             return Err(ctx.err(
                 "kind",
-                format!("unknown kind {other:?}: accepted are DataMover ({API_VERSION}), PersistentVolumeClaim (v1), Secret (v1)"),
+                format!("unknown kind {other:?}: accepted are DataMover, DataMoverSchedule, DataMoverPopulator ({API_VERSION}), PersistentVolumeClaim (v1), Secret (v1)"),
             ));
         }
     };
@@ -160,9 +170,11 @@ fn object(value: &Value, mut ctx: Ctx) -> Result<Option<Object>, ManifestError> 
     }
     match kind_enum {
         Kind::DataMover => validate_datamover(map, &ctx)?,
-        Kind::PersistentVolumeClaim => validate_mapping_field(map, &ctx, "spec")?,
+        Kind::PersistentVolumeClaim => validate_pvc(map, &ctx)?,
         Kind::Secret => validate_secret(map, &ctx)?,
         Kind::Job => return Err(ctx.err("kind", "Jobs are made by the operator")),
+        Kind::DataMoverSchedule => validate_schedule(map, &ctx)?,
+        Kind::DataMoverPopulator => validate_populator(map, &ctx)?,
     }
     let typed = |e: yaml_serde::Error| ctx.err("(document)", e);
     Ok(Some(match kind_enum {
@@ -179,6 +191,15 @@ fn object(value: &Value, mut ctx: Ctx) -> Result<Option<Object>, ManifestError> 
         }
         Kind::Secret => Object::Secret(yaml_serde::from_value(value.clone()).map_err(typed)?),
         Kind::Job => return Err(ctx.err("kind", "Jobs are made by the operator")),
+        Kind::DataMoverSchedule => {
+            let mut s: crate::schedule::DataMoverSchedule =
+                yaml_serde::from_value(value.clone()).map_err(typed)?;
+            s.status = crate::schedule::DataMoverScheduleStatus::default();
+            Object::DataMoverSchedule(s)
+        }
+        Kind::DataMoverPopulator => {
+            Object::DataMoverPopulator(yaml_serde::from_value(value.clone()).map_err(typed)?)
+        }
     }))
 }
 
@@ -239,117 +260,250 @@ fn validate_mapping_field(
     }
 }
 
-fn validate_datamover(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
-    let spec = match map.get("spec") {
-        Some(Value::Mapping(spec)) => spec,
-        None | Some(Value::Null) => {
-            return Err(ctx.err("spec", "required: give spec.sourcePvc and spec.secretName"));
+/// The spec as a mapping, or a refusal naming what it needs.
+fn spec_of<'a>(
+    map: &'a yaml_serde::Mapping,
+    ctx: &Ctx,
+    needs: &str,
+) -> Result<&'a yaml_serde::Mapping, ManifestError> {
+    match map.get("spec") {
+        Some(Value::Mapping(spec)) => Ok(spec),
+        None | Some(Value::Null) => Err(ctx.err("spec", format!("required: give {needs}"))),
+        Some(other) => Err(ctx.err(
+            "spec",
+            format!("expected a mapping, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// Checks one of the fields DataMovers, schedules and populators share; `false` when `key`
+/// is not one of them.
+fn backup_field(key: &str, value: &Value, ctx: &Ctx, path: &str) -> Result<bool, ManifestError> {
+    match key {
+        "sourcePvc" | "secretName" => {}
+        "addTimestampPrefix" | "deletePvcAfterBackup" | "suspend" => {
+            if !matches!(value, Value::Bool(_)) {
+                return Err(ctx.err(
+                    path,
+                    format!("expected true or false, got {}", type_name(value)),
+                ));
+            }
         }
-        Some(other) => {
+        "additionalEnv" => {
+            let Value::Sequence(items) = value else {
+                return Err(ctx.err(
+                    path,
+                    format!(
+                        "expected a list of {{name, value}}, got {}",
+                        type_name(value)
+                    ),
+                ));
+            };
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                let Value::Mapping(env) = item else {
+                    return Err(ctx.err(&p, "expected a mapping with name and value"));
+                };
+                let name = string(env.get("name"), ctx, &format!("{p}.name"), true)?;
+                if !name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+                    || name.starts_with(|c: char| c.is_ascii_digit())
+                {
+                    return Err(ctx.err(
+                        &format!("{p}.name"),
+                        format!("{name:?} is not a valid variable name (letters, digits, '_')"),
+                    ));
+                }
+                string(env.get("value"), ctx, &format!("{p}.value"), false)?;
+            }
+        }
+        "image" => {
+            let Value::Mapping(image) = value else {
+                return Err(ctx.err(
+                    path,
+                    format!(
+                        "expected a mapping {{name, tag, pullPolicy}}, got {}",
+                        type_name(value)
+                    ),
+                ));
+            };
+            for (k, v) in image {
+                let k = k.as_str().unwrap_or_default();
+                let p = format!("{path}.{k}");
+                match k {
+                    "name" | "tag" => {
+                        string(Some(v), ctx, &p, false)?;
+                    }
+                    "pullPolicy" => {
+                        let policy = string(Some(v), ctx, &p, false)?;
+                        if !["Always", "IfNotPresent", "Never", ""].contains(&policy.as_str()) {
+                            return Err(ctx.err(
+                                &p,
+                                format!("{policy:?}: accepted are Always, IfNotPresent, Never"),
+                            ));
+                        }
+                    }
+                    other => {
+                        return Err(ctx.err(
+                            &p,
+                            format!("unknown field {other:?}: accepted are name, tag, pullPolicy"),
+                        ));
+                    }
+                }
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// A required name field of `spec` (a PVC or a secret), checked as a DNS name.
+fn required_name(
+    spec: &yaml_serde::Mapping,
+    ctx: &Ctx,
+    field: &str,
+    what: &str,
+) -> Result<(), ManifestError> {
+    let path = format!("spec.{field}");
+    let value = string(spec.get(field), ctx, &path, false)?;
+    if value.is_empty() {
+        return Err(ctx.err(&path, format!("required: {what}")));
+    }
+    dns_name(&value, ctx, &path)
+}
+
+fn validate_datamover(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+    let spec = spec_of(map, ctx, "spec.sourcePvc and spec.secretName")?;
+    for (key, value) in spec {
+        let key = key.as_str().unwrap_or_default();
+        let path = format!("spec.{key}");
+        if key == "suspend" || !backup_field(key, value, ctx, &path)? {
             return Err(ctx.err(
-                "spec",
-                format!("expected a mapping, got {}", type_name(other)),
+                &path,
+                format!("unknown field {key:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image"),
             ));
         }
-    };
+    }
+    required_name(spec, ctx, "sourcePvc", "the PVC to back up")?;
+    required_name(spec, ctx, "secretName", "the secret naming the destination")
+}
+
+fn validate_schedule(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+    let spec = spec_of(
+        map,
+        ctx,
+        "spec.schedule, spec.sourcePvc and spec.secretName",
+    )?;
     for (key, value) in spec {
         let key = key.as_str().unwrap_or_default();
         let path = format!("spec.{key}");
         match key {
-            "sourcePvc" | "secretName" => {}
-            "addTimestampPrefix" | "deletePvcAfterBackup" => {
-                if !matches!(value, Value::Bool(_)) {
-                    return Err(ctx.err(
-                        &path,
-                        format!("expected true or false, got {}", type_name(value)),
-                    ));
-                }
+            "schedule" => {
+                let pattern = string(Some(value), ctx, &path, true)?;
+                crate::schedule::cron::CronSchedule::parse(&pattern)
+                    .map_err(|e| ctx.err(&path, e))?;
             }
-            "additionalEnv" => {
-                let Value::Sequence(items) = value else {
+            "successfulJobsHistoryLimit" | "failedJobsHistoryLimit" => {
+                if value.as_u64().is_none_or(|n| n > 1000) {
                     return Err(ctx.err(
                         &path,
                         format!(
-                            "expected a list of {{name, value}}, got {}",
-                            type_name(value)
-                        ),
-                    ));
-                };
-                for (i, item) in items.iter().enumerate() {
-                    let p = format!("{path}[{i}]");
-                    let Value::Mapping(env) = item else {
-                        return Err(ctx.err(&p, "expected a mapping with name and value"));
-                    };
-                    let name = string(env.get("name"), ctx, &format!("{p}.name"), true)?;
-                    if !name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
-                        || name.starts_with(|c: char| c.is_ascii_digit())
-                    {
-                        return Err(ctx.err(
-                            &format!("{p}.name"),
-                            format!("{name:?} is not a valid variable name (letters, digits, '_')"),
-                        ));
-                    }
-                    string(env.get("value"), ctx, &format!("{p}.value"), false)?;
-                }
-            }
-            "image" => {
-                let Value::Mapping(image) = value else {
-                    return Err(ctx.err(
-                        &path,
-                        format!(
-                            "expected a mapping {{name, tag, pullPolicy}}, got {}",
-                            type_name(value)
-                        ),
-                    ));
-                };
-                for (k, v) in image {
-                    let k = k.as_str().unwrap_or_default();
-                    let p = format!("{path}.{k}");
-                    match k {
-                        "name" | "tag" => {
-                            string(Some(v), ctx, &p, false)?;
-                        }
-                        "pullPolicy" => {
-                            let policy = string(Some(v), ctx, &p, false)?;
-                            if !["Always", "IfNotPresent", "Never", ""].contains(&policy.as_str()) {
-                                return Err(ctx.err(
-                                    &p,
-                                    format!("{policy:?}: accepted are Always, IfNotPresent, Never"),
-                                ));
+                            "expected a whole number from 0 to 1000 (finished DataMovers kept), got {}",
+                            match value {
+                                Value::Number(n) => n.to_string(),
+                                other => type_name(other).to_owned(),
                             }
-                        }
-                        other => {
-                            return Err(ctx.err(
-                                &p,
-                                format!(
-                                    "unknown field {other:?}: accepted are name, tag, pullPolicy"
-                                ),
-                            ));
-                        }
-                    }
+                        ),
+                    ));
                 }
             }
+            _ if backup_field(key, value, ctx, &path)? => {}
             other => {
                 return Err(ctx.err(
                     &path,
-                    format!("unknown field {other:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image"),
+                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit"),
                 ));
             }
         }
     }
-    let source = string(spec.get("sourcePvc"), ctx, "spec.sourcePvc", false)?;
-    if source.is_empty() {
-        return Err(ctx.err("spec.sourcePvc", "required: the PVC to back up"));
-    }
-    dns_name(&source, ctx, "spec.sourcePvc")?;
-    let secret = string(spec.get("secretName"), ctx, "spec.secretName", false)?;
-    if secret.is_empty() {
+    if spec.get("schedule").is_none() {
         return Err(ctx.err(
-            "spec.secretName",
-            "required: the secret naming the destination",
+            "spec.schedule",
+            "required: a 5-field cron pattern in UTC, e.g. \"0 3 * * *\"",
         ));
     }
-    dns_name(&secret, ctx, "spec.secretName")
+    required_name(spec, ctx, "sourcePvc", "the PVC to back up")?;
+    required_name(spec, ctx, "secretName", "the secret naming the destination")
+}
+
+fn validate_populator(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+    let spec = spec_of(map, ctx, "spec.secretName and spec.path")?;
+    for (key, value) in spec {
+        let key = key.as_str().unwrap_or_default();
+        let path = format!("spec.{key}");
+        match key {
+            "path" => {
+                let p = string(Some(value), ctx, &path, false)?;
+                crate::populator::check_path(&p).map_err(|e| ctx.err(&path, e))?;
+            }
+            "secretName" | "additionalEnv" | "image" => {
+                backup_field(key, value, ctx, &path)?;
+            }
+            other => {
+                return Err(ctx.err(
+                    &path,
+                    format!("unknown field {other:?}: accepted are secretName, path, image, additionalEnv"),
+                ));
+            }
+        }
+    }
+    if spec.get("path").is_none() {
+        return Err(ctx.err(
+            "spec.path",
+            "required: the backup folder inside the destination, e.g. 2026-11-30-030000",
+        ));
+    }
+    required_name(
+        spec,
+        ctx,
+        "secretName",
+        "the secret naming the destination the backup is in",
+    )
+}
+
+/// A PVC: `spec` a mapping; a `dataSourceRef` naming a populator names it fully.
+fn validate_pvc(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+    validate_mapping_field(map, ctx, "spec")?;
+    let Some(Value::Mapping(spec)) = map.get("spec") else {
+        return Ok(());
+    };
+    let Some(r) = spec.get("dataSourceRef") else {
+        return Ok(());
+    };
+    let Value::Mapping(r) = r else {
+        return Err(ctx.err(
+            "spec.dataSourceRef",
+            format!(
+                "expected a mapping {{apiGroup, kind, name}}, got {}",
+                type_name(r)
+            ),
+        ));
+    };
+    let kind = string(r.get("kind"), ctx, "spec.dataSourceRef.kind", true)?;
+    let group = string(r.get("apiGroup"), ctx, "spec.dataSourceRef.apiGroup", false)?;
+    if kind == crate::populator::KIND && group != GROUP {
+        return Err(ctx.err(
+            "spec.dataSourceRef.apiGroup",
+            format!("{group:?}: a DataMoverPopulator is in apiGroup {GROUP:?}"),
+        ));
+    }
+    if group == GROUP && kind != crate::populator::KIND {
+        return Err(ctx.err(
+            "spec.dataSourceRef.kind",
+            format!("{kind:?}: accepted is DataMoverPopulator (restore from a backup)"),
+        ));
+    }
+    let name = string(r.get("name"), ctx, "spec.dataSourceRef.name", true)?;
+    dns_name(&name, ctx, "spec.dataSourceRef.name")
 }
 
 fn validate_secret(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
@@ -435,7 +589,7 @@ stringData:
         let cases = [
             (
                 "kind: Pod\napiVersion: v1\nmetadata: {name: p}\n",
-                "document 1 (Pod p): kind: unknown kind \"Pod\": accepted are DataMover (datamover.a-cup-of.coffee/v1alpha1), PersistentVolumeClaim (v1), Secret (v1)",
+                "document 1 (Pod p): kind: unknown kind \"Pod\": accepted are DataMover, DataMoverSchedule, DataMoverPopulator (datamover.a-cup-of.coffee/v1alpha1), PersistentVolumeClaim (v1), Secret (v1)",
             ),
             (
                 "apiVersion: v1\nkind: DataMover\nmetadata: {name: a}\nspec: {}\n",
@@ -473,6 +627,59 @@ stringData:
         for (input, expected) in cases {
             assert_eq!(parse(input).unwrap_err().to_string(), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn schedules_populators_and_restore_pvcs_are_validated_field_by_field() {
+        let head = "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nmetadata: {name: a}\n";
+        let cases = [
+            (
+                "kind: DataMoverSchedule\nspec: {schedule: '0 3 * * * *', sourcePvc: p, secretName: s}\n",
+                "document 1 (DataMoverSchedule a): spec.schedule: \"0 3 * * * *\" has 6 fields: give 5 (minute hour day-of-month month day-of-week, UTC), e.g. \"0 3 * * *\" for 03:00 every day, or @hourly, @daily, @weekly, @monthly, @yearly",
+            ),
+            (
+                "kind: DataMoverSchedule\nspec: {sourcePvc: p, secretName: s}\n",
+                "document 1 (DataMoverSchedule a): spec.schedule: required: a 5-field cron pattern in UTC, e.g. \"0 3 * * *\"",
+            ),
+            (
+                "kind: DataMoverSchedule\nspec: {schedule: '@daily', sourcePvc: p, secretName: s, successfulJobsHistoryLimit: -1}\n",
+                "document 1 (DataMoverSchedule a): spec.successfulJobsHistoryLimit: expected a whole number from 0 to 1000 (finished DataMovers kept), got -1",
+            ),
+            (
+                "kind: DataMoverSchedule\nspec: {schedule: '@daily', sourcePvc: p, secretName: s, suspended: true}\n",
+                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit",
+            ),
+            (
+                "kind: DataMoverPopulator\nspec: {secretName: s, path: ../etc}\n",
+                "document 1 (DataMoverPopulator a): spec.path: \"../etc\" must not contain '.', '..' or empty segments: name a folder inside the destination",
+            ),
+            (
+                "kind: DataMoverPopulator\nspec: {secretName: s}\n",
+                "document 1 (DataMoverPopulator a): spec.path: required: the backup folder inside the destination, e.g. 2026-11-30-030000",
+            ),
+            (
+                "kind: DataMover\nspec: {sourcePvc: p, secretName: s, suspend: true}\n",
+                "document 1 (DataMover a): spec.suspend: unknown field \"suspend\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image",
+            ),
+        ];
+        for (doc, expected) in cases {
+            let input = format!("{head}{doc}");
+            assert_eq!(parse(&input).unwrap_err().to_string(), expected, "{input}");
+        }
+        let pvc = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: r}\nspec: {dataSourceRef: {apiGroup: datamover.a-cup-of.coffee, kind: DataMover, name: x}}\n";
+        assert_eq!(
+            parse(pvc).unwrap_err().to_string(),
+            "document 1 (PersistentVolumeClaim r): spec.dataSourceRef.kind: \"DataMover\": accepted is DataMoverPopulator (restore from a backup)"
+        );
+        let ok = "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {name: n}\nspec: {schedule: '*/5 * * * *', sourcePvc: p, secretName: s, suspend: true, failedJobsHistoryLimit: 0}\nstatus: {skippedRuns: 4}\n";
+        let Object::DataMoverSchedule(s) = &parse(ok).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (s.spec.suspend, s.failed_history(), s.successful_history()),
+            (true, 0, 3)
+        );
+        assert_eq!(s.status.skipped_runs, 0, "status is the operator's");
     }
 
     #[test]

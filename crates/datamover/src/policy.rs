@@ -233,6 +233,11 @@ impl Policy {
             match o {
                 Object::PersistentVolumeClaim(pvc) => {
                     if let Some(host) = pvc.metadata.annotations.get(HOST_PATH_ANNOTATION) {
+                        if crate::populator::source_of(pvc).is_some() {
+                            return Err(format!(
+                                "{who}: a restore (spec.dataSourceRef to a DataMoverPopulator) fills a new volume; remove the annotation {HOST_PATH_ANNOTATION} or the dataSourceRef"
+                            ));
+                        }
                         self.check_host_path(host)
                             .map_err(|e| format!("{who}: {e}"))?;
                     }
@@ -254,17 +259,30 @@ impl Policy {
                         .collect();
                     check_env(&env).map_err(|e| format!("{who}: spec.additionalEnv {e}"))?;
                 }
+                Object::DataMoverSchedule(sched) => {
+                    check_env(&env_pairs(&sched.spec.additional_env))
+                        .map_err(|e| format!("{who}: spec.additionalEnv {e}"))?;
+                }
+                Object::DataMoverPopulator(pop) => {
+                    check_env(&env_pairs(&pop.spec.additional_env))
+                        .map_err(|e| format!("{who}: spec.additionalEnv {e}"))?;
+                    crate::populator::check_path(&pop.spec.path)
+                        .map_err(|e| format!("{who}: spec.path: {e}"))?;
+                }
                 // Made by the operator from what was checked above.
                 Object::Job(_) => {}
             }
         }
-        // Every DataMover touched by this apply, with its source and destination.
+        // Every DataMover (and schedule, which makes DataMovers) touched by this apply, with
+        // its source and destination.
         let mut movers: Vec<DataMover> = store
             .list(Kind::DataMover, None)
             .into_iter()
+            .chain(store.list(Kind::DataMoverSchedule, None))
             .chain(objects.iter().cloned())
             .filter_map(|o| match o {
                 Object::DataMover(dm) => Some(dm),
+                Object::DataMoverSchedule(s) => Some(crate::schedule::reconciler::as_datamover(&s)),
                 _ => None,
             })
             .collect();
@@ -272,17 +290,19 @@ impl Policy {
         let mut seen = std::collections::BTreeSet::new();
         for dm in movers {
             let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
-            if !seen.insert((ns.clone(), name.clone())) {
+            if !seen.insert((dm.kind.clone(), ns.clone(), name.clone())) {
                 continue;
             }
             let touched = objects.iter().any(|o| {
                 let m = o.metadata();
                 m.namespace == *ns
                     && match o.kind() {
-                        Kind::DataMover => m.name == *name,
+                        Kind::DataMover | Kind::DataMoverSchedule => {
+                            m.name == *name && o.kind().as_str() == dm.kind
+                        }
                         Kind::PersistentVolumeClaim => m.name == dm.spec.source_pvc,
                         Kind::Secret => m.name == dm.spec.secret_name,
-                        Kind::Job => false,
+                        Kind::Job | Kind::DataMoverPopulator => false,
                     }
             });
             let (Some(Object::PersistentVolumeClaim(pvc)), Some(Object::Secret(secret))) = (
@@ -294,7 +314,7 @@ impl Policy {
             if !touched {
                 continue;
             }
-            let who = format!("DataMover {ns}/{name}");
+            let who = format!("{} {ns}/{name}", dm.kind);
             let mut env = secret_env(&secret).map_err(|e| format!("{who}: {e}"))?;
             env.extend(
                 dm.spec
@@ -338,6 +358,12 @@ pub fn source_dir(pvc: &PersistentVolumeClaim, volumes: &Path) -> PathBuf {
             .join(&pvc.metadata.namespace)
             .join(&pvc.metadata.name),
     }
+}
+
+fn env_pairs(env: &[crate::types::EnvVar]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect()
 }
 
 /// The decoded values of a secret as environment pairs.

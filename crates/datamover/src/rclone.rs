@@ -112,11 +112,37 @@ pub fn marker(uid: &str) -> String {
 /// # Errors
 /// A message when rclone cannot be started.
 pub fn spawn(rclone: &Path, source: &Path, plan: &Plan, uid: &str) -> Result<Child, String> {
+    start(
+        rclone,
+        ["sync", &format!("{}/", source.display()), &plan.destination],
+        plan,
+        uid,
+    )
+}
+
+/// Starts `rclone copy <plan.destination> <target>` for the restore Job with `uid` (the
+/// plan's destination is the backup to read), as [`spawn`] does a sync.
+///
+/// # Errors
+/// A message when rclone cannot be started.
+pub fn spawn_restore(
+    rclone: &Path,
+    plan: &Plan,
+    target: &Path,
+    uid: &str,
+) -> Result<Child, String> {
+    start(
+        rclone,
+        ["copy", &plan.destination, &target.display().to_string()],
+        plan,
+        uid,
+    )
+}
+
+fn start(rclone: &Path, args: [&str; 3], plan: &Plan, uid: &str) -> Result<Child, String> {
     let mut command = Command::new(rclone);
     command
-        .arg("sync")
-        .arg(format!("{}/", source.display()))
-        .arg(&plan.destination)
+        .args(args)
         .args([
             "--create-empty-src-dirs",
             "--use-json-log",

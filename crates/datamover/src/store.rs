@@ -8,6 +8,8 @@
 
 use crate::job::Job;
 use crate::manifest::Object;
+use crate::populator::DataMoverPopulator;
+use crate::schedule::DataMoverSchedule;
 use crate::time;
 use crate::types::*;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -91,6 +93,8 @@ pub struct EmbeddedStore {
     next_version: AtomicU64,
     watchers: Mutex<Vec<UnboundedSender<Event<DataMover>>>>,
     job_watchers: Mutex<Vec<UnboundedSender<Event<Job>>>>,
+    schedule_watchers: Mutex<Vec<UnboundedSender<Event<DataMoverSchedule>>>>,
+    pvc_watchers: Mutex<Vec<UnboundedSender<Event<PersistentVolumeClaim>>>>,
     /// Serialises writers so cache and disk change in the same order.
     write: Mutex<()>,
 }
@@ -116,6 +120,8 @@ fn meta_mut(o: &mut Object) -> &mut ObjectMeta {
         Object::PersistentVolumeClaim(x) => &mut x.metadata,
         Object::Secret(x) => &mut x.metadata,
         Object::Job(x) => &mut x.metadata,
+        Object::DataMoverSchedule(x) => &mut x.metadata,
+        Object::DataMoverPopulator(x) => &mut x.metadata,
     }
 }
 
@@ -125,6 +131,8 @@ fn to_json(o: &Object) -> Vec<u8> {
         Object::PersistentVolumeClaim(x) => serde_json::to_vec(x),
         Object::Secret(x) => serde_json::to_vec(x),
         Object::Job(x) => serde_json::to_vec(x),
+        Object::DataMoverSchedule(x) => serde_json::to_vec(x),
+        Object::DataMoverPopulator(x) => serde_json::to_vec(x),
     };
     value.unwrap_or_default()
 }
@@ -134,6 +142,8 @@ fn from_json(kind: &str, bytes: &[u8]) -> Result<Object, serde_json::Error> {
         "DataMover" => Object::DataMover(serde_json::from_slice(bytes)?),
         "PersistentVolumeClaim" => Object::PersistentVolumeClaim(serde_json::from_slice(bytes)?),
         "Job" => Object::Job(serde_json::from_slice(bytes)?),
+        "DataMoverSchedule" => Object::DataMoverSchedule(serde_json::from_slice(bytes)?),
+        "DataMoverPopulator" => Object::DataMoverPopulator(serde_json::from_slice(bytes)?),
         _ => Object::Secret(serde_json::from_slice(bytes)?),
     })
 }
@@ -191,6 +201,8 @@ impl EmbeddedStore {
             next_version: AtomicU64::new(version + 1),
             watchers: Mutex::default(),
             job_watchers: Mutex::default(),
+            schedule_watchers: Mutex::default(),
+            pvc_watchers: Mutex::default(),
             write: Mutex::default(),
         })
     }
@@ -230,6 +242,7 @@ impl EmbeddedStore {
         txn.commit().map_err(|e| self.db_err(e))?;
 
         let (mut events, mut job_events) = (Vec::new(), Vec::new());
+        let (mut schedule_events, mut pvc_events) = (Vec::new(), Vec::new());
         {
             let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
             for (kind, ns, name) in remove {
@@ -238,6 +251,8 @@ impl EmbeddedStore {
                     match kind {
                         Kind::DataMover => events.push(Event::Deleted(key)),
                         Kind::Job => job_events.push(Event::Deleted(key)),
+                        Kind::DataMoverSchedule => schedule_events.push(Event::Deleted(key)),
+                        Kind::PersistentVolumeClaim => pvc_events.push(Event::Deleted(key)),
                         _ => {}
                     }
                 }
@@ -246,6 +261,12 @@ impl EmbeddedStore {
                 match &o {
                     Object::DataMover(dm) => events.push(Event::Applied(Arc::new(dm.clone()))),
                     Object::Job(job) => job_events.push(Event::Applied(Arc::new(job.clone()))),
+                    Object::DataMoverSchedule(x) => {
+                        schedule_events.push(Event::Applied(Arc::new(x.clone())));
+                    }
+                    Object::PersistentVolumeClaim(x) => {
+                        pvc_events.push(Event::Applied(Arc::new(x.clone())));
+                    }
                     _ => {}
                 }
                 let m = o.metadata();
@@ -254,6 +275,8 @@ impl EmbeddedStore {
             // Sent under the cache lock, so watchers see changes in commit order.
             broadcast(&self.watchers, &events);
             broadcast(&self.job_watchers, &job_events);
+            broadcast(&self.schedule_watchers, &schedule_events);
+            broadcast(&self.pvc_watchers, &pvc_events);
         }
         Ok(())
     }
@@ -265,7 +288,9 @@ impl EmbeddedStore {
     /// Creates or updates every object in one transaction: all are stored, or none.
     /// Status is the operator's: an applied DataMover keeps its stored status. Secret
     /// `stringData` is folded into base64 `data`. A new PVC without the host-path
-    /// annotation gets a directory under `volumes_root` and is `Bound`.
+    /// annotation gets a directory under `volumes_root` and is `Bound`; one whose
+    /// `dataSourceRef` names a `DataMoverPopulator` stays `Pending`, without a directory,
+    /// until its restore fills one.
     ///
     /// # Errors
     /// [`StoreError::Database`] when the write fails; nothing is stored then.
@@ -297,6 +322,11 @@ impl EmbeddedStore {
                     meta.generation = 1;
                     meta.creation_timestamp = time::rfc3339(now);
                     if let Object::PersistentVolumeClaim(pvc) = &mut o {
+                        if crate::populator::source_of(pvc).is_some() {
+                            pvc.status.phase = "Pending".into();
+                            results.push((o, Applied::Created));
+                            continue;
+                        }
                         if !pvc.metadata.annotations.contains_key(HOST_PATH_ANNOTATION) {
                             let dir = volumes_root
                                 .join(&pvc.metadata.namespace)
@@ -320,6 +350,13 @@ impl EmbeddedStore {
                             a.spec != b.spec || a.metadata.annotations != b.metadata.annotations
                         }
                         (Object::Secret(a), Object::Secret(b)) => a.data != b.data,
+                        (Object::DataMoverSchedule(a), Object::DataMoverSchedule(b)) => {
+                            b.status = a.status.clone();
+                            a.spec != b.spec
+                        }
+                        (Object::DataMoverPopulator(a), Object::DataMoverPopulator(b)) => {
+                            a.spec != b.spec
+                        }
                         _ => true,
                     };
                     let labels_changed =
@@ -550,6 +587,139 @@ impl EmbeddedStore {
         rx
     }
 
+    /// Creates an object the operator makes (a schedule's DataMover): uid, resourceVersion,
+    /// generation and creation time are set here.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when one has its name; [`StoreError::Database`].
+    pub fn create(&self, mut object: Object) -> Result<Object, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let (kind, m) = (object.kind(), object.metadata().clone());
+        if self.get(kind, &m.namespace, &m.name).is_some() {
+            return Err(StoreError::AlreadyExists {
+                kind: kind.as_str(),
+                namespace: m.namespace,
+                name: m.name,
+            });
+        }
+        let now = time::now_ms();
+        let version = self.version();
+        let meta = meta_mut(&mut object);
+        meta.uid = format!("{now:016x}-{version}");
+        meta.resource_version = version;
+        meta.generation = 1;
+        meta.creation_timestamp = time::rfc3339(now);
+        self.commit(vec![object.clone()], Vec::new())?;
+        Ok(object)
+    }
+
+    /// Writes the status of `object` (a schedule or a PVC), if it carries the stored
+    /// resourceVersion; everything else stays as stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for a stale version, [`StoreError::NotFound`] when deleted.
+    pub fn update_object_status(&self, object: &Object) -> Result<Object, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let (kind, m) = (object.kind(), object.metadata());
+        let Some(current) = self.get(kind, &m.namespace, &m.name) else {
+            return Err(StoreError::NotFound {
+                kind: kind.as_str(),
+                namespace: m.namespace.clone(),
+                name: m.name.clone(),
+            });
+        };
+        if current.metadata().resource_version != m.resource_version {
+            return Err(StoreError::Conflict {
+                kind: kind.as_str(),
+                namespace: m.namespace.clone(),
+                name: m.name.clone(),
+                expected: m.resource_version.clone(),
+                actual: current.metadata().resource_version.clone(),
+            });
+        }
+        let mut updated = current;
+        match (&mut updated, object) {
+            (Object::DataMoverSchedule(a), Object::DataMoverSchedule(b)) => {
+                a.status = b.status.clone();
+            }
+            (Object::PersistentVolumeClaim(a), Object::PersistentVolumeClaim(b)) => {
+                a.status = b.status.clone();
+            }
+            (Object::DataMover(a), Object::DataMover(b)) => a.status = b.status.clone(),
+            (Object::Job(a), Object::Job(b)) => a.status = b.status.clone(),
+            _ => {}
+        }
+        meta_mut(&mut updated).resource_version = self.version();
+        self.commit(vec![updated.clone()], Vec::new())?;
+        Ok(updated)
+    }
+
+    /// A DataMoverSchedule.
+    #[must_use]
+    pub fn schedule(&self, namespace: &str, name: &str) -> Option<DataMoverSchedule> {
+        match self.get(Kind::DataMoverSchedule, namespace, name) {
+            Some(Object::DataMoverSchedule(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Every DataMoverSchedule.
+    #[must_use]
+    pub fn schedules(&self) -> Vec<DataMoverSchedule> {
+        self.list(Kind::DataMoverSchedule, None)
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::DataMoverSchedule(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A DataMoverPopulator.
+    #[must_use]
+    pub fn populator(&self, namespace: &str, name: &str) -> Option<DataMoverPopulator> {
+        match self.get(Kind::DataMoverPopulator, namespace, name) {
+            Some(Object::DataMoverPopulator(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Every DataMover in `namespace` that the object with `uid` owns.
+    #[must_use]
+    pub fn datamovers_owned_by(&self, namespace: &str, uid: &str) -> Vec<DataMover> {
+        self.list(Kind::DataMover, Some(namespace))
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::DataMover(dm) if dm.metadata.owned_by(uid) => Some(dm),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A receiver of every DataMoverSchedule change from now on.
+    #[must_use]
+    pub fn watch_schedules(&self) -> UnboundedReceiver<Event<DataMoverSchedule>> {
+        let (tx, rx) = unbounded_channel();
+        let _cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        self.schedule_watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        rx
+    }
+
+    /// A receiver of every PVC change from now on.
+    #[must_use]
+    pub fn watch_pvcs(&self) -> UnboundedReceiver<Event<PersistentVolumeClaim>> {
+        let (tx, rx) = unbounded_channel();
+        let _cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        self.pvc_watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        rx
+    }
+
     /// One object.
     #[must_use]
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Object> {
@@ -656,6 +826,54 @@ impl tmc_runtime::Store<Job> for Jobs {
 
     fn watch(&self) -> UnboundedReceiver<Event<Job>> {
         self.0.watch_jobs()
+    }
+}
+
+/// The DataMoverSchedules of an [`EmbeddedStore`], as the controller runtime's
+/// [`tmc_runtime::Store`].
+#[derive(Debug, Clone)]
+pub struct Schedules(pub Arc<EmbeddedStore>);
+
+impl tmc_runtime::Store<DataMoverSchedule> for Schedules {
+    fn get(&self, key: &ObjectKey) -> Option<Arc<DataMoverSchedule>> {
+        self.0
+            .schedule(key.namespace().unwrap_or("default"), key.name())
+            .map(Arc::new)
+    }
+
+    fn list(&self) -> Vec<Arc<DataMoverSchedule>> {
+        self.0.schedules().into_iter().map(Arc::new).collect()
+    }
+
+    fn watch(&self) -> UnboundedReceiver<Event<DataMoverSchedule>> {
+        self.0.watch_schedules()
+    }
+}
+
+/// The PVCs of an [`EmbeddedStore`], as the controller runtime's [`tmc_runtime::Store`].
+#[derive(Debug, Clone)]
+pub struct Pvcs(pub Arc<EmbeddedStore>);
+
+impl tmc_runtime::Store<PersistentVolumeClaim> for Pvcs {
+    fn get(&self, key: &ObjectKey) -> Option<Arc<PersistentVolumeClaim>> {
+        self.0
+            .pvc(key.namespace().unwrap_or("default"), key.name())
+            .map(Arc::new)
+    }
+
+    fn list(&self) -> Vec<Arc<PersistentVolumeClaim>> {
+        self.0
+            .list(Kind::PersistentVolumeClaim, None)
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::PersistentVolumeClaim(p) => Some(Arc::new(p)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn watch(&self) -> UnboundedReceiver<Event<PersistentVolumeClaim>> {
+        self.0.watch_pvcs()
     }
 }
 

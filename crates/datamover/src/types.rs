@@ -238,6 +238,10 @@ pub struct PvcSpec {
     /// The volume to clone from (`kind: PersistentVolumeClaim`, `name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_source: Option<serde_json::Value>,
+    /// The populator to fill the volume from (`apiGroup: datamover.a-cup-of.coffee`,
+    /// `kind: DataMoverPopulator`, `name`): a restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source_ref: Option<serde_json::Value>,
 }
 
 /// The status of a PVC.
@@ -246,6 +250,9 @@ pub struct PvcStatus {
     /// `Pending` or `Bound`.
     #[serde(default)]
     pub phase: String,
+    /// `Restored` for a PVC filled from a `DataMoverPopulator`: why it is still pending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
 }
 
 /// A `PersistentVolumeClaim` (core/v1): in the embedded backend, a directory.
@@ -317,6 +324,10 @@ pub enum Kind {
     Secret,
     /// `Job` (`batch/v1`): made by the operator, never applied.
     Job,
+    /// `DataMoverSchedule`: DataMovers on a cron schedule.
+    DataMoverSchedule,
+    /// `DataMoverPopulator`: a backup a PVC can be restored from.
+    DataMoverPopulator,
 }
 
 impl Kind {
@@ -328,6 +339,8 @@ impl Kind {
             Self::PersistentVolumeClaim => "PersistentVolumeClaim",
             Self::Secret => "Secret",
             Self::Job => "Job",
+            Self::DataMoverSchedule => "DataMoverSchedule",
+            Self::DataMoverPopulator => "DataMoverPopulator",
         }
     }
 
@@ -339,6 +352,8 @@ impl Kind {
             Self::PersistentVolumeClaim => "persistentvolumeclaims",
             Self::Secret => "secrets",
             Self::Job => "jobs",
+            Self::DataMoverSchedule => "datamoverschedules",
+            Self::DataMoverPopulator => "datamoverpopulators",
         }
     }
 
@@ -353,6 +368,12 @@ impl Kind {
             }
             "secret" | "secrets" => Some(Self::Secret),
             "job" | "jobs" => Some(Self::Job),
+            "datamoverschedule" | "datamoverschedules" | "schedule" | "schedules" => {
+                Some(Self::DataMoverSchedule)
+            }
+            "datamoverpopulator" | "datamoverpopulators" | "populator" | "populators" => {
+                Some(Self::DataMoverPopulator)
+            }
             _ => None,
         }
     }

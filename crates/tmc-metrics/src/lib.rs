@@ -54,7 +54,7 @@ mod registry;
 mod retention;
 pub mod validate;
 
-pub use collector::{DataMoverStatus, MetricsCollector, Outcome, key};
+pub use collector::{DataMoverStatus, MetricsCollector, Outcome, ScheduleSkip, key};
 #[cfg(feature = "registry")]
 pub use custom::{CustomMetric, CustomMetricError, CustomMetrics};
 pub use error::{Classify, ErrorClass, ErrorKind, Severity, TmcError, classify_dyn};

@@ -676,5 +676,13 @@ fn prometheus_scrapes_the_running_operator_after_a_real_backup() {
             &["controller"],
         )
         .unwrap();
-    assert_eq!(reconciles, expected(&[("datamover", 0.0)]));
+    // The operator runs three controllers: DataMovers, schedules and restores.
+    assert_eq!(
+        reconciles,
+        expected(&[
+            ("datamover", 0.0),
+            ("datamoverpopulator", 0.0),
+            ("datamoverschedule", 0.0)
+        ])
+    );
 }

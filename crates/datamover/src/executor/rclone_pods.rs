@@ -60,8 +60,85 @@ impl RclonePods {
     }
 }
 
+impl RclonePods {
+    /// A restore Job's pod: `rclone copy <destination>/<RESTORE_PATH> <staging dir>`, then
+    /// the staging dir renamed to the PVC's directory, so the PVC's directory holds either
+    /// nothing or the whole backup.
+    fn start_restore(
+        &self,
+        job: &Job,
+        progress: watch::Sender<SyncProgress>,
+    ) -> Result<Pod, String> {
+        let ns = &job.metadata.namespace;
+        let store = &self.cluster.store;
+        let container = job.container().ok_or("the Job has no container")?;
+        let secret_name = job.secret_name().ok_or("the Job names no secret")?;
+        let secret = store
+            .secret(ns, secret_name)
+            .ok_or_else(|| format!("the secret {ns}/{secret_name} does not exist"))?;
+        let values = secret
+            .values()
+            .map_err(|key| format!("secret {secret_name}: data.{key} is not valid base64 text"))?;
+        let claim = job.claim_name().ok_or("the Job mounts no volume")?;
+        let mut path = None;
+        let mut extra = Vec::new();
+        for e in &container.env {
+            if e.name == crate::populator::job::RESTORE_PATH_ENV {
+                path = Some(e.value.clone());
+            } else {
+                extra.push((e.name.clone(), e.value.clone()));
+            }
+        }
+        let path = path.ok_or("the restore Job has no RESTORE_PATH")?;
+        crate::populator::check_path(&path).map_err(|e| format!("RESTORE_PATH: {e}"))?;
+        crate::policy::check_env(&extra)?;
+        let plan = Plan::new(&values, &extra, Some(path.trim_end_matches('/')))
+            .map_err(|e| format!("secret {secret_name}: {e}"))?;
+        let dir = self.cluster.volumes.join(ns);
+        let target = dir.join(claim);
+        let staging = dir.join(format!(".{claim}.restore-partial"));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| format!("creating {}: {e}", staging.display()))?;
+        let child =
+            rclone::spawn_restore(&self.cluster.rclone, &plan, &staging, &job.metadata.uid)?;
+        let pid = child.id();
+        Ok(Pod {
+            pid,
+            exit: Box::pin(async move {
+                let copied = rclone::follow(child, &plan, &progress).await.map_err(|e| {
+                    if e.contains("directory not found") {
+                        format!(
+                            "the backup {path:?} does not exist at {}: check spec.path of the DataMoverPopulator ({e})",
+                            plan.scrub(&plan.destination)
+                        )
+                    } else {
+                        e
+                    }
+                });
+                let copied = match copied {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tokio::fs::remove_dir_all(&staging).await;
+                        return Err(e);
+                    }
+                };
+                // The PVC's directory appears whole, or not at all.
+                let _ = tokio::fs::remove_dir_all(&target).await;
+                tokio::fs::rename(&staging, &target).await.map_err(|e| {
+                    format!("renaming the restored data into {}: {e}", target.display())
+                })?;
+                Ok(copied)
+            }),
+        })
+    }
+}
+
 impl PodRunner for RclonePods {
     fn start(&self, job: &Job, progress: watch::Sender<SyncProgress>) -> Result<Pod, String> {
+        if crate::populator::job::is_restore(job) {
+            return self.start_restore(job, progress);
+        }
         let (source, plan) = self.plan(job)?;
         if !source.is_dir() {
             return Err(format!(

@@ -587,4 +587,64 @@ pub static CATALOG: &[&MetricDef] = &[
     &WORKQUEUE_RETRIES_TOTAL,
     &LEADER_ELECTION_MASTER_STATUS,
     &TMC_METRICS_SERIES_FOLDED_TOTAL,
+    &DATAMOVER_SCHEDULE_RUNS_TOTAL,
+    &DATAMOVER_SCHEDULE_SKIPPED_RUNS_TOTAL,
+    &DATAMOVER_SCHEDULE_SECONDS_SINCE_LAST_SUCCESS,
+    &DATAMOVER_SCHEDULE_INTERVAL_SECONDS,
+    &DATAMOVER_RESTORE_OPERATIONS_TOTAL,
+    &DATAMOVER_RESTORE_DURATION_SECONDS,
+    &DATAMOVER_RESTORED_BYTES_TOTAL,
 ];
+
+// ---------------------------------------------------------------------------------------------
+// DataMover schedules and restores (issue 17)
+
+family!(
+    /// `datamover_schedule_runs_total{schedule,status,namespace}`: runs a DataMoverSchedule
+    /// started (`started`) and how they ended (`success`, `failure`).
+    DATAMOVER_SCHEDULE_RUNS_TOTAL, "datamover_schedule_runs_total", Counter, DataMover,
+    ["schedule", "status", "namespace"], NONE,
+    "Scheduled backup runs by schedule and status (started, success, failure)."
+);
+family!(
+    /// `datamover_schedule_skipped_runs_total{schedule,reason,namespace}`: scheduled times
+    /// that started no run: `active` (the previous run was still going) or `missed` (the
+    /// operator was down; only the latest missed time starts).
+    DATAMOVER_SCHEDULE_SKIPPED_RUNS_TOTAL, "datamover_schedule_skipped_runs_total", Counter,
+    DataMover, ["schedule", "reason", "namespace"], NONE,
+    "Scheduled times that started no run, by reason (active: the previous run was still going; missed: the operator was down)."
+);
+family!(
+    /// `datamover_schedule_seconds_since_last_success{schedule,namespace}`: age of the last
+    /// successful backup of a schedule (of the schedule itself before its first success).
+    DATAMOVER_SCHEDULE_SECONDS_SINCE_LAST_SUCCESS, "datamover_schedule_seconds_since_last_success",
+    Gauge, DataMover, ["schedule", "namespace"], NONE,
+    "Seconds since the schedule's last successful backup completed (since it was created, before its first success); 0 when suspended or deleted."
+);
+family!(
+    /// `datamover_schedule_interval_seconds{schedule,namespace}`: the time between two runs
+    /// of a schedule, for alerts that compare the age of its last success with it.
+    DATAMOVER_SCHEDULE_INTERVAL_SECONDS, "datamover_schedule_interval_seconds", Gauge, DataMover,
+    ["schedule", "namespace"], NONE,
+    "Seconds between the schedule's next run and the one after; 0 when suspended or deleted."
+);
+family!(
+    /// `datamover_restore_operations_total{status,namespace}`: restores of a PVC from a
+    /// DataMoverPopulator (`started`, `success`, `failure`).
+    DATAMOVER_RESTORE_OPERATIONS_TOTAL, "datamover_restore_operations_total", Counter, DataMover,
+    ["status", "namespace"], NONE,
+    "Restores of a PVC from a DataMoverPopulator backup, by status (started, success, failure)."
+);
+family!(
+    /// `datamover_restore_duration_seconds{namespace}`: from a restore's Job creation to the
+    /// PVC bound (or the restore failed).
+    DATAMOVER_RESTORE_DURATION_SECONDS, "datamover_restore_duration_seconds", Histogram, DataMover,
+    ["namespace"], PHASE_BUCKETS,
+    "Time a restore took, from its Job's creation to the PVC bound or the restore failed, in seconds."
+);
+family!(
+    /// `datamover_restored_bytes_total{namespace}`: bytes copied into restored PVCs.
+    DATAMOVER_RESTORED_BYTES_TOTAL, "datamover_restored_bytes_total", Counter, DataMover,
+    ["namespace"], NONE,
+    "Bytes copied from backups into restored PVCs, from rclone's transfer statistics, counted when a restore succeeds."
+);

@@ -52,7 +52,116 @@ impl Outcome {
     }
 }
 
+/// Why a scheduled time started no run: the `reason` label of
+/// `datamover_schedule_skipped_runs_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScheduleSkip {
+    /// The previous run was still active.
+    Active,
+    /// The operator was down at that time (a later one started instead).
+    Missed,
+}
+
+impl ScheduleSkip {
+    /// `active` or `missed`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Missed => "missed",
+        }
+    }
+}
+
 impl MetricsCollector {
+    /// Counts a scheduled run starting or ending: `datamover_schedule_runs_total`.
+    ///
+    /// ```
+    /// use tmc_metrics::{DataMoverStatus, Metrics, ScheduleSkip};
+    ///
+    /// let metrics = Metrics::builder().build()?;
+    /// let c = metrics.collector();
+    /// c.datamover_schedule_run("nightly", "prod", DataMoverStatus::Success);
+    /// c.datamover_schedule_skipped("nightly", "prod", ScheduleSkip::Missed, 2);
+    /// let text = metrics.render();
+    /// assert!(text.contains(r#"datamover_schedule_runs_total{schedule="nightly",status="success",namespace="prod"} 1"#));
+    /// assert!(text.contains(r#"datamover_schedule_skipped_runs_total{schedule="nightly",reason="missed",namespace="prod"} 2"#));
+    /// # Ok::<(), tmc_metrics::MetricsError>(())
+    /// ```
+    pub fn datamover_schedule_run(&self, schedule: &str, namespace: &str, status: DataMoverStatus) {
+        self.counter(
+            &DATAMOVER_SCHEDULE_RUNS_TOTAL,
+            [schedule, status.as_str(), namespace],
+        )
+        .increment(1);
+    }
+
+    /// Counts `n` scheduled times that started no run (nothing when 0):
+    /// `datamover_schedule_skipped_runs_total`.
+    pub fn datamover_schedule_skipped(
+        &self,
+        schedule: &str,
+        namespace: &str,
+        reason: ScheduleSkip,
+        n: u64,
+    ) {
+        if n > 0 {
+            self.counter(
+                &DATAMOVER_SCHEDULE_SKIPPED_RUNS_TOTAL,
+                [schedule, reason.as_str(), namespace],
+            )
+            .increment(n);
+        }
+    }
+
+    /// Sets a schedule's `datamover_schedule_seconds_since_last_success` and
+    /// `datamover_schedule_interval_seconds`.
+    pub fn datamover_schedule_freshness(
+        &self,
+        schedule: &str,
+        namespace: &str,
+        seconds_since_success: f64,
+        interval_seconds: f64,
+    ) {
+        self.gauge(
+            &DATAMOVER_SCHEDULE_SECONDS_SINCE_LAST_SUCCESS,
+            [schedule, namespace],
+        )
+        .set(seconds_since_success);
+        self.gauge(&DATAMOVER_SCHEDULE_INTERVAL_SECONDS, [schedule, namespace])
+            .set(interval_seconds);
+    }
+
+    /// Counts a restore starting: `datamover_restore_operations_total{status="started"}`.
+    pub fn datamover_restore_started(&self, namespace: &str) {
+        self.counter(
+            &DATAMOVER_RESTORE_OPERATIONS_TOTAL,
+            [DataMoverStatus::Started.as_str(), namespace],
+        )
+        .increment(1);
+    }
+
+    /// Counts a restore ending with `outcome`, observes how long it took in
+    /// `datamover_restore_duration_seconds`, and adds the bytes it copied to
+    /// `datamover_restored_bytes_total`.
+    pub fn datamover_restore_finished(
+        &self,
+        namespace: &str,
+        outcome: Outcome,
+        duration: Duration,
+        bytes: u64,
+    ) {
+        self.counter(
+            &DATAMOVER_RESTORE_OPERATIONS_TOTAL,
+            [outcome.as_str(), namespace],
+        )
+        .increment(1);
+        self.histogram(&DATAMOVER_RESTORE_DURATION_SECONDS, [namespace])
+            .record(secs(duration));
+        self.counter(&DATAMOVER_RESTORED_BYTES_TOTAL, [namespace])
+            .increment(bytes);
+    }
+
     /// Counts a phase starting: `datamover_operations_total{status="started"}`.
     pub fn datamover_phase_started(&self, phase: &str, namespace: &str) {
         self.counter(

@@ -10,7 +10,7 @@ mod datamover;
 mod system;
 mod workload;
 
-pub use datamover::{DataMoverStatus, Outcome};
+pub use datamover::{DataMoverStatus, Outcome, ScheduleSkip};
 
 use crate::catalog::MetricDef;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder};

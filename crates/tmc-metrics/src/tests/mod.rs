@@ -567,6 +567,11 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
     c.datamover_cleanup(value, Outcome::Failure);
     c.datamover_transferred(value, 1024, 3);
     c.datamover_running_syncs(value, 2, 4096);
+    c.datamover_schedule_run(value, value, DataMoverStatus::Started);
+    c.datamover_schedule_skipped(value, value, crate::ScheduleSkip::Active, 1);
+    c.datamover_schedule_freshness(value, value, 30.0, 60.0);
+    c.datamover_restore_started(value);
+    c.datamover_restore_finished(value, Outcome::Success, d, 4096);
     c.record_component_health("t", value, "c", HealthStatus::Unknown);
     c.record_component_uptime("t", value, "c", d);
     c.operation("t", value, "op")

@@ -1,0 +1,157 @@
+//! The restore reconciler: a controller over PVCs that owns their restore Jobs.
+//!
+//! For a `Pending` PVC whose `dataSourceRef` names a DataMoverPopulator: check the
+//! populator and its secret, create the restore Job and return; the Job's status changes
+//! bring the PVC back. `Complete`: the PVC is `Bound` (`Restored=True`); `Failed`: it stays
+//! `Pending` with `Restored=False`, reason `RestoreFailed` and the last pod's error. Metrics
+//! are recorded after the status write that makes them true.
+
+use super::job::{restore_job, restore_job_name};
+use crate::backend::{ClusterError, Embedded};
+use crate::job::JobOutcome;
+use crate::manifest::Object;
+use crate::reconciler::ReconcileError;
+use crate::store::StoreError;
+use crate::time;
+use crate::types::{Condition, PersistentVolumeClaim};
+use std::sync::Arc;
+use std::time::Duration;
+use tmc_metrics::{MetricsCollector, Outcome};
+use tmc_runtime::Action;
+
+/// How long before a restore waiting for its populator or secret looks again.
+pub const RETRY_MISSING: Duration = Duration::from_secs(10);
+
+/// What the restore reconciler needs.
+#[derive(Debug)]
+pub struct PopulatorContext {
+    /// The embedded backend.
+    pub cluster: Arc<Embedded>,
+    /// Where the `datamover_restore_*` metrics go.
+    pub metrics: MetricsCollector,
+}
+
+fn set_condition(pvc: &mut PersistentVolumeClaim, ok: bool, reason: &str, message: &str) {
+    let value = if ok { "True" } else { "False" };
+    let now = time::rfc3339(time::now_ms());
+    let conditions = &mut pvc.status.conditions;
+    match conditions.iter_mut().find(|c| c.type_ == "Restored") {
+        Some(c) => {
+            if c.status != value {
+                c.last_transition_time = now;
+            }
+            c.status = value.into();
+            c.reason = reason.into();
+            c.message = message.into();
+        }
+        None => conditions.push(Condition {
+            type_: "Restored".into(),
+            status: value.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: now,
+        }),
+    }
+}
+
+fn restored(pvc: &PersistentVolumeClaim) -> Option<&Condition> {
+    pvc.status.conditions.iter().find(|c| c.type_ == "Restored")
+}
+
+async fn write(ctx: &PopulatorContext, pvc: &PersistentVolumeClaim) -> Result<(), ReconcileError> {
+    match ctx
+        .cluster
+        .store
+        .update_object_status(&Object::PersistentVolumeClaim(pvc.clone()))
+    {
+        Ok(_) => Ok(()),
+        Err(e @ StoreError::Conflict { .. }) => Err(ReconcileError::Conflict(e.to_string())),
+        Err(e) => Err(ClusterError::from(e).into()),
+    }
+}
+
+/// Reconciles one PVC's restore one step. See the [module docs](self).
+///
+/// # Errors
+/// [`ReconcileError`] when a write conflicts or the store fails; the step is retried.
+pub async fn reconcile(
+    object: Arc<PersistentVolumeClaim>,
+    ctx: Arc<PopulatorContext>,
+) -> Result<Action, ReconcileError> {
+    let store = &ctx.cluster.store;
+    let (ns, name) = (&object.metadata.namespace, &object.metadata.name);
+    let Some(mut pvc) = store.pvc(ns, name) else {
+        return Ok(Action::await_change());
+    };
+    let Some(source) = super::source_of(&pvc).map(str::to_owned) else {
+        return Ok(Action::await_change());
+    };
+    let failed = restored(&pvc).is_some_and(|c| c.reason == "RestoreFailed");
+    if pvc.status.phase == "Bound" || failed {
+        return Ok(Action::await_change());
+    }
+    let job_name = restore_job_name(name, &pvc.metadata.uid);
+    let Some(job) = store.job(ns, &job_name) else {
+        let Some(populator) = store.populator(ns, &source) else {
+            let msg = format!(
+                "the DataMoverPopulator {ns}/{source} (spec.dataSourceRef.name) does not exist: create it"
+            );
+            set_condition(&mut pvc, false, "PopulatorNotFound", &msg);
+            write(&ctx, &pvc).await?;
+            return Ok(Action::requeue(RETRY_MISSING));
+        };
+        let secret = &populator.spec.secret_name;
+        if store.secret(ns, secret).is_none() {
+            let msg = format!(
+                "the secret {ns}/{secret} of DataMoverPopulator {source} does not exist: create it"
+            );
+            set_condition(&mut pvc, false, "SecretNotFound", &msg);
+            write(&ctx, &pvc).await?;
+            return Ok(Action::requeue(RETRY_MISSING));
+        }
+        let created = match store.create_job(restore_job(&pvc, &populator)) {
+            Ok(_) => true,
+            Err(StoreError::AlreadyExists { .. }) => false,
+            Err(e) => return Err(ClusterError::from(e).into()),
+        };
+        if created {
+            ctx.metrics.datamover_restore_started(ns);
+        }
+        let msg = format!(
+            "restoring {} of DataMoverPopulator {source} (Job {job_name})",
+            populator.spec.path
+        );
+        set_condition(&mut pvc, false, "Restoring", &msg);
+        write(&ctx, &pvc).await?;
+        return Ok(Action::await_change());
+    };
+    let took = || {
+        let start = time::parse_rfc3339(&job.metadata.creation_timestamp).unwrap_or(0);
+        Duration::from_millis(time::now_ms().saturating_sub(start))
+    };
+    match job.outcome() {
+        None => Ok(Action::await_change()),
+        Some(JobOutcome::Complete) => {
+            let p = job.status.progress.unwrap_or_default();
+            let msg = format!(
+                "restored from DataMoverPopulator {source}: {} bytes, {} files",
+                p.bytes, p.files
+            );
+            pvc.status.phase = "Bound".into();
+            set_condition(&mut pvc, true, "Restored", &msg);
+            write(&ctx, &pvc).await?;
+            ctx.metrics
+                .datamover_restore_finished(ns, Outcome::Success, took(), p.bytes);
+            tracing::info!(pvc = %format!("{ns}/{name}"), bytes = p.bytes, files = p.files, "restore complete");
+            Ok(Action::await_change())
+        }
+        Some(JobOutcome::Failed(message)) => {
+            set_condition(&mut pvc, false, "RestoreFailed", &message);
+            write(&ctx, &pvc).await?;
+            ctx.metrics
+                .datamover_restore_finished(ns, Outcome::Failure, took(), 0);
+            tracing::warn!(pvc = %format!("{ns}/{name}"), %message, "restore failed");
+            Ok(Action::await_change())
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The schedule reconciler on the embedded backend: children in the [`EmbeddedStore`].
+
+use super::DataMoverSchedule;
+use super::reconciler::ScheduleCluster;
+use crate::backend::{Cluster, ClusterError, Embedded};
+use crate::manifest::Object;
+use crate::store::StoreError;
+use crate::types::{DataMover, Kind};
+
+impl ScheduleCluster for Embedded {
+    fn schedule(&self, namespace: &str, name: &str) -> Option<DataMoverSchedule> {
+        self.store.schedule(namespace, name)
+    }
+
+    fn owned(&self, namespace: &str, uid: &str) -> Vec<DataMover> {
+        self.store.datamovers_owned_by(namespace, uid)
+    }
+
+    async fn create_datamover(&self, dm: DataMover) -> Result<(DataMover, bool), ClusterError> {
+        let (ns, name) = (dm.metadata.namespace.clone(), dm.metadata.name.clone());
+        match self.store.create(Object::DataMover(dm)) {
+            Ok(Object::DataMover(dm)) => Ok((dm, true)),
+            Ok(_) => Err(ClusterError::Volume(format!(
+                "DataMover {ns}/{name}: stored as another kind"
+            ))),
+            Err(StoreError::AlreadyExists { .. }) => self
+                .store
+                .datamover(&ns, &name)
+                .map(|dm| (dm, false))
+                .ok_or_else(|| ClusterError::Volume(format!("the DataMover {ns}/{name} vanished"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_datamover(&self, dm: &DataMover) -> Result<(), ClusterError> {
+        let ns = &dm.metadata.namespace;
+        self.store.delete(Kind::DataMover, ns, &dm.metadata.name)?;
+        let clone = &dm.status.restored_pvc_name;
+        if !clone.is_empty() {
+            self.delete_pvc(ns, clone).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_status(
+        &self,
+        schedule: &DataMoverSchedule,
+    ) -> Result<DataMoverSchedule, ClusterError> {
+        match self
+            .store
+            .update_object_status(&Object::DataMoverSchedule(schedule.clone()))?
+        {
+            Object::DataMoverSchedule(s) => Ok(s),
+            _ => Err(ClusterError::Volume(format!(
+                "DataMoverSchedule {}/{}: stored as another kind",
+                schedule.metadata.namespace, schedule.metadata.name
+            ))),
+        }
+    }
+}

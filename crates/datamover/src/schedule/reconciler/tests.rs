@@ -1,0 +1,327 @@
+//! The schedule reconciler on tokio's paused clock, over a real embedded store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use crate::backend::Embedded;
+use crate::manifest::parse;
+use crate::schedule::clock::TokioClock;
+use crate::store::EmbeddedStore;
+use std::path::PathBuf;
+use tmc_metrics::Metrics;
+
+struct Fixture {
+    dir: PathBuf,
+    cluster: Arc<Embedded>,
+    metrics: Metrics,
+    clock: TokioClock,
+}
+
+fn tempdir() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "dm-sched-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Fixture {
+    /// A store with `schedule` (a `DataMoverSchedule` spec in flow YAML, without the
+    /// backup fields), its PVC and secret; the clock reads the store's wall time.
+    fn new(extra_spec: &str) -> Self {
+        let dir = tempdir();
+        Self::open(dir, Some(extra_spec))
+    }
+
+    fn open(dir: PathBuf, extra_spec: Option<&str>) -> Self {
+        let store = Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap());
+        let volumes = dir.join("volumes");
+        if let Some(extra) = extra_spec {
+            let objects = parse(&format!(
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {{name: nightly}}\nspec: {{sourcePvc: data, secretName: s, {extra}}}\n"
+            ))
+            .unwrap();
+            store.apply(objects, &volumes).unwrap();
+        }
+        let policy = crate::policy::Policy::new(&dir, &[], &[]).unwrap();
+        let cluster = Arc::new(Embedded {
+            store,
+            volumes,
+            rclone: "rclone".into(),
+            policy: Arc::new(policy),
+        });
+        Self {
+            dir,
+            cluster,
+            metrics: Metrics::builder().build().unwrap(),
+            clock: TokioClock::starting_at(crate::time::now_ms()),
+        }
+    }
+
+    fn ctx(&self) -> Arc<ScheduleContext<Embedded>> {
+        Arc::new(ScheduleContext {
+            cluster: Arc::clone(&self.cluster),
+            clock: Arc::new(self.clock),
+            metrics: self.metrics.collector(),
+        })
+    }
+
+    fn schedule(&self) -> DataMoverSchedule {
+        self.cluster.store.schedule("default", "nightly").unwrap()
+    }
+
+    async fn reconcile(&self) -> Action {
+        reconcile(Arc::new(self.schedule()), self.ctx())
+            .await
+            .unwrap()
+    }
+
+    /// The runs, sorted by name.
+    fn runs(&self) -> Vec<DataMover> {
+        let uid = self.schedule().metadata.uid;
+        let mut runs = self.cluster.store.datamovers_owned_by("default", &uid);
+        runs.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        runs
+    }
+
+    fn run_names(&self) -> Vec<String> {
+        self.runs().into_iter().map(|d| d.metadata.name).collect()
+    }
+
+    /// Ends a run as the DataMover reconciler would.
+    fn finish(&self, name: &str, phase: &str) {
+        let mut dm = self.cluster.store.datamover("default", name).unwrap();
+        dm.status.phase = phase.into();
+        dm.status.completion_time = crate::time::rfc3339(self.clock.now_ms());
+        self.cluster.store.update_status(&dm).unwrap();
+    }
+
+    /// The next scheduled time after now.
+    fn next(&self) -> u64 {
+        CronSchedule::parse(&self.schedule().spec.schedule)
+            .unwrap()
+            .next_after(self.clock.now_ms())
+            .unwrap()
+    }
+
+    /// Advances the paused clock to 1 s past the next scheduled time.
+    async fn to_next_run(&self) -> u64 {
+        let next = self.next();
+        tokio::time::advance(Duration::from_millis(next + 1000 - self.clock.now_ms())).await;
+        next
+    }
+
+    fn counter(&self, line: &str) -> u64 {
+        let text = self.metrics.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn schedule_should_start_one_run_per_scheduled_minute_and_count_its_outcome() {
+    let f = Fixture::new("schedule: '* * * * *'");
+    let action = f.reconcile().await;
+    assert!(
+        f.run_names().is_empty(),
+        "nothing is due before the first minute"
+    );
+    let next = f.next();
+    assert_eq!(
+        action.requeue_after(),
+        Some(Duration::from_millis(next - f.clock.now_ms())),
+        "requeued at the next run time"
+    );
+
+    let at = f.to_next_run().await;
+    f.reconcile().await;
+    f.reconcile().await; // idempotent: the same minute never starts twice
+    let name = run_name("nightly", at);
+    assert_eq!(f.run_names(), std::slice::from_ref(&name));
+    let run = &f.runs()[0];
+    assert_eq!(run.spec.source_pvc, "data");
+    assert_eq!(run.metadata.owners(super::super::KIND).len(), 1);
+    let s = f.schedule();
+    assert_eq!(s.status.last_schedule_time, crate::time::rfc3339(at));
+    assert_eq!(
+        (s.status.active_jobs, s.status.active[0].name.as_str()),
+        (1, name.as_str())
+    );
+    assert_eq!(
+        f.counter(r#"datamover_schedule_runs_total{schedule="nightly",status="started",namespace="default"}"#),
+        1
+    );
+
+    f.finish(&name, phase::COMPLETED);
+    f.reconcile().await;
+    f.reconcile().await;
+    let s = f.schedule();
+    assert!(s.status.active.is_empty());
+    assert_eq!((s.status.successful_jobs, s.status.failed_jobs), (1, 0));
+    assert!(!s.status.last_successful_time.is_empty());
+    assert_eq!(
+        f.counter(r#"datamover_schedule_runs_total{schedule="nightly",status="success",namespace="default"}"#),
+        1,
+        "a finished run is counted once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_should_be_skipped_and_counted_while_the_previous_is_active() {
+    let f = Fixture::new("schedule: '* * * * *'");
+    let first = f.to_next_run().await;
+    f.reconcile().await;
+    let second = f.to_next_run().await;
+    f.reconcile().await;
+    f.reconcile().await;
+    assert_eq!(f.run_names(), [run_name("nightly", first)]);
+    let s = f.schedule();
+    assert_eq!(s.status.skipped_runs, 1);
+    assert_eq!(s.status.last_skipped_time, crate::time::rfc3339(second));
+    assert!(
+        s.status.message.contains("still active"),
+        "{}",
+        s.status.message
+    );
+    assert_eq!(
+        f.counter(r#"datamover_schedule_skipped_runs_total{schedule="nightly",reason="active",namespace="default"}"#),
+        1
+    );
+    // Once the previous run ends, the next minute starts a run again.
+    f.finish(&run_name("nightly", first), phase::FAILED);
+    let third = f.to_next_run().await;
+    f.reconcile().await;
+    assert_eq!(
+        f.run_names(),
+        [run_name("nightly", first), run_name("nightly", third)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_downtime_at_most_one_missed_run_should_start() {
+    let f = Fixture::new("schedule: '*/5 * * * *'");
+    f.reconcile().await;
+    // Down for an hour: 12 runs were due; the latest starts, 11 are missed.
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    f.reconcile().await;
+    f.reconcile().await;
+    assert_eq!(f.runs().len(), 1);
+    let s = f.schedule();
+    assert_eq!(s.status.missed_runs, 11);
+    assert_eq!(
+        f.counter(r#"datamover_schedule_skipped_runs_total{schedule="nightly",reason="missed",namespace="default"}"#),
+        11
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn suspend_should_stop_new_runs_and_resume_without_a_backlog() {
+    let f = Fixture::new("schedule: '* * * * *', suspend: true");
+    for _ in 0..3 {
+        f.to_next_run().await;
+        let action = f.reconcile().await;
+        assert_eq!(
+            action.requeue_after(),
+            None,
+            "a suspended schedule waits for a change"
+        );
+    }
+    assert!(f.run_names().is_empty());
+    // Unsuspended: the latest missed minute starts, once.
+    let objects = parse("apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {name: nightly}\nspec: {sourcePvc: data, secretName: s, schedule: '* * * * *'}\n").unwrap();
+    f.cluster.store.apply(objects, &f.cluster.volumes).unwrap();
+    f.reconcile().await;
+    assert_eq!(f.runs().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn history_limits_should_prune_finished_runs_oldest_first() {
+    let f = Fixture::new(
+        "schedule: '* * * * *', successfulJobsHistoryLimit: 2, failedJobsHistoryLimit: 1",
+    );
+    let mut started = Vec::new();
+    for outcome in [
+        phase::COMPLETED,
+        phase::FAILED,
+        phase::COMPLETED,
+        phase::FAILED,
+        phase::COMPLETED,
+    ] {
+        let at = f.to_next_run().await;
+        f.reconcile().await;
+        let name = run_name("nightly", at);
+        f.finish(&name, outcome);
+        started.push(name);
+    }
+    f.reconcile().await;
+    // Kept: the 2 newest successes (runs 3 and 5) and the newest failure (run 4).
+    assert_eq!(
+        f.run_names(),
+        [started[2].clone(), started[3].clone(), started[4].clone()]
+    );
+    let s = f.schedule();
+    assert_eq!((s.status.successful_jobs, s.status.failed_jobs), (2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_should_not_fire_a_run_twice() {
+    let f = Fixture::new("schedule: '* * * * *'");
+    let at = f.to_next_run().await;
+    // The previous process created the run, then died before writing the status.
+    f.cluster
+        .create_datamover(run_for(&f.schedule(), at))
+        .await
+        .unwrap();
+    let dir = f.dir.clone();
+    let clock = f.clock;
+    drop(f);
+    let mut again = Fixture::open(dir, None);
+    again.clock = clock;
+    again.reconcile().await;
+    again.reconcile().await;
+    assert_eq!(again.run_names(), [run_name("nightly", at)]);
+    let s = again.schedule();
+    assert_eq!((s.status.skipped_runs, s.status.active_jobs), (0, 1));
+    assert_eq!(s.status.last_schedule_time, crate::time::rfc3339(at));
+    assert_eq!(
+        again.counter(r#"datamover_schedule_runs_total{schedule="nightly",status="started",namespace="default"}"#),
+        0,
+        "the run was started (and counted) by the previous process"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_controller_should_requeue_at_each_run_time_without_waiting_in_a_reconcile() {
+    use crate::store::{DataMovers, Schedules};
+    let f = Fixture::new("schedule: '* * * * *'");
+    let store = Arc::clone(&f.cluster.store);
+    let controller =
+        tmc_runtime::Controller::new("datamoverschedule", Schedules(Arc::clone(&store)))
+            .owns(DataMovers(Arc::clone(&store)))
+            .reconciler(tmc_runtime::reconciler_fn(reconcile::<Embedded>, f.ctx()));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(controller.run(async move {
+        let _ = stop_rx.await;
+    }));
+    // Three minutes pass; each run finishes at once, so none is skipped.
+    for _ in 0..3 {
+        let at = f.next();
+        tokio::time::sleep(Duration::from_millis(at + 500 - f.clock.now_ms())).await;
+        let name = run_name("nightly", at);
+        assert!(
+            f.run_names().contains(&name),
+            "{name} started on time: {:?}",
+            f.run_names()
+        );
+        f.finish(&name, phase::COMPLETED);
+    }
+    let _ = stop_tx.send(());
+    running.await.unwrap();
+    assert_eq!(f.runs().len(), 3);
+    assert_eq!(f.schedule().status.skipped_runs, 0);
+}
