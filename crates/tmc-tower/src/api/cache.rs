@@ -2,8 +2,8 @@
 //! lookup and a few atomic operations, never label formatting.
 
 use super::labels::{METHODS, OVERFLOW_ENDPOINT, UNMATCHED_ENDPOINT, status_label};
+use rustc_hash::FxBuildHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use tmc_metrics::MetricsCollector;
@@ -23,31 +23,9 @@ pub(crate) struct Config {
     pub(crate) grpc: bool,
 }
 
-/// `FxHash`: route templates are short and not attacker-chosen (unmatched paths never reach
-/// the map), so a fast non-keyed hash is safe here.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-        }
-        for b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Map = HashMap<Box<str>, Option<Arc<Endpoint>>, BuildHasherDefault<FxHasher>>;
+/// `FxHash` (`rustc-hash`): route templates are short and not attacker-chosen (unmatched
+/// paths never reach the map), so a fast non-keyed hash is safe here.
+type Map = HashMap<Box<str>, Option<Arc<Endpoint>>, FxBuildHasher>;
 
 /// Everything one layer (and every service it wraps) shares.
 pub(crate) struct Shared {
