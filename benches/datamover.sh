@@ -47,7 +47,7 @@ reconcile_p99() {
 import re, sys
 buckets = []
 for line in sys.stdin:
-    m = re.match(r"controller_runtime_reconcile_time_seconds_bucket\{.*le=\"([^\"]+)\"\} (\S+)", line)
+    m = re.match(r"controller_runtime_reconcile_time_seconds_bucket\{controller=\"datamover\".*le=\"([^\"]+)\"\} (\S+)", line)
     if m:
         buckets.append((float(m.group(1)), float(m.group(2))))
 buckets.sort()
@@ -141,8 +141,8 @@ peak_running=0; peak_longest=0
 t0=$(now)
 while true; do
   text=$(curl -fs "http://127.0.0.1:$PORT_M/metrics")
-  r=$(echo "$text" | awk '/^datamover_syncs_running\{/ {print $2}'); r=${r:-0}
-  l=$(echo "$text" | awk '/^workqueue_longest_running_processor_seconds\{/ {print $2}'); l=${l:-0}
+  r=$(echo "$text" | awk '/^datamover_syncs_running\{namespace="default"/ {print $2}'); r=${r:-0}
+  l=$(echo "$text" | awk '/^workqueue_longest_running_processor_seconds\{.*controller="datamover"/ {print $2}'); l=${l:-0}
   peak_running=$(python3 -c "print(max(float('$peak_running'), float('$r')))")
   peak_longest=$(python3 -c "print(max(float('$peak_longest'), float('$l')))")
   done_count=$("$BIN" get dm --server "$SERVER" | grep -cE " (Completed|Failed) " || true)
