@@ -37,7 +37,7 @@ impl Drop for TempDir {
 
 /// Whether a command-line tool runs: always `true`, for without it the test fails, naming
 /// the install command. No test passes by skipping a check.
-pub(crate) fn tool_available(tool: &str, package: &str) -> bool {
+pub(crate) fn require_tool(tool: &str, package: &str) {
     let found = std::process::Command::new(tool)
         .arg("--version")
         .stdout(std::process::Stdio::null())
@@ -48,7 +48,6 @@ pub(crate) fn tool_available(tool: &str, package: &str) -> bool {
         found,
         "{tool} is missing: install it with `apt-get install -y {package}` (scripts/test.sh installs what the tests need when run as root)"
     );
-    found
 }
 
 pub(crate) mod openssl {
@@ -76,10 +75,8 @@ pub(crate) mod openssl {
     }
 
     impl TestPki {
-        pub(crate) fn new(name: &str) -> Option<Self> {
-            if !super::tool_available("openssl", "openssl") {
-                return None;
-            }
+        pub(crate) fn new(name: &str) -> Self {
+            super::require_tool("openssl", "openssl");
             let dir = TempDir::new(name);
             let ca_cert = dir.path().join("ca.pem");
             let ca_key = dir.path().join("ca.key");
@@ -113,7 +110,7 @@ pub(crate) mod openssl {
             let (cert, key) = pki.issue("server");
             pki.server_cert = cert;
             pki.server_key = key;
-            Some(pki)
+            pki
         }
 
         /// A new certificate and key for `localhost`, signed by the CA, named `name`.

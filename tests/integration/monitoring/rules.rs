@@ -15,9 +15,7 @@ fn file_name(path: &Path) -> String {
 
 #[test]
 fn promtool_check_rules_passes_on_every_rule_file() {
-    let Some(promtool) = super::support::promtool() else {
-        return;
-    };
+    let promtool = super::support::promtool();
     for file in rule_files() {
         let (ok, report) = run(
             promtool,
@@ -43,9 +41,7 @@ fn promtool_check_config_accepts_prometheus_yml_which_loads_every_rule_file() {
         .map(|p| format!("rules/{}", file_name(p)))
         .collect();
     assert_eq!(listed, shipped, "prometheus.yml must load every rule file");
-    let Some(promtool) = super::support::promtool() else {
-        return;
-    };
+    let promtool = super::support::promtool();
     // promtool checks that the CA and token files the operator's job reads exist: the
     // shipped configuration with those in a temporary directory, and its rule files by
     // absolute path (they are relative to the configuration file).
@@ -90,9 +86,7 @@ fn promtool_check_config_accepts_prometheus_yml_which_loads_every_rule_file() {
 
 #[test]
 fn promtool_unit_tests_pass() {
-    let Some(promtool) = super::support::promtool() else {
-        return;
-    };
+    let promtool = super::support::promtool();
     for file in rule_test_files() {
         let (ok, report) = run(
             promtool,
@@ -522,9 +516,7 @@ fn survives(promtool: &str, m: &Mutation) -> Option<String> {
 /// the shipped rule, makes its unit tests fail: the tests check meaning, not only syntax.
 #[test]
 fn the_unit_tests_catch_the_seeds_mistakes() {
-    let Some(promtool) = super::support::promtool() else {
-        return;
-    };
+    let promtool = super::support::promtool();
     let survivors: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = MUTATIONS
             .chunks(MUTATIONS.len().div_ceil(2))
@@ -574,9 +566,7 @@ fn amtool_accepts_the_alertmanager_example_and_routes_every_severity() {
             assert!(pd["routing_key"].is_null() && pd["routing_key_file"].is_string());
         }
     }
-    let Some(amtool) = super::support::tool("amtool", "prometheus-alertmanager") else {
-        return;
-    };
+    let amtool = super::support::tool("amtool", "prometheus-alertmanager");
     let dir = deploy("alertmanager");
     let (ok, report) = run(amtool, &["check-config", "alertmanager.yml"], &dir);
     assert!(ok, "amtool check-config:\n{report}");
@@ -656,7 +646,8 @@ fn the_servicemonitor_and_the_scrape_config_target_the_operator_metrics_service(
 #[test]
 fn the_tools_reject_the_seeds_configurations() {
     let dir = TempDir::new("seeds");
-    if let Some(promtool) = super::support::promtool() {
+    {
+        let promtool = super::support::promtool();
         let seed = dir.write(
             "prometheus.yml",
             "global:\n  retention_time: 30d\nrecording_rules:\n  - name: datamover.aggregations\n    rules: []\n",
@@ -673,7 +664,8 @@ fn the_tools_reject_the_seeds_configurations() {
             "{report}"
         );
     }
-    if let Some(amtool) = super::support::tool("amtool", "prometheus-alertmanager") {
+    {
+        let amtool = super::support::tool("amtool", "prometheus-alertmanager");
         let seed = dir.write(
             "alertmanager.yml",
             "route:\n  receiver: datamover-alerts\nreceivers:\n- name: datamover-alerts\n  slack_configs:\n  - api_url: 'YOUR_SLACK_WEBHOOK_URL'\n    channel: '#operations'\n",

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tmc_metrics::{DataMoverStatus, Metrics, MetricsCollector, Outcome};
@@ -387,9 +387,7 @@ fn running_prometheus(
 
 #[test]
 fn prometheus_scrapes_a_datamover_run_with_the_shipped_config_and_loads_the_shipped_rules() {
-    if tool("prometheus", "prometheus").is_none() {
-        return;
-    }
+    tool("prometheus", "prometheus");
     // The exporter: a private registry served on a loopback port.
     let metrics = Metrics::builder().upkeep_interval(None).build().unwrap();
     let collector = metrics.collector();
@@ -537,15 +535,19 @@ fn the_http_helpers_decode_chunks_and_encode_queries() {
 
 /// The `datamover-operator` binary `cargo test --workspace` built beside this test. When
 /// only this package was built the test fails, naming the command that builds it.
-fn operator_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("datamover-operator");
+fn operator_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("datamover-operator");
     assert!(
         bin.is_file(),
         "{} is missing: run `cargo build -p datamover-operator` first, or `cargo test --workspace`, which builds it",
         bin.display()
     );
-    Some(bin)
+    bin
 }
 
 /// The operator process, killed on drop.
@@ -560,10 +562,9 @@ impl Drop for Operator {
 
 #[test]
 fn prometheus_scrapes_the_running_operator_after_a_real_backup() {
-    if tool("prometheus", "prometheus").is_none() || tool("rclone", "rclone").is_none() {
-        return;
-    }
-    let Some(bin) = operator_binary() else { return };
+    tool("prometheus", "prometheus");
+    tool("rclone", "rclone");
+    let bin = operator_binary();
     let dir = TempDir::new("operator");
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")

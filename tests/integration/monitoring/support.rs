@@ -18,7 +18,7 @@ pub(crate) fn deploy(relative: &str) -> PathBuf {
 
 /// `bin`. Without it the test fails, naming the command that installs `package`: no test
 /// passes by skipping a check.
-pub(crate) fn tool(bin: &'static str, package: &str) -> Option<&'static str> {
+pub(crate) fn tool(bin: &'static str, package: &str) -> &'static str {
     let found = Command::new(bin)
         .arg("--version")
         .stdout(Stdio::null())
@@ -29,11 +29,11 @@ pub(crate) fn tool(bin: &'static str, package: &str) -> Option<&'static str> {
         found,
         "{bin} is missing: install it with `apt-get install -y {package}` (scripts/test.sh installs what the tests need when run as root)"
     );
-    Some(bin)
+    bin
 }
 
 /// `promtool`, from the Debian package `prometheus`.
-pub(crate) fn promtool() -> Option<&'static str> {
+pub(crate) fn promtool() -> &'static str {
     tool("promtool", "prometheus")
 }
 
