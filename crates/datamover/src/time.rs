@@ -1,4 +1,4 @@
-//! Wall-clock helpers without a date library: RFC 3339 and the timestamp prefix.
+//! Wall-clock helpers: RFC 3339 and the timestamp prefix, formatted and parsed by `jiff`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,62 +10,31 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// (year, month, day, hour, minute, second) in UTC for Unix seconds.
-fn civil(secs: u64) -> (i64, u64, u64, u64, u64, u64) {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (d, m) = (u64::try_from(d).unwrap_or(1), u64::try_from(m).unwrap_or(1));
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+fn timestamp(ms: u64) -> jiff::Timestamp {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .unwrap_or(jiff::Timestamp::MAX)
 }
 
-/// RFC 3339 UTC, e.g. `2026-11-22T01:38:28Z`.
+/// RFC 3339 UTC to the second, e.g. `2026-11-22T01:38:28Z`.
 #[must_use]
 pub fn rfc3339(ms: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(ms / 1000);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    timestamp(ms).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The `addTimestampPrefix` folder name, `YYYY-MM-DD-HHMMSS`.
 #[must_use]
 pub fn prefix(ms: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(ms / 1000);
-    format!("{y:04}-{mo:02}-{d:02}-{h:02}{mi:02}{s:02}")
+    timestamp(ms).strftime("%Y-%m-%d-%H%M%S").to_string()
 }
 
-/// Unix milliseconds of an RFC 3339 UTC time as [`rfc3339`] writes it
-/// (`YYYY-MM-DDTHH:MM:SSZ`); `None` for anything else.
+/// Unix milliseconds of an RFC 3339 time (as [`rfc3339`] writes it, or any RFC 3339
+/// timestamp with an offset); `None` for anything else or a time before 1970.
 #[must_use]
 pub fn parse_rfc3339(text: &str) -> Option<u64> {
-    let b = text.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    // Howard Hinnant's days-from-civil.
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
-    u64::try_from(secs).ok().map(|s| s * 1000)
+    let ts: jiff::Timestamp = text.parse().ok()?;
+    u64::try_from(ts.as_millisecond()).ok()
 }
 
 #[cfg(test)]
