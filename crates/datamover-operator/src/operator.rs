@@ -7,7 +7,7 @@ use datamover::executor::{Executor, ExecutorConfig, RclonePods};
 use datamover::job::Job;
 use datamover::policy::Policy;
 use datamover::reconciler::{self, Context};
-use datamover::store::{DataMovers, EmbeddedStore, Jobs};
+use datamover::store::{DataMovers, EmbeddedStore, Jobs, Pvcs};
 use datamover::types::DataMover;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -426,6 +426,12 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         },
     );
     let executor = tokio::spawn(executor.run(stopped(stop_rx.clone())));
+    // The embedded CSI: copies clones outside any reconcile; a clone's `Bound` event brings
+    // its DataMover back.
+    let provisioner = tokio::spawn(datamover::provisioner::run(
+        cluster.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let schedules = tokio::spawn(crate::schedules::run(
         cluster.clone(),
         obs.metrics.clone(),
@@ -434,11 +440,12 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     let controller = {
         let (metrics, args, stop) = (obs.metrics.clone(), args.clone(), stopped(stop_rx.clone()));
         tokio::spawn(async move {
+            let pvcs = store.clone();
             drive(
                 DataMovers(store.clone()),
                 Jobs(store.clone()),
-                // The embedded clone is bound when created: nothing to wait for.
-                |c| c,
+                // A clone binding (the provisioner's copy done) brings its DataMover back.
+                move |c| c.owns::<datamover::types::PersistentVolumeClaim>(Pvcs(pvcs)),
                 cluster,
                 &metrics,
                 &args,
@@ -476,6 +483,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     controller.await.map_err(|e| e.to_string())??;
     schedules.await.map_err(|e| e.to_string())??;
     let _ = executor.await;
+    let _ = provisioner.await;
     finish(serving).await;
     let _ = api_server.await;
     Ok(())

@@ -5,7 +5,7 @@ use crate::rclone::Plan;
 use crate::store::{EmbeddedStore, StoreError};
 use crate::types::*;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Why a cluster operation failed.
@@ -204,26 +204,6 @@ impl Embedded {
     }
 }
 
-async fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
-    // cp keeps modes and times, and shares blocks (reflink) where the filesystem can.
-    let status = tokio::process::Command::new("cp")
-        .args(["-a", "--reflink=auto"])
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .await
-        .map_err(|e| format!("cannot run cp: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "copying {} to {} failed: cp exited with {status}",
-            from.display(),
-            to.display()
-        ))
-    }
-}
-
 impl Cluster for Embedded {
     fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover> {
         self.store.datamover(namespace, name)
@@ -255,65 +235,81 @@ impl Cluster for Embedded {
         source: &PersistentVolumeClaim,
         clone: &str,
     ) -> Result<CloneState, ClusterError> {
-        if self
-            .store
-            .pvc(namespace, clone)
-            .is_some_and(|p| p.status.phase == "Bound")
-        {
-            return Ok(CloneState::Bound);
+        if let Some(existing) = self.store.pvc(namespace, clone) {
+            // Ours (a clone of this source) or a foreign PVC that took the name.
+            if crate::provisioner::clone_source(&existing) != Some(&source.metadata.name) {
+                return Err(ClusterError::Volume(format!(
+                    "the PVC {namespace}/{clone} exists and is not a clone of {}",
+                    source.metadata.name
+                )));
+            }
+            return match crate::provisioner::clone_failure(&existing) {
+                Some(reason) => Err(ClusterError::Volume(reason.to_owned())),
+                None if existing.status.phase == "Bound" => Ok(CloneState::Bound),
+                None => Ok(CloneState::Pending),
+            };
         }
-        let from = self.volume_dir(source);
         if let Some(host) = source.metadata.annotations.get(HOST_PATH_ANNOTATION) {
             self.policy
                 .check_host_path(host)
                 .map_err(ClusterError::Volume)?;
         }
+        let from = self.volume_dir(source);
         if !tokio::fs::metadata(&from).await.is_ok_and(|m| m.is_dir()) {
             return Err(ClusterError::Volume(format!(
                 "the source volume {} is not a directory",
                 from.display()
             )));
         }
-        let target = self.volumes.join(namespace).join(clone);
-        let partial = self
-            .volumes
-            .join(namespace)
-            .join(format!(".{clone}.partial"));
-        let _ = tokio::fs::remove_dir_all(&partial).await;
-        tokio::fs::create_dir_all(&partial)
-            .await
-            .map_err(|e| ClusterError::Volume(format!("creating {}: {e}", partial.display())))?;
-        copy_dir(&from, &partial)
-            .await
-            .map_err(ClusterError::Volume)?;
-        let _ = tokio::fs::remove_dir_all(&target).await;
-        tokio::fs::rename(&partial, &target)
-            .await
-            .map_err(|e| ClusterError::Volume(format!("renaming the clone into place: {e}")))?;
+        // Owned by the DataMover that claimed the name: deleting it deletes its clone.
+        let owner = self
+            .store
+            .list(Kind::DataMover, Some(namespace))
+            .into_iter()
+            .find_map(|o| match o {
+                crate::manifest::Object::DataMover(dm) if dm.status.restored_pvc_name == clone => {
+                    Some(dm)
+                }
+                _ => None,
+            })
+            .ok_or_else(|| {
+                ClusterError::Volume(format!(
+                    "no DataMover in {namespace} claims the clone {clone}"
+                ))
+            })?;
         let mut pvc = PersistentVolumeClaim {
             api_version: "v1".into(),
             kind: "PersistentVolumeClaim".into(),
             metadata: ObjectMeta {
                 name: clone.to_owned(),
                 namespace: namespace.to_owned(),
+                owner_references: vec![OwnerReference {
+                    api_version: format!("{GROUP}/{VERSION}"),
+                    kind: "DataMover".into(),
+                    name: owner.metadata.name.clone(),
+                    uid: owner.metadata.uid,
+                    controller: true,
+                    block_owner_deletion: true,
+                }],
                 ..ObjectMeta::default()
             },
             spec: source.spec.clone(),
             status: PvcStatus {
-                phase: "Bound".into(),
+                phase: "Pending".into(),
                 ..PvcStatus::default()
             },
         };
         pvc.spec.data_source = Some(
             serde_json::json!({"kind": "PersistentVolumeClaim", "name": source.metadata.name}),
         );
+        pvc.spec.data_source_ref = None;
         pvc.metadata.labels.insert(
             "datamover.a-cup-of.coffee/clone-of".into(),
             source.metadata.name.clone(),
         );
         self.store.put_pvc(pvc)?;
-        // The copy is complete before the PVC is stored: bound at once.
-        Ok(CloneState::Bound)
+        // The provisioner copies it; its `Bound` event brings the DataMover back.
+        Ok(CloneState::Pending)
     }
 
     async fn delete_pvc(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {

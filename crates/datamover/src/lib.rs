@@ -12,14 +12,18 @@
 //!   both backends.
 //! - [`executor`]: the embedded backend's stand-in for the Job controller and the kubelet:
 //!   runs each Job's pods as rclone child processes, with backoff and live progress.
+//! - [`provisioner`]: the embedded backend's stand-in for a CSI driver's volume cloning:
+//!   copies a clone's source directory outside any reconcile, then binds the clone.
 
 pub mod backend;
 pub mod census;
+pub mod conditions;
 pub mod executor;
 pub mod job;
 pub mod manifest;
 pub mod policy;
 pub mod populator;
+pub mod provisioner;
 pub mod rclone;
 pub mod reconciler;
 pub mod schedule;

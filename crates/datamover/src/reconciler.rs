@@ -123,25 +123,7 @@ fn elapsed(status: &DataMoverStatus) -> Duration {
 }
 
 fn condition(status: &mut DataMoverStatus, type_: &str, ok: bool, reason: &str, message: &str) {
-    let now = time::rfc3339(time::now_ms());
-    let value = if ok { "True" } else { "False" };
-    match status.conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(c) => {
-            if c.status != value {
-                c.last_transition_time = now;
-            }
-            c.status = value.into();
-            c.reason = reason.into();
-            c.message = message.into();
-        }
-        None => status.conditions.push(Condition {
-            type_: type_.into(),
-            status: value.into(),
-            reason: reason.into(),
-            message: message.into(),
-            last_transition_time: now,
-        }),
-    }
+    crate::conditions::set(&mut status.conditions, type_, ok, reason, message);
 }
 
 fn enter(status: &mut DataMoverStatus, next: &str) {

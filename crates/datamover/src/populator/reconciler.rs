@@ -32,26 +32,7 @@ pub struct PopulatorContext {
 }
 
 fn set_condition(pvc: &mut PersistentVolumeClaim, ok: bool, reason: &str, message: &str) {
-    let value = if ok { "True" } else { "False" };
-    let now = time::rfc3339(time::now_ms());
-    let conditions = &mut pvc.status.conditions;
-    match conditions.iter_mut().find(|c| c.type_ == "Restored") {
-        Some(c) => {
-            if c.status != value {
-                c.last_transition_time = now;
-            }
-            c.status = value.into();
-            c.reason = reason.into();
-            c.message = message.into();
-        }
-        None => conditions.push(Condition {
-            type_: "Restored".into(),
-            status: value.into(),
-            reason: reason.into(),
-            message: message.into(),
-            last_transition_time: now,
-        }),
-    }
+    crate::conditions::set(&mut pvc.status.conditions, "Restored", ok, reason, message);
 }
 
 fn restored(pvc: &PersistentVolumeClaim) -> Option<&Condition> {
