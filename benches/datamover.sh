@@ -7,7 +7,9 @@
 #    the operator end to end (apply to Completed: clone + sync + cleanup), alternated
 #    3 times; prints the median of each and the ratio operator / rclone.
 # 2. SMALL DataMovers (default 1000) of a small tree applied at once: time until every one
-#    is Completed, and the reconcile p99 (controller_runtime_reconcile_time_seconds).
+#    is Completed, the reconcile p99 (controller_runtime_reconcile_time_seconds), and the
+#    CPU seconds of the operator and of its children (rclone, cp): on a 2-core machine the
+#    children's CPU alone bounds the wall time from below.
 # 3. 20 long (throttled, RCLONE_BWLIMIT) syncs with --concurrency 1: the peak of
 #    datamover_syncs_running and of workqueue_longest_running_processor_seconds, scraped
 #    twice a second, and the reconcile p99.
@@ -123,6 +125,8 @@ t1=$(now)
 failed=$("$BIN" get dm --server "$SERVER" | grep -c " Failed " || true)
 echo "$SMALL small DataMovers: all finished in $(echo "$t1 - $t0" | awk '{printf "%.1f", $1 - $3}') s ($failed failed), concurrency 8"
 curl -fs "http://127.0.0.1:$PORT_M/metrics" | reconcile_p99 "  reconcile"
+# CPU seconds: the operator's own, and its reaped children's (rclone, cp), from /proc.
+awk -v hz="$(getconf CLK_TCK)" -v n="$SMALL" '{ printf "  cpu: operator %.1f s (%.1f ms per DataMover), its children (rclone, cp) %.1f s\n", ($14 + $15) / hz, ($14 + $15) / hz * 1000 / n, ($16 + $17) / hz }' "/proc/$OP/stat"
 stop_operator
 
 # Twenty long syncs with one reconcile worker.

@@ -92,7 +92,14 @@ pub async fn run(cluster: Arc<Embedded>, shutdown: impl Future<Output = ()>) {
                 return;
             };
             let uid = pvc.metadata.uid.clone();
-            copy(&cluster, pvc).await;
+            // As it is now: it may have been bound, failed or deleted while it waited.
+            let current = cluster
+                .store
+                .pvc(&pvc.metadata.namespace, &pvc.metadata.name)
+                .filter(|p| p.metadata.uid == uid && wants_copy(p));
+            if let Some(pvc) = current {
+                copy(&cluster, pvc).await;
+            }
             busy.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&uid);
