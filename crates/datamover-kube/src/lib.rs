@@ -63,7 +63,7 @@ pub mod crd;
 pub mod events;
 pub mod leader;
 pub mod objects;
-mod watch;
+pub mod reflect;
 
 pub use cluster::{FIELD_MANAGER, KubeCluster, Options, connect, status_patch};
 pub use crd::crd_yaml;
