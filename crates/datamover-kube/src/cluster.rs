@@ -233,13 +233,6 @@ impl KubeCluster {
             && self.inner.jobs.is_synced()
     }
 
-    /// The cached DataMover API object whose uid is `uid`.
-    fn datamover_with_uid(&self, uid: &str) -> Option<Arc<crd::DataMover>> {
-        self.inner
-            .datamovers
-            .find(|d| d.metadata.uid.as_deref() == Some(uid))
-    }
-
     /// Reads the final transfer statistics of a finished Job whose owner is still in
     /// `CreatingPod`, once per Job: from the termination message of its last pod (found by
     /// the Job controller's `job-name` label).
@@ -298,9 +291,7 @@ impl Cached for DataMover {
     }
 
     fn convert(object: &crd::DataMover, _: &KubeCluster) -> Option<Self> {
-        crd::to_datamover(object)
-            .map_err(|e| tracing::warn!(name = ?object.metadata.name, error = %e, "skipping a DataMover"))
-            .ok()
+        Some(crd::to_datamover(object))
     }
 }
 
@@ -432,10 +423,7 @@ impl Cluster for KubeCluster {
             .datamovers
             .find(|d| {
                 d.metadata.namespace.as_deref() == Some(namespace)
-                    && d.status
-                        .as_ref()
-                        .and_then(|s| s.restored_pvc_name.as_deref())
-                        == Some(clone)
+                    && d.status.as_ref().map(|s| s.restored_pvc_name.as_str()) == Some(clone)
             })
             .ok_or_else(|| {
                 ClusterError::Volume(format!(
@@ -502,11 +490,9 @@ impl Cluster for KubeCluster {
     }
 
     async fn create_job(&self, dm: &DataMover) -> Result<(SyncJob, bool), ClusterError> {
-        let raw = self
-            .datamover_with_uid(&dm.metadata.uid)
-            .ok_or_else(|| ClusterError::Sync("the DataMover is gone".into()))?;
         let owner = objects::owner_reference(&dm.metadata.name, &dm.metadata.uid);
-        let job = objects::sync_job(&raw, &dm.status.restored_pvc_name, &owner);
+        let job = objects::sync_job(dm, &dm.status.restored_pvc_name, &owner)
+            .map_err(|e| ClusterError::Sync(format!("creating the sync job: {e}")))?;
         let api = self.ns::<Job>(&dm.metadata.namespace);
         let (job, created) = self
             .create_or_adopt(

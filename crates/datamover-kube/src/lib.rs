@@ -1,9 +1,10 @@
 //! The Kubernetes backend of the DataMover operator: the same reconciler
 //! ([`datamover::reconciler`]) on a real cluster through kube-rs.
 //!
-//! - [`crd`]: the `DataMover` CRD generated from Rust types (status subresource, PHASE and
-//!   AGE columns), [`crd_yaml`] for `deploy/crd/datamover.yaml`, and the conversion to and
-//!   from [`datamover::types::DataMover`].
+//! - [`crd`]: the `DataMover` CRD (status subresource, PHASE and AGE columns), generated
+//!   from the `datamover` crate's own spec and status types (its `kube` feature derives
+//!   `kube::CustomResource` on them: one declaration for the reconciler, the embedded
+//!   backend and the API server), and [`crd_yaml`] for `deploy/crd/datamover.yaml`.
 //! - [`KubeCluster`]: [`datamover::backend::Cluster`] (clone PVC with a `dataSource`,
 //!   `batch/v1` Job running the rclone image, status merge patches on the status
 //!   subresource, owner references, an Event per phase change through kube-runtime's

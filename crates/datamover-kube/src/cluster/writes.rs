@@ -44,8 +44,7 @@ impl KubeCluster {
             };
             api::cluster_error(&e, ns, &context, ClusterError::Volume)
         })?;
-        let written = crd::to_datamover(&raw)
-            .map_err(|e| ClusterError::Volume(format!("DataMover {ns}/{name}: {e}")))?;
+        let written = crd::to_datamover(&raw);
         // Cached at once: the next reconcile reads this resourceVersion, not the old one.
         self.inner.datamovers.remember(raw);
         let before = old.map(|o| o.status.phase).unwrap_or_default();
@@ -105,7 +104,7 @@ impl KubeCluster {
                     in_ns(&d.metadata)
                         && d.metadata.name.as_deref() != Some(dm.metadata.name.as_str())
                 })
-                .filter_map(|d| d.status.as_ref()?.restored_pvc_name.clone()),
+                .filter_map(|d| Some(d.status.as_ref()?.restored_pvc_name.clone())),
         );
         let name = datamover::types::free_clone_name(&dm.spec.source_pvc, unix_seconds, &taken);
         let mut claimed = dm.clone();
