@@ -324,7 +324,17 @@ impl Cached for Secret {
     fn convert(object: &core::Secret, _: &KubeCluster) -> Option<Self> {
         convert(object)
     }
+
+    /// Service-account tokens and Helm releases are never a DataMover's destination, and are
+    /// the most numerous (and, for Helm, the largest) Secrets of a cluster: left out.
+    fn config(config: watcher::Config) -> watcher::Config {
+        config.fields(SECRET_FIELD_SELECTOR)
+    }
 }
+
+/// The field selector of the Secret watch.
+pub const SECRET_FIELD_SELECTOR: &str =
+    "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1";
 
 /// The sync Jobs: a Job's status change reaches the controller and brings its owner back
 /// ([`Controller::owns`](tmc_runtime::Controller::owns)); nothing polls a Job. A finished

@@ -74,5 +74,7 @@ pub mod leader;
 pub mod objects;
 pub mod reflect;
 
-pub use cluster::{FIELD_MANAGER, KubeCluster, Options, connect, status_patch};
+pub use cluster::{
+    FIELD_MANAGER, KubeCluster, Options, SECRET_FIELD_SELECTOR, connect, status_patch,
+};
 pub use crd::crd_yaml;

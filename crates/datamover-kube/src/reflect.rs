@@ -57,6 +57,12 @@ pub trait Cached: Sized + Send + Sync + 'static {
     /// The object as the reconciler reads it; `None` (logged) when it cannot be read.
     fn convert(object: &Self::Object, cluster: &KubeCluster) -> Option<Self>;
 
+    /// The watcher's configuration for this kind, from the backend's (page size, watch
+    /// timeout); the same by default.
+    fn config(config: watcher::Config) -> watcher::Config {
+        config
+    }
+
     /// Runs before an object's event is applied and sent on (a finished Job's final
     /// statistics are read here); nothing by default.
     fn prepare(object: &Self::Object, cluster: &KubeCluster) -> impl Future<Output = ()> + Send {
@@ -203,8 +209,9 @@ pub(crate) async fn run<T: Cached>(cluster: KubeCluster, config: watcher::Config
     let list = metrics.operation(api::COMPONENT_TYPE, api::COMPONENT_ID, T::LIST);
     let watch = metrics.operation(api::COMPONENT_TYPE, api::COMPONENT_ID, T::WATCH);
     let mut listing: Option<OperationTracker> = None;
-    let mut listed: Vec<T::Object> = Vec::new();
-    let stream = watcher(cluster.all::<T::Object>(), config).default_backoff();
+    // The keys and resourceVersions of a (re)list so far (the writer buffers the objects).
+    let mut listed: Vec<(ObjectKey, Option<String>)> = Vec::new();
+    let stream = watcher(cluster.all::<T::Object>(), T::config(config)).default_backoff();
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         let event = match item {
@@ -246,10 +253,11 @@ pub(crate) async fn run<T: Cached>(cluster: KubeCluster, config: watcher::Config
             }
             watcher::Event::InitApply(object) => {
                 T::prepare(&object, &cluster).await;
+                let meta = object.meta();
+                listed.push((key_of(meta), meta.resource_version.clone()));
                 cache
                     .writer()
-                    .apply_watcher_event(&watcher::Event::InitApply(object.clone()));
-                listed.push(object);
+                    .apply_watcher_event(&watcher::Event::InitApply(object));
             }
             watcher::Event::InitDone => {
                 let before: HashMap<ObjectKey, Option<String>> = cache
@@ -265,13 +273,15 @@ pub(crate) async fn run<T: Cached>(cluster: KubeCluster, config: watcher::Config
                 }
                 let mut events = Vec::new();
                 let mut present = HashSet::new();
-                for object in listed.drain(..) {
-                    let key = key_of(object.meta());
-                    let changed = before.get(&key) != Some(&object.meta().resource_version);
-                    present.insert(key);
-                    if changed && let Some(t) = T::convert(&object, &cluster) {
+                for (key, version) in listed.drain(..) {
+                    let changed = before.get(&key) != Some(&version);
+                    if changed
+                        && let Some(object) = cache.get(&key)
+                        && let Some(t) = T::convert(&object, &cluster)
+                    {
                         events.push(Event::Applied(Arc::new(t)));
                     }
+                    present.insert(key);
                 }
                 events.extend(
                     before

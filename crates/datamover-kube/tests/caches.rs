@@ -436,3 +436,34 @@ async fn a_job_status_event_requeues_exactly_its_owner() {
     let _ = stop.send(());
     running.await.unwrap();
 }
+
+/// The Secret watch asks the API server to leave out service-account tokens and Helm
+/// releases (never a destination, and the bulk of a cluster's Secrets); the secret a
+/// DataMover names is read from the cache, decoded.
+#[tokio::test]
+async fn the_secret_watch_leaves_out_tokens_and_helm_releases() {
+    let (client, log) = server(quiet);
+    let cluster = KubeCluster::new(client, metrics().collector(), options());
+    let _watches = cluster.spawn_watches();
+    cluster.wait_synced().await;
+    let selector = "fieldSelector=type%21%3Dkubernetes.io%2Fservice-account-token%2Ctype%21%3Dhelm.sh%2Frelease.v1";
+    eventually(|| requests(&log, SECRETS).len() == 2).await;
+    assert_eq!(
+        requests(&log, SECRETS),
+        [
+            format!("list &{selector}&limit=500"),
+            format!(
+                "watch &watch=true&timeoutSeconds=290&{selector}&allowWatchBookmarks=true&resourceVersion=1"
+            ),
+        ]
+    );
+    let secret = datamover::backend::Cluster::secret(&cluster, "default", "creds").unwrap();
+    assert_eq!(
+        secret.values().unwrap(),
+        [
+            ("AWS_ACCESS_KEY_ID".to_owned(), "minio".to_owned()),
+            ("BUCKET_NAME".to_owned(), "backups".to_owned()),
+        ]
+        .into()
+    );
+}
