@@ -159,6 +159,9 @@ impl<T: Cached> Reflected<T> {
     /// arrives; an object older than the cached one is ignored. Whether it was cached.
     pub(crate) fn remember(&self, object: T::Object) -> bool {
         let key = key_of(object.meta());
+        // Held across the check and the write, so a watch event and a write's answer
+        // cannot interleave between them.
+        let mut writer = self.writer();
         let stale = self.get(&key).is_some_and(|cached| {
             older(
                 object.meta().resource_version.as_deref(),
@@ -166,8 +169,7 @@ impl<T: Cached> Reflected<T> {
             )
         });
         if !stale {
-            self.writer()
-                .apply_watcher_event(&watcher::Event::Apply(object));
+            writer.apply_watcher_event(&watcher::Event::Apply(object));
         }
         !stale
     }
@@ -331,5 +333,47 @@ impl<T: Cached> tmc_runtime::Store<T> for KubeCluster {
 
     fn watch(&self) -> UnboundedReceiver<Event<T>> {
         T::reflected(self).subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datamover::types::PersistentVolumeClaim;
+    use k8s_openapi::api::core::v1 as core;
+
+    fn pvc(version: &str, phase: &str) -> core::PersistentVolumeClaim {
+        core::PersistentVolumeClaim {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("data-cloned-1".into()),
+                namespace: Some("default".into()),
+                resource_version: Some(version.into()),
+                ..Default::default()
+            },
+            status: Some(core::PersistentVolumeClaimStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn phase(cache: &Reflected<PersistentVolumeClaim>) -> Option<String> {
+        cache
+            .get(&ObjectKey::namespaced("default", "data-cloned-1"))
+            .and_then(|p| p.status.as_ref()?.phase.clone())
+    }
+
+    /// A write's answer older than what a watch event already cached does not replace it.
+    #[test]
+    fn an_older_answer_does_not_replace_a_newer_object() {
+        let cache = Reflected::<PersistentVolumeClaim>::default();
+        assert!(cache.remember(pvc("20", "Pending")));
+        assert!(cache.remember(pvc("21", "Bound")));
+        assert!(!cache.remember(pvc("20", "Pending")), "stale");
+        assert_eq!(phase(&cache).as_deref(), Some("Bound"));
+        // Opaque versions are never taken for older.
+        assert!(cache.remember(pvc("a", "Lost")));
+        assert_eq!(phase(&cache).as_deref(), Some("Lost"));
     }
 }
