@@ -1,15 +1,17 @@
-//! The `DataMover` custom resource, generated from Rust types, and its conversion to and
-//! from [`datamover::types::DataMover`].
+//! The `DataMover` custom resource: [`DataMover`] is [`datamover::types::DataMoverResource`],
+//! which `kube::CustomResource` generates (feature `kube` of the `datamover` crate) from the
+//! very spec and status types the reconciler uses, so the CRD below, its schema and the
+//! reconciler cannot disagree; the reconciler's [`datamover::types::DataMover`] differs from
+//! it only by its metadata's type (why: [`datamover::types::crd`]).
 //!
-//! The field names are those of [`datamover::types::DataMoverSpec`] and
-//! [`datamover::types::DataMoverStatus`] (camelCase), which are the original Go operator's:
-//! objects its CRD accepted deserialize unchanged. `additionalEnv` keeps the original's
-//! `valueFrom` (a core/v1 `EnvVarSource`), which the Job receives as given.
+//! The field names are the original Go operator's (camelCase): objects its CRD accepted
+//! deserialize unchanged. `additionalEnv` keeps the original's `valueFrom` (a core/v1
+//! `EnvVarSource`), which the Job receives as given.
 
-use kube::CustomResource;
 use kube::CustomResourceExt;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+
+/// The object kube-rs reads and writes.
+pub type DataMover = datamover::types::DataMoverResource;
 
 /// The sync job's default image repository (the original operator's).
 pub const DEFAULT_IMAGE_NAME: &str = "ghcr.io/qjoly/datamover-rclone";
@@ -18,193 +20,17 @@ pub const DEFAULT_IMAGE_TAG: &str = "latest";
 /// The sync job's default pull policy (the original operator's).
 pub const DEFAULT_PULL_POLICY: &str = "Always";
 
-/// What to back up and where: the original operator's spec, unchanged.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(
-    group = "datamover.a-cup-of.coffee",
-    version = "v1alpha1",
-    kind = "DataMover",
-    plural = "datamovers",
-    singular = "datamover",
-    shortname = "dm",
-    namespaced,
-    status = "DataMoverStatus",
-    derive = "PartialEq",
-    derive = "Default",
-    doc = "DataMover is the Schema for the datamovers API: back up a PVC to an rclone destination.",
-    printcolumn(
-        name = "PHASE",
-        type_ = "string",
-        json_path = ".status.phase",
-        description = "Phase of the DataMover operation"
-    ),
-    printcolumn(
-        name = "AGE",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[serde(rename_all = "camelCase")]
-pub struct DataMoverSpec {
-    /// The name of the source PersistentVolumeClaim (PVC) to clone.
-    pub source_pvc: String,
-    /// The name of the secret holding the destination and its credentials (given to the
-    /// sync job as `envFrom`).
-    pub secret_name: String,
-    /// Put the data under a `YYYY-MM-DD-HHMMSS/` folder at the destination.
-    #[serde(default)]
-    pub add_timestamp_prefix: bool,
-    /// Delete the cloned PVC once the backup succeeded.
-    #[serde(default)]
-    pub delete_pvc_after_backup: bool,
-    /// Additional environment variables for the sync job.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub additional_env: Vec<EnvVar>,
-    /// Container image configuration for the sync job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<Image>,
+/// The API object as the reconciler reads it: spec and status moved, metadata mapped
+/// field by field ([`datamover::types::crd::meta_from_kube`]).
+#[must_use]
+pub fn to_datamover(object: &DataMover) -> datamover::types::DataMover {
+    object.into()
 }
 
-/// An environment variable of the sync job (core/v1 `EnvVar`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvVar {
-    /// Name of the environment variable. Must be a `C_IDENTIFIER`.
-    pub name: String,
-    /// Its value; defaults to "".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    /// Source for the variable's value (a core/v1 `EnvVarSource`). Cannot be used if value
-    /// is not empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "env_var_source")]
-    pub value_from: Option<serde_json::Value>,
-}
-
-fn env_var_source(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "description": "Source for the environment variable's value (core/v1 EnvVarSource).",
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true
-    })
-}
-
-/// The sync job's container image.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Image {
-    /// Name of the container image.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Tag of the container image.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    /// Pull policy for the container image: `Always`, `Never` or `IfNotPresent`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "pull_policy")]
-    pub pull_policy: Option<String>,
-}
-
-fn pull_policy(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "description": "Pull policy for the container image.",
-        "type": "string",
-        "enum": ["Always", "Never", "IfNotPresent"]
-    })
-}
-
-/// A condition, Kubernetes style.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    /// `Ready`, `Cloned`, `Synced`, `CleanedUp`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
-    /// A CamelCase reason.
-    #[serde(default)]
-    pub reason: String,
-    /// A human-readable message.
-    #[serde(default)]
-    pub message: String,
-    /// RFC 3339 time of the last change.
-    #[serde(default)]
-    pub last_transition_time: String,
-}
-
-/// Where a DataMover is, and what happened (the original's `phase` and `restoredPvcName`,
-/// and more).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DataMoverStatus {
-    /// The phase: empty, `CreatingClonedPVC`, `ClonedPVCReady`, `CreatingPod`, `CleaningUp`,
-    /// `Completed` or `Failed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
-    /// A reference to the cloned PVC (`<sourcePvc>-cloned-<unix seconds>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restored_pvc_name: Option<String>,
-    /// Conditions with reasons and messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Vec<Condition>>,
-    /// Sync attempts started (3 in all at most).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<u32>,
-    /// Sync attempts that failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_attempts: Option<u32>,
-    /// Bytes the last sync transferred (0 when the job cannot report it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytes_transferred: Option<u64>,
-    /// Files the last sync transferred (0 when the job cannot report it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub files_transferred: Option<u64>,
-    /// Where the data went (secrets never appear here).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub destination: Option<String>,
-    /// RFC 3339 time the DataMover started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<String>,
-    /// RFC 3339 time it completed or failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_time: Option<String>,
-    /// Unix milliseconds the current phase started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase_started_at_ms: Option<u64>,
-    /// The last error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// The sync job's process id on the embedded backend; 0 on Kubernetes (the Job).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_pid: Option<u32>,
-}
-
-/// Why a conversion between the CRD type and [`datamover::types::DataMover`] failed.
-#[derive(Debug, thiserror::Error)]
-#[error("converting a DataMover: {0}")]
-pub struct ConvertError(#[from] serde_json::Error);
-
-/// The CRD object as the reconciler's [`datamover::types::DataMover`], through its JSON.
-///
-/// # Errors
-/// [`ConvertError`] when the JSON shapes disagree (a bug: a test pins them).
-pub fn to_datamover(object: &DataMover) -> Result<datamover::types::DataMover, ConvertError> {
-    let mut value = serde_json::to_value(object)?;
-    if let Some(map) = value.as_object_mut() {
-        map.entry("apiVersion")
-            .or_insert_with(|| datamover::types::API_VERSION.into());
-        map.entry("kind").or_insert_with(|| "DataMover".into());
-    }
-    Ok(serde_json::from_value(value)?)
-}
-
-/// A [`datamover::types::DataMover`] as the CRD object, through its JSON.
-///
-/// # Errors
-/// [`ConvertError`] when the JSON shapes disagree (a bug: a test pins them).
-pub fn from_datamover(object: &datamover::types::DataMover) -> Result<DataMover, ConvertError> {
-    Ok(serde_json::from_value(serde_json::to_value(object)?)?)
+/// The reconciler's DataMover as the API object.
+#[must_use]
+pub fn from_datamover(object: &datamover::types::DataMover) -> DataMover {
+    object.into()
 }
 
 /// The `CustomResourceDefinition` of `DataMover`, as the operator's `crd` command prints it
@@ -220,7 +46,7 @@ pub fn crd()
 pub fn crd_yaml() -> String {
     let body = yaml_serde::to_string(&crd()).unwrap_or_default();
     format!(
-        "# Generated from the Rust types in crates/datamover-kube/src/crd.rs by\n\
+        "# Generated from the Rust types in crates/datamover/src/types.rs by\n\
          # `datamover-operator crd` (or `TMC_BLESS=1 cargo test -p datamover-kube --lib crd_file`); do not edit.\n\
          {body}"
     )
@@ -405,51 +231,36 @@ status:
     }
 
     #[test]
-    fn json_shapes_agree_both_ways_on_the_original_manifest() {
+    fn the_original_manifests_round_trip_through_the_one_type() {
         for text in ORIGINALS {
             let doc = yaml(text);
             let typed: DataMover = serde_json::from_value(doc.clone()).unwrap();
-            // The original object deserializes unchanged: its JSON round-trips exactly.
+            // The original object deserializes unchanged: its JSON round-trips exactly
+            // (valueFrom included).
             let mut expected = doc.clone();
             let mut got = serde_json::to_value(&typed).unwrap();
             for v in [&mut expected, &mut got] {
                 v.as_object_mut().unwrap().remove("status");
             }
             assert_eq!(got, expected);
-            // CRD -> datamover -> CRD keeps the spec and the status.
-            let dm = to_datamover(&typed).unwrap();
-            assert_eq!(
-                dm.spec.source_pvc,
-                doc["spec"]["sourcePvc"].as_str().unwrap()
-            );
-            assert_eq!(
-                dm.spec.additional_env[0].name,
-                doc["spec"]["additionalEnv"][0]["name"].as_str().unwrap()
-            );
-            let back = from_datamover(&dm).unwrap();
-            assert_eq!(back.spec.source_pvc, typed.spec.source_pvc);
-            assert_eq!(back.spec.image, typed.spec.image);
-            assert_eq!(
-                back.status
-                    .as_ref()
-                    .and_then(|s| s.restored_pvc_name.clone())
-                    .unwrap_or_default(),
-                dm.status.restored_pvc_name
-            );
-            // datamover's own JSON of the spec is the CRD's (valueFrom aside, which it drops).
-            let mut a = serde_json::to_value(&dm.spec).unwrap();
-            let mut b = serde_json::to_value(&typed.spec).unwrap();
-            for v in [&mut a, &mut b] {
-                for env in v["additionalEnv"].as_array_mut().into_iter().flatten() {
-                    let env = env.as_object_mut().unwrap();
-                    env.remove("valueFrom");
-                    env.entry("value").or_insert("".into());
-                }
-            }
-            assert_eq!(a, b);
+            // The reconciler's DataMover holds the same spec and status, and the metadata
+            // maps back unchanged, but for an absent namespace read as `default` (where
+            // `kubectl apply` puts such a manifest).
+            let dm = to_datamover(&typed);
+            assert_eq!(dm.spec, typed.spec);
+            assert_eq!(dm.status, typed.status.clone().unwrap_or_default());
+            assert_eq!(dm.metadata.name, doc["metadata"]["name"].as_str().unwrap());
+            let mut meta = typed.metadata.clone();
+            meta.namespace.get_or_insert_with(|| "default".into());
+            assert_eq!(from_datamover(&dm).metadata, meta);
         }
-        let dm = to_datamover(&serde_json::from_value(yaml(ORIGINALS[2])).unwrap()).unwrap();
+        let dm = to_datamover(&serde_json::from_value(yaml(ORIGINALS[2])).unwrap());
         assert_eq!(dm.status.phase, "Completed");
+        assert_eq!(dm.status.restored_pvc_name, "my-pvc-cloned-1700000000");
         assert_eq!(dm.api_version, datamover::types::API_VERSION);
+        assert_eq!(
+            dm.spec.additional_env[1].value_from,
+            Some(serde_json::json!({"secretKeyRef": {"name": "other", "key": "k"}}))
+        );
     }
 }

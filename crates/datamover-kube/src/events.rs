@@ -1,22 +1,29 @@
-//! Kubernetes Events (`events.k8s.io/v1`) for phase transitions.
+//! Kubernetes Events (`events.k8s.io/v1`) for phase transitions, published through
+//! kube-runtime's [`Recorder`](kube::runtime::events::Recorder).
 //!
-//! [`KubeCluster`](crate::KubeCluster) emits one from `write_status` whenever a write
+//! [`KubeCluster`](crate::KubeCluster) publishes one from `write_status` whenever a write
 //! changes the phase: reason = the new phase (`CreatingClonedPVC`, ..., `Failed`), type
-//! `Warning` for `Failed` and `Normal` otherwise, note = the last error or the `Ready`
-//! condition's message. `kubectl describe dm NAME` and `kubectl get events` show them.
-//! An Event that cannot be posted is logged and counted, never fails the reconcile.
+//! `Warning` for `Failed` and `Normal` otherwise, action `Reconcile`, note = the last error
+//! or the `Ready` condition's message, regarding the DataMover (uid and resourceVersion
+//! included), `reportingController` [`REPORTING_CONTROLLER`] and `reportingInstance` the
+//! pod name. The Recorder names and timestamps the Event, and turns a repeat of the same
+//! Event within minutes into a `series` patch instead of a new object. `kubectl describe
+//! dm NAME` and `kubectl get events` show them. An Event that cannot be posted is logged
+//! and counted, never fails the reconcile.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType};
 
 /// `reportingController` of the operator's Events.
 pub const REPORTING_CONTROLLER: &str = "datamover.a-cup-of.coffee/datamover-operator";
 
-/// The Event for `dm` entering `phase`, as the JSON body of a create request.
+/// Kubernetes caps an Event's note at 1 kB.
+const MAX_NOTE: usize = 1000;
+
+/// The Event for `dm` entering its current phase.
 #[must_use]
-pub fn phase_event(
-    dm: &datamover::types::DataMover,
-    phase: &str,
-    instance: &str,
-    now_ms: u64,
-) -> serde_json::Value {
+pub fn phase_event(dm: &datamover::types::DataMover) -> Event {
+    let phase = dm.status.phase.as_str();
     let failed = phase == datamover::reconciler::phase::FAILED;
     let note = if failed && !dm.status.last_error.is_empty() {
         dm.status.last_error.clone()
@@ -29,37 +36,30 @@ pub fn phase_event(
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| format!("entered phase {phase}"))
     };
-    // Kubernetes caps notes at 1 kB.
-    let note: String = note.chars().take(1000).collect();
-    let micros = now_ms % 1000 * 1000;
-    let time = datamover::time::rfc3339(now_ms).replace('Z', &format!(".{micros:06}Z"));
-    serde_json::json!({
-        "apiVersion": "events.k8s.io/v1",
-        "kind": "Event",
-        "metadata": {
-            "name": format!("{}.{:x}", dm.metadata.name, now_ms.wrapping_mul(1_000_003) ^ u64::from(fnv(phase))),
-            "namespace": dm.metadata.namespace,
+    Event {
+        type_: if failed {
+            EventType::Warning
+        } else {
+            EventType::Normal
         },
-        "eventTime": time,
-        "reportingController": REPORTING_CONTROLLER,
-        "reportingInstance": instance,
-        "action": "Reconcile",
-        "reason": phase,
-        "type": if failed { "Warning" } else { "Normal" },
-        "note": note,
-        "regarding": {
-            "apiVersion": datamover::types::API_VERSION,
-            "kind": "DataMover",
-            "name": dm.metadata.name,
-            "namespace": dm.metadata.namespace,
-            "uid": dm.metadata.uid,
-            "resourceVersion": dm.metadata.resource_version,
-        },
-    })
+        reason: phase.to_owned(),
+        note: Some(note.chars().take(MAX_NOTE).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    }
 }
 
-fn fnv(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+/// The reference to `dm` an Event is about (`regarding`).
+#[must_use]
+pub fn regarding(dm: &datamover::types::DataMover) -> ObjectReference {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    ObjectReference {
+        api_version: Some(datamover::types::API_VERSION.into()),
+        kind: Some("DataMover".into()),
+        name: some(&dm.metadata.name),
+        namespace: some(&dm.metadata.namespace),
+        uid: some(&dm.metadata.uid),
+        resource_version: some(&dm.metadata.resource_version),
+        field_path: None,
+    }
 }

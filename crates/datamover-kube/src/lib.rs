@@ -1,15 +1,22 @@
 //! The Kubernetes backend of the DataMover operator: the same reconciler
 //! ([`datamover::reconciler`]) on a real cluster through kube-rs.
 //!
-//! - [`crd`]: the `DataMover` CRD generated from Rust types (status subresource, PHASE and
-//!   AGE columns), [`crd_yaml`] for `deploy/crd/datamover.yaml`, and the conversion to and
-//!   from [`datamover::types::DataMover`].
+//! - [`crd`]: the `DataMover` CRD (status subresource, PHASE and AGE columns), generated
+//!   from the `datamover` crate's own spec and status types (its `kube` feature derives
+//!   `kube::CustomResource` on them: one declaration for the reconciler, the embedded
+//!   backend and the API server), and [`crd_yaml`] for `deploy/crd/datamover.yaml`.
 //! - [`KubeCluster`]: [`datamover::backend::Cluster`] (clone PVC with a `dataSource`,
 //!   `batch/v1` Job running the rclone image, status merge patches on the status
-//!   subresource, owner references, an Event per phase change; nothing in a reconcile
-//!   waits: a clone's and a Job's watch events bring their owner back) and
-//!   [`tmc_runtime::Store`] of DataMovers, Jobs and PVCs (from list/watches that resume
-//!   and relist).
+//!   subresource, owner references, an Event per phase change through kube-runtime's
+//!   `Recorder` ([`events`]); nothing in a reconcile waits: a clone's and a Job's watch
+//!   events bring their owner back) and [`tmc_runtime::Store`] of DataMovers, Jobs, PVCs
+//!   and Secrets.
+//! - [`reflect`]: the caches under it: kube-runtime's `watcher` (paged lists with
+//!   `limit`/`continue`, watches resumed from the last resourceVersion with bookmarks,
+//!   relists on 410 Gone, jittered backoff through `WatchStreamExt::default_backoff`) into
+//!   `reflector` stores, and one generic `Store` implementation over them. A relist sends the
+//!   controller the difference against the previous cache (new or changed objects applied,
+//!   vanished ones deleted), so nothing that happened while no watch ran is lost.
 //! - [`leader::LeaderElector`]: a `coordination.k8s.io/v1` Lease and
 //!   `leader_election_master_status{name}`.
 //! - [`auth::TokenReviewAuthorizer`]: `TokenReview` + `SubjectAccessReview` for the
@@ -52,9 +59,11 @@
 //!
 //! No Kubernetes API server runs in this crate's tests. They test the *contract*: a
 //! kube-rs `Client` over a `tower_test` mock service, answering scripted responses, and
-//! assertions on the exact requests (method, path, body fields) the operator sends and the
-//! metrics it records. Behaviour of a real API server (admission, defaulting, garbage
-//! collection, the CSI clone itself) is not exercised.
+//! assertions on the exact requests (method, path, query, body fields) the operator sends
+//! and the metrics it records; the watchers' lists and watches are kube-runtime's own
+//! requests, answered with pages, watch events, bookmarks and 410 errors as the API server
+//! sends them. Behaviour of a real API server (admission, defaulting, garbage collection,
+//! the CSI clone itself, the actual expiry of resourceVersions) is not exercised.
 
 pub mod api;
 pub mod auth;
@@ -63,7 +72,9 @@ pub mod crd;
 pub mod events;
 pub mod leader;
 pub mod objects;
-mod watch;
+pub mod reflect;
 
-pub use cluster::{FIELD_MANAGER, KubeCluster, Options, connect, status_patch};
+pub use cluster::{
+    FIELD_MANAGER, KubeCluster, Options, SECRET_FIELD_SELECTOR, connect, status_patch,
+};
 pub use crd::crd_yaml;

@@ -1,7 +1,8 @@
 //! The objects the operator creates: the clone PVC and the sync Job, as the original Go
 //! operator builds them, plus owner references.
 
-use crate::crd::{self, DataMover};
+use crate::crd;
+use datamover::types::DataMover;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EnvFromSource, EnvVar, PersistentVolumeClaim,
@@ -141,19 +142,21 @@ pub const STATS_ENV: [(&str, &str); 4] = [
 /// termination message at [`TERMINATION_LOG`] (the log's tail on error), the clone mounted at
 /// `/data/`, and the original's hardened security context (non-root 65534, read-only root
 /// filesystem, no privilege escalation, drop ALL, seccomp `RuntimeDefault`).
-#[must_use]
-pub fn sync_job(dm: &DataMover, clone: &str, owner: &OwnerReference) -> Job {
-    let name = dm.metadata.name.clone().unwrap_or_default();
-    let namespace = dm.metadata.namespace.clone();
+///
+/// # Errors
+/// A message naming `spec.additionalEnv[i].valueFrom` when it is not a core/v1
+/// `EnvVarSource` (the CRD keeps it as given, so the API server does not check it).
+pub fn sync_job(dm: &DataMover, clone: &str, owner: &OwnerReference) -> Result<Job, String> {
+    let name = dm.metadata.name.clone();
+    let namespace = Some(dm.metadata.namespace.clone());
     let image = dm.spec.image.clone().unwrap_or_default();
-    let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let or = |s: String, default: &str| if s.is_empty() { default.to_owned() } else { s };
     let image_ref = format!(
         "{}:{}",
-        non_empty(image.name).unwrap_or_else(|| crd::DEFAULT_IMAGE_NAME.into()),
-        non_empty(image.tag).unwrap_or_else(|| crd::DEFAULT_IMAGE_TAG.into())
+        or(image.name, crd::DEFAULT_IMAGE_NAME),
+        or(image.tag, crd::DEFAULT_IMAGE_TAG)
     );
-    let pull_policy =
-        non_empty(image.pull_policy).unwrap_or_else(|| crd::DEFAULT_PULL_POLICY.into());
+    let pull_policy = or(image.pull_policy, crd::DEFAULT_PULL_POLICY);
     let var = |name: &str, value: &str| EnvVar {
         name: name.into(),
         value: Some(value.into()),
@@ -167,17 +170,20 @@ pub fn sync_job(dm: &DataMover, clone: &str, owner: &OwnerReference) -> Job {
     // kubelet keeps its last 4 KiB in the pod status, where the operator reads the bytes
     // and files moved. `additionalEnv` comes after, so a DataMover can override them.
     env.extend(STATS_ENV.iter().map(|(k, v)| var(k, v)));
-    for e in &dm.spec.additional_env {
+    for (i, e) in dm.spec.additional_env.iter().enumerate() {
+        let value_from = e
+            .value_from
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|err| format!("spec.additionalEnv[{i}].valueFrom ({}): {err}", e.name))?;
         env.push(EnvVar {
             name: e.name.clone(),
-            value: e.value.clone(),
-            value_from: e
-                .value_from
-                .clone()
-                .and_then(|v| serde_json::from_value(v).ok()),
+            value: (!e.value.is_empty() || value_from.is_none()).then(|| e.value.clone()),
+            value_from,
         });
     }
-    Job {
+    Ok(Job {
         metadata: ObjectMeta {
             name: Some(job_name(&name, owner.uid.as_str())),
             namespace,
@@ -250,7 +256,7 @@ pub fn sync_job(dm: &DataMover, clone: &str, owner: &OwnerReference) -> Job {
             ..JobSpec::default()
         }),
         status: None,
-    }
+    })
 }
 
 /// How a Job ended, if it did: `Ok(())` complete, `Err(message)` failed.
@@ -280,4 +286,63 @@ pub fn job_outcome(job: &Job) -> Option<Result<(), String>> {
         )));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datamover::types::EnvVar as Var;
+
+    fn datamover(env: Vec<Var>) -> DataMover {
+        let mut dm = DataMover::default();
+        dm.metadata.name = "nightly".into();
+        dm.metadata.namespace = "default".into();
+        dm.spec.secret_name = "creds".into();
+        dm.spec.additional_env = env;
+        dm
+    }
+
+    fn env_of(job: &Job) -> serde_json::Value {
+        let spec = job.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        serde_json::to_value(spec.map(|s| &s.containers[0].env)).unwrap_or_default()
+    }
+
+    #[test]
+    fn value_from_reaches_the_job_as_written_without_an_empty_value() {
+        let from = serde_json::json!({"secretKeyRef": {"name": "other", "key": "k"}});
+        let dm = datamover(vec![
+            Var::new("PLAIN", "1"),
+            Var {
+                name: "FROM_SECRET".into(),
+                value: String::new(),
+                value_from: Some(from.clone()),
+            },
+        ]);
+        let owner = owner_reference("nightly", "0a1b2c3d");
+        let job = sync_job(&dm, "data-cloned-1", &owner).unwrap();
+        let env = env_of(&job);
+        let tail: Vec<_> = env.as_array().unwrap().iter().skip(5).cloned().collect();
+        assert_eq!(
+            tail,
+            [
+                serde_json::json!({"name": "PLAIN", "value": "1"}),
+                serde_json::json!({"name": "FROM_SECRET", "valueFrom": from}),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_from_that_is_no_env_var_source_is_an_error_naming_the_field() {
+        let dm = datamover(vec![Var {
+            name: "BROKEN".into(),
+            value: String::new(),
+            value_from: Some(serde_json::json!({"secretKeyRef": "creds/k"})),
+        }]);
+        let owner = owner_reference("nightly", "0a1b2c3d");
+        let err = sync_job(&dm, "data-cloned-1", &owner).unwrap_err();
+        assert!(
+            err.starts_with("spec.additionalEnv[0].valueFrom (BROKEN): "),
+            "{err}"
+        );
+    }
 }

@@ -1,139 +1,21 @@
 //! Contract tests of the Kubernetes backend: the real reconciler, a kube-rs `Client` over a
 //! scripted mock service (no API server runs here), assertions on the exact requests sent
-//! and the metrics recorded.
+//! and the metrics recorded. The caches (watchers, relists, paging) are tested in
+//! `caches.rs`, clones and API errors in `cloning.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fake;
 
 use datamover::job::Job;
-use datamover::reconciler::{Context, ReconcileError, reconcile};
-use datamover::types::{DataMover, PersistentVolumeClaim};
-use datamover_kube::api::RetryPolicy;
-use datamover_kube::{KubeCluster, Options};
-use fake::{Reply, Req, datamover, eventually, list, merge, pvc, secret, server, status};
+use datamover::reconciler::ReconcileError;
+use datamover::types::PersistentVolumeClaim;
+use datamover_kube::KubeCluster;
+use fake::*;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tmc_runtime::{Event, ObjectKey, Owned, Store};
-
-const DM: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers";
-const DM_STATUS: &str =
-    "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/nightly/status";
-const PVCS: &str = "/api/v1/persistentvolumeclaims";
-const NS_PVCS: &str = "/api/v1/namespaces/default/persistentvolumeclaims";
-const SECRET: &str = "/api/v1/namespaces/default/secrets/creds";
-const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
-const JOB: &str = "/apis/batch/v1/namespaces/default/jobs/nightly-sync-0a1b2c3d";
-const ALL_JOBS: &str = "/apis/batch/v1/jobs";
-const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
-const PODS: &str = "/api/v1/namespaces/default/pods";
-const CSI_RBD: &str = "/apis/storage.k8s.io/v1/storageclasses/csi-rbd";
-const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
-
-fn options() -> Options {
-    Options {
-        instance: "operator-0".into(),
-        retry: RetryPolicy {
-            attempts: 4,
-            initial: Duration::from_millis(1),
-            max: Duration::from_millis(2),
-        },
-        watch_backoff: Duration::from_millis(1),
-        ..Options::default()
-    }
-}
-
-fn metrics() -> tmc_metrics::Metrics {
-    tmc_metrics::Metrics::builder()
-        .upkeep_interval(None)
-        .build()
-        .unwrap()
-}
-
-/// The API server's side of the DataMover: status merge patches with the resourceVersion
-/// precondition.
-struct Object {
-    value: Value,
-    version: u64,
-    conflicts: u32,
-}
-
-impl Object {
-    fn patch_status(&mut self, r: &Req) -> Reply {
-        let rv = r.body["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        if self.conflicts > 0 || rv != self.version.to_string() {
-            self.conflicts = self.conflicts.saturating_sub(1);
-            return status(409, "Conflict");
-        }
-        merge(&mut self.value["status"], &r.body["status"]);
-        self.version += 1;
-        self.value["metadata"]["resourceVersion"] = self.version.to_string().into();
-        Reply::Json(200, self.value.clone())
-    }
-}
-
-fn owned(mut v: Value) -> Value {
-    v["metadata"]["ownerReferences"] = json!([{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
-        "kind": "DataMover", "name": "nightly", "uid": UID, "controller": true}]);
-    v
-}
-
-async fn start(
-    mut script: impl FnMut(&Req) -> Reply + Send + 'static,
-) -> (
-    KubeCluster,
-    fake::Log,
-    tmc_metrics::Metrics,
-    Arc<Context<KubeCluster>>,
-) {
-    // A script that does not answer the Job watch lists no Jobs and holds the watch.
-    let (client, log) = server(move |r| match script(r) {
-        Reply::Json(404, _) if r.path == ALL_JOBS && r.is_watch() => Reply::Hold,
-        Reply::Json(404, _) if r.path == ALL_JOBS => list("JobList", "1", vec![]),
-        reply => reply,
-    });
-    let m = metrics();
-    let cluster = KubeCluster::new(client, m.collector(), options());
-    let _watches = cluster.spawn_watches();
-    cluster.wait_synced().await;
-    let ctx = Arc::new(Context {
-        cluster: Arc::new(cluster.clone()),
-        metrics: m.collector(),
-    });
-    (cluster, log, m, ctx)
-}
-
-async fn step(
-    cluster: &KubeCluster,
-    ctx: &Arc<Context<KubeCluster>>,
-) -> Result<String, ReconcileError> {
-    let dm =
-        Store::<DataMover>::get(cluster, &ObjectKey::namespaced("default", "nightly")).unwrap();
-    reconcile(dm, Arc::clone(ctx)).await?;
-    Ok(
-        Store::<DataMover>::get(cluster, &ObjectKey::namespaced("default", "nightly"))
-            .unwrap()
-            .status
-            .phase
-            .clone(),
-    )
-}
-
-/// The sync Job as the API server returns it once created, with `status`.
-fn job(status: &Value) -> Value {
-    json!({"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": "nightly-sync-0a1b2c3d", "namespace": "default",
-                        "resourceVersion": "30", "uid": "job-uid",
-                        "ownerReferences": [{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
-                            "kind": "DataMover", "name": "nightly", "uid": UID, "controller": true}]},
-           "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
-                    "containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]}}},
-           "status": status})
-}
 
 /// The Job's pod once rclone exited: its JSON log's tail, final statistics last, is the
 /// termination message.
@@ -212,7 +94,6 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
                 vec![pvc("data", "Bound")],
             ),
             ("GET", ALL_JOBS) => list("JobList", "29", vec![]),
-            ("GET", SECRET) => Reply::Json(200, secret()),
             ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
             ("POST", JOBS) => {
                 let mut created = r.body.clone();
@@ -335,7 +216,6 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     assert!(clone.starts_with("data-cloned-"), "{clone}");
     let clone_path = format!("{NS_PVCS}/{clone}");
     let expected = [
-        format!("GET {SECRET}"),
         format!("PATCH {DM_STATUS}"), // "" -> CreatingClonedPVC
         format!("POST {EVENTS}"),
         format!("PATCH {DM_STATUS}"), // the clone's name
@@ -357,7 +237,7 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     assert_eq!(lines, expected);
 
     // The clone PVC: dataSource, same size, access modes and storage class, owned.
-    let created = &writes[4].body;
+    let created = &writes[3].body;
     assert_eq!(created["metadata"]["name"], clone.as_str());
     assert_eq!(
         created["spec"]["dataSource"],
@@ -383,8 +263,8 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
     );
 
     // The Job: the original's shape.
-    let job = &writes[10].body;
-    assert_eq!(writes[10].line(), format!("POST {JOBS}"));
+    let job = &writes[9].body;
+    assert_eq!(writes[9].line(), format!("POST {JOBS}"));
     assert_eq!(job["metadata"]["name"], "nightly-sync-0a1b2c3d");
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
     assert_eq!(job["spec"]["backoffLimit"], 2);
@@ -459,7 +339,7 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
         "{}",
         pods.query
     );
-    let c = &writes[10].body["spec"]["template"]["spec"]["containers"][0];
+    let c = &writes[9].body["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
     assert_eq!(c["terminationMessagePolicy"], "FallbackToLogsOnError");
 
@@ -528,7 +408,6 @@ async fn a_missing_source_pvc_fails_the_datamover_with_a_warning() {
             vec![dm.lock().unwrap().value.clone()],
         ),
         ("GET", PVCS) => list("PersistentVolumeClaimList", "20", vec![]),
-        ("GET", SECRET) => Reply::Json(200, secret()),
         ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
         ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
         _ => status(404, "NotFound"),
@@ -583,7 +462,6 @@ async fn transient_errors_are_retried_and_counted_and_conflicts_adopted() {
             "20",
             vec![pvc("data", "Bound")],
         ),
-        ("GET", SECRET) => Reply::Json(200, secret()),
         ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
         ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
         ("POST", NS_PVCS) => {
@@ -676,7 +554,6 @@ async fn a_foreign_object_with_the_clones_name_is_not_adopted() {
             "20",
             vec![pvc("data", "Bound")],
         ),
-        ("GET", SECRET) => Reply::Json(200, secret()),
         ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
         ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
         ("POST", NS_PVCS) => status(409, "AlreadyExists"),
@@ -693,92 +570,6 @@ async fn a_foreign_object_with_the_clones_name_is_not_adopted() {
             .contains("not owned by this DataMover"),
         "{status}"
     );
-}
-
-/// The DataMover watch resumes from the last resourceVersion when the stream ends, and
-/// relists on 410 Gone; the controller runtime's Store sees Applied, Applied, Deleted.
-#[tokio::test]
-async fn the_watch_resumes_from_the_last_version_and_relists_on_410() {
-    let mut lists = 0;
-    let mut watches = 0;
-    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
-        ("GET", PVCS | ALL_JOBS) if r.is_watch() => Reply::Hold,
-        ("GET", ALL_JOBS) => list("JobList", "1", vec![]),
-        ("GET", PVCS) => list("PersistentVolumeClaimList", "1", vec![]),
-        ("GET", SECRET) => Reply::Json(200, secret()),
-        ("GET", DM) if r.is_watch() => {
-            watches += 1;
-            match watches {
-                1 => Reply::Events(vec![json!({"type": "MODIFIED",
-                    "object": datamover("nightly", "7", json!({"phase": "Completed"}))})]),
-                2 => Reply::Events(vec![json!({"type": "ERROR", "object": {"kind": "Status",
-                    "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
-                    "message": "too old resource version"}})]),
-                _ => Reply::Hold,
-            }
-        }
-        ("GET", DM) => {
-            lists += 1;
-            if lists == 1 {
-                list(
-                    "DataMoverList",
-                    "5",
-                    vec![datamover("nightly", "5", json!({}))],
-                )
-            } else {
-                list("DataMoverList", "9", vec![])
-            }
-        }
-        _ => status(404, "NotFound"),
-    };
-    let (client, log) = server(script);
-    let m = metrics();
-    let cluster = KubeCluster::new(client, m.collector(), options());
-    let mut events = Store::<DataMover>::watch(&cluster);
-    let _watches = cluster.spawn_watches();
-    let mut seen = vec![];
-    while seen.len() < 3 {
-        match tokio::time::timeout(Duration::from_secs(5), events.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Event::Applied(dm) => seen.push(format!("applied {}", dm.metadata.resource_version)),
-            Event::Deleted(key) => seen.push(format!("deleted {key}")),
-        }
-    }
-    assert_eq!(seen, ["applied 5", "applied 7", "deleted default/nightly"]);
-    eventually(|| {
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.path == DM && r.is_watch())
-            .count()
-            == 3
-    })
-    .await;
-    let dm_requests: Vec<String> = log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.path == DM)
-        .map(|r| {
-            let rv = r
-                .query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("resourceVersion="))
-                .unwrap_or("-");
-            format!("{} {rv}", if r.is_watch() { "watch" } else { "list" })
-        })
-        .collect();
-    assert_eq!(
-        dm_requests,
-        ["list -", "watch 5", "watch 7", "list -", "watch 9"]
-    );
-    assert!(Store::<DataMover>::list(&cluster).is_empty());
-    assert!(m.render().contains(
-        r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="ResourceNotFound",severity="Low"} 1"#
-    ));
 }
 
 /// A status write the API server keeps refusing with 503 is transient: the reconcile is
@@ -810,268 +601,88 @@ async fn an_unavailable_api_server_makes_a_write_transient_not_final() {
     );
 }
 
-/// A DataMover whose clone is named and whose phase is `CreatingClonedPVC`, and a script
-/// for everything but what `extra` answers.
-fn cloning(
-    extra: impl Fn(&Req) -> Option<Reply> + Send + 'static,
-) -> (
-    Arc<Mutex<Object>>,
-    impl FnMut(&Req) -> Reply + Send + 'static,
-) {
+/// A phase change is published through kube-runtime's event Recorder: one `events.k8s.io/v1`
+/// Event about the DataMover (at the resourceVersion the write returned), named by the
+/// Recorder after it, from this operator's controller and pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phase_change_posts_the_recorders_event() {
     let object = Arc::new(Mutex::new(Object {
-        value: datamover(
-            "nightly",
-            "10",
-            json!({"phase": "CreatingClonedPVC", "phaseStartedAtMs": datamover::time::now_ms(),
-                   "restoredPvcName": "data-cloned-1"}),
-        ),
+        value: datamover("nightly", "10", json!({})),
         version: 10,
         conflicts: 0,
     }));
     let dm = Arc::clone(&object);
-    let script = move |r: &Req| {
-        if let Some(reply) = extra(r) {
-            return reply;
-        }
-        match (r.method.as_str(), r.path.as_str()) {
-            _ if r.is_watch() => Reply::Hold,
-            ("GET", DM) => list(
-                "DataMoverList",
-                "10",
-                vec![dm.lock().unwrap().value.clone()],
-            ),
-            ("GET", PVCS) => list(
-                "PersistentVolumeClaimList",
-                "20",
-                vec![pvc("data", "Bound")],
-            ),
-            ("GET", SECRET) => Reply::Json(200, secret()),
-            ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
-            ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
-            _ => status(404, "NotFound"),
-        }
-    };
-    (object, script)
-}
-
-/// A `WaitForFirstConsumer` storage class binds the clone only when a pod uses it: the
-/// clone stays Pending, and the Job is created anyway (its pod makes the clone bind).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wait_for_first_consumer_clone_gets_its_job_before_it_binds() {
-    let (object, script) = cloning(|r| match (r.method.as_str(), r.path.as_str()) {
-        ("POST", NS_PVCS) => {
-            let mut created = r.body.clone();
-            created["status"] = json!({"phase": "Pending"});
-            Some(Reply::Json(201, created))
-        }
-        ("GET", CSI_RBD) => Some(Reply::Json(
-            200,
-            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-                   "metadata": {"name": "csi-rbd"}, "provisioner": "rbd.csi.ceph.com",
-                   "volumeBindingMode": "WaitForFirstConsumer"}),
-        )),
-        ("POST", JOBS) => {
-            let mut created = r.body.clone();
-            created["status"] = json!({});
-            Some(Reply::Json(201, created))
-        }
-        _ => None,
-    });
-    let (cluster, log, _m, ctx) = start(script).await;
-    assert_eq!(step(&cluster, &ctx).await.unwrap(), "ClonedPVCReady");
-    let cloned = object.lock().unwrap().value["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Cloned")
-        .cloned()
-        .unwrap();
-    assert_eq!(cloned["status"], "True");
-    assert_eq!(cloned["reason"], "WaitForFirstConsumer");
-    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
-    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
-    let lines: Vec<String> = fake::writes(&log)
-        .iter()
-        .filter(|r| r.path != EVENTS)
-        .map(Req::line)
-        .collect();
-    assert_eq!(
-        lines,
-        [
-            format!("GET {SECRET}"),
-            format!("POST {NS_PVCS}"),
-            format!("GET {CSI_RBD}"),
-            format!("PATCH {DM_STATUS}"),
-            format!("PATCH {DM_STATUS}"),
-            format!("POST {JOBS}"),
-            format!("PATCH {DM_STATUS}"),
-        ],
-        "the clone is never polled; the Job is created while it is Pending"
-    );
-    assert_eq!(
-        Store::<PersistentVolumeClaim>::get(
-            &cluster,
-            &ObjectKey::namespaced("default", "data-cloned-1")
-        )
-        .unwrap()
-        .status
-        .phase,
-        "Pending"
-    );
-}
-
-/// A 403 is not retried in place nor does it fail the DataMover: the reconcile returns a
-/// permission error naming the verb, the resource and the namespace the RBAC lacks.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_403_names_the_verb_and_resource_the_rbac_lacks() {
-    let (object, script) = cloning(|r| {
-        r.is("POST", NS_PVCS).then(|| {
-            Reply::Json(
-                403,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                   "message": "persistentvolumeclaims is forbidden: User \"system:serviceaccount:datamover-operator-system:datamover-operator-controller-manager\" cannot create resource \"persistentvolumeclaims\" in API group \"\" in the namespace \"default\"",
-                   "reason": "Forbidden", "details": {"kind": "persistentvolumeclaims"}, "code": 403}),
-            )
-        })
-    });
-    let (cluster, log, m, ctx) = start(script).await;
-    let err = step(&cluster, &ctx).await.unwrap_err();
-    let ReconcileError::Forbidden(message) = &err else {
-        panic!("expected a permission error, got {err:?}");
-    };
-    assert!(
-        message.starts_with(
-            "forbidden: the operator's RBAC does not allow `create` on `persistentvolumeclaims` in namespace default"
-        ),
-        "{message}"
-    );
-    assert!(message.contains("cannot create resource"), "{message}");
-    assert_eq!(
-        fake::writes(&log)
-            .iter()
-            .filter(|r| r.is("POST", NS_PVCS))
-            .count(),
-        1,
-        "a 403 is not retried in place"
-    );
-    assert_eq!(
-        object.lock().unwrap().value["status"]["phase"],
-        "CreatingClonedPVC",
-        "the DataMover is not failed: granting the verb lets it proceed"
-    );
-    assert!(m.render().contains(
-        r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="Forbidden",severity="High"} 1"#
-    ));
-}
-
-/// A 429 whose `Retry-After` (the Status body's `details.retryAfterSeconds`, as the API
-/// server sends it beside the header) is longer than the in-place retries wait: no retry
-/// in place; the error carries it and the controller requeues no sooner.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_429_with_retry_after_is_transient_and_honoured() {
-    let (_object, mut script) = cloning(|r| {
-        r.is("PATCH", DM_STATUS).then(|| {
-            Reply::Json(
-                429,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                   "message": "Too many requests, please try again later.", "reason": "TooManyRequests",
-                   "details": {"retryAfterSeconds": 7}, "code": 429}),
-            )
-        })
-    });
-    let (cluster, log, _m, ctx) = start(move |r| match (r.method.as_str(), r.path.as_str()) {
-        ("POST", NS_PVCS) => Reply::Json(201, owned(pvc("data-cloned-1", "Bound"))),
-        _ => script(r),
-    })
-    .await;
-    let err = step(&cluster, &ctx).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ReconcileError::Transient {
-                kind: tmc_metrics::ErrorKind::RateLimited,
-                retry_after: Some(d),
-                ..
-            } if d == Duration::from_secs(7)
-        ),
-        "{err:?}"
-    );
-    assert_eq!(
-        fake::writes(&log)
-            .iter()
-            .filter(|r| r.is("PATCH", DM_STATUS))
-            .count(),
-        1,
-        "not retried in place: the server asked for 7 s"
-    );
-    let dm =
-        Store::<DataMover>::get(&cluster, &ObjectKey::namespaced("default", "nightly")).unwrap();
-    let action = tmc_runtime::ErrorPolicy::on_error(
-        &datamover::reconciler::RetryAfterPolicy,
-        dm,
-        &err,
-        tmc_runtime::Retry::new(1, Duration::from_millis(50)),
-    );
-    assert_eq!(action.requeue_after(), Some(Duration::from_secs(7)));
-}
-
-/// The controller runtime over the Kubernetes backend, owning Jobs: a Job's status event
-/// re-queues exactly its owner (`nightly`), not the other DataMover (`weekly`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_status_event_requeues_exactly_its_owner() {
-    let job_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let done = Arc::clone(&job_done);
-    let mut weekly = datamover("weekly", "11", json!({}));
-    weekly["metadata"]["uid"] = json!("ffffffff-0000-0000-0000-000000000000");
     let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
-        ("GET", ALL_JOBS) if r.is_watch() => {
-            if done.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                Reply::Events(vec![json!({"type": "MODIFIED", "object": job(
-                    &json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}))})])
-            } else {
-                Reply::Events(vec![])
-            }
-        }
         _ if r.is_watch() => Reply::Hold,
         ("GET", DM) => list(
             "DataMoverList",
-            "11",
-            vec![datamover("nightly", "10", json!({})), weekly.clone()],
+            "10",
+            vec![dm.lock().unwrap().value.clone()],
         ),
-        ("GET", PVCS) => list("PersistentVolumeClaimList", "20", vec![]),
-        ("GET", ALL_JOBS) => list("JobList", "29", vec![]),
-        ("GET", SECRET) => Reply::Json(200, secret()),
+        ("GET", PVCS) => list(
+            "PersistentVolumeClaimList",
+            "20",
+            vec![pvc("data", "Bound")],
+        ),
+        ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+        ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
         _ => status(404, "NotFound"),
     };
-    let (client, _log) = server(script);
-    let m = metrics();
-    let cluster = KubeCluster::new(client, m.collector(), options());
-    let _watches = cluster.spawn_watches();
-    cluster.wait_synced().await;
-    let (tx, mut reconciled) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let record = move |dm: Arc<DataMover>, tx: Arc<tokio::sync::mpsc::UnboundedSender<String>>| async move {
-        let _ = tx.send(dm.metadata.name.clone());
-        Ok::<_, ReconcileError>(tmc_runtime::Action::await_change())
-    };
-    let controller = tmc_runtime::Controller::<DataMover>::new("datamover", cluster.clone())
-        .owns::<Job>(cluster.clone())
-        .reconciler(tmc_runtime::reconciler_fn(record, Arc::new(tx)))
-        .metrics(m.collector());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(controller.run(async {
-        let _ = stopped.await;
-    }));
-    let mut next = async || {
-        tokio::time::timeout(Duration::from_secs(5), reconciled.recv())
-            .await
-            .unwrap()
-            .unwrap()
-    };
-    let mut first = vec![next().await, next().await];
-    first.sort();
-    assert_eq!(first, ["nightly", "weekly"], "the initial list");
-    job_done.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(next().await, "nightly", "the Job's owner, and only it");
-    let _ = stop.send(());
-    running.await.unwrap();
+    let (cluster, log, m, ctx) = start(script).await;
+    let before = jiff_now_micros();
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingClonedPVC");
+    let after = jiff_now_micros();
+    let events: Vec<Req> = fake::writes(&log)
+        .into_iter()
+        .filter(|r| r.path == EVENTS)
+        .collect();
+    assert_eq!(events.len(), 1, "one Event for one phase change");
+    assert_eq!(events[0].method, "POST");
+    let mut body = events[0].body.clone();
+    // The Recorder names the Event `<object>.<nanoseconds, hex>` and stamps it now, with
+    // microseconds.
+    let name = body["metadata"]["name"].as_str().unwrap().to_owned();
+    let suffix = name
+        .strip_prefix("nightly.")
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(u64::from_str_radix(suffix, 16).is_ok(), "{name}");
+    let time = body["eventTime"].as_str().unwrap().to_owned();
+    let micros = time
+        .parse::<k8s_openapi::jiff::Timestamp>()
+        .unwrap_or_else(|e| panic!("{time}: {e}"))
+        .as_microsecond();
+    assert!((before..=after).contains(&micros), "{time}");
+    assert_eq!(time.len(), "2026-01-01T00:00:00.000000Z".len(), "{time}");
+    body["metadata"]["name"] = json!("NAME");
+    body["eventTime"] = json!("TIME");
+    assert_eq!(
+        body,
+        json!({
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": "NAME", "namespace": "default"},
+            "eventTime": "TIME",
+            "action": "Reconcile",
+            "reason": "CreatingClonedPVC",
+            "type": "Normal",
+            "note": "cloning the source volume",
+            "regarding": {
+                "apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
+                "kind": "DataMover",
+                "name": "nightly",
+                "namespace": "default",
+                "uid": UID,
+                "resourceVersion": "11"
+            },
+            "reportingController": "datamover.a-cup-of.coffee/datamover-operator",
+            "reportingInstance": "operator-0"
+        })
+    );
+    assert!(m.render().contains(
+        r#"tmc_component_operations_total{component_type="datamover-kube",component_id="apiserver",operation="create-event",status="success"} 1"#
+    ));
+}
+
+fn jiff_now_micros() -> i64 {
+    k8s_openapi::jiff::Timestamp::now().as_microsecond()
 }

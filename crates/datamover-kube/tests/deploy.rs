@@ -257,7 +257,8 @@ fn rbac_grants_exactly_the_verbs_used() {
         "/persistentvolumeclaims watch",
         "/persistentvolumeclaims create",
         "/persistentvolumeclaims delete",
-        "/secrets get",
+        "/secrets list",
+        "/secrets watch",
         "/pods list",
         "storage.k8s.io/storageclasses get",
         "batch/jobs get",
@@ -265,6 +266,7 @@ fn rbac_grants_exactly_the_verbs_used() {
         "batch/jobs watch",
         "batch/jobs create",
         "events.k8s.io/events create",
+        "events.k8s.io/events patch",
         "authentication.k8s.io/tokenreviews create",
         "authorization.k8s.io/subjectaccessreviews create",
     ]

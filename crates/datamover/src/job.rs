@@ -182,6 +182,7 @@ pub struct JobStatus {
 
 /// What a sync has moved so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncProgress {
     /// Bytes transferred so far.
@@ -339,10 +340,10 @@ pub fn sync_job(dm: &DataMover) -> Job {
     let name = &dm.metadata.name;
     let image = dm.spec.image.clone().unwrap_or_default();
     let or = |s: String, d: &str| if s.is_empty() { d.to_owned() } else { s };
-    let mut env = vec![EnvVar {
-        name: "ADD_TIMESTAMP_PREFIX".into(),
-        value: dm.spec.add_timestamp_prefix.to_string(),
-    }];
+    let mut env = vec![EnvVar::new(
+        "ADD_TIMESTAMP_PREFIX",
+        dm.spec.add_timestamp_prefix.to_string(),
+    )];
     env.extend(dm.spec.additional_env.iter().cloned());
     Job {
         api_version: "batch/v1".into(),
@@ -406,10 +407,7 @@ mod tests {
         dm.metadata.uid = "0a1b2c3d-4e5f".into();
         dm.spec.secret_name = "creds".into();
         dm.spec.add_timestamp_prefix = true;
-        dm.spec.additional_env = vec![EnvVar {
-            name: "RCLONE_BWLIMIT".into(),
-            value: "1M".into(),
-        }];
+        dm.spec.additional_env = vec![EnvVar::new("RCLONE_BWLIMIT", "1M")];
         dm.status.restored_pvc_name = "data-cloned-1".into();
         let job = sync_job(&dm);
         assert_eq!(job.metadata.name, "nightly-sync-0a1b2c3d");

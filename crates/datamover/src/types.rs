@@ -1,8 +1,14 @@
 //! The resources: `DataMover` (group `datamover.a-cup-of.coffee`, version `v1alpha1`), and the
 //! core/v1 `PersistentVolumeClaim` and `Secret` shapes the embedded backend needs.
+//!
+//! With the `kube` feature, [`DataMoverSpec`] also derives `kube::CustomResource`: the
+//! Kubernetes object is `DataMoverResource`, with the same spec and status ([`crd`]).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+#[cfg(feature = "kube")]
+pub mod crd;
 
 /// The DataMover API group.
 pub const GROUP: &str = "datamover.a-cup-of.coffee";
@@ -92,38 +98,101 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// An environment variable for the sync job.
+/// An environment variable for the sync job (core/v1 `EnvVar`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
 pub struct EnvVar {
-    /// Variable name.
+    /// Name of the environment variable. Must be a `C_IDENTIFIER`.
     pub name: String,
-    /// Its value.
-    #[serde(default)]
+    /// Its value; defaults to "".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub value: String,
+    /// Source for the variable's value (a core/v1 `EnvVarSource`), given to the Job as
+    /// written. Cannot be used if value is not empty. Kubernetes only: the embedded backend
+    /// ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "kube",
+        schemars(schema_with = "crate::types::crd::env_var_source")
+    )]
+    pub value_from: Option<serde_json::Value>,
+}
+
+impl EnvVar {
+    /// A variable with a plain value.
+    #[must_use]
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+            value_from: None,
+        }
+    }
 }
 
 /// The sync job's image (used by the Kubernetes backend; recorded by the embedded one).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Image {
-    /// Repository, e.g. `ghcr.io/qjoly/datamover-rclone`.
+    /// Name of the container image, e.g. `ghcr.io/qjoly/datamover-rclone`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
-    /// Tag, e.g. `latest`.
+    /// Tag of the container image, e.g. `latest`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tag: String,
-    /// `Always`, `IfNotPresent` or `Never`.
+    /// Pull policy for the container image: `Always`, `IfNotPresent` or `Never`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(
+        feature = "kube",
+        schemars(schema_with = "crate::types::crd::pull_policy")
+    )]
     pub pull_policy: String,
 }
 
+// With the `kube` feature this is also the spec of the `DataMover` custom resource: the
+// derive generates `DataMoverResource`, the object kube-rs reads and writes, and
+// datamover-kube generates the CRD from these very types (the doc comments below are the
+// CRD's field descriptions: `kubectl explain datamover.spec` shows them).
 /// What to back up and where: the original operator's spec, unchanged.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "kube",
+    derive(kube::CustomResource, schemars::JsonSchema),
+    kube(
+        group = "datamover.a-cup-of.coffee",
+        version = "v1alpha1",
+        kind = "DataMover",
+        root = "DataMoverResource",
+        plural = "datamovers",
+        singular = "datamover",
+        shortname = "dm",
+        namespaced,
+        status = "DataMoverStatus",
+        derive = "PartialEq",
+        derive = "Default",
+        doc = "DataMover is the Schema for the datamovers API: back up a PVC to an rclone destination.",
+        printcolumn(
+            name = "PHASE",
+            type_ = "string",
+            json_path = ".status.phase",
+            description = "Phase of the DataMover operation"
+        ),
+        printcolumn(
+            name = "AGE",
+            type_ = "date",
+            json_path = ".metadata.creationTimestamp"
+        )
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct DataMoverSpec {
-    /// The PVC to back up (cloned first, so the backup is a point-in-time copy).
+    /// The name of the source PersistentVolumeClaim (PVC) to back up (cloned first, so the
+    /// backup is a point-in-time copy).
     pub source_pvc: String,
-    /// The secret holding the destination and its credentials.
+    /// The name of the secret holding the destination and its credentials (given to the
+    /// sync job as `envFrom`).
     pub secret_name: String,
     /// Put the data under a `YYYY-MM-DD-HHMMSS/` folder at the destination.
     #[serde(default)]
@@ -131,16 +200,17 @@ pub struct DataMoverSpec {
     /// Delete the cloned PVC once the backup succeeded.
     #[serde(default)]
     pub delete_pvc_after_backup: bool,
-    /// Extra environment for the sync job.
+    /// Additional environment variables for the sync job.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_env: Vec<EnvVar>,
-    /// The sync job's image.
+    /// Container image configuration for the sync job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
 }
 
 /// A condition, Kubernetes style (fields an API server may omit default to empty).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct Condition {
     /// `Ready`, `Cloned`, `Synced`, `CleanedUp`.
@@ -158,6 +228,7 @@ pub struct Condition {
 
 /// Where a DataMover is, and what happened.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DataMoverStatus {
     /// The phase: empty, `CreatingClonedPVC`, `ClonedPVCReady`, `CreatingPod`, `CleaningUp`,

@@ -242,7 +242,15 @@ impl<K: Resource, S, P> Controller<K, S, P> {
     {
         self.triggers.push(Box::new(move |scheduler| {
             let events = store.watch();
-            tokio::spawn(map_events(events, mapper, scheduler))
+            // What the objects already there map to, so the deletion of one listed before
+            // this controller started still reaches its keys.
+            let known = store
+                .list()
+                .iter()
+                .map(|o| (o.key(), mapper(o)))
+                .filter(|(_, keys)| !keys.is_empty())
+                .collect();
+            tokio::spawn(map_events(events, mapper, known, scheduler))
         }));
         self
     }
@@ -392,10 +400,10 @@ async fn next_event<K>(events: &mut Option<UnboundedReceiver<Event<K>>>) -> Opti
 async fn map_events<T: Resource>(
     mut events: UnboundedReceiver<Event<T>>,
     mapper: impl Fn(&T) -> Vec<ObjectKey>,
+    // What each object mapped to when last seen, so its deletion reaches the same keys.
+    mut last: HashMap<ObjectKey, Vec<ObjectKey>>,
     scheduler: Arc<Scheduler>,
 ) {
-    // What each object mapped to when last seen, so its deletion reaches the same keys.
-    let mut last: HashMap<ObjectKey, Vec<ObjectKey>> = HashMap::new();
     while let Some(event) = events.recv().await {
         let keys = match event {
             Event::Applied(object) => {

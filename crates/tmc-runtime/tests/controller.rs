@@ -757,6 +757,31 @@ async fn owned_object_changes_should_reconcile_exactly_their_owner() {
     );
 }
 
+/// A child that was in the store before the controller started (a cache listed before the
+/// controller subscribed) and is deleted later still wakes its owner.
+#[tokio::test(start_paused = true)]
+async fn deleting_a_child_listed_before_the_start_should_reconcile_its_owner() {
+    let log = Log::new();
+    let children = MemoryStore::new();
+    children.apply(Child {
+        name: "a-sync",
+        owner_kind: "Obj",
+        owner: "a",
+        progress: 1,
+    });
+    let controller = Controller::new("owner", store(&["ns/a", "ns/b"]))
+        .reconciler(logged(&log, |_| async { done() }))
+        .owns(children.clone());
+    let running = spawn_controller!(controller);
+    sleep(ms(100)).await;
+    children.delete(&ObjectKey::namespaced("ns", "a-sync"));
+    sleep(ms(100)).await;
+    running.stop().await;
+
+    assert_eq!(log.starts_of("ns/a"), [0, 100]);
+    assert_eq!(log.starts_of("ns/b"), [0]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn resync_should_reenqueue_every_object() {
     let log = Log::new();

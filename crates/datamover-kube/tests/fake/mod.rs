@@ -46,6 +46,21 @@ pub enum Reply {
     Hold,
     /// A watch response: these events, one per line, then the stream ends.
     Events(Vec<Value>),
+    /// A watch response that comes once `gap` is notified (something happens while the
+    /// watch is open): these events, then the stream ends.
+    EventsWhen(Arc<tokio::sync::Notify>, Vec<Value>),
+}
+
+fn event_lines(events: Vec<Value>) -> Response<Body> {
+    let mut text = Vec::new();
+    for e in events {
+        text.extend(serde_json::to_vec(&e).unwrap());
+        text.push(b'\n');
+    }
+    Response::builder()
+        .status(200)
+        .body(Body::from(text))
+        .unwrap()
 }
 
 /// A Kubernetes `Status` error body.
@@ -84,18 +99,12 @@ pub fn server(mut script: impl FnMut(&Req) -> Reply + Send + 'static) -> (kube::
                         .unwrap(),
                 ),
                 Reply::Hold => held.push(send),
-                Reply::Events(events) => {
-                    let mut text = Vec::new();
-                    for e in events {
-                        text.extend(serde_json::to_vec(&e).unwrap());
-                        text.push(b'\n');
-                    }
-                    send.send_response(
-                        Response::builder()
-                            .status(200)
-                            .body(Body::from(text))
-                            .unwrap(),
-                    );
+                Reply::Events(events) => send.send_response(event_lines(events)),
+                Reply::EventsWhen(gap, events) => {
+                    tokio::spawn(async move {
+                        gap.notified().await;
+                        send.send_response(event_lines(events));
+                    });
                 }
             }
         }
@@ -103,7 +112,7 @@ pub fn server(mut script: impl FnMut(&Req) -> Reply + Send + 'static) -> (kube::
     (kube::Client::new(service, "default"), log)
 }
 
-/// The requests logged so far, watches and lists of the watches left out.
+/// The requests logged so far, the watchers' watches and lists left out.
 pub fn writes(log: &Log) -> Vec<Req> {
     log.lock()
         .unwrap()
@@ -113,7 +122,8 @@ pub fn writes(log: &Log) -> Vec<Req> {
                 && (r.is_watch()
                     || r.path.ends_with("datamovers")
                     || r.path == "/apis/batch/v1/jobs"
-                    || r.path.ends_with("persistentvolumeclaims")))
+                    || r.path.ends_with("persistentvolumeclaims")
+                    || r.path == SECRETS))
         })
         .cloned()
         .collect()
@@ -124,6 +134,38 @@ pub fn list(kind: &str, version: &str, items: Vec<Value>) -> Reply {
         200,
         json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": version}, "items": items}),
     )
+}
+
+/// The answer for the kinds a test does not look at: the secret listed, nothing else, every
+/// watch held open.
+pub fn quiet(r: &Req) -> Reply {
+    match r.path.as_str() {
+        _ if r.is_watch() => Reply::Hold,
+        SECRETS => list("SecretList", "1", vec![secret()]),
+        PVCS => list("PersistentVolumeClaimList", "1", vec![]),
+        ALL_JOBS => list("JobList", "1", vec![]),
+        DM => list("DataMoverList", "1", vec![]),
+        _ => status(404, "NotFound"),
+    }
+}
+
+/// One page of a paged list: its items, and the token of the next page.
+pub fn page(kind: &str, version: &str, next: Option<&str>, items: Vec<Value>) -> Reply {
+    let mut metadata = json!({"resourceVersion": version});
+    if let Some(token) = next {
+        metadata["continue"] = json!(token);
+    }
+    Reply::Json(
+        200,
+        json!({"apiVersion": "v1", "kind": kind, "metadata": metadata, "items": items}),
+    )
+}
+
+/// The value of query parameter `name` in `query`, if present.
+pub fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
 pub fn datamover(name: &str, rv: &str, status: Value) -> Value {
@@ -180,4 +222,176 @@ pub async fn eventually(mut f: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     panic!("condition not reached");
+}
+
+// ---- The shared pieces of the contract tests: paths, the cluster, the DataMover's server side.
+
+use datamover::reconciler::{Context, ReconcileError, reconcile};
+use datamover::types::DataMover;
+use datamover_kube::api::RetryPolicy;
+use datamover_kube::{KubeCluster, Options};
+use std::time::Duration;
+use tmc_runtime::{ObjectKey, Store};
+
+pub const DM: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers";
+pub const DM_STATUS: &str =
+    "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/nightly/status";
+pub const PVCS: &str = "/api/v1/persistentvolumeclaims";
+pub const NS_PVCS: &str = "/api/v1/namespaces/default/persistentvolumeclaims";
+pub const SECRETS: &str = "/api/v1/secrets";
+pub const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
+pub const JOB: &str = "/apis/batch/v1/namespaces/default/jobs/nightly-sync-0a1b2c3d";
+pub const ALL_JOBS: &str = "/apis/batch/v1/jobs";
+pub const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+pub const PODS: &str = "/api/v1/namespaces/default/pods";
+pub const CSI_RBD: &str = "/apis/storage.k8s.io/v1/storageclasses/csi-rbd";
+pub const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+
+pub fn options() -> Options {
+    Options {
+        instance: "operator-0".into(),
+        retry: RetryPolicy {
+            attempts: 4,
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        },
+        ..Options::default()
+    }
+}
+
+pub fn metrics() -> tmc_metrics::Metrics {
+    tmc_metrics::Metrics::builder()
+        .upkeep_interval(None)
+        .build()
+        .unwrap()
+}
+
+/// The API server's side of the DataMover: status merge patches with the resourceVersion
+/// precondition.
+pub struct Object {
+    pub value: Value,
+    pub version: u64,
+    pub conflicts: u32,
+}
+
+impl Object {
+    pub fn patch_status(&mut self, r: &Req) -> Reply {
+        let rv = r.body["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if self.conflicts > 0 || rv != self.version.to_string() {
+            self.conflicts = self.conflicts.saturating_sub(1);
+            return status(409, "Conflict");
+        }
+        merge(&mut self.value["status"], &r.body["status"]);
+        self.version += 1;
+        self.value["metadata"]["resourceVersion"] = self.version.to_string().into();
+        Reply::Json(200, self.value.clone())
+    }
+}
+
+pub fn owned(mut v: Value) -> Value {
+    v["metadata"]["ownerReferences"] = json!([{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
+        "kind": "DataMover", "name": "nightly", "uid": UID, "controller": true}]);
+    v
+}
+
+pub async fn start(
+    mut script: impl FnMut(&Req) -> Reply + Send + 'static,
+) -> (
+    KubeCluster,
+    Log,
+    tmc_metrics::Metrics,
+    Arc<Context<KubeCluster>>,
+) {
+    // A script that does not answer the Job watch lists no Jobs and holds the watch.
+    let (client, log) = server(move |r| match script(r) {
+        Reply::Json(404, _) if r.path == ALL_JOBS && r.is_watch() => Reply::Hold,
+        Reply::Json(404, _) if r.path == ALL_JOBS => list("JobList", "1", vec![]),
+        // Nor the Secret watch: the secret the DataMovers name is listed, the watch held.
+        Reply::Json(404, _) if r.path == SECRETS && r.is_watch() => Reply::Hold,
+        Reply::Json(404, _) if r.path == SECRETS => list("SecretList", "1", vec![secret()]),
+        reply => reply,
+    });
+    let m = metrics();
+    let cluster = KubeCluster::new(client, m.collector(), options());
+    let _watches = cluster.spawn_watches();
+    cluster.wait_synced().await;
+    let ctx = Arc::new(Context {
+        cluster: Arc::new(cluster.clone()),
+        metrics: m.collector(),
+    });
+    (cluster, log, m, ctx)
+}
+
+pub async fn step(
+    cluster: &KubeCluster,
+    ctx: &Arc<Context<KubeCluster>>,
+) -> Result<String, ReconcileError> {
+    let dm =
+        Store::<DataMover>::get(cluster, &ObjectKey::namespaced("default", "nightly")).unwrap();
+    reconcile(dm, Arc::clone(ctx)).await?;
+    Ok(
+        Store::<DataMover>::get(cluster, &ObjectKey::namespaced("default", "nightly"))
+            .unwrap()
+            .status
+            .phase
+            .clone(),
+    )
+}
+
+/// The sync Job as the API server returns it once created, with `status`.
+pub fn job(status: &Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "nightly-sync-0a1b2c3d", "namespace": "default",
+                        "resourceVersion": "30", "uid": "job-uid",
+                        "ownerReferences": [{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
+                            "kind": "DataMover", "name": "nightly", "uid": UID, "controller": true}]},
+           "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
+                    "containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]}}},
+           "status": status})
+}
+
+/// A DataMover whose clone is named and whose phase is `CreatingClonedPVC`, and a script
+/// for everything but what `extra` answers.
+pub fn cloning(
+    extra: impl Fn(&Req) -> Option<Reply> + Send + 'static,
+) -> (
+    Arc<Mutex<Object>>,
+    impl FnMut(&Req) -> Reply + Send + 'static,
+) {
+    let object = Arc::new(Mutex::new(Object {
+        value: datamover(
+            "nightly",
+            "10",
+            json!({"phase": "CreatingClonedPVC", "phaseStartedAtMs": datamover::time::now_ms(),
+                   "restoredPvcName": "data-cloned-1"}),
+        ),
+        version: 10,
+        conflicts: 0,
+    }));
+    let dm = Arc::clone(&object);
+    let script = move |r: &Req| {
+        if let Some(reply) = extra(r) {
+            return reply;
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            _ if r.is_watch() => Reply::Hold,
+            ("GET", DM) => list(
+                "DataMoverList",
+                "10",
+                vec![dm.lock().unwrap().value.clone()],
+            ),
+            ("GET", PVCS) => list(
+                "PersistentVolumeClaimList",
+                "20",
+                vec![pvc("data", "Bound")],
+            ),
+            ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+            ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
+            _ => status(404, "NotFound"),
+        }
+    };
+    (object, script)
 }

@@ -54,10 +54,7 @@ pub fn restore_job(pvc: &PersistentVolumeClaim, populator: &DataMoverPopulator) 
             "datamover-operator".to_owned(),
         ),
     ]);
-    let mut env = vec![EnvVar {
-        name: RESTORE_PATH_ENV.into(),
-        value: populator.spec.path.clone(),
-    }];
+    let mut env = vec![EnvVar::new(RESTORE_PATH_ENV, populator.spec.path.clone())];
     env.extend(populator.spec.additional_env.iter().cloned());
     Job {
         api_version: "batch/v1".into(),

@@ -1,0 +1,174 @@
+//! Contract tests of the clone and of API errors while cloning: a `WaitForFirstConsumer`
+//! clone, a 403 naming what the RBAC lacks, a 429's `Retry-After` (a kube-rs `Client` over a
+//! scripted mock service; no API server runs here).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod fake;
+
+use datamover::reconciler::ReconcileError;
+use datamover::types::{DataMover, PersistentVolumeClaim};
+use fake::*;
+use serde_json::json;
+use std::time::Duration;
+use tmc_runtime::{ObjectKey, Store};
+
+/// A `WaitForFirstConsumer` storage class binds the clone only when a pod uses it: the
+/// clone stays Pending, and the Job is created anyway (its pod makes the clone bind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_for_first_consumer_clone_gets_its_job_before_it_binds() {
+    let (object, script) = cloning(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", NS_PVCS) => {
+            let mut created = r.body.clone();
+            created["status"] = json!({"phase": "Pending"});
+            Some(Reply::Json(201, created))
+        }
+        ("GET", CSI_RBD) => Some(Reply::Json(
+            200,
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                   "metadata": {"name": "csi-rbd"}, "provisioner": "rbd.csi.ceph.com",
+                   "volumeBindingMode": "WaitForFirstConsumer"}),
+        )),
+        ("POST", JOBS) => {
+            let mut created = r.body.clone();
+            created["status"] = json!({});
+            Some(Reply::Json(201, created))
+        }
+        _ => None,
+    });
+    let (cluster, log, _m, ctx) = start(script).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "ClonedPVCReady");
+    let cloned = object.lock().unwrap().value["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Cloned")
+        .cloned()
+        .unwrap();
+    assert_eq!(cloned["status"], "True");
+    assert_eq!(cloned["reason"], "WaitForFirstConsumer");
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    let lines: Vec<String> = fake::writes(&log)
+        .iter()
+        .filter(|r| r.path != EVENTS)
+        .map(Req::line)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("POST {NS_PVCS}"),
+            format!("GET {CSI_RBD}"),
+            format!("PATCH {DM_STATUS}"),
+            format!("PATCH {DM_STATUS}"),
+            format!("POST {JOBS}"),
+            format!("PATCH {DM_STATUS}"),
+        ],
+        "the clone is never polled; the Job is created while it is Pending"
+    );
+    assert_eq!(
+        Store::<PersistentVolumeClaim>::get(
+            &cluster,
+            &ObjectKey::namespaced("default", "data-cloned-1")
+        )
+        .unwrap()
+        .status
+        .phase,
+        "Pending"
+    );
+}
+
+/// A 403 is not retried in place nor does it fail the DataMover: the reconcile returns a
+/// permission error naming the verb, the resource and the namespace the RBAC lacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_names_the_verb_and_resource_the_rbac_lacks() {
+    let (object, script) = cloning(|r| {
+        r.is("POST", NS_PVCS).then(|| {
+            Reply::Json(
+                403,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "persistentvolumeclaims is forbidden: User \"system:serviceaccount:datamover-operator-system:datamover-operator-controller-manager\" cannot create resource \"persistentvolumeclaims\" in API group \"\" in the namespace \"default\"",
+                   "reason": "Forbidden", "details": {"kind": "persistentvolumeclaims"}, "code": 403}),
+            )
+        })
+    });
+    let (cluster, log, m, ctx) = start(script).await;
+    let err = step(&cluster, &ctx).await.unwrap_err();
+    let ReconcileError::Forbidden(message) = &err else {
+        panic!("expected a permission error, got {err:?}");
+    };
+    assert!(
+        message.starts_with(
+            "forbidden: the operator's RBAC does not allow `create` on `persistentvolumeclaims` in namespace default"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("cannot create resource"), "{message}");
+    assert_eq!(
+        fake::writes(&log)
+            .iter()
+            .filter(|r| r.is("POST", NS_PVCS))
+            .count(),
+        1,
+        "a 403 is not retried in place"
+    );
+    assert_eq!(
+        object.lock().unwrap().value["status"]["phase"],
+        "CreatingClonedPVC",
+        "the DataMover is not failed: granting the verb lets it proceed"
+    );
+    assert!(m.render().contains(
+        r#"tmc_component_errors_total{component_type="datamover-kube",component_id="apiserver",error_type="Forbidden",severity="High"} 1"#
+    ));
+}
+
+/// A 429 whose `Retry-After` (the Status body's `details.retryAfterSeconds`, as the API
+/// server sends it beside the header) is longer than the in-place retries wait: no retry
+/// in place; the error carries it and the controller requeues no sooner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_is_transient_and_honoured() {
+    let (_object, mut script) = cloning(|r| {
+        r.is("PATCH", DM_STATUS).then(|| {
+            Reply::Json(
+                429,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "Too many requests, please try again later.", "reason": "TooManyRequests",
+                   "details": {"retryAfterSeconds": 7}, "code": 429}),
+            )
+        })
+    });
+    let (cluster, log, _m, ctx) = start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", NS_PVCS) => Reply::Json(201, owned(pvc("data-cloned-1", "Bound"))),
+        _ => script(r),
+    })
+    .await;
+    let err = step(&cluster, &ctx).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReconcileError::Transient {
+                kind: tmc_metrics::ErrorKind::RateLimited,
+                retry_after: Some(d),
+                ..
+            } if d == Duration::from_secs(7)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        fake::writes(&log)
+            .iter()
+            .filter(|r| r.is("PATCH", DM_STATUS))
+            .count(),
+        1,
+        "not retried in place: the server asked for 7 s"
+    );
+    let dm =
+        Store::<DataMover>::get(&cluster, &ObjectKey::namespaced("default", "nightly")).unwrap();
+    let action = tmc_runtime::ErrorPolicy::on_error(
+        &datamover::reconciler::RetryAfterPolicy,
+        dm,
+        &err,
+        tmc_runtime::Retry::new(1, Duration::from_millis(50)),
+    );
+    assert_eq!(action.requeue_after(), Some(Duration::from_secs(7)));
+}
