@@ -103,6 +103,14 @@ impl RclonePods {
         let child =
             rclone::spawn_restore(&self.cluster.rclone, &plan, &staging, &job.metadata.uid)?;
         let pid = child.id();
+        // The PVC the Job fills (its owner): the copy lands only while it still exists.
+        let (store, ns, claim) = (self.cluster.store.clone(), ns.clone(), claim.to_owned());
+        let owner_uid = job
+            .metadata
+            .owner_references
+            .first()
+            .map(|r| r.uid.clone())
+            .unwrap_or_default();
         Ok(Pod {
             pid,
             exit: Box::pin(async move {
@@ -123,6 +131,15 @@ impl RclonePods {
                         return Err(e);
                     }
                 };
+                if store
+                    .pvc(&ns, &claim)
+                    .is_none_or(|p| p.metadata.uid != owner_uid)
+                {
+                    let _ = tokio::fs::remove_dir_all(&staging).await;
+                    return Err(format!(
+                        "the PVC {ns}/{claim} was deleted during its restore; the copy is removed"
+                    ));
+                }
                 // The PVC's directory appears whole, or not at all.
                 let _ = tokio::fs::remove_dir_all(&target).await;
                 tokio::fs::rename(&staging, &target).await.map_err(|e| {
