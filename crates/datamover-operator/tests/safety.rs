@@ -301,6 +301,15 @@ fn apply_should_refuse_paths_outside_the_roots_and_bad_base64_storing_nothing() 
             vec!["DataMover default/m: spec.additionalEnv RCLONE_LOG_FILE: not accepted"],
         ),
         (
+            datamover("m", "v", "fine").replace(
+                "secretName: fine\n",
+                "secretName: fine\n  additionalEnv:\n    - {name: A, value: x}\n    - {name: TOKEN, valueFrom: {secretKeyRef: {name: t, key: k}}}\n",
+            ),
+            vec![
+                "DataMover default/m: spec.additionalEnv[1].valueFrom (TOKEN): not supported by the embedded backend",
+            ],
+        ),
+        (
             secret("s", "data", "DESTINATION", "Zm9vY"),
             vec!["Secret s): data.DESTINATION: not valid base64"],
         ),

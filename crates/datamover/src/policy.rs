@@ -250,22 +250,15 @@ impl Policy {
                             .map_err(|e| format!("{who}: {e}"))?;
                     }
                 }
-                Object::DataMover(dm) => {
-                    let env: Vec<(String, String)> = dm
-                        .spec
-                        .additional_env
-                        .iter()
-                        .map(|e| (e.name.clone(), e.value.clone()))
-                        .collect();
-                    check_env(&env).map_err(|e| format!("{who}: spec.additionalEnv {e}"))?;
-                }
+                Object::DataMover(dm) => check_additional_env(&dm.spec.additional_env)
+                    .map_err(|e| format!("{who}: {e}"))?,
                 Object::DataMoverSchedule(sched) => {
-                    check_env(&env_pairs(&sched.spec.additional_env))
-                        .map_err(|e| format!("{who}: spec.additionalEnv {e}"))?;
+                    check_additional_env(&sched.spec.additional_env)
+                        .map_err(|e| format!("{who}: {e}"))?;
                 }
                 Object::DataMoverPopulator(pop) => {
-                    check_env(&env_pairs(&pop.spec.additional_env))
-                        .map_err(|e| format!("{who}: spec.additionalEnv {e}"))?;
+                    check_additional_env(&pop.spec.additional_env)
+                        .map_err(|e| format!("{who}: {e}"))?;
                     crate::populator::check_path(&pop.spec.path)
                         .map_err(|e| format!("{who}: spec.path: {e}"))?;
                 }
@@ -358,6 +351,19 @@ pub fn source_dir(pvc: &PersistentVolumeClaim, volumes: &Path) -> PathBuf {
             .join(&pvc.metadata.namespace)
             .join(&pvc.metadata.name),
     }
+}
+
+/// Checks `spec.additionalEnv` for the embedded backend: no variable that lets rclone
+/// reach past the roots, and no `valueFrom` (there are no Kubernetes Secrets, ConfigMaps or
+/// fields to read it from on one machine, and an empty variable would be a silent surprise).
+fn check_additional_env(env: &[crate::types::EnvVar]) -> Result<(), String> {
+    if let Some((i, e)) = env.iter().enumerate().find(|(_, e)| e.value_from.is_some()) {
+        return Err(format!(
+            "spec.additionalEnv[{i}].valueFrom ({}): not supported by the embedded backend, which has no Kubernetes Secrets, ConfigMaps or fields to read it from; give `value`, or put the variable in the secret named by secretName",
+            e.name
+        ));
+    }
+    check_env(&env_pairs(env)).map_err(|e| format!("spec.additionalEnv {e}"))
 }
 
 fn env_pairs(env: &[crate::types::EnvVar]) -> Vec<(String, String)> {
