@@ -354,7 +354,7 @@ pub fn source_dir(pvc: &PersistentVolumeClaim, volumes: &Path) -> PathBuf {
 }
 
 /// Checks `spec.additionalEnv` for the embedded backend: no variable that lets rclone
-/// reach past the roots, and no `valueFrom` (there are no Kubernetes Secrets, ConfigMaps or
+/// reach past the roots, and no `valueFrom` (there are no Kubernetes Secrets, `ConfigMaps` or
 /// fields to read it from on one machine, and an empty variable would be a silent surprise).
 fn check_additional_env(env: &[crate::types::EnvVar]) -> Result<(), String> {
     if let Some((i, e)) = env.iter().enumerate().find(|(_, e)| e.value_from.is_some()) {
