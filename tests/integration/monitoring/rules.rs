@@ -422,7 +422,28 @@ const MUTATIONS: &[Mutation] = &[
         file: "api-alerts.rules.yml",
         rule: "TMCAPIHighErrorRate",
         mistake: "cancelled requests counted as answered",
-        change: Change::Replace(r#"status_code!="cancelled""#, r#"status_code=~".+""#),
+        change: Change::Replace(
+            r#"status_code!~"cancelled|grpc_CANCELLED""#,
+            r#"status_code=~".+""#,
+        ),
+    },
+    Mutation {
+        file: "api-alerts.rules.yml",
+        rule: "TMCAPIHighErrorRate",
+        mistake: "cancelled gRPC calls counted as answered",
+        change: Change::Replace(
+            r#"status_code!~"cancelled|grpc_CANCELLED""#,
+            r#"status_code!="cancelled""#,
+        ),
+    },
+    Mutation {
+        file: "api-alerts.rules.yml",
+        rule: "TMCAPIHighErrorRate",
+        mistake: "gRPC server failures (HTTP 200 with a grpc-status) not counted",
+        change: Change::Replace(
+            r#"status_code=~"5..|error|grpc_(UNKNOWN|DEADLINE_EXCEEDED|UNIMPLEMENTED|INTERNAL|UNAVAILABLE|DATA_LOSS)""#,
+            r#"status_code=~"5..|error""#,
+        ),
     },
     Mutation {
         file: "datamover-recording.rules.yml",
