@@ -123,11 +123,11 @@ impl<K: Resource, P> Shared<K, P> {
             },
             None => Outcome::from(call.await),
         };
-        self.metrics
-            .reconcile_time
-            .record(started.elapsed().as_secs_f64());
         drop(active);
         span.record("outcome", outcome.label());
+        // Inside the span, so an exemplar of the reconcile time points at this reconcile.
+        let seconds = started.elapsed().as_secs_f64();
+        span.in_scope(|| self.metrics.reconcile_time.record(seconds));
         let (failures, requeue) = span.in_scope(|| self.settle(object, &key, attempt, outcome));
         self.scheduler.finish(&key, failures, requeue);
     }

@@ -1,7 +1,7 @@
 //! The guard that records a request once, however it ends.
 
 use super::cache::Endpoint;
-use super::labels::STATUS_CANCELLED;
+use super::labels::{STATUS_CANCELLED, STATUS_ERROR, status_label};
 use std::sync::Arc;
 
 /// Lives from the call until the response ends (the body's end, or its head with
@@ -13,17 +13,31 @@ pub(crate) struct RequestGuard {
     /// Raw clock reading at the call (see `quanta::Clock::raw`).
     start: u64,
     status: u16,
+    /// The request's `api_request` span: disabled (no subscriber wants it) or off.
+    pub(crate) span: tracing::Span,
 }
 
 impl RequestGuard {
     #[inline]
-    pub(crate) fn start(endpoint: Arc<Endpoint>) -> Self {
+    pub(crate) fn start(endpoint: Arc<Endpoint>, spans: bool) -> Self {
+        let span = if spans {
+            tracing::info_span!(
+                "api_request",
+                method = endpoint.method,
+                route = &*endpoint.label,
+                status = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         endpoint.in_flight.increment(1.0);
         let start = endpoint.clock.raw();
         Self {
             endpoint,
             start,
             status: STATUS_CANCELLED,
+            span,
         }
     }
 
@@ -34,9 +48,30 @@ impl RequestGuard {
     }
 }
 
+/// The span's `outcome` of a stored status: 5xx, failures and gRPC statuses other than OK
+/// are errors, as tower-http's default classifiers see them.
+fn outcome(status: u16) -> &'static str {
+    match status {
+        STATUS_CANCELLED => "cancelled",
+        STATUS_ERROR | 500..=999 => "error",
+        1000 => "success",
+        s if s > 1000 => "error",
+        _ => "success",
+    }
+}
+
 impl Drop for RequestGuard {
     #[inline]
     fn drop(&mut self) {
+        if !self.span.is_disabled() {
+            if (100..1000).contains(&self.status) {
+                self.span.record("status", self.status);
+            } else {
+                self.span.record("status", &*status_label(self.status));
+            }
+            self.span.record("outcome", outcome(self.status));
+        }
+        let _entered = self.span.enter();
         self.endpoint.in_flight.decrement(1.0);
         let nanos = self
             .endpoint
