@@ -14,7 +14,10 @@ const OPENMETRICS: &str = "Accept: application/openmetrics-text; version=1.0.0\r
 
 /// The exemplars Prometheus holds for `selector`: (series labels, trace id, span id).
 fn exemplars(prom: &Prometheus, selector: &str) -> Result<Vec<(Value, String, String)>, String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let data = prom.api(&format!(
         "/api/v1/query_exemplars?query={}&start={}&end={}",
         encode(selector),
@@ -34,7 +37,9 @@ fn exemplars(prom: &Prometheus, selector: &str) -> Result<Vec<(Value, String, St
             let trace = labels["trace_id"].as_str().unwrap().to_owned();
             let span = labels["span_id"].as_str().unwrap().to_owned();
             let hex = |s: &str, n| {
-                s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                s.len() == n
+                    && s.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             };
             assert!(hex(&trace, 32) && hex(&span, 16), "{e}");
             found.push((series["seriesLabels"].clone(), trace, span));
@@ -85,7 +90,8 @@ fn prometheus_stores_the_operators_exemplars_and_their_traces_are_in_its_json_lo
     // The exposition: exemplars in OpenMetrics only.
     let om = http(op.metrics, "GET", "/metrics", OPENMETRICS, None).unwrap();
     assert!(
-        om.head.contains("content-type: application/openmetrics-text"),
+        om.head
+            .contains("content-type: application/openmetrics-text"),
         "{}",
         om.head
     );

@@ -1,7 +1,7 @@
 //! The guard that records a request once, however it ends.
 
 use super::cache::Endpoint;
-use super::labels::{STATUS_CANCELLED, STATUS_ERROR, status_label};
+use super::labels::{STATUS_CANCELLED, STATUS_ERROR, STATUS_GRPC, status_label};
 use std::sync::Arc;
 
 /// Lives from the call until the response ends (the body's end, or its head with
@@ -53,9 +53,9 @@ impl RequestGuard {
 fn outcome(status: u16) -> &'static str {
     match status {
         STATUS_CANCELLED => "cancelled",
-        STATUS_ERROR | 500..=999 => "error",
-        1000 => "success",
-        s if s > 1000 => "error",
+        STATUS_ERROR | 500..STATUS_GRPC => "error",
+        STATUS_GRPC => "success",
+        s if s > STATUS_GRPC => "error",
         _ => "success",
     }
 }
@@ -64,7 +64,7 @@ impl Drop for RequestGuard {
     #[inline]
     fn drop(&mut self) {
         if !self.span.is_disabled() {
-            if (100..1000).contains(&self.status) {
+            if (100..STATUS_GRPC).contains(&self.status) {
                 self.span.record("status", self.status);
             } else {
                 self.span.record("status", &*status_label(self.status));
