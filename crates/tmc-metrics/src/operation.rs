@@ -102,6 +102,7 @@ impl Operation {
             outcome = tracing::field::Empty,
             error_kind = tracing::field::Empty,
         );
+        let span = (!span.is_disabled()).then_some(span);
         OperationTracker {
             start: i.clock.raw(),
             op: self.clone(),
@@ -159,7 +160,9 @@ impl Operation {
     /// Whatever `f` returns.
     pub fn call<T, E: Classify>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         let tracker = self.start();
-        let result = tracker.span.in_scope(f);
+        let entered = tracker.enter();
+        let result = f();
+        drop(entered);
         match &result {
             Ok(_) => tracker.success(),
             Err(e) => tracker.error(e),
@@ -192,16 +195,21 @@ pub struct OperationTracker {
     /// The raw clock reading at the start (see `quanta::Clock::raw`).
     start: u64,
     done: bool,
-    /// The run's `operation` span (disabled when no subscriber wants it).
-    span: tracing::Span,
+    /// The run's `operation` span; `None` when no subscriber wants it, so a disabled span
+    /// is never entered or dropped.
+    span: Option<tracing::Span>,
 }
 
 impl OperationTracker {
-    /// The run's `operation` span: enter it (or instrument a future with it) so that what
-    /// the run logs or records is attributed to it.
+    /// The run's `operation` span, `None` when no subscriber wants it: enter it (or
+    /// instrument a future with it) so that what the run logs or records is attributed to it.
     #[must_use]
-    pub fn span(&self) -> &tracing::Span {
-        &self.span
+    pub fn span(&self) -> Option<&tracing::Span> {
+        self.span.as_ref()
+    }
+
+    fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        self.span.as_ref().map(tracing::Span::enter)
     }
 
     /// Records a success and the duration.
@@ -217,11 +225,11 @@ impl OperationTracker {
 
     /// Records an error of the given class and the duration.
     pub fn error_class(mut self, class: ErrorClass) {
-        if !self.span.is_disabled() {
-            self.span.record("outcome", status::ERROR);
-            self.span.record("error_kind", class.kind.as_str());
+        if let Some(span) = &self.span {
+            span.record("outcome", status::ERROR);
+            span.record("error_kind", class.kind.as_str());
         }
-        let entered = self.span.enter();
+        let entered = self.enter();
         self.op.error_counter(class).increment(1);
         drop(entered);
         self.finish(|inner| &inner.error);
@@ -234,18 +242,18 @@ impl OperationTracker {
         std::time::Duration::from_nanos(clock.delta_as_nanos(self.start, clock.raw()))
     }
 
-    /// Records the span's `outcome` (a field lookup, so only when the span is enabled).
+    /// Records the span's `outcome` (a field lookup, so only into an enabled span).
     #[inline]
     fn outcome(&self, outcome: &'static str) {
-        if !self.span.is_disabled() {
-            self.span.record("outcome", outcome);
+        if let Some(span) = &self.span {
+            span.record("outcome", outcome);
         }
     }
 
     /// Counts the outcome `which` picks and observes the duration; no handle is cloned.
     fn finish(&mut self, which: impl FnOnce(&Inner) -> &Counter) {
         self.done = true;
-        let _entered = self.span.enter();
+        let _entered = self.enter();
         let inner = &*self.op.inner;
         which(inner).increment(1);
         let nanos = inner.clock.delta_as_nanos(self.start, inner.clock.raw());
@@ -345,7 +353,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _entered = this.tracker.as_ref().map(|t| t.span.enter());
+            let _entered = this.tracker.as_ref().and_then(OperationTracker::enter);
             ready!(this.future.poll(cx))
         };
         if let Some(tracker) = this.tracker.take() {

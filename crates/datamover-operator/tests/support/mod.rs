@@ -70,11 +70,17 @@ pub(crate) struct Operator {
 impl Operator {
     /// The operator on `data`, with `data`'s parent allowed as host-path and destination root.
     pub(crate) fn start(data: &Path) -> Self {
-        Self::start_with(data, &[], None)
+        Self::start_with(data, &[], &[], None)
     }
 
-    /// As [`start`](Self::start), with more flags, and its stdout (its log) written to `log`.
-    pub(crate) fn start_with(data: &Path, flags: &[&str], log: Option<&Path>) -> Self {
+    /// As [`start`](Self::start), with more flags and environment variables, and its stdout
+    /// (its log) written to `log`.
+    pub(crate) fn start_with(
+        data: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Self {
         let (metrics, api) = (free_port(), free_port());
         let root = data.parent().unwrap();
         let stdout = log.map_or_else(Stdio::null, |path| {
@@ -92,6 +98,7 @@ impl Operator {
             .args(["--api-bind-address", &api.to_string()])
             .args(["--job-backoff-seconds", "0"])
             .args(flags)
+            .envs(env.iter().copied())
             .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()

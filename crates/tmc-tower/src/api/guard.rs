@@ -13,24 +13,26 @@ pub(crate) struct RequestGuard {
     /// Raw clock reading at the call (see `quanta::Clock::raw`).
     start: u64,
     status: u16,
-    /// The request's `api_request` span: disabled (no subscriber wants it) or off.
-    pub(crate) span: tracing::Span,
+    /// The request's `api_request` span; `None` when spans are off or no subscriber wants
+    /// it, so a disabled span is never entered, exited or dropped (each would check for a
+    /// `log` logger when tracing's `log` feature is on).
+    pub(crate) span: Option<tracing::Span>,
 }
 
 impl RequestGuard {
     #[inline]
     pub(crate) fn start(endpoint: Arc<Endpoint>, spans: bool) -> Self {
-        let span = if spans {
-            tracing::info_span!(
-                "api_request",
-                method = endpoint.method,
-                route = &*endpoint.label,
-                status = tracing::field::Empty,
-                outcome = tracing::field::Empty,
-            )
-        } else {
-            tracing::Span::none()
-        };
+        let span = spans
+            .then(|| {
+                tracing::info_span!(
+                    "api_request",
+                    method = endpoint.method,
+                    route = &*endpoint.label,
+                    status = tracing::field::Empty,
+                    outcome = tracing::field::Empty,
+                )
+            })
+            .filter(|span| !span.is_disabled());
         endpoint.in_flight.increment(1.0);
         let start = endpoint.clock.raw();
         Self {
@@ -63,15 +65,15 @@ fn outcome(status: u16) -> &'static str {
 impl Drop for RequestGuard {
     #[inline]
     fn drop(&mut self) {
-        if !self.span.is_disabled() {
+        if let Some(span) = &self.span {
             if (100..STATUS_GRPC).contains(&self.status) {
-                self.span.record("status", self.status);
+                span.record("status", self.status);
             } else {
-                self.span.record("status", &*status_label(self.status));
+                span.record("status", &*status_label(self.status));
             }
-            self.span.record("outcome", outcome(self.status));
+            span.record("outcome", outcome(self.status));
         }
-        let _entered = self.span.enter();
+        let _entered = self.span.as_ref().map(tracing::Span::enter);
         self.endpoint.in_flight.decrement(1.0);
         let nanos = self
             .endpoint

@@ -73,7 +73,10 @@ where
             at_head: config.at_head,
             grpc: config.grpc,
         };
-        let entered = guard.as_ref().map(|g| g.span.enter());
+        let entered = guard
+            .as_ref()
+            .and_then(|g| g.span.as_ref())
+            .map(tracing::Span::enter);
         let inner = self.inner.call(request);
         drop(entered);
         ResponseFuture::new(inner, guard, head_only, flags)
