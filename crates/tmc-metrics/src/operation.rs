@@ -94,15 +94,20 @@ impl Operation {
     #[must_use = "dropping the tracker at once records a cancelled operation"]
     pub fn start(&self) -> OperationTracker {
         let i = &*self.inner;
-        let span = tracing::info_span!(
-            "operation",
-            component_type = i.component_type.as_str(),
-            component_id = i.component_id.as_str(),
-            operation = i.operation.as_str(),
-            outcome = tracing::field::Empty,
-            error_kind = tracing::field::Empty,
-        );
-        let span = (!span.is_disabled()).then_some(span);
+        // One atomic load when no subscriber wants `info`: the span macro is not reached
+        // (its disabled path would hand the fields to `log` with tracing's `log` feature on).
+        let span = info_wanted()
+            .then(|| {
+                tracing::info_span!(
+                    "operation",
+                    component_type = i.component_type.as_str(),
+                    component_id = i.component_id.as_str(),
+                    operation = i.operation.as_str(),
+                    outcome = tracing::field::Empty,
+                    error_kind = tracing::field::Empty,
+                )
+            })
+            .filter(|span| !span.is_disabled());
         OperationTracker {
             start: i.clock.raw(),
             op: self.clone(),
@@ -268,6 +273,13 @@ impl Drop for OperationTracker {
             self.finish(|inner| &inner.cancelled);
         }
     }
+}
+
+/// Whether any subscriber could want an `info` span.
+#[inline]
+fn info_wanted() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    tracing::Level::INFO <= STATIC_MAX_LEVEL && tracing::Level::INFO <= LevelFilter::current()
 }
 
 /// Nanoseconds as seconds (a multiplication: cheaper than a division on the hot path).

@@ -22,7 +22,7 @@ pub(crate) struct RequestGuard {
 impl RequestGuard {
     #[inline]
     pub(crate) fn start(endpoint: Arc<Endpoint>, spans: bool) -> Self {
-        let span = spans
+        let span = (spans && info_wanted())
             .then(|| {
                 tracing::info_span!(
                     "api_request",
@@ -48,6 +48,15 @@ impl RequestGuard {
     pub(crate) fn finish(mut self, status: u16) {
         self.status = status;
     }
+}
+
+/// Whether any subscriber could want an `info` span: one atomic load, before the span
+/// macro. With none, the macro's disabled path would still hand the fields to the `log`
+/// crate's check when tracing's `log` feature is on (tower turns it on).
+#[inline]
+fn info_wanted() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    tracing::Level::INFO <= STATIC_MAX_LEVEL && tracing::Level::INFO <= LevelFilter::current()
 }
 
 /// The span's `outcome` of a stored status: 5xx, failures and gRPC statuses other than OK
