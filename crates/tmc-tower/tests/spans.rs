@@ -268,3 +268,42 @@ async fn operation_layer_and_instrument_reconcile_spans_end_with_their_outcome()
         ]
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn grpc_calls_end_with_the_outcome_the_api_alert_counts() {
+    let (spans, _guard) = collect();
+    let metrics = metrics();
+    let status = |code: &'static str| get(move || async move { ([("grpc-status", code)], "") });
+    let app = Router::new()
+        .route("/pkg.Svc/Internal", status("13"))
+        .route("/pkg.Svc/NotFound", status("5"))
+        .route("/pkg.Svc/Cancelled", status("1"))
+        .layer(ApiMetricsLayer::new(&metrics).grpc(true));
+    for uri in [
+        "/pkg.Svc/Internal",
+        "/pkg.Svc/NotFound",
+        "/pkg.Svc/Cancelled",
+    ] {
+        assert_eq!(send(&app, uri).await, StatusCode::OK);
+    }
+    assert_eq!(
+        *spans.0.lock().unwrap(),
+        [
+            closed(
+                "api_request",
+                None,
+                "method=GET route=/pkg.Svc/Internal status=grpc_INTERNAL outcome=error"
+            ),
+            closed(
+                "api_request",
+                None,
+                "method=GET route=/pkg.Svc/NotFound status=grpc_NOT_FOUND outcome=success"
+            ),
+            closed(
+                "api_request",
+                None,
+                "method=GET route=/pkg.Svc/Cancelled status=grpc_CANCELLED outcome=cancelled"
+            ),
+        ]
+    );
+}

@@ -59,14 +59,17 @@ fn info_wanted() -> bool {
     tracing::Level::INFO <= STATIC_MAX_LEVEL && tracing::Level::INFO <= LevelFilter::current()
 }
 
-/// The span's `outcome` of a stored status: 5xx, failures and gRPC statuses other than OK
-/// are errors, as tower-http's default classifiers see them.
+/// The span's `outcome` of a stored status, as the shipped API error-rate alert counts
+/// failures: a 5xx, a failed service or body, or a server-side gRPC status (`UNKNOWN`,
+/// `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`) is an error;
+/// a request dropped first or a `grpc_CANCELLED` call is cancelled; the rest succeeded.
 fn outcome(status: u16) -> &'static str {
+    const GRPC_CANCELLED: u16 = STATUS_GRPC + 1;
+    const GRPC_SERVER_ERRORS: [u16; 6] = [2, 4, 12, 13, 14, 15];
     match status {
-        STATUS_CANCELLED => "cancelled",
-        STATUS_ERROR | 500..STATUS_GRPC => "error",
-        STATUS_GRPC => "success",
-        s if s > STATUS_GRPC => "error",
+        STATUS_CANCELLED | GRPC_CANCELLED => "cancelled",
+        STATUS_ERROR | 500..=999 => "error",
+        s if s > STATUS_GRPC && GRPC_SERVER_ERRORS.contains(&(s - STATUS_GRPC)) => "error",
         _ => "success",
     }
 }

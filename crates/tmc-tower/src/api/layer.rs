@@ -133,10 +133,11 @@ impl<E> ApiMetricsLayer<E> {
     /// none, it costs one load of tracing's maximum level (3 instructions per request in
     /// `benches/http_instructions.sh`). It carries `method`, `route` (the `endpoint` label),
     /// and once the request ends `status` (the status code, or `cancelled`, `error`, a
-    /// `grpc_*` code) and `outcome` (`success`; `error` for a 5xx, a failed service or body,
-    /// or a gRPC status other than OK; `cancelled`). The inner service is called and polled
-    /// inside it, and the request's metrics are recorded inside it, so an exemplar
-    /// (`tmc_metrics` feature `opentelemetry`) points at it.
+    /// `grpc_*` code) and `outcome` (`error` for a 5xx, a failed service or body, or a
+    /// server-side gRPC status, as the shipped API error-rate alert counts; `cancelled` for
+    /// a request dropped first or `grpc_CANCELLED`; else `success`). The inner service is
+    /// called and polled inside it, and the request's metrics are recorded inside it, so an
+    /// exemplar (`tmc_metrics` feature `opentelemetry`) points at it.
     ///
     /// Beside tower-http's `TraceLayer`: both spans are made; put `TraceLayer` outside this
     /// layer and `api_request` is its child (`TraceLayer`'s `request` span keeps the URI and
