@@ -61,7 +61,7 @@ instructions() { # variant n
   echo $(( total - once ))
 }
 
-VARIANTS=${VARIANTS:-bare noop-layer tmc tmc-outer axum-prometheus}
+VARIANTS=${VARIANTS:-bare noop-layer tmc tmc-nospans tmc-outer axum-prometheus}
 declare -A PER
 printf "%-16s%16s%14s\n" variant "instr/request" "vs bare"
 for variant in $VARIANTS; do
@@ -76,6 +76,10 @@ done
 # target: at most 500), and outer mode over bare (it adds no per-route layer to compare with).
 if [ -n "${PER[noop-layer]:-}" ] && [ -n "${PER[tmc]:-}" ]; then
   echo "tmc layer's own cost over noop-layer: $(( PER[tmc] - PER[noop-layer] )) instructions/request"
+fi
+# The api_request spans with no subscriber (issue 14's target: at most 100).
+if [ -n "${PER[tmc]:-}" ] && [ -n "${PER[tmc-nospans]:-}" ]; then
+  echo "api_request spans with no subscriber (tmc over tmc-nospans): $(( PER[tmc] - PER[tmc-nospans] )) instructions/request"
 fi
 if [ -n "${PER[bare]:-}" ] && [ -n "${PER[tmc-outer]:-}" ]; then
   echo "tmc-outer layer's own cost over bare: $(( PER[tmc-outer] - PER[bare] )) instructions/request"

@@ -1,5 +1,5 @@
 //! The HTTP overhead benchmark server: `cargo run --release --example http_bench --
-//! --variant <bare|noop-layer|tmc|tmc-outer|axum-prometheus> --bind 127.0.0.1:PORT`, then load
+//! --variant <bare|noop-layer|tmc|tmc-nospans|tmc-outer|axum-prometheus> --bind 127.0.0.1:PORT`, then load
 //! `GET /hello/{id}`.
 //!
 //! Every variant serves the same two routes, `GET /hello/{id}` and `GET /metrics`, so the
@@ -7,6 +7,9 @@
 //!
 //! - `bare`: axum with no middleware, the limit.
 //! - `tmc`: `ApiMetricsLayer` added with `Router::layer` (inside the router), plus `/metrics`.
+//!   Its `api_request` spans are on (the default), with no subscriber: nobody wants them.
+//! - `tmc-nospans`: the same with `ApiMetricsLayer::spans(false)`, so `tmc` minus
+//!   `tmc-nospans` is what the spans cost when no subscriber wants them.
 //! - `tmc-outer`: `ApiMetricsLayer` in outer mode: wrapping the whole router, the route
 //!   template from the `RouteTable` that `ApiRoutes` built with the router, plus `/metrics`.
 //! - `noop-layer`: a `Router::layer` that does nothing: what axum's per-route layering costs
@@ -34,7 +37,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tmc_tower::api::{ApiMetricsLayer, ApiRoutes};
 use tokio::sync::Notify;
 
-const VARIANTS: [&str; 5] = ["bare", "noop-layer", "tmc", "tmc-outer", "axum-prometheus"];
+const VARIANTS: [&str; 6] = [
+    "bare",
+    "noop-layer",
+    "tmc",
+    "tmc-nospans",
+    "tmc-outer",
+    "axum-prometheus",
+];
 
 struct Args {
     variant: String,
@@ -77,7 +87,7 @@ fn parse() -> Result<Args, String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse().map_err(|e| format!("{e}\nusage: http_bench --variant <bare|noop-layer|tmc|tmc-outer|axum-prometheus> [--bind ADDR] [--worker-threads N] [--exit-after N]"))?;
+    let args = parse().map_err(|e| format!("{e}\nusage: http_bench --variant <bare|noop-layer|tmc|tmc-nospans|tmc-outer|axum-prometheus> [--bind ADDR] [--worker-threads N] [--exit-after N]"))?;
     let runtime = if args.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -137,6 +147,10 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .route("/hello/{id}", hello)
             .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
             .layer(ApiMetricsLayer::new(&metrics)),
+        "tmc-nospans" => Router::new()
+            .route("/hello/{id}", hello)
+            .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
+            .layer(ApiMetricsLayer::new(&metrics).spans(false)),
         "tmc-outer" => {
             let app = ApiRoutes::new()
                 .route("/hello/{id}", hello)

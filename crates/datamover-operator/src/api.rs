@@ -234,6 +234,7 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
                         Applied::Configured => "configured",
                         Applied::Unchanged => "unchanged",
                     };
+                    tracing::info!(kind = o.kind().as_str(), namespace = %m.namespace, name = %m.name, result, "applied");
                     json!({ "kind": o.kind().as_str(), "namespace": m.namespace, "name": m.name, "result": result })
                 })
                 .collect();
@@ -312,8 +313,11 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
         }
     }
     match deleted {
-        Ok(true) => axum::Json(json!({ "deleted": format!("{} {ns}/{name}", kind.as_str()) }))
-            .into_response(),
+        Ok(true) => {
+            tracing::info!(kind = kind.as_str(), namespace = %ns, name = %name, "deleted");
+            axum::Json(json!({ "deleted": format!("{} {ns}/{name}", kind.as_str()) }))
+                .into_response()
+        }
         Ok(false) => error(
             StatusCode::NOT_FOUND,
             format!("{} {ns}/{name} not found", kind.as_str()),

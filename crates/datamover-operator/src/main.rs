@@ -11,6 +11,7 @@ mod output;
 mod page;
 mod schedules;
 mod table;
+mod telemetry;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,11 +28,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the controller, the metrics endpoint and the resource API.
-    #[command(after_help = operator::LOG_HELP)]
+    #[command(after_help = telemetry::LOG_HELP)]
     Run(operator::RunArgs),
     /// Run the operator with a bundled example: sample data, a secret with a local
     /// destination and a DataMover, driven to Completed; then keep serving.
-    #[command(after_help = operator::LOG_HELP)]
+    #[command(after_help = telemetry::LOG_HELP)]
     Demo(operator::RunArgs),
     /// Print the DataMover `CustomResourceDefinition` (as in `deploy/crd/datamover.yaml`).
     Crd,

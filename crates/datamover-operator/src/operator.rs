@@ -116,6 +116,12 @@ pub(crate) struct RunArgs {
     /// Log lines as `text` or `json` (see `RUST_LOG` below).
     #[arg(long, env = "DATAMOVER_LOG_FORMAT", value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
+    /// Exemplars: give the operator's spans OpenTelemetry trace ids, keep the latest as an
+    /// exemplar on each counter and histogram bucket of the OpenMetrics exposition, and add
+    /// `trace_id` to JSON log lines. Spans are exported over OTLP when
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    #[arg(long, env = "DATAMOVER_EXEMPLARS")]
+    pub(crate) exemplars: bool,
     /// Sync pods (rclone processes) running at once, over all Jobs (embedded backend).
     #[arg(long, env = "DATAMOVER_MAX_CONCURRENT_SYNCS", default_value_t = 8)]
     pub(crate) max_concurrent_syncs: usize,
@@ -137,31 +143,7 @@ pub(crate) enum LogFormat {
     Json,
 }
 
-/// Help shown after `run --help` and `demo --help`.
-pub(crate) const LOG_HELP: &str = "Logging: RUST_LOG selects what is logged, in \
-tracing-subscriber's EnvFilter syntax (default `info`; e.g. `RUST_LOG=debug`, \
-`RUST_LOG=info,datamover=debug`). Logs go to stdout, as text (coloured only when stdout is \
-a terminal) or JSON lines with --log-format json.";
-
-fn init_logging(format: LogFormat) {
-    use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .init(),
-    }
-}
-
 pub(crate) fn run(args: RunArgs, demo: bool) -> Result<(), String> {
-    init_logging(args.log_format);
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
@@ -178,7 +160,11 @@ pub(crate) fn run(args: RunArgs, demo: bool) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(args, demo))
+    let telemetry = crate::telemetry::init(args.log_format, args.exemplars, runtime.handle())?;
+    let result = runtime.block_on(serve(args, demo));
+    // Flushes the last spans while the runtime that sends them still runs.
+    drop(telemetry);
+    result
 }
 
 async fn check_rclone(rclone: &PathBuf) -> Result<String, String> {
@@ -263,7 +249,9 @@ impl Observability {
     fn new(args: &RunArgs) -> Result<Self, String> {
         let config = metrics_config(args)?;
         // With the endpoint disabled nothing is installed: recording goes to the no-op.
-        let builder = Metrics::builder().retention(Some(config.retention_period));
+        let builder = Metrics::builder()
+            .retention(Some(config.retention_period))
+            .exemplars(args.exemplars);
         let metrics = if config.enabled {
             builder.install()
         } else {

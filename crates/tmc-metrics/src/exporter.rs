@@ -54,6 +54,7 @@ pub struct MetricsBuilder {
     max_series_per_family: usize,
     retention: Option<Duration>,
     clock: Option<crate::retention::Clock>,
+    exemplars: bool,
 }
 
 /// The default cap on distinct label sets per family; see [`MetricsBuilder::max_series_per_family`].
@@ -69,6 +70,7 @@ impl Default for MetricsBuilder {
             max_series_per_family: DEFAULT_MAX_SERIES_PER_FAMILY,
             retention: None,
             clock: None,
+            exemplars: false,
         }
     }
 }
@@ -148,6 +150,28 @@ impl MetricsBuilder {
         self
     }
 
+    /// Keeps exemplars (feature `opentelemetry`): every counter and every histogram bucket
+    /// holds the latest observation made inside a `tracing` span with a sampled
+    /// OpenTelemetry context (a `tracing_opentelemetry` layer in the subscriber), with its
+    /// trace and span ids, and the OpenMetrics rendering writes it after the sample:
+    /// `tmc_api_request_duration_seconds_bucket{…,le="0.005"} 3 # {trace_id="…",span_id="…"} 0.0012 1764540000.123`.
+    /// The text format 0.0.4 never carries exemplars. Default: off (no slot, no lookup).
+    ///
+    /// ```
+    /// use tmc_metrics::{Format, Metrics};
+    ///
+    /// let metrics = Metrics::builder().exemplars(true).build()?;
+    /// metrics.collector().operation("syncer", "a", "get").call(|| Ok::<_, tmc_metrics::TmcError>(()))?;
+    /// // No OpenTelemetry span here: no exemplar, the same lines as without.
+    /// assert!(!metrics.render_as(Format::OpenMetrics).contains(" # {"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    pub fn exemplars(mut self, on: bool) -> Self {
+        self.exemplars = on;
+        self
+    }
+
     /// A label added to every series, e.g. `cluster="prod-1"`.
     ///
     /// # Errors
@@ -211,6 +235,7 @@ impl MetricsBuilder {
                 .map(|(name, b)| (name.clone(), Arc::from(b.as_slice())))
                 .collect::<HashMap<_, _>>(),
             retention: self.retention.map(|p| p.as_secs().max(1)),
+            exemplars: self.exemplars,
         };
         let registry = Arc::new(Registry::new(config, clock));
         let custom = CustomMetrics::new(registry.clone(), self.default_buckets.clone());

@@ -15,6 +15,13 @@
 //!   recorder the application installed.
 //! - `prometheus-exporter`: [`prometheus`], which configures `metrics-exporter-prometheus`
 //!   from the catalog for applications that use that exporter instead.
+//! - `opentelemetry`: exemplars (`MetricsBuilder::exemplars`): counters and histogram
+//!   buckets keep the trace and span ids of the OpenTelemetry context of the current
+//!   `tracing` span (`tracing-opentelemetry`), written in OpenMetrics. Off, the cells have no
+//!   exemplar slot and nothing is looked up.
+//!
+//! Each run of an [`Operation`] is a `tracing` span, `operation` (see [`OperationTracker`]),
+//! made only when a subscriber wants it.
 //!
 //! ```
 //! # #[cfg(feature = "registry")] {

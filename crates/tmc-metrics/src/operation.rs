@@ -5,6 +5,13 @@
 //! [`OperationTracker`] with [`success`](OperationTracker::success) or
 //! [`error`](OperationTracker::error) records the outcome; dropping it without either records
 //! `cancelled`, so an abandoned future is never lost. Every outcome observes the duration.
+//!
+//! Each run is also a `tracing` span, `operation`, with the fields `component_type`,
+//! `component_id`, `operation`, and once it ends `outcome` (`success`, `error`,
+//! `cancelled`) and, for an error, `error_kind` ([`ErrorKind::as_str`]). A tracked future
+//! runs inside it, and the metrics are recorded inside it (so an exemplar points at it).
+//! With no subscriber interested the span is disabled by its callsite: no field is
+//! evaluated and nothing is allocated.
 
 use crate::catalog::*;
 use crate::collector::MetricsCollector;
@@ -43,6 +50,7 @@ struct Inner {
     collector: MetricsCollector,
     component_type: String,
     component_id: String,
+    operation: String,
     /// Read raw (one `rdtsc` where the TSC is usable) at start and end, scaled once.
     clock: quanta::Clock,
 }
@@ -76,6 +84,7 @@ impl Operation {
                 collector: c.clone(),
                 component_type: component_type.to_owned(),
                 component_id: component_id.to_owned(),
+                operation: operation.to_owned(),
                 clock: quanta::Clock::new(),
             }),
         }
@@ -84,10 +93,26 @@ impl Operation {
     /// Starts timing one run of the operation.
     #[must_use = "dropping the tracker at once records a cancelled operation"]
     pub fn start(&self) -> OperationTracker {
+        let i = &*self.inner;
+        // One atomic load when no subscriber wants `info`: the span macro is not reached
+        // (its disabled path would hand the fields to `log` with tracing's `log` feature on).
+        let span = info_wanted()
+            .then(|| {
+                tracing::info_span!(
+                    "operation",
+                    component_type = i.component_type.as_str(),
+                    component_id = i.component_id.as_str(),
+                    operation = i.operation.as_str(),
+                    outcome = tracing::field::Empty,
+                    error_kind = tracing::field::Empty,
+                )
+            })
+            .filter(|span| !span.is_disabled());
         OperationTracker {
-            start: self.inner.clock.raw(),
+            start: i.clock.raw(),
             op: self.clone(),
             done: false,
+            span,
         }
     }
 
@@ -140,7 +165,9 @@ impl Operation {
     /// Whatever `f` returns.
     pub fn call<T, E: Classify>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         let tracker = self.start();
+        let entered = tracker.enter();
         let result = f();
+        drop(entered);
         match &result {
             Ok(_) => tracker.success(),
             Err(e) => tracker.error(e),
@@ -173,11 +200,26 @@ pub struct OperationTracker {
     /// The raw clock reading at the start (see `quanta::Clock::raw`).
     start: u64,
     done: bool,
+    /// The run's `operation` span; `None` when no subscriber wants it, so a disabled span
+    /// is never entered or dropped.
+    span: Option<tracing::Span>,
 }
 
 impl OperationTracker {
+    /// The run's `operation` span, `None` when no subscriber wants it: enter it (or
+    /// instrument a future with it) so that what the run logs or records is attributed to it.
+    #[must_use]
+    pub fn span(&self) -> Option<&tracing::Span> {
+        self.span.as_ref()
+    }
+
+    fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        self.span.as_ref().map(tracing::Span::enter)
+    }
+
     /// Records a success and the duration.
     pub fn success(mut self) {
+        self.outcome(status::SUCCESS);
         self.finish(|inner| &inner.success);
     }
 
@@ -188,7 +230,13 @@ impl OperationTracker {
 
     /// Records an error of the given class and the duration.
     pub fn error_class(mut self, class: ErrorClass) {
+        if let Some(span) = &self.span {
+            span.record("outcome", status::ERROR);
+            span.record("error_kind", class.kind.as_str());
+        }
+        let entered = self.enter();
         self.op.error_counter(class).increment(1);
+        drop(entered);
         self.finish(|inner| &inner.error);
     }
 
@@ -199,9 +247,18 @@ impl OperationTracker {
         std::time::Duration::from_nanos(clock.delta_as_nanos(self.start, clock.raw()))
     }
 
+    /// Records the span's `outcome` (a field lookup, so only into an enabled span).
+    #[inline]
+    fn outcome(&self, outcome: &'static str) {
+        if let Some(span) = &self.span {
+            span.record("outcome", outcome);
+        }
+    }
+
     /// Counts the outcome `which` picks and observes the duration; no handle is cloned.
     fn finish(&mut self, which: impl FnOnce(&Inner) -> &Counter) {
         self.done = true;
+        let _entered = self.enter();
         let inner = &*self.op.inner;
         which(inner).increment(1);
         let nanos = inner.clock.delta_as_nanos(self.start, inner.clock.raw());
@@ -212,9 +269,17 @@ impl OperationTracker {
 impl Drop for OperationTracker {
     fn drop(&mut self) {
         if !self.done {
+            self.outcome(status::CANCELLED);
             self.finish(|inner| &inner.cancelled);
         }
     }
+}
+
+/// Whether any subscriber could want an `info` span.
+#[inline]
+fn info_wanted() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    tracing::Level::INFO <= STATIC_MAX_LEVEL && tracing::Level::INFO <= LevelFilter::current()
 }
 
 /// Nanoseconds as seconds (a multiplication: cheaper than a division on the hot path).
@@ -299,7 +364,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.future.poll(cx));
+        let result = {
+            let _entered = this.tracker.as_ref().and_then(OperationTracker::enter);
+            ready!(this.future.poll(cx))
+        };
         if let Some(tracker) = this.tracker.take() {
             match this.classifier.classify(&result) {
                 Ok(()) => tracker.success(),

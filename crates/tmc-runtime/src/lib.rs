@@ -20,7 +20,10 @@
 //! * **Shutdown**: [`Controller::run`] takes any future as the signal, stops taking work,
 //!   lets in-flight reconciles finish within a deadline and reports what was cut off.
 //! * **Observability**: a `reconcile` tracing span per reconcile (`controller`, `key`, `outcome`,
-//!   `attempt`) and the `controller_runtime_*` and `workqueue_*` families of
+//!   `attempt`), inside which the reconciler runs and the reconcile's metrics are recorded
+//!   (a reconciler wrapped by `tmc_tower::operation::instrument_reconcile` adds an
+//!   `operation` span under it, with `component_type`, `operation`, `outcome` and
+//!   `error_kind`), and the `controller_runtime_*` and `workqueue_*` families of
 //!   [`tmc_metrics::catalog`], with the names and labels of Go's controller-runtime.
 //!
 //! # Metrics

@@ -123,11 +123,11 @@ impl<K: Resource, P> Shared<K, P> {
             },
             None => Outcome::from(call.await),
         };
-        self.metrics
-            .reconcile_time
-            .record(started.elapsed().as_secs_f64());
         drop(active);
         span.record("outcome", outcome.label());
+        // Inside the span, so an exemplar of the reconcile time points at this reconcile.
+        let seconds = started.elapsed().as_secs_f64();
+        span.in_scope(|| self.metrics.reconcile_time.record(seconds));
         let (failures, requeue) = span.in_scope(|| self.settle(object, &key, attempt, outcome));
         self.scheduler.finish(&key, failures, requeue);
     }
@@ -214,7 +214,11 @@ mod tests {
     use std::fmt;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
+    use tmc_metrics::{ErrorKind, MetricsCollector, TmcError};
     use tokio::sync::mpsc;
+    use tracing::span::{Attributes, Id, Record};
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::{Context, SubscriberExt as _};
 
     struct Obj;
     impl Resource for Obj {
@@ -223,65 +227,80 @@ mod tests {
         }
     }
 
-    /// Captures the fields of every `reconcile` span.
+    /// Captures every span as it closes: `name<parent: k=v ...`, fields in the order they
+    /// were given a value.
+    #[derive(Clone, Default)]
     struct Spans(Arc<Mutex<Vec<String>>>);
 
-    struct Fields(String);
+    #[derive(Default)]
+    struct Fields(Vec<(&'static str, String)>);
 
     impl tracing::field::Visit for Fields {
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.record_debug(field, &format_args!("{value}"));
+        }
         fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-            use std::fmt::Write;
-            let sep = if self.0.is_empty() { "" } else { " " };
-            let _ = write!(self.0, "{sep}{}={value:?}", field.name());
+            let value = format!("{value:?}");
+            match self.0.iter_mut().find(|(n, _)| *n == field.name()) {
+                Some(slot) => slot.1 = value,
+                None => self.0.push((field.name(), value)),
+            }
         }
     }
 
-    impl tracing::Subscriber for Spans {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
+    impl<S> Layer<S> for Spans
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            let mut fields = Fields::default();
+            attrs.record(&mut fields);
+            ctx.span(id).unwrap().extensions_mut().insert(fields);
         }
-        fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            let mut spans = self.0.lock().unwrap();
-            if span.metadata().name() == "reconcile" {
-                let mut fields = Fields(String::new());
-                span.record(&mut fields);
-                spans.push(fields.0);
-            }
-            tracing::span::Id::from_u64(u64::try_from(spans.len()).unwrap() + 1)
+        fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+            let span = ctx.span(id).unwrap();
+            values.record(span.extensions_mut().get_mut::<Fields>().unwrap());
         }
-        fn record(&self, id: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-            // `new_span` hands out the Id len + 1 after pushing: index = id - 2.
-            let mut spans = self.0.lock().unwrap();
-            if let Some(fields) = usize::try_from(id.into_u64().wrapping_sub(2))
-                .ok()
-                .and_then(|i| spans.get_mut(i))
-            {
-                let mut recorded = Fields(std::mem::take(fields));
-                values.record(&mut recorded);
-                *fields = recorded.0;
-            }
+        fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+            let span = ctx.span(&id).unwrap();
+            let ext = span.extensions();
+            let fields: Vec<String> = ext
+                .get::<Fields>()
+                .unwrap()
+                .0
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let parent = span.parent().map_or("", |p| p.name());
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{}<{parent}: {}", span.name(), fields.join(" ")));
         }
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, _: &tracing::Event<'_>) {}
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
     }
 
     #[tokio::test(start_paused = true)]
-    async fn reconcile_span_should_carry_controller_key_attempt_and_outcome() {
-        let spans: Arc<Mutex<Vec<String>>> = Arc::default();
-        let _default = tracing::subscriber::set_default(Spans(Arc::clone(&spans)));
+    async fn reconcile_span_should_carry_controller_key_attempt_and_outcome_around_operations() {
+        let spans = Spans::default();
+        let _default =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
         let store = MemoryStore::new();
         store.apply(Obj);
         let (tx, mut rx) = mpsc::unbounded_channel();
+        // Each reconcile runs one tracked operation, which fails the first time.
+        let get = MetricsCollector::facade().operation("syncer", "cluster-1", "get");
         let svc = tower::service_fn(move |req: ReconcileRequest<Obj>| {
-            let tx = tx.clone();
+            let (tx, get) = (tx.clone(), get.clone());
             async move {
-                if req.attempt == 0 {
-                    return Err("once");
-                }
+                get.track(async {
+                    match req.attempt {
+                        0 => Err(TmcError::new(ErrorKind::Timeout, "syncer", "get", "slow")),
+                        _ => Ok(()),
+                    }
+                })
+                .await?;
                 let _ = tx.send(());
-                Ok(Action::await_change())
+                Ok::<_, TmcError>(Action::await_change())
             }
         });
         let backoff = Backoff {
@@ -299,11 +318,14 @@ mod tests {
             })
             .await;
         assert!(report.is_clean());
+        let op = "component_type=syncer component_id=cluster-1 operation=get";
         assert_eq!(
-            *spans.lock().unwrap(),
+            *spans.0.lock().unwrap(),
             [
-                "controller=traced key=ns/a attempt=0 outcome=\"error\"",
-                "controller=traced key=ns/a attempt=1 outcome=\"success\""
+                format!("operation<reconcile: {op} outcome=error error_kind=Timeout"),
+                "reconcile<: controller=traced key=ns/a attempt=0 outcome=error".to_owned(),
+                format!("operation<reconcile: {op} outcome=success"),
+                "reconcile<: controller=traced key=ns/a attempt=1 outcome=success".to_owned(),
             ]
         );
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code, missing_docs)] // each test file uses its part
 
 pub(crate) mod chromium;
+pub(crate) mod prometheus;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -69,8 +70,22 @@ pub(crate) struct Operator {
 impl Operator {
     /// The operator on `data`, with `data`'s parent allowed as host-path and destination root.
     pub(crate) fn start(data: &Path) -> Self {
+        Self::start_with(data, &[], &[], None)
+    }
+
+    /// As [`start`](Self::start), with more flags and environment variables, and its stdout
+    /// (its log) written to `log`.
+    pub(crate) fn start_with(
+        data: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Self {
         let (metrics, api) = (free_port(), free_port());
         let root = data.parent().unwrap();
+        let stdout = log.map_or_else(Stdio::null, |path| {
+            Stdio::from(std::fs::File::create(path).unwrap())
+        });
         let child = Command::new(BIN)
             .arg("run")
             .arg("--data-dir")
@@ -82,7 +97,9 @@ impl Operator {
             .args(["--metrics-bind-address", &metrics.to_string()])
             .args(["--api-bind-address", &api.to_string()])
             .args(["--job-backoff-seconds", "0"])
-            .stdout(Stdio::null())
+            .args(flags)
+            .envs(env.iter().copied())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();

@@ -4,10 +4,13 @@
 //! operations with no lock and no allocation. A cell is shared by the registry (which reads
 //! it on render) and every handle registered for its series.
 //!
-//! Room for exemplars (issue 14): an exemplar slot would sit beside `value` in
-//! [`CounterCell`] and beside each bucket count in [`HistogramCell`], written by the same
-//! recording call and read by the OpenMetrics renderer after the sample value.
+//! Exemplars (feature `opentelemetry`, and only in a registry built with them): a slot
+//! beside `value` in [`CounterCell`] and beside each bucket count in [`HistogramCell`],
+//! written by the same recording call and read by the OpenMetrics renderer after the sample
+//! value. Without the feature the fields do not exist.
 
+#[cfg(feature = "opentelemetry")]
+use super::exemplar::{Exemplar, Slot};
 use metrics::{CounterFn, GaugeFn, HistogramFn};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,18 +49,30 @@ impl Stamp {
 pub(crate) struct CounterCell {
     value: AtomicU64,
     pub(crate) stamp: Stamp,
+    #[cfg(feature = "opentelemetry")]
+    exemplar: Option<Box<Slot>>,
 }
 
 impl CounterCell {
-    pub(crate) fn new(stamp: Stamp) -> Self {
+    pub(crate) fn new(stamp: Stamp, exemplars: bool) -> Self {
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = exemplars;
         Self {
             value: AtomicU64::new(0),
             stamp,
+            #[cfg(feature = "opentelemetry")]
+            exemplar: exemplars.then(Box::default),
         }
     }
 
     pub(crate) fn get(&self) -> u64 {
         self.value.load(Ordering::Relaxed)
+    }
+
+    /// The latest exemplar, if the registry keeps them and one was recorded.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn exemplar(&self) -> Option<Exemplar> {
+        self.exemplar.as_deref().and_then(Slot::get)
     }
 }
 
@@ -66,6 +81,11 @@ impl CounterFn for CounterCell {
     fn increment(&self, value: u64) {
         self.stamp.touch();
         self.value.fetch_add(value, Ordering::Relaxed);
+        #[cfg(feature = "opentelemetry")]
+        if let Some(slot) = &self.exemplar {
+            #[allow(clippy::cast_precision_loss)] // an increment, exact below 2^53
+            slot.offer(value as f64);
+        }
     }
 
     fn absolute(&self, value: u64) {
@@ -126,17 +146,34 @@ pub(crate) struct HistogramCell {
     counts: Box<[AtomicU64]>,
     sum: AtomicU64,
     pub(crate) stamp: Stamp,
+    /// One slot per bucket, `+Inf` last.
+    #[cfg(feature = "opentelemetry")]
+    exemplars: Option<Box<[Slot]>>,
 }
 
 impl HistogramCell {
-    pub(crate) fn new(bounds: Arc<[f64]>, stamp: Stamp) -> Self {
+    pub(crate) fn new(bounds: Arc<[f64]>, stamp: Stamp, exemplars: bool) -> Self {
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = exemplars;
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
         Self {
+            #[cfg(feature = "opentelemetry")]
+            exemplars: exemplars.then(|| (0..=bounds.len()).map(|_| Slot::default()).collect()),
             bounds,
             counts,
             sum: AtomicU64::new(0f64.to_bits()),
             stamp,
         }
+    }
+
+    /// The latest exemplar of bucket `index` (not cumulative: the observation that landed
+    /// in it), if the registry keeps them and one was recorded.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn exemplar(&self, index: usize) -> Option<Exemplar> {
+        self.exemplars
+            .as_deref()
+            .and_then(|slots| slots.get(index))
+            .and_then(Slot::get)
     }
 
     /// The per-bucket counts (the last is `+Inf`) and the sum.
@@ -162,5 +199,9 @@ impl HistogramFn for HistogramCell {
             count.fetch_add(1, Ordering::Relaxed);
         }
         add_f64(&self.sum, value);
+        #[cfg(feature = "opentelemetry")]
+        if let Some(slot) = self.exemplars.as_deref().and_then(|s| s.get(index)) {
+            slot.offer(value);
+        }
     }
 }

@@ -7,6 +7,8 @@
 //! parses text.
 
 pub(crate) mod cell;
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod exemplar;
 mod family;
 pub(crate) mod render;
 pub(crate) mod text;
@@ -35,6 +37,8 @@ pub(crate) struct Config {
     pub(crate) overrides: HashMap<String, Arc<[f64]>>,
     /// Retention period in whole seconds.
     pub(crate) retention: Option<u64>,
+    /// Whether counters and histogram buckets keep exemplars (feature `opentelemetry`).
+    pub(crate) exemplars: bool,
 }
 
 /// A registry of families, a `metrics` [`Recorder`].
@@ -221,11 +225,14 @@ impl Registry {
         }
         let stamp = Stamp::new(self.now.clone());
         let cell = match family.kind() {
-            MetricKind::Counter => family::Cell::Counter(Arc::new(CounterCell::new(stamp))),
+            MetricKind::Counter => {
+                family::Cell::Counter(Arc::new(CounterCell::new(stamp, self.config.exemplars)))
+            }
             MetricKind::Gauge => family::Cell::Gauge(Arc::new(GaugeCell::new(stamp))),
             MetricKind::Histogram => family::Cell::Histogram(Arc::new(HistogramCell::new(
                 family.bounds().clone(),
                 stamp,
+                self.config.exemplars,
             ))),
         };
         Series::new(labels.into_boxed_str(), cell)

@@ -84,6 +84,10 @@ fn write_family(
             Cell::Counter(c) => {
                 head(out, family_name, sample_suffix, s.labels());
                 text::uint(out, c.get());
+                #[cfg(feature = "opentelemetry")]
+                if om && let Some(e) = c.exemplar() {
+                    super::exemplar::write(out, &e);
+                }
                 out.push('\n');
             }
             Cell::Gauge(g) => {
@@ -94,7 +98,8 @@ fn write_family(
             Cell::Histogram(h) => {
                 let sum = h.snapshot(scratch);
                 let mut cumulative = 0u64;
-                for (le, count) in family.les().iter().zip(scratch.iter()) {
+                #[cfg_attr(not(feature = "opentelemetry"), allow(unused_variables))]
+                for (index, (le, count)) in family.les().iter().zip(scratch.iter()).enumerate() {
                     cumulative += count;
                     out.push_str(name);
                     out.push_str("_bucket{");
@@ -106,6 +111,10 @@ fn write_family(
                     out.push_str(le);
                     out.push_str("\"} ");
                     text::uint(out, cumulative);
+                    #[cfg(feature = "opentelemetry")]
+                    if om && let Some(e) = h.exemplar(index) {
+                        super::exemplar::write(out, &e);
+                    }
                     out.push('\n');
                 }
                 head(out, name, "_sum", s.labels());

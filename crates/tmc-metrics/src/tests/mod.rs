@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
+#[cfg(feature = "opentelemetry")]
+mod exemplars;
 mod formats;
 
 fn fresh() -> (Metrics, MetricsCollector) {

@@ -21,6 +21,8 @@ pub(crate) struct Config {
     pub(crate) max_endpoints: usize,
     pub(crate) at_head: bool,
     pub(crate) grpc: bool,
+    /// Whether requests get an `api_request` span (when a subscriber wants it).
+    pub(crate) spans: bool,
 }
 
 /// `FxHash` (`rustc-hash`): route templates are short and not attacker-chosen (unmatched
@@ -165,10 +167,10 @@ impl RouteState {
 pub(crate) struct Endpoint {
     collector: MetricsCollector,
     pub(crate) clock: quanta::Clock,
-    method: &'static str,
+    pub(crate) method: &'static str,
     /// The route template requests carry (empty for the fixed unmatched and overflow entries).
     template: Box<str>,
-    label: Box<str>,
+    pub(crate) label: Box<str>,
     pub(crate) in_flight: Gauge,
     /// The first status seen (usually the route's only one), read without a lock.
     first: OnceLock<(u16, Handles)>,

@@ -62,7 +62,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let result = {
+            let _entered = this
+                .guard
+                .as_ref()
+                .and_then(|g| g.span.as_ref())
+                .map(tracing::Span::enter);
+            ready!(this.inner.poll(cx))
+        };
         let guard = this.guard.take();
         Poll::Ready(match result {
             Ok(response) => {

@@ -44,7 +44,7 @@ pub(crate) fn method_label(method: &Method) -> (usize, &'static str) {
 pub(crate) const STATUS_CANCELLED: u16 = 0;
 pub(crate) const STATUS_ERROR: u16 = 1;
 /// gRPC status `c` is stored as `STATUS_GRPC + c`.
-const STATUS_GRPC: u16 = 1000;
+pub(crate) const STATUS_GRPC: u16 = 1000;
 
 /// The `status_code` of a gRPC call, by its `grpc-status` code (0 to 16), with
 /// [`ApiMetricsLayer::grpc`](super::ApiMetricsLayer::grpc): `grpc_OK` is a success, every

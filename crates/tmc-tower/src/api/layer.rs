@@ -50,6 +50,7 @@ impl ApiMetricsLayer<DefaultEndpoint> {
             max_endpoints: DEFAULT_MAX_ENDPOINTS,
             at_head: false,
             grpc: false,
+            spans: true,
         };
         let shared = Arc::new(Shared::new(collector.clone(), config.clone()));
         Self {
@@ -125,6 +126,25 @@ impl<E> ApiMetricsLayer<E> {
     /// default (one header lookup per response).
     pub fn grpc(self, grpc: bool) -> Self {
         self.reconfigure(|c| c.grpc = grpc)
+    }
+
+    /// Whether each request gets an `api_request` span (default: yes). The span exists
+    /// only when a subscriber wants it (`info` level, target `tmc_tower::api::guard`); with
+    /// none, it costs one load of tracing's maximum level (3 instructions per request in
+    /// `benches/http_instructions.sh`). It carries `method`, `route` (the `endpoint` label),
+    /// and once the request ends `status` (the status code, or `cancelled`, `error`, a
+    /// `grpc_*` code) and `outcome` (`error` for a 5xx, a failed service or body, or a
+    /// server-side gRPC status, as the shipped API error-rate alert counts; `cancelled` for
+    /// a request dropped first or `grpc_CANCELLED`; else `success`). The inner service is
+    /// called and polled inside it, and the request's metrics are recorded inside it, so an
+    /// exemplar (`tmc_metrics` feature `opentelemetry`) points at it.
+    ///
+    /// Beside tower-http's `TraceLayer`: both spans are made; put `TraceLayer` outside this
+    /// layer and `api_request` is its child (`TraceLayer`'s `request` span keeps the URI and
+    /// version, this one adds the route template, the status and the outcome). To keep only
+    /// `TraceLayer`'s span, turn this one off.
+    pub fn spans(self, spans: bool) -> Self {
+        self.reconfigure(|c| c.spans = spans)
     }
 
     /// A layer recording request and response body sizes

@@ -66,13 +66,19 @@ where
         let guard = route
             .shared
             .endpoint_cached(route, method, self.endpoint.resolve(&request).as_deref())
-            .map(RequestGuard::start);
+            .map(|endpoint| RequestGuard::start(endpoint, route.shared.config.spans));
         let head_only = request.method() == http::Method::HEAD;
         let config = &route.shared.config;
         let flags = Flags {
             at_head: config.at_head,
             grpc: config.grpc,
         };
-        ResponseFuture::new(self.inner.call(request), guard, head_only, flags)
+        let entered = guard
+            .as_ref()
+            .and_then(|g| g.span.as_ref())
+            .map(tracing::Span::enter);
+        let inner = self.inner.call(request);
+        drop(entered);
+        ResponseFuture::new(inner, guard, head_only, flags)
     }
 }
