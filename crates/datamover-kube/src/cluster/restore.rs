@@ -239,14 +239,18 @@ fn took(job: &SyncJob) -> Duration {
 
 impl KubeCluster {
     fn raw_pvc(&self, namespace: &str, name: &str) -> Option<Arc<core::PersistentVolumeClaim>> {
-        self.inner
-            .pvcs
-            .get(&ObjectKey::namespaced(namespace, name))
+        self.inner.pvcs.get(&ObjectKey::namespaced(namespace, name))
     }
 
     /// Publishes an Event about `pvc`; one that cannot be posted is logged and counted
     /// (`create-event`), never fails the reconcile.
-    async fn pvc_event(&self, pvc: &PersistentVolumeClaim, warning: bool, reason: &str, note: &str) {
+    async fn pvc_event(
+        &self,
+        pvc: &PersistentVolumeClaim,
+        warning: bool,
+        reason: &str,
+        note: &str,
+    ) {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let regarding = core::ObjectReference {
             api_version: Some("v1".into()),
@@ -350,7 +354,9 @@ pub async fn reconcile(
             let body = rebind_patch(&pvc);
             let patch = Patch::Merge(&body);
             cluster
-                .call("patch-persistentvolume", || api.patch(&volume, &params, &patch))
+                .call("patch-persistentvolume", || {
+                    api.patch(&volume, &params, &patch)
+                })
                 .await
                 .map_err(|e| {
                     api::cluster_error(
@@ -401,12 +407,16 @@ async fn start(
         let note = format!(
             "the DataMoverPopulator {ns}/{source} (spec.dataSourceRef.name) does not exist: create it"
         );
-        cluster.pvc_event(pvc, true, "PopulatorNotFound", &note).await;
+        cluster
+            .pvc_event(pvc, true, "PopulatorNotFound", &note)
+            .await;
         return Ok(Action::requeue(RETRY_MISSING));
     };
     if let Err(e) = datamover::populator::check_path(&populator.spec.path) {
         let note = format!("DataMoverPopulator {ns}/{source}: spec.path: {e}");
-        cluster.pvc_event(pvc, true, "InvalidPopulator", &note).await;
+        cluster
+            .pvc_event(pvc, true, "InvalidPopulator", &note)
+            .await;
         return Ok(Action::requeue(RETRY_MISSING));
     }
     let secret = &populator.spec.secret_name;
@@ -419,7 +429,10 @@ async fn start(
     }
     let uid = &pvc.metadata.uid;
     let pvcs = cluster.ns::<core::PersistentVolumeClaim>(ns);
-    let context = format!("creating the prime PVC {prime} of {ns}/{}", pvc.metadata.name);
+    let context = format!(
+        "creating the prime PVC {prime} of {ns}/{}",
+        pvc.metadata.name
+    );
     let (created, _) = cluster
         .create_or_adopt(
             &pvcs,

@@ -88,7 +88,10 @@ impl ScheduleCluster for KubeCluster {
         // Background: the API server's garbage collector deletes what the DataMover owns
         // (its clone, its Job) after it.
         let dp = DeleteParams::background();
-        match self.call("delete-datamover", || api.delete(name, &dp)).await {
+        match self
+            .call("delete-datamover", || api.delete(name, &dp))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(api::cluster_error(
