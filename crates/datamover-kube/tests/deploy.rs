@@ -264,9 +264,18 @@ fn rbac_grants_exactly_the_verbs_used() {
         out
     };
     let expected: BTreeSet<String> = [
+        "datamover.a-cup-of.coffee/datamovers get",
         "datamover.a-cup-of.coffee/datamovers list",
         "datamover.a-cup-of.coffee/datamovers watch",
+        "datamover.a-cup-of.coffee/datamovers create",
+        "datamover.a-cup-of.coffee/datamovers delete",
         "datamover.a-cup-of.coffee/datamovers/status patch",
+        "datamover.a-cup-of.coffee/datamoverschedules list",
+        "datamover.a-cup-of.coffee/datamoverschedules watch",
+        "datamover.a-cup-of.coffee/datamoverschedules/status patch",
+        "datamover.a-cup-of.coffee/datamoverpopulators list",
+        "datamover.a-cup-of.coffee/datamoverpopulators watch",
+        "/persistentvolumes patch",
         "/persistentvolumeclaims get",
         "/persistentvolumeclaims list",
         "/persistentvolumeclaims watch",

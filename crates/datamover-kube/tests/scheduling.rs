@@ -52,6 +52,81 @@ fn calls(log: &Log) -> Vec<Req> {
         .collect()
 }
 
+/// `group/resource verb` of a request, as RBAC names it.
+fn permission(r: &Req) -> String {
+    let parts: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    let (group, mut rest) = match parts.as_slice() {
+        ["api", _version, rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => panic!("not an API path: {}", r.path),
+    };
+    if let ["namespaces", _ns, inner @ ..] = rest
+        && !inner.is_empty()
+    {
+        rest = inner;
+    }
+    let resource = match rest {
+        [resource] | [resource, _] => (*resource).to_owned(),
+        [resource, _, sub] => format!("{resource}/{sub}"),
+        _ => panic!("unexpected path {}", r.path),
+    };
+    let verb = match (r.method.as_str(), rest.len()) {
+        ("GET", _) if r.is_watch() => "watch",
+        ("GET", 1) => "list",
+        ("GET", _) => "get",
+        ("POST", _) => "create",
+        ("PATCH", _) => "patch",
+        ("PUT", _) => "update",
+        ("DELETE", _) => "delete",
+        (m, _) => panic!("unexpected method {m}"),
+    };
+    format!("{group}/{resource} {verb}")
+}
+
+/// Every request in `log` is granted by the manager's `ClusterRole` in
+/// `deploy/manager/rbac.yaml` (what the deployed operator may do covers what it does).
+fn assert_granted(log: &Log) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/manager/rbac.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut granted = HashSet::new();
+    for doc in yaml_serde::Deserializer::from_str(&text) {
+        let v: Value = yaml_serde::from_value(
+            <yaml_serde::Value as serde::Deserialize>::deserialize(doc).unwrap(),
+        )
+        .unwrap();
+        if v["metadata"]["name"] != "datamover-operator-manager-role" {
+            continue;
+        }
+        for rule in v["rules"].as_array().unwrap() {
+            for g in rule["apiGroups"].as_array().unwrap() {
+                for res in rule["resources"].as_array().unwrap() {
+                    for verb in rule["verbs"].as_array().unwrap() {
+                        granted.insert(format!(
+                            "{}/{} {}",
+                            g.as_str().unwrap(),
+                            res.as_str().unwrap(),
+                            verb.as_str().unwrap()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        !granted.is_empty(),
+        "no manager role in deploy/manager/rbac.yaml"
+    );
+    for r in log.lock().unwrap().iter() {
+        let needed = permission(r);
+        assert!(
+            granted.contains(&needed),
+            "{} needs `{needed}`, which deploy/manager/rbac.yaml does not grant",
+            r.line()
+        );
+    }
+}
+
 mod schedules {
     use super::*;
 
@@ -190,6 +265,7 @@ mod schedules {
         // nothing.
         step(&cluster, &ctx).await.unwrap();
         assert_eq!(calls_len(&log), 2);
+        assert_granted(&log);
     }
 
     fn calls_len(log: &Log) -> usize {
@@ -248,6 +324,7 @@ mod schedules {
             "an adopted run is not counted as started\n{}",
             m.render()
         );
+        assert_granted(&log);
     }
 
     /// Finished runs beyond `successfulJobsHistoryLimit` are deleted oldest first, with
@@ -296,6 +373,7 @@ mod schedules {
                               "activeJobs": 0, "successfulJobs": 1, "failedJobs": 0,
                               "skippedRuns": 0, "missedRuns": 0}})
         );
+        assert_granted(&log);
     }
 }
 
@@ -601,6 +679,7 @@ mod restores {
         let before = calls(&log).len();
         assert_eq!(step(&cluster, &ctx).await, Action::await_change());
         assert_eq!(calls(&log).len(), before);
+        assert_granted(&log);
     }
 
     /// A failed Job (a missing backup path): nothing is rebound, the prime is deleted, a
@@ -655,6 +734,7 @@ mod restores {
             assert!(text.contains(line), "missing {line}\n{text}");
         }
         assert!(!text.contains(r#"datamover_restore_operations_total{status="success""#));
+        assert_granted(&log);
     }
 
     /// The populator missing: a Warning Event naming what to create, nothing created, a
