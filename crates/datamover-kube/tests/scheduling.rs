@@ -2,7 +2,12 @@
 //! Kubernetes backend: a kube-rs `Client` over a scripted mock service answering as the API
 //! server does (no API server runs here), with assertions on the exact requests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::needless_pass_by_value
+)]
 
 mod fake;
 
@@ -214,7 +219,7 @@ mod schedules {
                         "deletePvcAfterBackup": false}})
     }
 
-    /// The due run is POSTed (named after the schedule and the scheduled minute, owned by
+    /// The due run is created with a POST (named after the schedule and the scheduled minute, owned by
     /// the schedule, the spec copied), the status written with it active, and the
     /// reconcile asks to come back at the next scheduled time.
     #[tokio::test(start_paused = true)]
@@ -436,7 +441,7 @@ mod restores {
                          "resourceVersion": "50", "creationTimestamp": "2026-11-30T12:00:00Z",
                          "labels": {"datamover.a-cup-of.coffee/operation": "restore",
                                     "datamover.a-cup-of.coffee/populator": "nightly"},
-                         "ownerReferences": owner.clone()},
+                         "ownerReferences": owner},
             "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
                      "containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]}}},
             "status": job_status});

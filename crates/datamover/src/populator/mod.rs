@@ -22,6 +22,10 @@ pub const KIND: &str = "DataMoverPopulator";
 // With the `kube` feature this is also the spec of the `DataMoverPopulator` custom resource
 // (`DataMoverPopulatorResource`); datamover-kube generates its CRD from these types.
 /// Where a backup is and how to read it: the original operator's populator spec.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "kube's printcolumn(...) entries repeat `type_ = ...` by design"
+)]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "kube",

@@ -32,6 +32,10 @@ pub const DEFAULT_FAILED_HISTORY: u32 = 1;
 // With the `kube` feature this is also the spec of the `DataMoverSchedule` custom resource
 // (`DataMoverScheduleResource`); datamover-kube generates its CRD from these types.
 /// What to back up, and when: the original operator's schedule spec.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "kube's printcolumn(...) entries repeat `type_ = ...` by design"
+)]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "kube",
