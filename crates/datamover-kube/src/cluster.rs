@@ -564,7 +564,7 @@ impl Cluster for KubeCluster {
             .create_or_adopt(
                 &api,
                 &pvc,
-                &uid,
+                ("DataMover", &uid),
                 ("create-pvc", "get-pvc"),
                 &context,
                 ClusterError::Volume,
@@ -616,7 +616,7 @@ impl Cluster for KubeCluster {
             .create_or_adopt(
                 &api,
                 &job,
-                &owner.uid,
+                ("DataMover", &owner.uid),
                 ("create-job", "get-job"),
                 "creating the sync job",
                 ClusterError::Sync,

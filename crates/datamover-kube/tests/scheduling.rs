@@ -332,6 +332,51 @@ mod schedules {
         assert_granted(&log);
     }
 
+    /// A DataMover with the run's name that the schedule does not own is not adopted: the
+    /// error names it, and no status says it is the schedule's run.
+    #[tokio::test(start_paused = true)]
+    async fn a_foreign_datamover_with_the_runs_name_is_not_adopted() {
+        let object = Arc::new(Mutex::new(Object {
+            value: schedule(json!({}), json!({})),
+            version: 5,
+            conflicts: 0,
+        }));
+        let (cluster, log, m) = boot(script(Arc::clone(&object), vec![], |r| {
+            match (r.method.as_str(), r.path.as_str()) {
+                ("POST", NS_DM) => Some(status(409, "AlreadyExists")),
+                ("GET", p) if p == format!("{NS_DM}/nightly-29934000") => {
+                    let mut foreign = the_run(SCHEDULE_UID);
+                    foreign["metadata"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("ownerReferences");
+                    foreign["metadata"]["uid"] = json!("someone-else");
+                    Some(Reply::Json(200, foreign))
+                }
+                _ => None,
+            }
+        }))
+        .await;
+        let ctx = ctx(&cluster, &m);
+        let error = step(&cluster, &ctx).await.unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "starting the scheduled run default/nightly-29934000: nightly-29934000 already exists and is not owned by this DataMoverSchedule"
+            ),
+            "{error}"
+        );
+        let lines: Vec<String> = calls(&log).iter().map(Req::line).collect();
+        assert_eq!(
+            lines,
+            [
+                format!("POST {NS_DM}"),
+                format!("GET {NS_DM}/nightly-29934000")
+            ]
+        );
+        assert_eq!(object.lock().unwrap().value["status"], json!({}));
+        assert_granted(&log);
+    }
+
     /// Finished runs beyond `successfulJobsHistoryLimit` are deleted oldest first, with
     /// `propagationPolicy: Background` (the garbage collector takes their clone and Job).
     #[tokio::test(start_paused = true)]

@@ -412,8 +412,25 @@ async fn start(
             .await;
         return Ok(Action::requeue(RETRY_MISSING));
     };
-    if let Err(e) = datamover::populator::check_path(&populator.spec.path) {
-        let note = format!("DataMoverPopulator {ns}/{source}: spec.path: {e}");
+    let restore_path = datamover::populator::job::RESTORE_PATH_ENV;
+    let invalid = datamover::populator::check_path(&populator.spec.path)
+        .map_err(|e| format!("spec.path: {e}"))
+        .and_then(|()| {
+            if populator
+                .spec
+                .additional_env
+                .iter()
+                .any(|e| e.name == restore_path)
+            {
+                Err(format!(
+                    "spec.additionalEnv: {restore_path} is set from spec.path, not here"
+                ))
+            } else {
+                Ok(())
+            }
+        });
+    if let Err(e) = invalid {
+        let note = format!("DataMoverPopulator {ns}/{source}: {e}");
         cluster
             .pvc_event(pvc, true, "InvalidPopulator", &note)
             .await;
@@ -437,7 +454,7 @@ async fn start(
         .create_or_adopt(
             &pvcs,
             &prime_pvc(raw),
-            uid,
+            ("PersistentVolumeClaim", uid),
             ("create-pvc", "get-pvc"),
             &context,
             ClusterError::Volume,
@@ -451,7 +468,7 @@ async fn start(
         .create_or_adopt(
             &jobs,
             &job,
-            uid,
+            ("PersistentVolumeClaim", uid),
             ("create-job", "get-job"),
             &context,
             ClusterError::Volume,

@@ -70,7 +70,7 @@ impl ScheduleCluster for KubeCluster {
             .create_or_adopt(
                 &api,
                 &object,
-                &owner,
+                ("DataMoverSchedule", &owner),
                 ("create-datamover", "get-datamover"),
                 &context,
                 ClusterError::Volume,
