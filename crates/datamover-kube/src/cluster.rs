@@ -10,6 +10,8 @@ use crate::objects;
 use crate::reflect::{self, Cached, Reflected, key_of};
 use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
 use datamover::job::{Job as SyncJob, SyncProgress};
+use datamover::populator::DataMoverPopulator;
+use datamover::schedule::DataMoverSchedule;
 use datamover::types::{DataMover, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1 as core;
@@ -23,8 +25,11 @@ use std::time::Duration;
 use tmc_metrics::MetricsCollector;
 use tmc_runtime::ObjectKey;
 
+pub mod restore;
+mod schedules;
 mod writes;
 
+pub use schedules::schedule_status_patch;
 pub use writes::status_patch;
 
 /// The field manager of the operator's writes.
@@ -72,9 +77,13 @@ struct Inner {
     pvcs: Reflected<PersistentVolumeClaim>,
     secrets: Reflected<Secret>,
     jobs: Reflected<SyncJob>,
+    schedules: Reflected<DataMoverSchedule>,
+    populators: Reflected<DataMoverPopulator>,
     /// Final transfer statistics of finished Jobs, read once from their pod's termination
     /// message.
     final_stats: RwLock<HashMap<ObjectKey, SyncProgress>>,
+    /// The error a failed restore Job's last pod logged (its termination message).
+    pod_errors: RwLock<HashMap<ObjectKey, String>>,
     /// `volumeBindingMode` of the storage classes read so far.
     binding_modes: RwLock<HashMap<String, String>>,
 }
@@ -154,7 +163,10 @@ impl KubeCluster {
                 pvcs: Reflected::default(),
                 secrets: Reflected::default(),
                 jobs: Reflected::default(),
+                schedules: Reflected::default(),
+                populators: Reflected::default(),
                 final_stats: RwLock::default(),
+                pod_errors: RwLock::default(),
                 binding_modes: RwLock::default(),
             }),
         }
@@ -219,6 +231,32 @@ impl KubeCluster {
         tokio::spawn(async move { this.run_watches().await })
     }
 
+    /// Runs the DataMoverSchedule and DataMoverPopulator watchers forever (as
+    /// [`run_watches`](Self::run_watches); apart from it, so DataMovers run on a cluster
+    /// without those CRDs). The schedule controller and the restore controller read them.
+    pub async fn run_schedule_watches(&self) {
+        let config = watcher::Config::default()
+            .page_size(self.inner.options.page_size)
+            .timeout(self.inner.options.watch_timeout_secs);
+        tokio::join!(
+            reflect::run::<DataMoverSchedule>(self.clone(), config.clone()),
+            reflect::run::<DataMoverPopulator>(self.clone(), config),
+        );
+    }
+
+    /// Spawns [`run_schedule_watches`](Self::run_schedule_watches); abort the handle to
+    /// stop them.
+    #[must_use]
+    pub fn spawn_schedule_watches(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move { this.run_schedule_watches().await })
+    }
+
+    /// Waits until the schedule and populator watches have listed once.
+    pub async fn wait_schedules_synced(&self) {
+        reflect::wait_schedules_synced(self).await;
+    }
+
     /// Waits until every watch has listed once (for readiness).
     pub async fn wait_synced(&self) {
         reflect::wait_all_synced(self).await;
@@ -234,8 +272,9 @@ impl KubeCluster {
     }
 
     /// Reads the final transfer statistics of a finished Job whose owner is still in
-    /// `CreatingPod`, once per Job: from the termination message of its last pod (found by
-    /// the Job controller's `job-name` label).
+    /// `CreatingPod` (or whose restore is not yet rebound), once per Job: from the
+    /// termination message of its last pod (found by the Job controller's `job-name`
+    /// label); for a failed restore Job, also the error rclone logged last.
     async fn read_final_stats(&self, object: &Job) {
         let key = key_of(&object.metadata);
         if read(&self.inner.final_stats).contains_key(&key) {
@@ -244,21 +283,30 @@ impl KubeCluster {
         let Some(job) = convert::<SyncJob>(object) else {
             return;
         };
-        if job.outcome().is_none() {
+        let Some(outcome) = job.outcome() else {
             return;
-        }
+        };
         let owner_waits = job.metadata.owners("DataMover").iter().any(|k| {
             self.datamover(k.namespace().unwrap_or_default(), k.name())
                 .is_some_and(|dm| dm.status.phase == datamover::reconciler::phase::CREATING_POD)
         });
-        if !owner_waits {
+        let restore_waits = datamover::populator::job::is_restore(&job)
+            && job
+                .metadata
+                .owners("PersistentVolumeClaim")
+                .iter()
+                .any(|k| {
+                    self.pvc(k.namespace().unwrap_or_default(), k.name())
+                        .is_some_and(|p| p.status.phase != "Bound")
+                });
+        if !owner_waits && !restore_waits {
             return;
         }
         let api = self.ns::<core::Pod>(&job.metadata.namespace);
         let lp = ListParams::default().labels(&format!("job-name={}", job.metadata.name));
         match self.call("list-pods", || api.list(&lp)).await {
             Ok(pods) => {
-                let stats = pods
+                let last = pods
                     .items
                     .iter()
                     .filter_map(|p| {
@@ -268,7 +316,14 @@ impl KubeCluster {
                         ))
                     })
                     .max_by(|a, b| a.0.cmp(&b.0))
-                    .and_then(|(_, message)| datamover::rclone::final_stats(&message));
+                    .map(|(_, message)| message);
+                if restore_waits
+                    && matches!(outcome, datamover::job::JobOutcome::Failed(_))
+                    && let Some(error) = last.as_deref().and_then(last_logged_error)
+                {
+                    write(&self.inner.pod_errors).insert(key.clone(), error);
+                }
+                let stats = last.and_then(|message| datamover::rclone::final_stats(&message));
                 if let Some(stats) = stats {
                     write(&self.inner.final_stats).insert(key, stats);
                 }
@@ -292,6 +347,37 @@ impl Cached for DataMover {
 
     fn convert(object: &crd::DataMover, _: &KubeCluster) -> Option<Self> {
         Some(crd::to_datamover(object))
+    }
+}
+
+/// The DataMoverSchedules: [`Controller::new`](tmc_runtime::Controller::new)'s store of the
+/// schedule controller.
+impl Cached for DataMoverSchedule {
+    type Object = crd::DataMoverSchedule;
+    const LIST: &'static str = "list-datamoverschedules";
+    const WATCH: &'static str = "watch-datamoverschedules";
+
+    fn reflected(cluster: &KubeCluster) -> &Reflected<Self> {
+        &cluster.inner.schedules
+    }
+
+    fn convert(object: &crd::DataMoverSchedule, _: &KubeCluster) -> Option<Self> {
+        Some(object.into())
+    }
+}
+
+/// The DataMoverPopulators a restoring PVC's `spec.dataSourceRef` names.
+impl Cached for DataMoverPopulator {
+    type Object = crd::DataMoverPopulator;
+    const LIST: &'static str = "list-datamoverpopulators";
+    const WATCH: &'static str = "watch-datamoverpopulators";
+
+    fn reflected(cluster: &KubeCluster) -> &Reflected<Self> {
+        &cluster.inner.populators
+    }
+
+    fn convert(object: &crd::DataMoverPopulator, _: &KubeCluster) -> Option<Self> {
+        Some(object.into())
     }
 }
 
@@ -350,8 +436,12 @@ impl Cached for SyncJob {
 
     fn convert(object: &Job, cluster: &KubeCluster) -> Option<Self> {
         let mut job: Self = convert(object)?;
-        if let Some(stats) = read(&cluster.inner.final_stats).get(&key_of(&object.metadata)) {
+        let key = key_of(&object.metadata);
+        if let Some(stats) = read(&cluster.inner.final_stats).get(&key) {
             job.status.progress = Some(*stats);
+        }
+        if let Some(error) = read(&cluster.inner.pod_errors).get(&key) {
+            job.status.last_pod_error.clone_from(error);
         }
         Some(job)
     }
@@ -376,6 +466,24 @@ fn termination_message(pod: &core::Pod) -> Option<String> {
         .message
         .clone()
         .filter(|m| !m.is_empty())
+}
+
+/// The last error rclone logged in a termination message: the `msg` of its last JSON line
+/// at level `error` (or `critical`), else its last non-JSON line (the log's tail).
+fn last_logged_error(message: &str) -> Option<String> {
+    let lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut plain = None;
+    let mut logged = None;
+    for line in lines {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) if matches!(v["level"].as_str(), Some("error" | "critical")) => {
+                logged = v["msg"].as_str().map(|m| m.trim().to_owned());
+            }
+            Ok(_) => {}
+            Err(_) => plain = Some(line.to_owned()),
+        }
+    }
+    logged.or(plain)
 }
 
 /// What the secret's keys say about the destination, without its credentials.
@@ -456,7 +564,7 @@ impl Cluster for KubeCluster {
             .create_or_adopt(
                 &api,
                 &pvc,
-                &uid,
+                ("DataMover", &uid),
                 ("create-pvc", "get-pvc"),
                 &context,
                 ClusterError::Volume,
@@ -508,7 +616,7 @@ impl Cluster for KubeCluster {
             .create_or_adopt(
                 &api,
                 &job,
-                &owner.uid,
+                ("DataMover", &owner.uid),
                 ("create-job", "get-job"),
                 "creating the sync job",
                 ClusterError::Sync,

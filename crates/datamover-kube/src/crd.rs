@@ -52,6 +52,45 @@ pub fn crd_yaml() -> String {
     )
 }
 
+/// The object kube-rs reads and writes for a `DataMoverSchedule`.
+pub type DataMoverSchedule = datamover::schedule::DataMoverScheduleResource;
+/// The object kube-rs reads and writes for a `DataMoverPopulator`.
+pub type DataMoverPopulator = datamover::populator::DataMoverPopulatorResource;
+
+/// The generated CRD files under `deploy/crd/`, and their YAML.
+#[must_use]
+pub fn crd_files() -> [(&'static str, String); 3] {
+    [
+        ("datamover.yaml", crd_yaml()),
+        (
+            "datamoverschedule.yaml",
+            generated_yaml(
+                &DataMoverSchedule::crd(),
+                "crates/datamover/src/schedule/mod.rs",
+            ),
+        ),
+        (
+            "datamoverpopulator.yaml",
+            generated_yaml(
+                &DataMoverPopulator::crd(),
+                "crates/datamover/src/populator/mod.rs",
+            ),
+        ),
+    ]
+}
+
+fn generated_yaml(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    source: &str,
+) -> String {
+    let body = yaml_serde::to_string(crd).unwrap_or_default();
+    format!(
+        "# Generated from the Rust types in {source} by\n\
+         # `TMC_BLESS=1 cargo test -p datamover-kube --lib crd_file`; do not edit.\n\
+         {body}"
+    )
+}
+
 /// The OpenAPI v3 schema of the served version, as JSON (what the API server validates
 /// objects against).
 #[must_use]
@@ -138,21 +177,110 @@ status:
         yaml_serde::from_str(text).unwrap()
     }
 
-    /// `deploy/crd/datamover.yaml` must be what the types generate.
+    /// `deploy/crd/*.yaml` must be what the types generate.
     #[test]
-    fn crd_file_is_up_to_date() {
-        let path =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crd/datamover.yaml");
-        let fresh = crd_yaml();
-        if std::env::var_os("TMC_BLESS").is_some() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &fresh).unwrap();
-            return;
+    fn crd_files_are_up_to_date() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crd");
+        for (file, fresh) in crd_files() {
+            let path = dir.join(file);
+            if std::env::var_os("TMC_BLESS").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &fresh).unwrap();
+                continue;
+            }
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                on_disk == fresh,
+                "deploy/crd/{file} is stale: run `TMC_BLESS=1 cargo test -p datamover-kube --lib crd_file`"
+            );
         }
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    }
+
+    fn columns(crd: &serde_json::Value) -> Vec<(String, String, String)> {
+        crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let text = |k: &str| c[k].as_str().unwrap().to_owned();
+                (text("name"), text("type"), text("jsonPath"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_schedule_crd_has_cronjobs_columns_and_a_status_subresource() {
+        let crd = serde_json::to_value(DataMoverSchedule::crd()).unwrap();
+        assert_eq!(
+            crd["metadata"]["name"],
+            "datamoverschedules.datamover.a-cup-of.coffee"
+        );
+        assert_eq!(crd["spec"]["scope"], "Namespaced");
+        assert_eq!(crd["spec"]["names"]["kind"], "DataMoverSchedule");
+        let v = &crd["spec"]["versions"][0];
+        assert_eq!(v["name"], "v1alpha1");
+        assert_eq!(v["subresources"]["status"], serde_json::json!({}));
+        let col = |n: &str, t: &str, p: &str| (n.to_owned(), t.to_owned(), p.to_owned());
+        assert_eq!(
+            columns(&crd),
+            [
+                col("SCHEDULE", "string", ".spec.schedule"),
+                col("SUSPEND", "boolean", ".spec.suspend"),
+                col("ACTIVE", "integer", ".status.activeJobs"),
+                col("LAST SCHEDULE", "date", ".status.lastScheduleTime"),
+                col("AGE", "date", ".metadata.creationTimestamp"),
+            ]
+        );
+        let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let mut required: Vec<&str> = spec["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        assert_eq!(required, ["schedule", "secretName", "sourcePvc"]);
+        let validator = jsonschema::validator_for(&v["schema"]["openAPIV3Schema"]).unwrap();
+        let good = serde_json::json!({"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
+            "kind": "DataMoverSchedule", "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 3 * * *", "sourcePvc": "data", "secretName": "creds",
+                     "successfulJobsHistoryLimit": 2}});
+        assert!(validator.is_valid(&good));
+        let mut bad = good;
+        bad["spec"]["successfulJobsHistoryLimit"] = serde_json::json!(-1);
         assert!(
-            on_disk == fresh,
-            "deploy/crd/datamover.yaml is stale: run `TMC_BLESS=1 cargo test -p datamover-kube --lib crd_file`"
+            !validator.is_valid(&bad),
+            "a negative history limit was accepted"
+        );
+    }
+
+    #[test]
+    fn the_populator_crd_requires_the_secret_and_the_path() {
+        let crd = serde_json::to_value(DataMoverPopulator::crd()).unwrap();
+        assert_eq!(
+            crd["metadata"]["name"],
+            "datamoverpopulators.datamover.a-cup-of.coffee"
+        );
+        assert_eq!(crd["spec"]["names"]["kind"], "DataMoverPopulator");
+        let v = &crd["spec"]["versions"][0];
+        assert!(v["subresources"]["status"].is_null(), "no status");
+        let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let mut required: Vec<&str> = spec["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        assert_eq!(required, ["path", "secretName"]);
+        let col = |n: &str, t: &str, p: &str| (n.to_owned(), t.to_owned(), p.to_owned());
+        assert_eq!(
+            columns(&crd),
+            [
+                col("PATH", "string", ".spec.path"),
+                col("SECRET", "string", ".spec.secretName"),
+                col("AGE", "date", ".metadata.creationTimestamp"),
+            ]
         );
     }
 

@@ -11,6 +11,12 @@
 //!   `Recorder` ([`events`]); nothing in a reconcile waits: a clone's and a Job's watch
 //!   events bring their owner back) and [`tmc_runtime::Store`] of DataMovers, Jobs, PVCs
 //!   and Secrets.
+//! - Schedules and restores: `impl ScheduleCluster for KubeCluster` runs the very schedule
+//!   reconciler of the embedded backend ([`datamover::schedule::reconciler`]) over the
+//!   DataMoverSchedule and DataMover caches ([`KubeCluster::spawn_schedule_watches`]);
+//!   [`restore`] fills a PVC whose `dataSourceRef` names a DataMoverPopulator as a volume
+//!   populator (a prime PVC, the restore Job, then the PersistentVolume's `claimRef`
+//!   patched to the claim). The CRDs are [`crd::crd_files`].
 //! - [`reflect`]: the caches under it: kube-runtime's `watcher` (paged lists with
 //!   `limit`/`continue`, watches resumed from the last resourceVersion with bookmarks,
 //!   relists on 410 Gone, jittered backoff through `WatchStreamExt::default_backoff`) into
@@ -63,7 +69,8 @@
 //! and the metrics it records; the watchers' lists and watches are kube-runtime's own
 //! requests, answered with pages, watch events, bookmarks and 410 errors as the API server
 //! sends them. Behaviour of a real API server (admission, defaulting, garbage collection,
-//! the CSI clone itself, the actual expiry of resourceVersions) is not exercised.
+//! the CSI clone itself, the actual expiry of resourceVersions, the PV controller binding a
+//! claim to a rebound volume) is not exercised.
 
 pub mod api;
 pub mod auth;
@@ -75,6 +82,7 @@ pub mod objects;
 pub mod reflect;
 
 pub use cluster::{
-    FIELD_MANAGER, KubeCluster, Options, SECRET_FIELD_SELECTOR, connect, status_patch,
+    FIELD_MANAGER, KubeCluster, Options, SECRET_FIELD_SELECTOR, connect, restore,
+    schedule_status_patch, status_patch,
 };
 pub use crd::crd_yaml;

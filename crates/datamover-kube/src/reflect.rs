@@ -1,5 +1,5 @@
 //! The caches: one kube-runtime [`watcher`] and [`reflector`] store per kind (DataMovers,
-//! Jobs, PVCs, Secrets), and the [`tmc_runtime::Store`] the controller runtime reads, as one
+//! Jobs, PVCs, Secrets; DataMoverSchedules and DataMoverPopulators), and the [`tmc_runtime::Store`] the controller runtime reads, as one
 //! generic implementation over them.
 //!
 //! kube's watcher lists in pages (`limit`/`continue`, [`Options::page_size`](crate::Options)),
@@ -174,6 +174,15 @@ impl<T: Cached> Reflected<T> {
         !stale
     }
 
+    /// Drops the cached object with `key` after a delete the operator made, so the next
+    /// reconcile does not see it before its watch event arrives.
+    pub(crate) fn forget(&self, key: &ObjectKey) {
+        if let Some(object) = self.get(key) {
+            self.writer()
+                .apply_watcher_event(&watcher::Event::Delete((*object).clone()));
+        }
+    }
+
     pub(crate) fn subscribe(&self) -> UnboundedReceiver<Event<T>> {
         let (tx, rx) = unbounded_channel();
         self.watchers
@@ -202,6 +211,14 @@ pub(crate) async fn wait_all_synced(cluster: &KubeCluster) {
         .await;
     Job::reflected(cluster).wait_synced().await;
     Secret::reflected(cluster).wait_synced().await;
+}
+
+/// Waits until the schedule and populator caches have listed once.
+pub(crate) async fn wait_schedules_synced(cluster: &KubeCluster) {
+    use datamover::populator::DataMoverPopulator;
+    use datamover::schedule::DataMoverSchedule;
+    DataMoverSchedule::reflected(cluster).wait_synced().await;
+    DataMoverPopulator::reflected(cluster).wait_synced().await;
 }
 
 /// Runs kind `T`'s watcher into its cache forever.

@@ -66,13 +66,28 @@ fn the_rendered_objects_reference_each_other() {
     let objects = render();
     let ns = one(&objects, "Namespace")["metadata"]["name"].clone();
     assert_eq!(ns, "datamover-operator-system");
-    let crd = one(&objects, "CustomResourceDefinition");
-    let generated: yaml_serde::Value = yaml_serde::from_str(&datamover_kube::crd_yaml()).unwrap();
-    // kubectl prints the schema's `minimum: 0.0` as 0: compare numbers as numbers.
-    assert_eq!(
-        numbers_as_f64(crd.clone()),
-        numbers_as_f64(yaml_serde::from_value(generated).unwrap())
-    );
+    // The three generated CRDs, exactly: DataMover, DataMoverSchedule, DataMoverPopulator.
+    let crds: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "CustomResourceDefinition")
+        .collect();
+    let files = datamover_kube::crd::crd_files();
+    assert_eq!(crds.len(), files.len(), "one CRD per generated file");
+    for (file, text) in files {
+        let generated: Value =
+            yaml_serde::from_value(yaml_serde::from_str::<yaml_serde::Value>(&text).unwrap())
+                .unwrap();
+        let rendered = crds
+            .iter()
+            .find(|c| c["metadata"]["name"] == generated["metadata"]["name"])
+            .unwrap_or_else(|| panic!("deploy/ does not render crd/{file}"));
+        // kubectl prints the schema's `minimum: 0.0` as 0: compare numbers as numbers.
+        assert_eq!(
+            numbers_as_f64((*rendered).clone()),
+            numbers_as_f64(generated),
+            "{file}"
+        );
+    }
 
     let sa = one(&objects, "ServiceAccount");
     let deployment = one(&objects, "Deployment");
@@ -249,9 +264,18 @@ fn rbac_grants_exactly_the_verbs_used() {
         out
     };
     let expected: BTreeSet<String> = [
+        "datamover.a-cup-of.coffee/datamovers get",
         "datamover.a-cup-of.coffee/datamovers list",
         "datamover.a-cup-of.coffee/datamovers watch",
+        "datamover.a-cup-of.coffee/datamovers create",
+        "datamover.a-cup-of.coffee/datamovers delete",
         "datamover.a-cup-of.coffee/datamovers/status patch",
+        "datamover.a-cup-of.coffee/datamoverschedules list",
+        "datamover.a-cup-of.coffee/datamoverschedules watch",
+        "datamover.a-cup-of.coffee/datamoverschedules/status patch",
+        "datamover.a-cup-of.coffee/datamoverpopulators list",
+        "datamover.a-cup-of.coffee/datamoverpopulators watch",
+        "/persistentvolumes patch",
         "/persistentvolumeclaims get",
         "/persistentvolumeclaims list",
         "/persistentvolumeclaims watch",

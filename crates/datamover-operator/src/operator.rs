@@ -524,6 +524,12 @@ async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
             }
         }
     }
+    // Schedules and restores, beside the DataMover controller, while we lead.
+    let schedules = tokio::spawn(crate::schedules::run_kubernetes(
+        cluster.clone(),
+        obs.metrics.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let pvcs = cluster.clone();
     let run = drive(
         cluster.clone(),
@@ -554,6 +560,10 @@ async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
         }
     };
     let _ = stop_tx.send(true);
+    let outcome = match schedules.await {
+        Ok(Err(e)) => outcome.and(Err(e)),
+        _ => outcome,
+    };
     if let Some(elector) = &elector {
         let _ = elector.release().await;
     }

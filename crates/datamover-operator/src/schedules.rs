@@ -1,15 +1,22 @@
-//! The schedule and restore controllers of the embedded backend, beside the DataMover one.
+//! The schedule and restore controllers, beside the DataMover one: on the embedded backend
+//! ([`run`]) and on Kubernetes ([`run_kubernetes`]). The schedule controller is the same
+//! reconciler on both; restores are the embedded restore reconciler, or on Kubernetes the
+//! volume-populator pattern ([`datamover_kube::restore`]).
 
 use datamover::backend::Embedded;
+use datamover::job::Job;
 use datamover::populator::reconciler::{self as restore, PopulatorContext};
+use datamover::schedule::DataMoverSchedule;
 use datamover::schedule::clock::{Clock, SystemClock};
-use datamover::schedule::reconciler::{self as schedule, ScheduleContext};
+use datamover::schedule::reconciler::{self as schedule, ScheduleCluster, ScheduleContext};
 use datamover::store::{DataMovers, Jobs, Pvcs, Schedules};
+use datamover::types::{DataMover, PersistentVolumeClaim};
+use datamover_kube::KubeCluster;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tmc_metrics::Metrics;
-use tmc_runtime::{Backoff, Controller, reconciler_fn};
+use tmc_runtime::{Backoff, Controller, Store, reconciler_fn};
 
 fn backoff() -> Backoff {
     Backoff {
@@ -20,9 +27,76 @@ fn backoff() -> Backoff {
     }
 }
 
-/// Runs the `DataMoverSchedule` controller (it owns the DataMovers it creates, so their
-/// completion wakes it; it requeues itself at each next run time), the schedule gauges, and
-/// the restore controller (over PVCs, owning their restore Jobs), until `shutdown`.
+/// Spawns the `DataMoverSchedule` controller over `schedules`, owning the DataMovers in
+/// `runs` (a run's completion wakes its schedule; it requeues itself at each next run
+/// time), until `stop`.
+fn spawn_schedules<C: ScheduleCluster>(
+    schedules: impl Store<DataMoverSchedule>,
+    runs: impl Store<DataMover>,
+    cluster: Arc<C>,
+    clock: Arc<dyn Clock>,
+    metrics: &Metrics,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let ctx = Arc::new(ScheduleContext {
+        cluster,
+        clock,
+        metrics: metrics.collector(),
+    });
+    let controller = Controller::new("datamoverschedule", schedules)
+        .owns(runs)
+        .reconciler(reconciler_fn(
+            tmc_tower::operation::instrument_reconcile(
+                metrics.collector().operation(
+                    "DataMoverScheduleController",
+                    "datamoverschedule",
+                    "reconcile",
+                ),
+                schedule::reconcile::<C>,
+            ),
+            ctx,
+        ))
+        .backoff(backoff())
+        .map_err(|e| e.to_string())?
+        .metrics(metrics.collector())
+        .shutdown_deadline(Duration::from_secs(5));
+    Ok(tokio::spawn(async move {
+        controller.run(stop).await;
+    }))
+}
+
+/// A stop signal for several controllers: `stop()` futures end once `shutdown` has.
+struct Stop(tokio::sync::watch::Sender<bool>);
+
+impl Stop {
+    fn new() -> Self {
+        Self(tokio::sync::watch::Sender::new(false))
+    }
+
+    fn stop(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Waits for `shutdown`, stops the controllers, and waits for `tasks`.
+    async fn after(
+        self,
+        shutdown: impl Future<Output = ()>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        shutdown.await;
+        self.0.send_replace(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Runs the `DataMoverSchedule` controller, the schedule gauges, and the restore
+/// controller (over PVCs, owning their restore Jobs) of the embedded backend, until
+/// `shutdown`.
 pub(crate) async fn run(
     cluster: Arc<Embedded>,
     metrics: Metrics,
@@ -36,28 +110,15 @@ pub(crate) async fn run(
         metrics.collector(),
         Duration::from_secs(5),
     ));
-    let schedule_ctx = Arc::new(ScheduleContext {
-        cluster: Arc::clone(&cluster),
+    let stop = Stop::new();
+    let schedules = spawn_schedules(
+        Schedules(Arc::clone(&store)),
+        DataMovers(Arc::clone(&store)),
+        Arc::clone(&cluster),
         clock,
-        metrics: metrics.collector(),
-    });
-    let schedules = Controller::new("datamoverschedule", Schedules(Arc::clone(&store)))
-        .owns(DataMovers(Arc::clone(&store)))
-        .reconciler(reconciler_fn(
-            tmc_tower::operation::instrument_reconcile(
-                metrics.collector().operation(
-                    "DataMoverScheduleController",
-                    "datamoverschedule",
-                    "reconcile",
-                ),
-                schedule::reconcile::<Embedded>,
-            ),
-            schedule_ctx,
-        ))
-        .backoff(backoff())
-        .map_err(|e| e.to_string())?
-        .metrics(metrics.collector())
-        .shutdown_deadline(Duration::from_secs(5));
+        &metrics,
+        stop.stop(),
+    )?;
     let restore_ctx = Arc::new(PopulatorContext {
         cluster,
         metrics: metrics.collector(),
@@ -79,16 +140,70 @@ pub(crate) async fn run(
         .map_err(|e| e.to_string())?
         .metrics(metrics.collector())
         .shutdown_deadline(Duration::from_secs(5));
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let a = tokio::spawn(schedules.run(wait(rx.clone())));
-    let b = tokio::spawn(restores.run(wait(rx)));
-    shutdown.await;
-    let _ = tx.send(true);
-    let _ = a.await;
-    let _ = b.await;
+    let stopped = stop.stop();
+    let restores = tokio::spawn(async move {
+        restores.run(stopped).await;
+    });
+    stop.after(shutdown, vec![schedules, restores]).await;
     census.abort();
+    Ok(())
+}
+
+/// Runs the same `DataMoverSchedule` controller on Kubernetes (its store the schedule
+/// cache, owning the DataMover cache), the schedule gauges, and the volume-populator
+/// restore controller (over PVCs, owning their restore Jobs and prime PVCs: a Job's
+/// completion or a prime's binding brings the PVC back), until `shutdown`. The schedule
+/// and populator watches are started here.
+pub(crate) async fn run_kubernetes(
+    cluster: KubeCluster,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let watches = cluster.spawn_schedule_watches();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let census = tokio::spawn(datamover::schedule::census::run(
+        cluster.clone(),
+        Arc::clone(&clock),
+        metrics.collector(),
+        Duration::from_secs(5),
+    ));
+    let stop = Stop::new();
+    let schedules = spawn_schedules::<KubeCluster>(
+        cluster.clone(),
+        cluster.clone(),
+        Arc::new(cluster.clone()),
+        clock,
+        &metrics,
+        stop.stop(),
+    )?;
+    let restore_ctx = Arc::new(datamover_kube::restore::RestoreContext {
+        cluster: Arc::new(cluster.clone()),
+        metrics: metrics.collector(),
+    });
+    let restores = Controller::<PersistentVolumeClaim>::new("datamoverpopulator", cluster.clone())
+        .owns::<Job>(cluster.clone())
+        .owns::<PersistentVolumeClaim>(cluster.clone())
+        .reconciler(reconciler_fn(
+            tmc_tower::operation::instrument_reconcile(
+                metrics.collector().operation(
+                    "DataMoverPopulatorController",
+                    "datamoverpopulator",
+                    "reconcile",
+                ),
+                datamover_kube::restore::reconcile,
+            ),
+            restore_ctx,
+        ))
+        .backoff(backoff())
+        .map_err(|e| e.to_string())?
+        .metrics(metrics.collector())
+        .shutdown_deadline(Duration::from_secs(5));
+    let stopped = stop.stop();
+    let restores = tokio::spawn(async move {
+        restores.run(stopped).await;
+    });
+    stop.after(shutdown, vec![schedules, restores]).await;
+    census.abort();
+    watches.abort();
     Ok(())
 }

@@ -112,7 +112,8 @@ impl KubeCluster {
         self.write_status_async(&claimed).await
     }
 
-    /// Creates `object`, or adopts it when it exists (409) and `uid` owns it.
+    /// Creates `object`, or adopts it when it exists (409) and `owner` (its kind and uid)
+    /// owns it.
     ///
     /// # Errors
     /// As [`api::cluster_error`]; `permanent` for an object of the same name not owned
@@ -121,7 +122,7 @@ impl KubeCluster {
         &self,
         api: &Api<K>,
         object: &K,
-        uid: &str,
+        owner: (&str, &str),
         what: (&'static str, &'static str),
         context: &str,
         permanent: fn(String) -> ClusterError,
@@ -144,12 +145,13 @@ impl KubeCluster {
                     .call(what.1, || api.get(&name))
                     .await
                     .map_err(|e| failed(&e))?;
-                if objects::owned_by(existing.meta(), uid) {
+                if objects::owned_by(existing.meta(), owner.1) {
                     tracing::info!(%name, "adopting what a previous attempt created");
                     Ok((existing, false))
                 } else {
                     Err(permanent(format!(
-                        "{context}: {name} already exists and is not owned by this DataMover"
+                        "{context}: {name} already exists and is not owned by this {}",
+                        owner.0
                     )))
                 }
             }

@@ -121,6 +121,8 @@ pub fn writes(log: &Log) -> Vec<Req> {
             !(r.method == "GET"
                 && (r.is_watch()
                     || r.path.ends_with("datamovers")
+                    || r.path.ends_with("datamoverschedules")
+                    || r.path.ends_with("datamoverpopulators")
                     || r.path == "/apis/batch/v1/jobs"
                     || r.path.ends_with("persistentvolumeclaims")
                     || r.path == SECRETS))

@@ -19,8 +19,37 @@ use serde::{Deserialize, Serialize};
 /// The populator's kind.
 pub const KIND: &str = "DataMoverPopulator";
 
+// With the `kube` feature this is also the spec of the `DataMoverPopulator` custom resource
+// (`DataMoverPopulatorResource`); datamover-kube generates its CRD from these types.
 /// Where a backup is and how to read it: the original operator's populator spec.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "kube's printcolumn(...) entries repeat `type_ = ...` by design"
+)]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "kube",
+    derive(kube::CustomResource, schemars::JsonSchema),
+    kube(
+        group = "datamover.a-cup-of.coffee",
+        version = "v1alpha1",
+        kind = "DataMoverPopulator",
+        root = "DataMoverPopulatorResource",
+        plural = "datamoverpopulators",
+        singular = "datamoverpopulator",
+        namespaced,
+        derive = "PartialEq",
+        derive = "Default",
+        doc = "DataMoverPopulator is a backup a new PVC is filled from (spec.dataSourceRef).",
+        printcolumn(name = "PATH", type_ = "string", json_path = ".spec.path"),
+        printcolumn(name = "SECRET", type_ = "string", json_path = ".spec.secretName"),
+        printcolumn(
+            name = "AGE",
+            type_ = "date",
+            json_path = ".metadata.creationTimestamp"
+        )
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct DataMoverPopulatorSpec {
     /// The secret holding the destination the backups were written to.

@@ -29,8 +29,44 @@ pub const DEFAULT_SUCCESSFUL_HISTORY: u32 = 3;
 /// `failedJobsHistoryLimit` when not given, as CronJob.
 pub const DEFAULT_FAILED_HISTORY: u32 = 1;
 
+// With the `kube` feature this is also the spec of the `DataMoverSchedule` custom resource
+// (`DataMoverScheduleResource`); datamover-kube generates its CRD from these types.
 /// What to back up, and when: the original operator's schedule spec.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "kube's printcolumn(...) entries repeat `type_ = ...` by design"
+)]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "kube",
+    derive(kube::CustomResource, schemars::JsonSchema),
+    kube(
+        group = "datamover.a-cup-of.coffee",
+        version = "v1alpha1",
+        kind = "DataMoverSchedule",
+        root = "DataMoverScheduleResource",
+        plural = "datamoverschedules",
+        singular = "datamoverschedule",
+        namespaced,
+        status = "DataMoverScheduleStatus",
+        derive = "PartialEq",
+        derive = "Default",
+        doc = "DataMoverSchedule runs DataMovers on a cron schedule, with CronJob semantics.",
+        printcolumn(name = "SCHEDULE", type_ = "string", json_path = ".spec.schedule"),
+        printcolumn(name = "SUSPEND", type_ = "boolean", json_path = ".spec.suspend"),
+        printcolumn(name = "ACTIVE", type_ = "integer", json_path = ".status.activeJobs"),
+        printcolumn(
+            name = "LAST SCHEDULE",
+            type_ = "date",
+            json_path = ".status.lastScheduleTime"
+        ),
+        printcolumn(
+            name = "AGE",
+            type_ = "date",
+            json_path = ".metadata.creationTimestamp"
+        )
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct DataMoverScheduleSpec {
     /// A 5-field cron pattern, in UTC (`0 3 * * *`), or `@hourly`, `@daily`, ...
@@ -64,6 +100,7 @@ pub struct DataMoverScheduleSpec {
 
 /// A reference to a DataMover a schedule started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReference {
     /// `datamover.a-cup-of.coffee/v1alpha1`.
@@ -80,6 +117,7 @@ pub struct ObjectReference {
 
 /// What a schedule did so far.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DataMoverScheduleStatus {
     /// RFC 3339 time of the last run started (its scheduled time).

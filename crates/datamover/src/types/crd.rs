@@ -16,14 +16,16 @@
 //! [`DataMoverResource`] differ only by their metadata's type: the conversions below move
 //! the spec and status and map the metadata field by field (no serialization).
 //!
-//! # Adding the schedule and populator CRDs the same way
+//! # The schedule and populator CRDs, the same way
 //!
-//! Put the same `cfg_attr(feature = "kube", derive(kube::CustomResource, JsonSchema),
-//! kube(kind = "DataMoverSchedule", root = "DataMoverScheduleResource", ...))` on
-//! `DataMoverScheduleSpec` (and `DataMoverPopulatorSpec`), `JsonSchema` on the types they
-//! hold, and `From` conversions here using [`meta_from_kube`] and [`meta_to_kube`].
+//! `DataMoverScheduleSpec` and `DataMoverPopulatorSpec` carry the same derive, making
+//! [`DataMoverScheduleResource`] (status subresource: `DataMoverScheduleStatus`) and
+//! [`DataMoverPopulatorResource`] (no status); the `From` conversions below map their
+//! metadata with [`meta_from_kube`] and [`meta_to_kube`].
 
 use super::{API_VERSION, DataMover, DataMoverResource, ObjectMeta, OwnerReference};
+use crate::populator::{DataMoverPopulator, DataMoverPopulatorResource};
+use crate::schedule::{DataMoverSchedule, DataMoverScheduleResource};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 
 /// The JSON schema of `additionalEnv[].valueFrom`: a core/v1 `EnvVarSource`, kept as given.
@@ -130,6 +132,48 @@ impl From<&DataMover> for DataMoverResource {
             metadata: meta_to_kube(&dm.metadata),
             spec: dm.spec.clone(),
             status: Some(dm.status.clone()),
+        }
+    }
+}
+
+impl From<&DataMoverScheduleResource> for DataMoverSchedule {
+    fn from(object: &DataMoverScheduleResource) -> Self {
+        Self {
+            api_version: API_VERSION.into(),
+            kind: crate::schedule::KIND.into(),
+            metadata: meta_from_kube(&object.metadata),
+            spec: object.spec.clone(),
+            status: object.status.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&DataMoverSchedule> for DataMoverScheduleResource {
+    fn from(schedule: &DataMoverSchedule) -> Self {
+        Self {
+            metadata: meta_to_kube(&schedule.metadata),
+            spec: schedule.spec.clone(),
+            status: Some(schedule.status.clone()),
+        }
+    }
+}
+
+impl From<&DataMoverPopulatorResource> for DataMoverPopulator {
+    fn from(object: &DataMoverPopulatorResource) -> Self {
+        Self {
+            api_version: API_VERSION.into(),
+            kind: crate::populator::KIND.into(),
+            metadata: meta_from_kube(&object.metadata),
+            spec: object.spec.clone(),
+        }
+    }
+}
+
+impl From<&DataMoverPopulator> for DataMoverPopulatorResource {
+    fn from(populator: &DataMoverPopulator) -> Self {
+        Self {
+            metadata: meta_to_kube(&populator.metadata),
+            spec: populator.spec.clone(),
         }
     }
 }
