@@ -1,4 +1,4 @@
-//! The caches: one kube-runtime [`watcher`] and [`reflector`] store per kind (DataMovers,
+//! The caches: one kube-runtime [`watcher`](kube::runtime::watcher()) and [`reflector`] store per kind (DataMovers,
 //! Jobs, PVCs, Secrets; DataMoverSchedules and DataMoverPopulators), and the [`tmc_runtime::Store`] the controller runtime reads, as one
 //! generic implementation over them.
 //!
@@ -333,7 +333,7 @@ pub(crate) async fn run<T: Cached>(cluster: KubeCluster, config: watcher::Config
 }
 
 /// One implementation for every cached kind: the controller runtime reads kube's reflector
-/// store, converted, and receives the events [`run`] derives.
+/// store, converted, and receives the events `run` derives.
 impl<T: Cached> tmc_runtime::Store<T> for KubeCluster {
     fn get(&self, key: &ObjectKey) -> Option<Arc<T>> {
         let object = T::reflected(self).get(key)?;

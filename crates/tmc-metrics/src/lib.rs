@@ -13,7 +13,7 @@
 //!   layers, controllers) turn default features off: they keep the catalog, the collector
 //!   and the operation tracker, and record through the `metrics` facade into whatever
 //!   recorder the application installed.
-//! - `prometheus-exporter`: [`prometheus`], which configures `metrics-exporter-prometheus`
+//! - `prometheus-exporter`: the `prometheus` module, which configures `metrics-exporter-prometheus`
 //!   from the catalog for applications that use that exporter instead.
 //! - `opentelemetry`: exemplars (`MetricsBuilder::exemplars`): counters and histogram
 //!   buckets keep the trace and span ids of the OpenTelemetry context of the current

@@ -1,4 +1,4 @@
-//! The schedule reconciler on the embedded backend: children in the [`EmbeddedStore`].
+//! The schedule reconciler on the embedded backend: children in the [`EmbeddedStore`](crate::store::EmbeddedStore).
 
 use super::DataMoverSchedule;
 use super::reconciler::ScheduleCluster;
