@@ -5,46 +5,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed setup is a failed test
 
+mod support;
+
+use support::{BIN, free_port, require_rclone};
+
+/// A fresh temp dir, canonical: the roots the operator compares paths against are.
+fn tempdir() -> PathBuf {
+    std::fs::canonicalize(support::tempdir()).unwrap()
+}
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_datamover-operator");
-
-fn require_rclone() {
-    assert!(
-        Command::new("rclone")
-            .arg("version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success()),
-        "rclone is missing: install it with `apt-get install rclone` (scripts/test.sh does, as root)"
-    );
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn tempdir() -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "dm-safe-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::canonicalize(dir).unwrap()
-}
 
 /// One HTTP/1.1 request with extra header lines; `None` when nothing listens yet.
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Option<(u16, String)> {

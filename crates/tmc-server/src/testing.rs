@@ -35,7 +35,7 @@ impl Drop for TempDir {
     }
 }
 
-/// Whether a command-line tool runs: always `true`, for without it the test fails, naming
+/// Checks that a command-line tool runs; without it the test fails, naming
 /// the install command. No test passes by skipping a check.
 pub(crate) fn require_tool(tool: &str, package: &str) {
     let found = std::process::Command::new(tool)

@@ -157,7 +157,7 @@ impl Drop for TempDir {
     }
 }
 
-/// Whether `tool` runs: always `true`, for without it the test fails, naming the install
+/// Checks that `tool` runs; without it the test fails, naming the install
 /// command. No test passes by skipping a check.
 fn require_tool(tool: &str) {
     let found = Command::new(tool)

@@ -1,4 +1,4 @@
-//! What the status page's tests share: the real operator binary, plain HTTP on loopback,
+//! What the operator's test files share: the real operator binary, plain HTTP on loopback,
 //! a server-sent-events reader, and headless Chromium ([`chromium`]).
 
 #![allow(dead_code, missing_docs)] // each test file uses its part
@@ -39,7 +39,7 @@ pub(crate) fn free_port() -> SocketAddr {
 pub(crate) fn tempdir() -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
-        "dm-page-{}-{}",
+        "dm-test-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     ));
