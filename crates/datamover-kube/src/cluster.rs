@@ -9,8 +9,9 @@ use crate::crd;
 use crate::objects;
 use crate::reflect::{self, Cached, Reflected, key_of};
 use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
-use datamover::job::{Job as SyncJob, SyncProgress};
+use datamover::job::Job as SyncJob;
 use datamover::populator::DataMoverPopulator;
+use datamover::progress::SyncProgress;
 use datamover::schedule::DataMoverSchedule;
 use datamover::types::{DataMover, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::batch::v1::Job;
@@ -323,7 +324,7 @@ impl KubeCluster {
                 {
                     write(&self.inner.pod_errors).insert(key.clone(), error);
                 }
-                let stats = last.and_then(|message| datamover::rclone::final_stats(&message));
+                let stats = last.and_then(|message| datamover::progress::final_stats(&message));
                 if let Some(stats) = stats {
                     write(&self.inner.final_stats).insert(key, stats);
                 }

@@ -2,7 +2,7 @@
 //! which `kube::CustomResource` generates (feature `kube` of the `datamover` crate) from the
 //! very spec and status types the reconciler uses, so the CRD below, its schema and the
 //! reconciler cannot disagree; the reconciler's [`datamover::types::DataMover`] differs from
-//! it only by its metadata's type (why: [`datamover::types::crd`]).
+//! it only by its metadata's type (why: [`datamover::crd`]).
 //!
 //! The field names are the original Go operator's (camelCase): objects its CRD accepted
 //! deserialize unchanged. `additionalEnv` keeps the original's `valueFrom` (a core/v1
@@ -21,7 +21,7 @@ pub const DEFAULT_IMAGE_TAG: &str = "latest";
 pub const DEFAULT_PULL_POLICY: &str = "Always";
 
 /// The API object as the reconciler reads it: spec and status moved, metadata mapped
-/// field by field ([`datamover::types::crd::meta_from_kube`]).
+/// field by field ([`datamover::crd::meta_from_kube`]).
 #[must_use]
 pub fn to_datamover(object: &DataMover) -> datamover::types::DataMover {
     object.into()

@@ -12,7 +12,7 @@
 //!
 //! Every request needs `Authorization: Bearer <token>` (the token of `<data-dir>/api-token`):
 //! 401 without one, 403 with a wrong one. `/apply` refuses host paths and local
-//! destinations outside the roots the operator was given ([`datamover::policy`]).
+//! destinations outside the roots the operator was given ([`datamover_embedded::policy`]).
 //!
 //! Secret values are never returned: `data` keys come back with empty values. Deleting a
 //! DataMover deletes the cloned PVC it made (volume and object) and its sync Job (whose
@@ -25,20 +25,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use datamover::backend::{Cluster, Embedded};
 use datamover::manifest::{self, Object};
-use datamover::policy::Policy;
-use datamover::store::{Applied, EmbeddedStore};
 use datamover::types::Kind;
+use datamover_embedded::Embedded;
+use datamover_embedded::cluster::DeleteError;
+use datamover_embedded::store::Applied;
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Clone)]
 pub(crate) struct ApiState {
-    pub(crate) store: Arc<EmbeddedStore>,
-    pub(crate) volumes: PathBuf,
-    pub(crate) policy: Arc<Policy>,
+    /// The embedded backend: its store, volumes and policy.
+    pub(crate) cluster: Embedded,
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -213,13 +210,16 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
         Ok(o) => o,
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
     };
-    let store = state.store.clone();
+    let store = state.cluster.store.clone();
     let result = tokio::task::spawn_blocking(move || {
         state
+            .cluster
             .policy
-            .check_objects(&objects, &store, &state.volumes)
+            .check_objects(&objects, &store, &state.cluster.volumes)
             .map_err(Refused::Policy)?;
-        store.apply(objects, &state.volumes).map_err(Refused::Store)
+        store
+            .apply(objects, &state.cluster.volumes)
+            .map_err(Refused::Store)
     })
     .await;
     match result {
@@ -248,11 +248,12 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
 /// Why `/apply` stored nothing.
 enum Refused {
     Policy(String),
-    Store(datamover::store::StoreError),
+    Store(datamover_embedded::store::StoreError),
 }
 
 async fn list(State(state): State<ApiState>, kind: Kind, ns: Option<String>) -> Response {
     let items: Vec<Value> = state
+        .cluster
         .store
         .list(kind, ns.as_deref())
         .iter()
@@ -262,7 +263,7 @@ async fn list(State(state): State<ApiState>, kind: Kind, ns: Option<String>) -> 
 }
 
 async fn one(State(state): State<ApiState>, kind: Kind, ns: String, name: String) -> Response {
-    match state.store.get(kind, &ns, &name) {
+    match state.cluster.store.get(kind, &ns, &name) {
         Some(o) => axum::Json(to_json(&o)).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
@@ -272,47 +273,7 @@ async fn one(State(state): State<ApiState>, kind: Kind, ns: String, name: String
 }
 
 async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: String) -> Response {
-    // A DataMover owns the clone it made, as an owner reference would on Kubernetes.
-    let clone = state
-        .store
-        .datamover(&ns, &name)
-        .map(|dm| dm.status.restored_pvc_name)
-        .filter(|c| kind == Kind::DataMover && !c.is_empty());
-    // A schedule owns its runs, and each run its clone.
-    let mut clones: Vec<String> = clone.into_iter().collect();
-    if let Some(s) = state
-        .store
-        .schedule(&ns, &name)
-        .filter(|_| kind == Kind::DataMoverSchedule)
-    {
-        clones.extend(
-            state
-                .store
-                .datamovers_owned_by(&ns, &s.metadata.uid)
-                .into_iter()
-                .map(|dm| dm.status.restored_pvc_name)
-                .filter(|c| !c.is_empty()),
-        );
-    }
-    let deleted = state.store.delete(kind, &ns, &name);
-    for clone in clones.into_iter().filter(|_| matches!(deleted, Ok(true))) {
-        let cluster = Embedded {
-            store: state.store.clone(),
-            volumes: state.volumes.clone(),
-            rclone: "rclone".into(),
-            policy: state.policy.clone(),
-        };
-        if let Err(e) = cluster.delete_pvc(&ns, &clone).await {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!(
-                    "deleted {} {ns}/{name}, but not the clone {clone}: {e}",
-                    kind.as_str()
-                ),
-            );
-        }
-    }
-    match deleted {
+    match state.cluster.delete_object(kind, &ns, &name).await {
         Ok(true) => {
             tracing::info!(kind = kind.as_str(), namespace = %ns, name = %name, "deleted");
             axum::Json(json!({ "deleted": format!("{} {ns}/{name}", kind.as_str()) }))
@@ -322,7 +283,11 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
             StatusCode::NOT_FOUND,
             format!("{} {ns}/{name} not found", kind.as_str()),
         ),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e @ DeleteError::Clone { .. }) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("deleted {} {ns}/{name}, {e}", kind.as_str()),
+        ),
+        Err(DeleteError::Store(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The bundled example: sample data, a secret with a local destination, a DataMover.
 
 use datamover::manifest;
-use datamover::policy::Policy;
-use datamover::store::EmbeddedStore;
+use datamover_embedded::policy::Policy;
+use datamover_embedded::store::EmbeddedStore;
+use datamover_embedded::volumes::Volumes;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -89,8 +90,8 @@ pub(crate) async fn run(
 ) -> Result<(), String> {
     println!("demo: status page: {}", hints.page_url);
     let data_dir = policy.data_dir();
-    let volumes = data_dir.join("volumes");
-    let source = volumes.join("default/demo-data");
+    let volumes = Volumes::under_data_dir(data_dir);
+    let source = volumes.dir("default", "demo-data");
     let destination = data_dir.join("backups/demo");
     write_sample(&source)
         .map_err(|e| format!("writing the sample data to {}: {e}", source.display()))?;

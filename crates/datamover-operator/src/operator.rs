@@ -2,13 +2,16 @@
 
 use crate::api::{self, ApiState};
 use crate::auth::ApiToken;
-use datamover::backend::{Cluster, Embedded};
-use datamover::executor::{Executor, ExecutorConfig, RclonePods};
+use crate::telemetry::LogFormat;
+use datamover::backend::Cluster;
 use datamover::job::Job;
-use datamover::policy::Policy;
 use datamover::reconciler::{self, Context};
-use datamover::store::{DataMovers, EmbeddedStore, Jobs, Pvcs};
 use datamover::types::DataMover;
+use datamover_embedded::Embedded;
+use datamover_embedded::executor::{Executor, ExecutorConfig, RclonePods};
+use datamover_embedded::policy::Policy;
+use datamover_embedded::store::{DataMovers, EmbeddedStore, Jobs, Pvcs};
+use datamover_embedded::volumes::Volumes;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -132,15 +135,6 @@ pub(crate) struct RunArgs {
     /// capped at 6 minutes, as Kubernetes' Job controller (embedded backend).
     #[arg(long, env = "DATAMOVER_JOB_BACKOFF_SECONDS", default_value_t = 10.0)]
     pub(crate) job_backoff_seconds: f64,
-}
-
-/// How log lines are written.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LogFormat {
-    /// One human-readable line per event; coloured only on a terminal.
-    Text,
-    /// One JSON object per line, with the fields of the event and of its spans.
-    Json,
 }
 
 pub(crate) fn run(args: RunArgs, demo: bool) -> Result<(), String> {
@@ -316,12 +310,12 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         return Err("--leader-elect and --metrics-kube-auth need --backend kubernetes".into());
     }
     let version = check_rclone(&args.rclone).await?;
-    let volumes = args.data_dir.join("volumes");
-    std::fs::create_dir_all(&volumes).map_err(|e| {
+    let volumes = Volumes::under_data_dir(&args.data_dir);
+    std::fs::create_dir_all(volumes.root()).map_err(|e| {
         format!(
             "--data-dir {}: cannot create {}: {e}",
             args.data_dir.display(),
-            volumes.display()
+            volumes.root().display()
         )
     })?;
     let store = Arc::new(
@@ -343,7 +337,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     let obs = Observability::new(&args)?;
     let api_listener = bind(args.api_bind_address, "resource API", "--api-bind-address").await?;
     // Health: the volumes directory must stay usable; ready once the controller runs.
-    let watched = volumes.clone();
+    let watched = volumes.root().to_path_buf();
     obs.health
         .register_check("DataMoverController", "datamover", "local", move || {
             let dir = watched.clone();
@@ -361,10 +355,14 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let serving = obs.start(None, &stop_rx).await?;
-    let api_state = ApiState {
+    let cluster = Arc::new(Embedded {
         store: store.clone(),
-        volumes: volumes.clone(),
+        volumes,
+        rclone: args.rclone.clone(),
         policy: policy.clone(),
+    });
+    let api_state = ApiState {
+        cluster: (*cluster).clone(),
     };
     let hub = crate::page::Hub::start(
         store.clone(),
@@ -398,12 +396,6 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         "datamover-operator started (embedded backend)"
     );
     let demo_store = store.clone();
-    let cluster = Arc::new(Embedded {
-        store: store.clone(),
-        volumes,
-        rclone: args.rclone.clone(),
-        policy: policy.clone(),
-    });
     let executor = Executor::new(
         store.clone(),
         RclonePods::new((*cluster).clone()),
@@ -416,7 +408,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     let executor = tokio::spawn(executor.run(stopped(stop_rx.clone())));
     // The embedded CSI: copies clones outside any reconcile; a clone's `Bound` event brings
     // its DataMover back.
-    let provisioner = tokio::spawn(datamover::provisioner::run(
+    let provisioner = tokio::spawn(datamover_embedded::provisioner::run(
         cluster.clone(),
         stopped(stop_rx.clone()),
     ));

@@ -3,14 +3,14 @@
 //! reconciler on both; restores are the embedded restore reconciler, or on Kubernetes the
 //! volume-populator pattern ([`datamover_kube::restore`]).
 
-use datamover::backend::Embedded;
 use datamover::job::Job;
-use datamover::populator::reconciler::{self as restore, PopulatorContext};
 use datamover::schedule::DataMoverSchedule;
 use datamover::schedule::clock::{Clock, SystemClock};
 use datamover::schedule::reconciler::{self as schedule, ScheduleCluster, ScheduleContext};
-use datamover::store::{DataMovers, Jobs, Pvcs, Schedules};
 use datamover::types::{DataMover, PersistentVolumeClaim};
+use datamover_embedded::Embedded;
+use datamover_embedded::restore::{self as restore, PopulatorContext};
+use datamover_embedded::store::{DataMovers, Jobs, Pvcs, Schedules};
 use datamover_kube::KubeCluster;
 use std::future::Future;
 use std::sync::Arc;

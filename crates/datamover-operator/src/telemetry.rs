@@ -19,7 +19,14 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::operator::LogFormat;
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event; coloured only on a terminal.
+    Text,
+    /// One JSON object per line, with the fields of the event and of its spans.
+    Json,
+}
 
 /// Help shown after `run --help` and `demo --help`.
 pub(crate) const LOG_HELP: &str = "Logging: RUST_LOG selects what is logged, in \

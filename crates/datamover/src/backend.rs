@@ -1,12 +1,9 @@
-//! The one trait the reconciler talks to the cluster through, and its embedded backend.
+//! The one trait the reconciler talks to the cluster through: the embedded backend
+//! (`datamover-embedded`) implements it on one machine, `datamover-kube` on Kubernetes.
 
-use crate::job::{self, Job};
-use crate::rclone::Plan;
-use crate::store::{EmbeddedStore, StoreError};
+use crate::job::Job;
 use crate::types::*;
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -15,9 +12,9 @@ pub enum ClusterError {
     /// The object changed under us (a stale resourceVersion, HTTP 409): re-read and retry.
     #[error("{0}")]
     Conflict(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(StoreError),
+    /// The backend's object store failed (its own words).
+    #[error("{0}")]
+    Store(String),
     /// The object is gone (HTTP 404).
     #[error("{0}")]
     NotFound(String),
@@ -66,15 +63,6 @@ impl ClusterError {
             self,
             Self::Conflict(_) | Self::Transient { .. } | Self::Forbidden { .. }
         )
-    }
-}
-
-impl From<StoreError> for ClusterError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict { .. } => Self::Conflict(e.to_string()),
-            other => Self::Store(other),
-        }
     }
 }
 
@@ -163,7 +151,7 @@ pub trait Cluster: Send + Sync + 'static {
     fn check_sync(&self, request: &SyncRequest) -> Result<String, String>;
     /// The sync Job `name`, as last seen.
     fn job(&self, namespace: &str, name: &str) -> Option<Job>;
-    /// Creates the sync Job of `dm` ([`job::sync_job`]: its clone, secret and env, owned by
+    /// Creates the sync Job of `dm` ([`sync_job`](crate::job::sync_job): its clone, secret and env, owned by
     /// `dm`) and returns at once; `true` with it when this call created it, `false` when it
     /// existed already (adopted).
     ///
@@ -174,185 +162,4 @@ pub trait Cluster: Send + Sync + 'static {
         &self,
         dm: &DataMover,
     ) -> impl Future<Output = Result<(Job, bool), ClusterError>> + Send;
-}
-
-/// One machine, no Kubernetes: objects in [`EmbeddedStore`], volumes as directories under
-/// `<data-dir>/volumes/<namespace>/<name>`, sync jobs run by the real rclone.
-#[derive(Debug, Clone)]
-pub struct Embedded {
-    /// The object store.
-    pub store: Arc<EmbeddedStore>,
-    /// `<data-dir>/volumes`.
-    pub volumes: PathBuf,
-    /// The rclone binary.
-    pub rclone: PathBuf,
-    /// The host paths and local destinations allowed; checked again before each clone and sync.
-    pub policy: Arc<crate::policy::Policy>,
-}
-
-impl Embedded {
-    /// The directory holding a PVC's data.
-    #[must_use]
-    pub fn volume_dir(&self, pvc: &PersistentVolumeClaim) -> PathBuf {
-        match pvc.metadata.annotations.get(HOST_PATH_ANNOTATION) {
-            Some(host) => PathBuf::from(host),
-            None => self
-                .volumes
-                .join(&pvc.metadata.namespace)
-                .join(&pvc.metadata.name),
-        }
-    }
-}
-
-impl Cluster for Embedded {
-    fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover> {
-        self.store.datamover(namespace, name)
-    }
-
-    async fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
-        Ok(self.store.update_status(dm)?)
-    }
-
-    async fn claim_clone_name(
-        &self,
-        dm: &DataMover,
-        unix_seconds: u64,
-    ) -> Result<DataMover, ClusterError> {
-        Ok(self.store.claim_clone_name(dm, unix_seconds)?)
-    }
-
-    fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {
-        self.store.pvc(namespace, name)
-    }
-
-    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
-        self.store.secret(namespace, name)
-    }
-
-    async fn clone_pvc(
-        &self,
-        namespace: &str,
-        source: &PersistentVolumeClaim,
-        clone: &str,
-    ) -> Result<CloneState, ClusterError> {
-        if let Some(existing) = self.store.pvc(namespace, clone) {
-            // Ours (a clone of this source) or a foreign PVC that took the name.
-            if crate::provisioner::clone_source(&existing) != Some(&source.metadata.name) {
-                return Err(ClusterError::Volume(format!(
-                    "the PVC {namespace}/{clone} exists and is not a clone of {}",
-                    source.metadata.name
-                )));
-            }
-            return match crate::provisioner::clone_failure(&existing) {
-                Some(reason) => Err(ClusterError::Volume(reason.to_owned())),
-                None if existing.status.phase == "Bound" => Ok(CloneState::Bound),
-                None => Ok(CloneState::Pending),
-            };
-        }
-        if let Some(host) = source.metadata.annotations.get(HOST_PATH_ANNOTATION) {
-            self.policy
-                .check_host_path(host)
-                .map_err(ClusterError::Volume)?;
-        }
-        let from = self.volume_dir(source);
-        if !tokio::fs::metadata(&from).await.is_ok_and(|m| m.is_dir()) {
-            return Err(ClusterError::Volume(format!(
-                "the source volume {} is not a directory",
-                from.display()
-            )));
-        }
-        // Owned by the DataMover that claimed the name: deleting it deletes its clone.
-        let owner = self
-            .store
-            .list(Kind::DataMover, Some(namespace))
-            .into_iter()
-            .find_map(|o| match o {
-                crate::manifest::Object::DataMover(dm) if dm.status.restored_pvc_name == clone => {
-                    Some(dm)
-                }
-                _ => None,
-            })
-            .ok_or_else(|| {
-                ClusterError::Volume(format!(
-                    "no DataMover in {namespace} claims the clone {clone}"
-                ))
-            })?;
-        let mut pvc = PersistentVolumeClaim {
-            api_version: "v1".into(),
-            kind: "PersistentVolumeClaim".into(),
-            metadata: ObjectMeta {
-                name: clone.to_owned(),
-                namespace: namespace.to_owned(),
-                owner_references: vec![OwnerReference {
-                    api_version: format!("{GROUP}/{VERSION}"),
-                    kind: "DataMover".into(),
-                    name: owner.metadata.name.clone(),
-                    uid: owner.metadata.uid,
-                    controller: true,
-                    block_owner_deletion: true,
-                }],
-                ..ObjectMeta::default()
-            },
-            spec: source.spec.clone(),
-            status: PvcStatus {
-                phase: "Pending".into(),
-                ..PvcStatus::default()
-            },
-        };
-        pvc.spec.data_source = Some(
-            serde_json::json!({"kind": "PersistentVolumeClaim", "name": source.metadata.name}),
-        );
-        pvc.spec.data_source_ref = None;
-        pvc.metadata.labels.insert(
-            "datamover.a-cup-of.coffee/clone-of".into(),
-            source.metadata.name.clone(),
-        );
-        self.store.put_pvc(pvc)?;
-        // The provisioner copies it; its `Bound` event brings the DataMover back.
-        Ok(CloneState::Pending)
-    }
-
-    async fn delete_pvc(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
-        let dir = self.volumes.join(namespace).join(name);
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(ClusterError::Volume(format!(
-                    "removing {}: {e}",
-                    dir.display()
-                )));
-            }
-        }
-        self.store
-            .delete(Kind::PersistentVolumeClaim, namespace, name)?;
-        Ok(())
-    }
-
-    fn check_sync(&self, request: &SyncRequest) -> Result<String, String> {
-        Plan::new(
-            &request.secret,
-            &request.extra_env,
-            request.prefix.as_deref(),
-        )
-        .map(|p| p.destination)
-    }
-
-    fn job(&self, namespace: &str, name: &str) -> Option<Job> {
-        self.store.job(namespace, name)
-    }
-
-    async fn create_job(&self, dm: &DataMover) -> Result<(Job, bool), ClusterError> {
-        let job = job::sync_job(dm);
-        let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
-        match self.store.create_job(job) {
-            Ok(job) => Ok((job, true)),
-            Err(StoreError::AlreadyExists { .. }) => self
-                .store
-                .job(&ns, &name)
-                .map(|j| (j, false))
-                .ok_or_else(|| ClusterError::Sync(format!("the Job {ns}/{name} vanished"))),
-            Err(e) => Err(e.into()),
-        }
-    }
 }

@@ -1,11 +1,12 @@
 //! The sync Job: a `batch/v1`-shaped Job owned by its DataMover, the same object on both
 //! backends. The reconciler creates it and returns; whoever runs its pods (the embedded
-//! [`executor`](crate::executor), or Kubernetes' Job controller) writes its status, and the
+//! job executor (`datamover_embedded::executor`), or Kubernetes' Job controller) writes its status, and the
 //! status change brings the owner back.
 //!
 //! Beyond `batch/v1`, the status carries the live [`SyncProgress`] of the running pod and
 //! the last pod's error, so the DataMover can mirror them.
 
+use crate::progress::SyncProgress;
 use crate::types::{API_VERSION, Condition, DataMover, EnvVar, ObjectMeta, OwnerReference};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -178,41 +179,6 @@ pub struct JobStatus {
     /// Why the last failed pod failed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_pod_error: String,
-}
-
-/// What a sync has moved so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct SyncProgress {
-    /// Bytes transferred so far.
-    #[serde(default)]
-    pub bytes: u64,
-    /// Bytes to transfer in all, once rclone knows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total_bytes: Option<u64>,
-    /// Files transferred so far.
-    #[serde(default)]
-    pub files: u64,
-    /// Files to transfer in all, once rclone knows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total_files: Option<u64>,
-    /// Current rate, bytes per second.
-    #[serde(default)]
-    pub bytes_per_second: u64,
-    /// Seconds left, once rclone can tell.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eta_seconds: Option<u64>,
-}
-
-impl SyncProgress {
-    /// Percent done, when the total is known.
-    #[must_use]
-    pub fn percent(&self) -> Option<u64> {
-        self.total_bytes
-            .filter(|t| *t > 0)
-            .map(|t| (self.bytes.saturating_mul(100) / t).min(100))
-    }
 }
 
 /// How a Job ended.

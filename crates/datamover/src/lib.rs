@@ -1,33 +1,44 @@
-//! DataMover: back up a volume to any rclone destination, as the original Go operator does,
-//! on one machine (the embedded backend) or on Kubernetes.
+//! DataMover: back up a volume to any rclone destination, as the original Go operator does.
+//! This crate is the backend-neutral core; the backends implement [`backend::Cluster`]:
+//! `datamover-embedded` on one machine (redb, the real rclone), `datamover-kube` on
+//! Kubernetes (kube-rs).
 //!
 //! - [`types`]: the `DataMover` resource (group `datamover.a-cup-of.coffee`, version
 //!   `v1alpha1`, the original spec unchanged) and the PVC and Secret shapes.
 //! - [`manifest`]: multi-document YAML parsed and validated with field paths.
-//! - [`store`]: the embedded, crash-safe object store (redb), feeding the controller runtime.
-//! - [`backend`]: the [`backend::Cluster`] trait the reconciler talks through, and the
-//!   embedded backend (volumes as directories, the real rclone as the sync job).
-//! - [`reconciler`]: the phase machine and its `datamover_*` metrics.
-//! - [`job`]: the sync Job (`batch/v1`-shaped, owned by its DataMover), the same object on
-//!   both backends.
-//! - [`executor`]: the embedded backend's stand-in for the Job controller and the kubelet:
-//!   runs each Job's pods as rclone child processes, with backoff and live progress.
-//! - [`provisioner`]: the embedded backend's stand-in for a CSI driver's volume cloning:
-//!   copies a clone's source directory outside any reconcile, then binds the clone.
+//! - [`backend`]: the [`backend::Cluster`] trait the reconciler talks through, and its error.
+//! - [`reconciler`]: the phase machine and its `datamover_*` metrics; [`schedule`] and
+//!   [`populator`]: `DataMoverSchedule` and `DataMoverPopulator` and their reconcile rules.
+//! - [`job`]: the sync and restore Job (`batch/v1`-shaped, owned by its DataMover or PVC),
+//!   the same object on both backends, and how a Job ended; [`progress`]: what a sync moved.
+//! - `crd` (feature `kube`): the Kubernetes objects of the same spec and status types.
+//!
+//! # Example
+//!
+//! A manifest, as a user would give `kubectl`, parsed into the objects the reconcilers read:
+//!
+//! ```
+//! let objects = datamover::manifest::parse(
+//!     "apiVersion: datamover.a-cup-of.coffee/v1alpha1\n\
+//!      kind: DataMover\n\
+//!      metadata: {name: nightly}\n\
+//!      spec: {sourcePvc: data, secretName: creds}\n",
+//! )
+//! .unwrap();
+//! assert_eq!(objects.len(), 1);
+//! ```
 
 pub mod backend;
 pub mod census;
 pub mod conditions;
-pub mod executor;
+#[cfg(feature = "kube")]
+pub mod crd;
 pub mod job;
 pub mod manifest;
-pub mod policy;
 pub mod populator;
-pub mod provisioner;
-pub mod rclone;
+pub mod progress;
 pub mod reconciler;
 pub mod schedule;
-pub mod store;
 pub mod time;
 pub mod types;
 

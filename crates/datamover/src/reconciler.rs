@@ -7,7 +7,8 @@
 //! durations are right across restarts.
 
 use crate::backend::{CloneState, Cluster, ClusterError, SyncRequest};
-use crate::job::{self, Job, JobOutcome, SyncProgress};
+use crate::job::{self, Job, JobOutcome};
+use crate::progress::SyncProgress;
 use crate::time;
 use crate::types::*;
 use std::sync::Arc;

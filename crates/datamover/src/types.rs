@@ -2,13 +2,10 @@
 //! core/v1 `PersistentVolumeClaim` and `Secret` shapes the embedded backend needs.
 //!
 //! With the `kube` feature, [`DataMoverSpec`] also derives `kube::CustomResource`: the
-//! Kubernetes object is `DataMoverResource`, with the same spec and status ([`crd`]).
+//! Kubernetes object is `DataMoverResource`, with the same spec and status ([`crd`](crate::crd)).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-#[cfg(feature = "kube")]
-pub mod crd;
 
 /// The DataMover API group.
 pub const GROUP: &str = "datamover.a-cup-of.coffee";
@@ -114,7 +111,7 @@ pub struct EnvVar {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "kube",
-        schemars(schema_with = "crate::types::crd::env_var_source")
+        schemars(schema_with = "crate::types::env_var_source")
     )]
     pub value_from: Option<serde_json::Value>,
 }
@@ -144,10 +141,7 @@ pub struct Image {
     pub tag: String,
     /// Pull policy for the container image: `Always`, `IfNotPresent` or `Never`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[cfg_attr(
-        feature = "kube",
-        schemars(schema_with = "crate::types::crd::pull_policy")
-    )]
+    #[cfg_attr(feature = "kube", schemars(schema_with = "crate::types::pull_policy"))]
     pub pull_policy: String,
 }
 
@@ -252,7 +246,7 @@ pub struct DataMoverStatus {
     pub job_name: String,
     /// The running sync's progress, mirrored from its Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<crate::job::SyncProgress>,
+    pub progress: Option<crate::progress::SyncProgress>,
     /// Bytes the last sync transferred.
     #[serde(default)]
     pub bytes_transferred: u64,
@@ -491,4 +485,24 @@ impl tmc_runtime::Owned for PersistentVolumeClaim {
     fn owners(&self, kind: &str) -> Vec<tmc_runtime::ObjectKey> {
         self.metadata.owners(kind)
     }
+}
+
+#[cfg(feature = "kube")]
+/// The JSON schema of `additionalEnv[].valueFrom`: a core/v1 `EnvVarSource`, kept as given.
+pub(crate) fn env_var_source(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Source for the environment variable's value (core/v1 EnvVarSource).",
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+#[cfg(feature = "kube")]
+/// The JSON schema of `image.pullPolicy`: one of Kubernetes' three policies.
+pub(crate) fn pull_policy(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Pull policy for the container image.",
+        "type": "string",
+        "enum": ["Always", "Never", "IfNotPresent"]
+    })
 }

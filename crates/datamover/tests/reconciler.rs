@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
-use datamover::job::{self, Job, SyncProgress};
+use datamover::job::{self, Job};
+use datamover::progress::SyncProgress;
 use datamover::reconciler::{Context, reconcile};
 use datamover::types::{Condition, DataMover, PersistentVolumeClaim, Secret};
 use std::collections::HashMap;

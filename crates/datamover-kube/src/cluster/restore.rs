@@ -7,7 +7,7 @@
 //!
 //! 1. the populator and its secret are read from the caches (missing: a Warning Event
 //!    naming what to create, and a requeue after
-//!    [`RETRY_MISSING`](datamover::populator::reconciler::RETRY_MISSING));
+//!    [`RETRY_MISSING`](datamover::populator::RETRY_MISSING));
 //! 2. it creates the *prime* PVC [`prime_name`] (same storage class, access modes, volume
 //!    mode and size, no `dataSourceRef`, owned by the PVC, with the PVC's
 //!    `volume.kubernetes.io/selected-node` when its class waits for a first consumer) and
@@ -31,8 +31,8 @@ use crate::api::{self, RetryPolicy};
 use datamover::backend::ClusterError;
 use datamover::job::{Job as SyncJob, JobOutcome};
 use datamover::populator::DataMoverPopulator;
+use datamover::populator::RETRY_MISSING;
 use datamover::populator::job::{restore_job, restore_job_name};
-use datamover::populator::reconciler::RETRY_MISSING;
 use datamover::reconciler::ReconcileError;
 use datamover::types::{PersistentVolumeClaim, Secret};
 use k8s_openapi::api::batch::v1::Job;

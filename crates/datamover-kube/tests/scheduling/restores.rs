@@ -364,7 +364,7 @@ async fn a_missing_populator_is_named_and_retried() {
     let (cluster, log, _m, ctx, _go) = started(false, json!({}), json!({})).await;
     assert_eq!(
         step(&cluster, &ctx).await,
-        Action::requeue(datamover::populator::reconciler::RETRY_MISSING)
+        Action::requeue(datamover::populator::RETRY_MISSING)
     );
     let lines: Vec<String> = calls(&log).iter().map(Req::line).collect();
     assert_eq!(lines, [format!("POST {EVENTS}")]);

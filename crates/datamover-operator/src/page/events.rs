@@ -17,8 +17,8 @@ use axum::http::{Request, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use datamover::job::Job;
 use datamover::manifest::Object;
-use datamover::store::EmbeddedStore;
 use datamover::types::{DataMover, Kind};
+use datamover_embedded::store::EmbeddedStore;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -121,8 +121,9 @@ impl Hub {
     }
 
     async fn forward(self, mut stop: watch::Receiver<bool>) {
-        let mut datamovers =
-            tmc_runtime::Store::watch(&datamover::store::DataMovers(self.inner.store.clone()));
+        let mut datamovers = tmc_runtime::Store::watch(&datamover_embedded::store::DataMovers(
+            self.inner.store.clone(),
+        ));
         let mut jobs = self.inner.store.watch_jobs();
         loop {
             let update = tokio::select! {

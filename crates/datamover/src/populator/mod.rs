@@ -3,7 +3,7 @@
 //!
 //! A PVC whose `spec.dataSourceRef` is
 //! `{apiGroup: datamover.a-cup-of.coffee, kind: DataMoverPopulator, name: ...}` starts
-//! `Pending`. The [`reconciler`] creates a restore Job for it (`batch/v1`-shaped, owned by
+//! `Pending`. The backend's restore reconciler creates a restore Job ([`job`]) for it (`batch/v1`-shaped, owned by
 //! the PVC, like the sync Job); on the embedded backend the executor runs it as
 //! `rclone copy <destination>/<path> <staging dir>`, renames the staging dir into place,
 //! and only then is the PVC `Bound`. A missing backup path fails the Job with a clear
@@ -11,13 +11,17 @@
 //! half-written is ever in a PVC that reports `Bound`.
 
 pub mod job;
-pub mod reconciler;
 
 use crate::types::{EnvVar, GROUP, Image, ObjectMeta, PersistentVolumeClaim};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// The populator's kind.
 pub const KIND: &str = "DataMoverPopulator";
+
+/// How long before a restore waiting for its populator or secret looks again (both
+/// backends: nothing watches for a populator or a secret to appear).
+pub const RETRY_MISSING: Duration = Duration::from_secs(10);
 
 // With the `kube` feature this is also the spec of the `DataMoverPopulator` custom resource
 // (`DataMoverPopulatorResource`); datamover-kube generates its CRD from these types.

@@ -12,7 +12,6 @@
 pub mod census;
 pub mod clock;
 pub mod cron;
-pub mod embedded;
 pub mod reconciler;
 
 use crate::types::{DataMover, EnvVar, Image, ObjectMeta};

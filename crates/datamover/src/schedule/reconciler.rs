@@ -340,6 +340,3 @@ async fn prune<C: ScheduleCluster>(
     }
     Ok((kept[0], kept[1]))
 }
-
-#[cfg(test)]
-mod tests;

@@ -6,12 +6,13 @@
 //! spec changes); a status write must carry the current resourceVersion, so a stale writer
 //! gets a [`StoreError::Conflict`] and retries.
 
-use crate::job::Job;
-use crate::manifest::Object;
-use crate::populator::DataMoverPopulator;
-use crate::schedule::DataMoverSchedule;
-use crate::time;
-use crate::types::*;
+use crate::volumes::Volumes;
+use datamover::job::Job;
+use datamover::manifest::Object;
+use datamover::populator::DataMoverPopulator;
+use datamover::schedule::DataMoverSchedule;
+use datamover::time;
+use datamover::types::*;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -288,7 +289,7 @@ impl EmbeddedStore {
     /// Creates or updates every object in one transaction: all are stored, or none.
     /// Status is the operator's: an applied DataMover keeps its stored status. Secret
     /// `stringData` is folded into base64 `data`. A new PVC without the host-path
-    /// annotation gets a directory under `volumes_root` and is `Bound`; one whose
+    /// annotation gets its directory in `volumes` and is `Bound`; one whose
     /// `dataSourceRef` names a `DataMoverPopulator` stays `Pending`, without a directory,
     /// until its restore fills one.
     ///
@@ -297,7 +298,7 @@ impl EmbeddedStore {
     pub fn apply(
         &self,
         objects: Vec<Object>,
-        volumes_root: &Path,
+        volumes: &Volumes,
     ) -> Result<Vec<(Object, Applied)>, StoreError> {
         let _guard = self.write.lock().unwrap_or_else(PoisonError::into_inner);
         let mut results = Vec::new();
@@ -305,7 +306,7 @@ impl EmbeddedStore {
         for mut o in objects {
             if let Object::Secret(s) = &mut o {
                 for (k, v) in std::mem::take(&mut s.string_data) {
-                    s.data.insert(k, crate::base64_encode(v.as_bytes()));
+                    s.data.insert(k, datamover::base64_encode(v.as_bytes()));
                 }
                 if s.type_.is_empty() {
                     s.type_ = "Opaque".into();
@@ -322,15 +323,13 @@ impl EmbeddedStore {
                     meta.generation = 1;
                     meta.creation_timestamp = time::rfc3339(now);
                     if let Object::PersistentVolumeClaim(pvc) = &mut o {
-                        if crate::populator::source_of(pvc).is_some() {
+                        if datamover::populator::source_of(pvc).is_some() {
                             pvc.status.phase = "Pending".into();
                             results.push((o, Applied::Created));
                             continue;
                         }
                         if !pvc.metadata.annotations.contains_key(HOST_PATH_ANNOTATION) {
-                            let dir = volumes_root
-                                .join(&pvc.metadata.namespace)
-                                .join(&pvc.metadata.name);
+                            let dir = volumes.dir(&pvc.metadata.namespace, &pvc.metadata.name);
                             std::fs::create_dir_all(&dir)
                                 .map_err(|e| self.db_err(redb::Error::Io(e)))?;
                         }
@@ -422,7 +421,7 @@ impl EmbeddedStore {
                 })
                 .collect()
         };
-        let name = crate::types::free_clone_name(&dm.spec.source_pvc, secs, &taken);
+        let name = datamover::types::free_clone_name(&dm.spec.source_pvc, secs, &taken);
         let mut claimed = dm.clone();
         claimed.status.restored_pvc_name = name;
         self.update_status_locked(&claimed)
@@ -880,7 +879,7 @@ impl tmc_runtime::Store<PersistentVolumeClaim> for Pvcs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::parse;
+    use datamover::manifest::parse;
 
     fn dm(name: &str) -> Object {
         parse(&format!(
@@ -894,7 +893,7 @@ mod tests {
     fn store_should_persist_objects_and_versions_across_reopen() {
         let dir = tempdir();
         let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
-        let applied = store.apply(vec![dm("a")], &dir).unwrap();
+        let applied = store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
         assert_eq!(applied[0].1, Applied::Created);
         let mut a = store.datamover("default", "a").unwrap();
         assert_eq!(
@@ -912,7 +911,7 @@ mod tests {
         assert_eq!(again.metadata.resource_version, "2");
         // Versions keep counting up after a restart.
         assert_eq!(
-            store.apply(vec![dm("b")], &dir).unwrap()[0]
+            store.apply(vec![dm("b")], &Volumes::new(&dir)).unwrap()[0]
                 .0
                 .metadata()
                 .resource_version,
@@ -924,7 +923,7 @@ mod tests {
     fn a_stale_status_write_is_a_conflict_and_changes_nothing() {
         let dir = tempdir();
         let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
-        store.apply(vec![dm("a")], &dir).unwrap();
+        store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
         let stale = store.datamover("default", "a").unwrap();
         let mut fresh = stale.clone();
         fresh.status.phase = "CreatingClonedPVC".into();
@@ -946,12 +945,12 @@ mod tests {
     fn reapplying_keeps_status_and_bumps_generation_only_on_spec_change() {
         let dir = tempdir();
         let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
-        store.apply(vec![dm("a")], &dir).unwrap();
+        store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
         let mut a = store.datamover("default", "a").unwrap();
         a.status.phase = "Completed".into();
         store.update_status(&a).unwrap();
         assert_eq!(
-            store.apply(vec![dm("a")], &dir).unwrap()[0].1,
+            store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap()[0].1,
             Applied::Unchanged
         );
         let Object::DataMover(mut changed) = dm("a") else {
@@ -959,7 +958,10 @@ mod tests {
         };
         changed.spec.add_timestamp_prefix = true;
         assert_eq!(
-            store.apply(vec![Object::DataMover(changed)], &dir).unwrap()[0].1,
+            store
+                .apply(vec![Object::DataMover(changed)], &Volumes::new(&dir))
+                .unwrap()[0]
+                .1,
             Applied::Configured
         );
         let a = store.datamover("default", "a").unwrap();
@@ -973,7 +975,9 @@ mod tests {
     fn clone_names_claimed_in_the_same_second_are_unique_and_stable() {
         let dir = tempdir();
         let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
-        store.apply(vec![dm("a"), dm("b")], &dir).unwrap();
+        store
+            .apply(vec![dm("a"), dm("b")], &Volumes::new(&dir))
+            .unwrap();
         let a = store
             .claim_clone_name(&store.datamover("default", "a").unwrap(), 1000)
             .unwrap();

@@ -6,21 +6,19 @@
 //! `Pending` with `Restored=False`, reason `RestoreFailed` and the last pod's error. Metrics
 //! are recorded after the status write that makes them true.
 
-use super::job::{restore_job, restore_job_name};
-use crate::backend::{ClusterError, Embedded};
-use crate::job::JobOutcome;
-use crate::manifest::Object;
-use crate::reconciler::ReconcileError;
+use crate::cluster::Embedded;
 use crate::store::StoreError;
-use crate::time;
-use crate::types::{Condition, PersistentVolumeClaim};
+use datamover::backend::ClusterError;
+use datamover::job::JobOutcome;
+use datamover::manifest::Object;
+use datamover::populator::job::{restore_job, restore_job_name};
+use datamover::reconciler::ReconcileError;
+use datamover::time;
+use datamover::types::{Condition, PersistentVolumeClaim};
 use std::sync::Arc;
 use std::time::Duration;
 use tmc_metrics::{MetricsCollector, Outcome};
 use tmc_runtime::Action;
-
-/// How long before a restore waiting for its populator or secret looks again.
-pub const RETRY_MISSING: Duration = Duration::from_secs(10);
 
 /// What the restore reconciler needs.
 #[derive(Debug)]
@@ -32,7 +30,7 @@ pub struct PopulatorContext {
 }
 
 fn set_condition(pvc: &mut PersistentVolumeClaim, ok: bool, reason: &str, message: &str) {
-    crate::conditions::set(&mut pvc.status.conditions, "Restored", ok, reason, message);
+    datamover::conditions::set(&mut pvc.status.conditions, "Restored", ok, reason, message);
 }
 
 fn restored(pvc: &PersistentVolumeClaim) -> Option<&Condition> {
@@ -64,7 +62,7 @@ pub async fn reconcile(
     let Some(mut pvc) = store.pvc(ns, name) else {
         return Ok(Action::await_change());
     };
-    let Some(source) = super::source_of(&pvc).map(str::to_owned) else {
+    let Some(source) = datamover::populator::source_of(&pvc).map(str::to_owned) else {
         return Ok(Action::await_change());
     };
     let failed = restored(&pvc).is_some_and(|c| c.reason == "RestoreFailed");
@@ -79,7 +77,7 @@ pub async fn reconcile(
             );
             set_condition(&mut pvc, false, "PopulatorNotFound", &msg);
             write(&ctx, &pvc).await?;
-            return Ok(Action::requeue(RETRY_MISSING));
+            return Ok(Action::requeue(datamover::populator::RETRY_MISSING));
         };
         let secret = &populator.spec.secret_name;
         if store.secret(ns, secret).is_none() {
@@ -88,7 +86,7 @@ pub async fn reconcile(
             );
             set_condition(&mut pvc, false, "SecretNotFound", &msg);
             write(&ctx, &pvc).await?;
-            return Ok(Action::requeue(RETRY_MISSING));
+            return Ok(Action::requeue(datamover::populator::RETRY_MISSING));
         }
         let created = match store.create_job(restore_job(&pvc, &populator)) {
             Ok(_) => true,

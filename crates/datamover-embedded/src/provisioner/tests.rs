@@ -2,9 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::backend::{CloneState, Cluster, ClusterError};
-use crate::manifest::parse;
+use crate::clones::{CLONED, clone_failure, clone_source};
 use crate::store::EmbeddedStore;
+use datamover::backend::{CloneState, Cluster, ClusterError};
+use datamover::manifest::parse;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,14 +40,14 @@ fn tempdir() -> PathBuf {
 fn fixture() -> Fixture {
     let dir = tempdir();
     let store = Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap());
-    let volumes = dir.join("volumes");
+    let volumes = crate::volumes::Volumes::under_data_dir(&dir);
     let objects = parse(
         "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec: {accessModes: [ReadWriteOnce]}\n---\n\
          apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: nightly}\nspec: {sourcePvc: data, secretName: s}\n",
     )
     .unwrap();
     store.apply(objects, &volumes).unwrap();
-    let data = volumes.join("default/data");
+    let data = volumes.root().join("default/data");
     std::fs::create_dir_all(data.join("a/b")).unwrap();
     std::fs::create_dir_all(data.join("empty")).unwrap();
     std::fs::write(data.join("a/b/deep.txt"), "deep").unwrap();
@@ -143,7 +144,7 @@ async fn a_clone_should_be_pending_at_once_then_bound_holding_an_identical_tree(
         cloned.map(|c| (c.status.as_str(), c.message.as_str())),
         Some(("True", "copied from PVC data"))
     );
-    let volumes = &f.cluster.volumes;
+    let volumes = f.cluster.volumes.root();
     let source = tree(&volumes.join("default/data"));
     assert_eq!(source.len(), 7, "{source:?}");
     assert_eq!(tree(&volumes.join("default").join(&name)), source);
@@ -158,15 +159,20 @@ async fn a_clone_stored_before_the_provisioner_starts_should_be_copied_at_start(
     let (name, state) = f.clone_pvc().await;
     assert_eq!(state.unwrap(), CloneState::Pending);
     assert!(
-        !f.cluster.volumes.join("default").join(&name).exists(),
+        !f.cluster
+            .volumes
+            .root()
+            .join("default")
+            .join(&name)
+            .exists(),
         "nothing copies a clone inside the call that asks for it"
     );
     let _stop = f.start();
     f.until(&name, |p| p.is_some_and(|p| p.status.phase == "Bound"))
         .await;
     assert_eq!(
-        tree(&f.cluster.volumes.join("default").join(&name)),
-        tree(&f.cluster.volumes.join("default/data"))
+        tree(&f.cluster.volumes.root().join("default").join(&name)),
+        tree(&f.cluster.volumes.root().join("default/data"))
     );
 }
 
@@ -176,7 +182,7 @@ async fn a_failed_copy_should_leave_the_clone_pending_and_fail_the_next_clone_ca
     let (name, state) = f.clone_pvc().await;
     assert_eq!(state.unwrap(), CloneState::Pending);
     // The source's directory goes before the copy starts.
-    let data = f.cluster.volumes.join("default/data");
+    let data = f.cluster.volumes.root().join("default/data");
     std::fs::remove_dir_all(&data).unwrap();
     let _stop = f.start();
     f.until(&name, |p| p.is_some_and(|p| clone_failure(p).is_some()))
@@ -189,7 +195,7 @@ async fn a_failed_copy_should_leave_the_clone_pending_and_fail_the_next_clone_ca
         Err(ClusterError::Volume(msg)) => assert_eq!(msg, expected),
         other => panic!("expected the clone's failure, got {other:?}"),
     }
-    let dir = f.cluster.volumes.join("default");
+    let dir = f.cluster.volumes.root().join("default");
     assert!(!dir.join(&name).exists());
     assert!(!dir.join(format!(".{name}.partial")).exists());
 }
@@ -201,12 +207,12 @@ async fn deleting_the_datamover_should_delete_its_clone_and_the_clones_directory
     let (name, _) = f.clone_pvc().await;
     f.until(&name, |p| p.is_some_and(|p| p.status.phase == "Bound"))
         .await;
-    let clone_dir = f.cluster.volumes.join("default").join(&name);
+    let clone_dir = f.cluster.volumes.root().join("default").join(&name);
     assert!(clone_dir.is_dir());
     assert!(
         f.cluster
             .store
-            .delete(crate::types::Kind::DataMover, "default", "nightly")
+            .delete(datamover::types::Kind::DataMover, "default", "nightly")
             .unwrap()
     );
     f.until(&name, |p| p.is_none()).await;
@@ -218,7 +224,7 @@ async fn deleting_the_datamover_should_delete_its_clone_and_the_clones_directory
     .await
     .expect("the deleted clone's directory is removed");
     assert!(
-        f.cluster.volumes.join("default/data").is_dir(),
+        f.cluster.volumes.root().join("default/data").is_dir(),
         "the source volume stays"
     );
 }

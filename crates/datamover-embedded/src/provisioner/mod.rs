@@ -4,7 +4,7 @@
 //!
 //! On Kubernetes the storage system clones a volume while the operator does something
 //! else, and the clone's watch event brings its DataMover back when it binds. The embedded
-//! backend behaves the same way: [`Cluster::clone_pvc`](crate::backend::Cluster::clone_pvc)
+//! backend behaves the same way: [`Cluster::clone_pvc`](datamover::backend::Cluster::clone_pvc)
 //! stores the clone `Pending` and returns, and this task does the copy, outside any
 //! reconcile:
 //!
@@ -24,10 +24,11 @@
 //! retry (a failed copy fails its DataMover, as a failed CSI clone would leave the PVC
 //! unbound), so a watch of PVC events and a task per clone are the whole machine.
 
-use crate::backend::Embedded;
-use crate::manifest::Object;
+use crate::clones::{CLONED, clone_failure, clone_source};
+use crate::cluster::Embedded;
 use crate::store::StoreError;
-use crate::types::PersistentVolumeClaim;
+use datamover::manifest::Object;
+use datamover::types::PersistentVolumeClaim;
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::Path;
@@ -37,29 +38,6 @@ use tokio::sync::Semaphore;
 
 /// How many clones are copied at once.
 pub const MAX_CONCURRENT_CLONES: usize = 4;
-
-/// The condition a clone carries: `Cloned`.
-pub const CLONED: &str = "Cloned";
-
-/// The source PVC's name of a clone: its `spec.dataSource`, when that names a PVC.
-#[must_use]
-pub fn clone_source(pvc: &PersistentVolumeClaim) -> Option<&str> {
-    let source = pvc.spec.data_source.as_ref()?;
-    if source.get("kind")?.as_str()? != "PersistentVolumeClaim" {
-        return None;
-    }
-    source.get("name")?.as_str()
-}
-
-/// Why the clone failed, when its copy did (`Cloned=False`, reason `CloneFailed`).
-#[must_use]
-pub fn clone_failure(pvc: &PersistentVolumeClaim) -> Option<&str> {
-    pvc.status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == CLONED && c.reason == "CloneFailed")
-        .map(|c| c.message.as_str())
-}
 
 /// Whether `pvc` is a clone still to be copied.
 fn wants_copy(pvc: &PersistentVolumeClaim) -> bool {
@@ -107,7 +85,7 @@ pub async fn run(cluster: Arc<Embedded>, shutdown: impl Future<Output = ()>) {
     };
     for object in cluster
         .store
-        .list(crate::types::Kind::PersistentVolumeClaim, None)
+        .list(datamover::types::Kind::PersistentVolumeClaim, None)
     {
         if let Object::PersistentVolumeClaim(pvc) = object {
             if clone_source(&pvc).is_some() {
@@ -151,10 +129,8 @@ async fn remove_deleted(cluster: &Embedded, key: &ObjectKey) {
     if cluster.store.pvc(ns, key.name()).is_some() {
         return;
     }
-    let dir = cluster.volumes.join(ns).join(key.name());
-    match tokio::fs::remove_dir_all(&dir).await {
-        Ok(()) => tracing::info!(pvc = %key, "removed the deleted clone's directory"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    match cluster.volumes.remove(ns, key.name()).await {
+        Ok(()) => tracing::debug!(pvc = %key, "the deleted clone's directory is gone"),
         Err(e) => {
             tracing::warn!(pvc = %key, error = %e, "cannot remove a deleted clone's directory");
         }
@@ -164,7 +140,7 @@ async fn remove_deleted(cluster: &Embedded, key: &ObjectKey) {
 /// Copies one clone and records the outcome on it.
 async fn copy(cluster: &Embedded, pvc: PersistentVolumeClaim) {
     let (ns, name) = (pvc.metadata.namespace.clone(), pvc.metadata.name.clone());
-    let staging = cluster.volumes.join(&ns).join(format!(".{name}.partial"));
+    let staging = cluster.volumes.clone_staging(&ns, &name);
     let result = fill(cluster, &pvc, &staging).await;
     // Still the clone we copied for? It may have been deleted (its DataMover with it).
     let current = cluster
@@ -178,7 +154,7 @@ async fn copy(cluster: &Embedded, pvc: PersistentVolumeClaim) {
     };
     match result {
         Ok(()) => {
-            let target = cluster.volumes.join(&ns).join(&name);
+            let target = cluster.volumes.dir(&ns, &name);
             let _ = tokio::fs::remove_dir_all(&target).await;
             if let Err(e) = tokio::fs::rename(&staging, &target).await {
                 let _ = tokio::fs::remove_dir_all(&staging).await;
@@ -188,7 +164,7 @@ async fn copy(cluster: &Embedded, pvc: PersistentVolumeClaim) {
             }
             current.status.phase = "Bound".into();
             let source = clone_source(&pvc).unwrap_or_default().to_owned();
-            crate::conditions::set(
+            datamover::conditions::set(
                 &mut current.status.conditions,
                 CLONED,
                 true,
@@ -218,7 +194,7 @@ async fn fill(
     if let Some(host) = source
         .metadata
         .annotations
-        .get(crate::types::HOST_PATH_ANNOTATION)
+        .get(datamover::types::HOST_PATH_ANNOTATION)
     {
         cluster.policy.check_host_path(host)?;
     }
@@ -257,7 +233,7 @@ async fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 fn fail(cluster: &Embedded, pvc: &mut PersistentVolumeClaim, msg: &str) {
-    crate::conditions::set(
+    datamover::conditions::set(
         &mut pvc.status.conditions,
         CLONED,
         false,

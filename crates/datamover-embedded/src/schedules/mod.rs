@@ -1,11 +1,12 @@
 //! The schedule reconciler on the embedded backend: children in the [`EmbeddedStore`](crate::store::EmbeddedStore).
 
-use super::DataMoverSchedule;
-use super::reconciler::ScheduleCluster;
-use crate::backend::{Cluster, ClusterError, Embedded};
-use crate::manifest::Object;
+use crate::cluster::{DeleteError, Embedded};
 use crate::store::StoreError;
-use crate::types::{DataMover, Kind};
+use datamover::backend::ClusterError;
+use datamover::manifest::Object;
+use datamover::schedule::DataMoverSchedule;
+use datamover::schedule::reconciler::ScheduleCluster;
+use datamover::types::{DataMover, Kind};
 
 impl ScheduleCluster for Embedded {
     fn schedule(&self, namespace: &str, name: &str) -> Option<DataMoverSchedule> {
@@ -33,13 +34,17 @@ impl ScheduleCluster for Embedded {
     }
 
     async fn delete_datamover(&self, dm: &DataMover) -> Result<(), ClusterError> {
-        let ns = &dm.metadata.namespace;
-        self.store.delete(Kind::DataMover, ns, &dm.metadata.name)?;
-        let clone = &dm.status.restored_pvc_name;
-        if !clone.is_empty() {
-            self.delete_pvc(ns, clone).await?;
+        match self
+            .delete_object(Kind::DataMover, &dm.metadata.namespace, &dm.metadata.name)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(DeleteError::Store(e)) => Err(e.into()),
+            Err(e @ DeleteError::Clone { .. }) => Err(ClusterError::Volume(format!(
+                "deleted the DataMover {}/{}, {e}",
+                dm.metadata.namespace, dm.metadata.name
+            ))),
         }
-        Ok(())
     }
 
     async fn write_status(
@@ -58,3 +63,6 @@ impl ScheduleCluster for Embedded {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,11 @@
 //! The real pods: rclone child processes.
 
 use super::{Pod, PodRunner};
-use crate::backend::Embedded;
-use crate::job::{Job, SyncProgress};
+use crate::cluster::Embedded;
 use crate::rclone::{self, Plan};
-use crate::time;
+use datamover::job::Job;
+use datamover::progress::SyncProgress;
+use datamover::time;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -83,20 +84,19 @@ impl RclonePods {
         let mut path = None;
         let mut extra = Vec::new();
         for e in &container.env {
-            if e.name == crate::populator::job::RESTORE_PATH_ENV {
+            if e.name == datamover::populator::job::RESTORE_PATH_ENV {
                 path = Some(e.value.clone());
             } else {
                 extra.push((e.name.clone(), e.value.clone()));
             }
         }
         let path = path.ok_or("the restore Job has no RESTORE_PATH")?;
-        crate::populator::check_path(&path).map_err(|e| format!("RESTORE_PATH: {e}"))?;
+        datamover::populator::check_path(&path).map_err(|e| format!("RESTORE_PATH: {e}"))?;
         crate::policy::check_env(&extra)?;
         let plan = Plan::new(&values, &extra, Some(path.trim_end_matches('/')))
             .map_err(|e| format!("secret {secret_name}: {e}"))?;
-        let dir = self.cluster.volumes.join(ns);
-        let target = dir.join(claim);
-        let staging = dir.join(format!(".{claim}.restore-partial"));
+        let target = self.cluster.volumes.dir(ns, claim);
+        let staging = self.cluster.volumes.restore_staging(ns, claim);
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging)
             .map_err(|e| format!("creating {}: {e}", staging.display()))?;
@@ -153,7 +153,7 @@ impl RclonePods {
 
 impl PodRunner for RclonePods {
     fn start(&self, job: &Job, progress: watch::Sender<SyncProgress>) -> Result<Pod, String> {
-        if crate::populator::job::is_restore(job) {
+        if datamover::populator::job::is_restore(job) {
             return self.start_restore(job, progress);
         }
         let (source, plan) = self.plan(job)?;

@@ -10,7 +10,7 @@
 //!
 //! `addTimestampPrefix` appends a `YYYY-MM-DD-HHMMSS` folder to the destination.
 
-use crate::job::SyncProgress;
+use datamover::progress::SyncProgress;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -175,40 +175,6 @@ fn start(rclone: &Path, args: [&str; 3], plan: &Plan, uid: &str) -> Result<Child
     })
 }
 
-/// Reads one of rclone's JSON stats lines into `progress`.
-fn read_stats(stats: &serde_json::Value, progress: &mut SyncProgress) {
-    let get = |k: &str| stats.get(k).and_then(serde_json::Value::as_u64);
-    progress.bytes = get("bytes").unwrap_or(progress.bytes);
-    progress.files = get("transfers").unwrap_or(progress.files);
-    progress.total_bytes = get("totalBytes").or(progress.total_bytes);
-    progress.total_files = get("totalTransfers").or(progress.total_files);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a rate in B/s
-    {
-        progress.bytes_per_second = stats
-            .get("speed")
-            .and_then(serde_json::Value::as_f64)
-            .map_or(progress.bytes_per_second, |s| s.max(0.0) as u64);
-    }
-    progress.eta_seconds = get("eta");
-}
-
-/// The final transfer statistics in rclone's JSON log `text` (the last line carrying
-/// `stats`), as a finished sync's progress (no rate, no ETA): what the Kubernetes backend
-/// reads from the sync pod's termination message. `None` when no line carries stats.
-#[must_use]
-pub fn final_stats(text: &str) -> Option<SyncProgress> {
-    let stats = text
-        .lines()
-        .rev()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line.trim()).ok())
-        .find_map(|entry| entry.get("stats").cloned())?;
-    let mut last = SyncProgress::default();
-    read_stats(&stats, &mut last);
-    last.eta_seconds = None;
-    last.bytes_per_second = 0;
-    Some(last)
-}
-
 /// Follows a started sync to its end, publishing its progress as rclone reports it (every
 /// second), and returns the final statistics.
 ///
@@ -228,7 +194,7 @@ pub async fn follow(
                 continue;
             };
             if let Some(stats) = entry.get("stats") {
-                read_stats(stats, &mut last);
+                last.read_rclone_stats(stats);
                 progress.send_replace(last);
             }
             if entry.get("level").and_then(serde_json::Value::as_str) == Some("error") {
@@ -317,33 +283,6 @@ pub async fn stop_left_behind(uid: &str, grace: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn final_stats_are_the_last_stats_line_of_a_termination_message() {
-        // The tail of rclone's JSON log as the kubelet keeps it: a cut first line, stats,
-        // an error, the final stats.
-        let text = concat!(
-            "ats\":{\"bytes\":1}}\n",
-            r#"{"level":"notice","msg":"...","stats":{"bytes":1024,"transfers":1,"totalBytes":4096,"speed":512.5,"eta":6}}"#,
-            "\n",
-            r#"{"level":"error","msg":"one file failed"}"#,
-            "\n",
-            r#"{"level":"notice","msg":"...","stats":{"bytes":4096,"transfers":3,"totalBytes":4096,"totalTransfers":3,"speed":900.0,"eta":0}}"#,
-            "\n"
-        );
-        assert_eq!(
-            final_stats(text),
-            Some(SyncProgress {
-                bytes: 4096,
-                total_bytes: Some(4096),
-                files: 3,
-                total_files: Some(3),
-                bytes_per_second: 0,
-                eta_seconds: None,
-            })
-        );
-        assert_eq!(final_stats("rclone: command not found\n"), None);
-    }
 
     fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

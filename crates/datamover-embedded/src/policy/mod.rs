@@ -12,9 +12,10 @@
 //! again right before rclone runs ([`check_local_destination`]), so a root removed across a
 //! restart, or a symlink swapped in since, is still refused.
 
-use crate::manifest::Object;
 use crate::store::EmbeddedStore;
-use crate::types::{DataMover, HOST_PATH_ANNOTATION, Kind, PersistentVolumeClaim, Secret};
+use crate::volumes::Volumes;
+use datamover::manifest::Object;
+use datamover::types::{DataMover, HOST_PATH_ANNOTATION, Kind, Secret};
 use std::path::{Path, PathBuf};
 
 mod env;
@@ -207,7 +208,7 @@ impl Policy {
 
     /// Checks what `apply` would store: every PVC's host path, every secret's destination,
     /// and every DataMover's destination against its source, looking up the objects not in
-    /// `objects` in `store`. `volumes` is `<data-dir>/volumes`.
+    /// `objects` in `store`. `volumes` is the layout under `<data-dir>/volumes`.
     ///
     /// # Errors
     /// The first refusal, prefixed with the object's kind, namespace and name.
@@ -215,7 +216,7 @@ impl Policy {
         &self,
         objects: &[Object],
         store: &EmbeddedStore,
-        volumes: &Path,
+        volumes: &Volumes,
     ) -> Result<(), String> {
         let find = |kind: Kind, ns: &str, name: &str| {
             objects
@@ -233,7 +234,7 @@ impl Policy {
             match o {
                 Object::PersistentVolumeClaim(pvc) => {
                     if let Some(host) = pvc.metadata.annotations.get(HOST_PATH_ANNOTATION) {
-                        if crate::populator::source_of(pvc).is_some() {
+                        if datamover::populator::source_of(pvc).is_some() {
                             return Err(format!(
                                 "{who}: a restore (spec.dataSourceRef to a DataMoverPopulator) fills a new volume; remove the annotation {HOST_PATH_ANNOTATION} or the dataSourceRef"
                             ));
@@ -259,7 +260,7 @@ impl Policy {
                 Object::DataMoverPopulator(pop) => {
                     check_additional_env(&pop.spec.additional_env)
                         .map_err(|e| format!("{who}: {e}"))?;
-                    crate::populator::check_path(&pop.spec.path)
+                    datamover::populator::check_path(&pop.spec.path)
                         .map_err(|e| format!("{who}: spec.path: {e}"))?;
                 }
                 // Made by the operator from what was checked above.
@@ -275,7 +276,9 @@ impl Policy {
             .chain(objects.iter().cloned())
             .filter_map(|o| match o {
                 Object::DataMover(dm) => Some(dm),
-                Object::DataMoverSchedule(s) => Some(crate::schedule::reconciler::as_datamover(&s)),
+                Object::DataMoverSchedule(s) => {
+                    Some(datamover::schedule::reconciler::as_datamover(&s))
+                }
                 _ => None,
             })
             .collect();
@@ -315,7 +318,7 @@ impl Policy {
                     .iter()
                     .map(|e| (e.name.clone(), e.value.clone())),
             );
-            let source = source_dir(&pvc, volumes);
+            let source = volumes.of(&pvc);
             if let Some((_, dest)) = env.iter().rev().find(|(k, _)| k == "DESTINATION") {
                 self.check_destination(dest, &env, Some(&source))
                     .map_err(|e| format!("{who} (secret {}): {e}", dm.spec.secret_name))?;
@@ -342,21 +345,10 @@ pub fn check_local_destination(
     policy.check_destination(destination, env, Some(source))
 }
 
-/// The directory a PVC's data is in: its host path, or `<volumes>/<namespace>/<name>`.
-#[must_use]
-pub fn source_dir(pvc: &PersistentVolumeClaim, volumes: &Path) -> PathBuf {
-    match pvc.metadata.annotations.get(HOST_PATH_ANNOTATION) {
-        Some(host) => PathBuf::from(host),
-        None => volumes
-            .join(&pvc.metadata.namespace)
-            .join(&pvc.metadata.name),
-    }
-}
-
 /// Checks `spec.additionalEnv` for the embedded backend: no variable that lets rclone
 /// reach past the roots, and no `valueFrom` (there are no Kubernetes Secrets, `ConfigMaps` or
 /// fields to read it from on one machine, and an empty variable would be a silent surprise).
-fn check_additional_env(env: &[crate::types::EnvVar]) -> Result<(), String> {
+fn check_additional_env(env: &[datamover::types::EnvVar]) -> Result<(), String> {
     if let Some((i, e)) = env.iter().enumerate().find(|(_, e)| e.value_from.is_some()) {
         return Err(format!(
             "spec.additionalEnv[{i}].valueFrom ({}): not supported by the embedded backend, which has no Kubernetes Secrets, ConfigMaps or fields to read it from; give `value`, or put the variable in the secret named by secretName",
@@ -366,7 +358,7 @@ fn check_additional_env(env: &[crate::types::EnvVar]) -> Result<(), String> {
     check_env(&env_pairs(env)).map_err(|e| format!("spec.additionalEnv {e}"))
 }
 
-fn env_pairs(env: &[crate::types::EnvVar]) -> Vec<(String, String)> {
+fn env_pairs(env: &[datamover::types::EnvVar]) -> Vec<(String, String)> {
     env.iter()
         .map(|e| (e.name.clone(), e.value.clone()))
         .collect()

@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::job::{JobOutcome, sync_job};
-use crate::types::DataMover;
+use datamover::job::{JobOutcome, sync_job};
+use datamover::types::DataMover;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -308,7 +308,7 @@ async fn deleting_a_job_should_stop_its_pod_at_once() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(pods.0.running.load(Ordering::SeqCst), 1);
     store
-        .delete(crate::types::Kind::Job, "default", &j.metadata.name)
+        .delete(datamover::types::Kind::Job, "default", &j.metadata.name)
         .unwrap();
     // No pid to signal: the grace period passes, then the pod is dropped (killed).
     tokio::time::sleep(Duration::from_secs(4)).await;

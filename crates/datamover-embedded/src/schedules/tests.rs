@@ -1,13 +1,21 @@
 //! The schedule reconciler on tokio's paused clock, over a real embedded store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::*;
-use crate::backend::Embedded;
-use crate::manifest::parse;
-use crate::schedule::clock::TokioClock;
+use crate::cluster::Embedded;
 use crate::store::EmbeddedStore;
+use datamover::manifest::parse;
+use datamover::reconciler::phase;
+use datamover::schedule::DataMoverSchedule;
+use datamover::schedule::clock::Clock;
+use datamover::schedule::clock::TokioClock;
+use datamover::schedule::cron::CronSchedule;
+use datamover::schedule::reconciler::*;
+use datamover::types::DataMover;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 use tmc_metrics::Metrics;
+use tmc_runtime::Action;
 
 struct Fixture {
     dir: PathBuf,
@@ -39,7 +47,7 @@ impl Fixture {
 
     fn open(dir: PathBuf, extra_spec: Option<&str>) -> Self {
         let store = Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap());
-        let volumes = dir.join("volumes");
+        let volumes = crate::volumes::Volumes::under_data_dir(&dir);
         if let Some(extra) = extra_spec {
             let objects = parse(&format!(
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {{name: nightly}}\nspec: {{sourcePvc: data, secretName: s, {extra}}}\n"
@@ -58,7 +66,7 @@ impl Fixture {
             dir,
             cluster,
             metrics: Metrics::builder().build().unwrap(),
-            clock: TokioClock::starting_at(crate::time::now_ms()),
+            clock: TokioClock::starting_at(datamover::time::now_ms()),
         }
     }
 
@@ -96,7 +104,7 @@ impl Fixture {
     fn finish(&self, name: &str, phase: &str) {
         let mut dm = self.cluster.store.datamover("default", name).unwrap();
         dm.status.phase = phase.into();
-        dm.status.completion_time = crate::time::rfc3339(self.clock.now_ms());
+        dm.status.completion_time = datamover::time::rfc3339(self.clock.now_ms());
         self.cluster.store.update_status(&dm).unwrap();
     }
 
@@ -145,9 +153,9 @@ async fn schedule_should_start_one_run_per_scheduled_minute_and_count_its_outcom
     assert_eq!(f.run_names(), std::slice::from_ref(&name));
     let run = &f.runs()[0];
     assert_eq!(run.spec.source_pvc, "data");
-    assert_eq!(run.metadata.owners(super::super::KIND).len(), 1);
+    assert_eq!(run.metadata.owners(datamover::schedule::KIND).len(), 1);
     let s = f.schedule();
-    assert_eq!(s.status.last_schedule_time, crate::time::rfc3339(at));
+    assert_eq!(s.status.last_schedule_time, datamover::time::rfc3339(at));
     assert_eq!(
         (s.status.active_jobs, s.status.active[0].name.as_str()),
         (1, name.as_str())
@@ -182,7 +190,7 @@ async fn a_run_should_be_skipped_and_counted_while_the_previous_is_active() {
     assert_eq!(f.run_names(), [run_name("nightly", first)]);
     let s = f.schedule();
     assert_eq!(s.status.skipped_runs, 1);
-    assert_eq!(s.status.last_skipped_time, crate::time::rfc3339(second));
+    assert_eq!(s.status.last_skipped_time, datamover::time::rfc3339(second));
     assert!(
         s.status.message.contains("still active"),
         "{}",
@@ -287,7 +295,7 @@ async fn a_restart_should_not_fire_a_run_twice() {
     assert_eq!(again.run_names(), [run_name("nightly", at)]);
     let s = again.schedule();
     assert_eq!((s.status.skipped_runs, s.status.active_jobs), (0, 1));
-    assert_eq!(s.status.last_schedule_time, crate::time::rfc3339(at));
+    assert_eq!(s.status.last_schedule_time, datamover::time::rfc3339(at));
     assert_eq!(
         again.counter(r#"datamover_schedule_runs_total{schedule="nightly",status="started",namespace="default"}"#),
         0,

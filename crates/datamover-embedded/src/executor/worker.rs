@@ -1,10 +1,11 @@
 //! One Job's life in the executor: its pods, one after the other.
 
 use super::{ExecutorConfig, PodRunner, Stop};
-use crate::job::{Job, SyncProgress};
 use crate::store::{EmbeddedStore, StoreError};
-use crate::time;
-use crate::types::Condition;
+use datamover::job::Job;
+use datamover::progress::SyncProgress;
+use datamover::time;
+use datamover::types::Condition;
 use std::sync::Arc;
 use tmc_runtime::ObjectKey;
 use tokio::sync::{Semaphore, watch};

@@ -30,8 +30,9 @@ mod worker;
 
 pub use rclone_pods::RclonePods;
 
-use crate::job::{Job, SyncProgress};
 use crate::store::EmbeddedStore;
+use datamover::job::Job;
+use datamover::progress::SyncProgress;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -73,7 +74,7 @@ impl ExecutorConfig {
     /// The wait before the pod that follows the `failed`-th failure.
     ///
     /// ```
-    /// use datamover::executor::ExecutorConfig;
+    /// use datamover_embedded::executor::ExecutorConfig;
     /// use std::time::Duration;
     /// let c = ExecutorConfig::default();
     /// let waits: Vec<u64> = (1..=7).map(|n| c.backoff_after(n).as_secs()).collect();

@@ -1,0 +1,260 @@
+//! [`Embedded`]: the [`Cluster`] the reconcilers talk to on one machine. Objects live in the
+//! [`EmbeddedStore`], volumes are directories laid out by [`Volumes`], and sync Jobs
+//! are run by the [`executor`](crate::executor) with the real rclone.
+
+use crate::policy::Policy;
+use crate::rclone::Plan;
+use crate::store::{EmbeddedStore, StoreError};
+use crate::volumes::Volumes;
+use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
+use datamover::job::{self, Job};
+use datamover::types::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// One machine, no Kubernetes: objects in [`EmbeddedStore`], volumes as directories under
+/// `<data-dir>/volumes/<namespace>/<name>`, sync jobs run by the real rclone.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    /// The object store.
+    pub store: Arc<EmbeddedStore>,
+    /// Where volumes live: `<data-dir>/volumes`.
+    pub volumes: Volumes,
+    /// The rclone binary.
+    pub rclone: PathBuf,
+    /// The host paths and local destinations allowed; checked again before each clone and sync.
+    pub policy: Arc<Policy>,
+}
+
+impl Embedded {
+    /// The directory holding a PVC's data.
+    #[must_use]
+    pub fn volume_dir(&self, pvc: &PersistentVolumeClaim) -> PathBuf {
+        self.volumes.of(pvc)
+    }
+    /// Deletes `kind namespace/name` and, as owner references would on Kubernetes, the
+    /// clones it owns with their data: a DataMover's clone, and each run's clone of a
+    /// schedule (the store cascades the rest: Jobs, runs). `Ok(false)` when there was no
+    /// such object.
+    ///
+    /// # Errors
+    /// [`DeleteError::Store`] when nothing was deleted; [`DeleteError::Clone`] when the
+    /// object is gone but a clone's directory could not be removed.
+    pub async fn delete_object(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, DeleteError> {
+        let mut clones = Vec::new();
+        match kind {
+            Kind::DataMover => clones.extend(
+                self.store
+                    .datamover(namespace, name)
+                    .map(|dm| dm.status.restored_pvc_name),
+            ),
+            Kind::DataMoverSchedule => {
+                if let Some(s) = self.store.schedule(namespace, name) {
+                    clones.extend(
+                        self.store
+                            .datamovers_owned_by(namespace, &s.metadata.uid)
+                            .into_iter()
+                            .map(|dm| dm.status.restored_pvc_name),
+                    );
+                }
+            }
+            _ => {}
+        }
+        if !self
+            .store
+            .delete(kind, namespace, name)
+            .map_err(DeleteError::Store)?
+        {
+            return Ok(false);
+        }
+        for clone in clones.into_iter().filter(|c| !c.is_empty()) {
+            self.delete_pvc(namespace, &clone)
+                .await
+                .map_err(|e| DeleteError::Clone {
+                    clone,
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(true)
+    }
+}
+
+/// Why [`Embedded::delete_object`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    /// The store failed: nothing was deleted.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The object is deleted, but not its clone's directory.
+    #[error("but not the clone {clone}: {message}")]
+    Clone {
+        /// The clone's name.
+        clone: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Cluster for Embedded {
+    fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover> {
+        self.store.datamover(namespace, name)
+    }
+
+    async fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
+        Ok(self.store.update_status(dm)?)
+    }
+
+    async fn claim_clone_name(
+        &self,
+        dm: &DataMover,
+        unix_seconds: u64,
+    ) -> Result<DataMover, ClusterError> {
+        Ok(self.store.claim_clone_name(dm, unix_seconds)?)
+    }
+
+    fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {
+        self.store.pvc(namespace, name)
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        self.store.secret(namespace, name)
+    }
+
+    async fn clone_pvc(
+        &self,
+        namespace: &str,
+        source: &PersistentVolumeClaim,
+        clone: &str,
+    ) -> Result<CloneState, ClusterError> {
+        if let Some(existing) = self.store.pvc(namespace, clone) {
+            // Ours (a clone of this source) or a foreign PVC that took the name.
+            if crate::clones::clone_source(&existing) != Some(&source.metadata.name) {
+                return Err(ClusterError::Volume(format!(
+                    "the PVC {namespace}/{clone} exists and is not a clone of {}",
+                    source.metadata.name
+                )));
+            }
+            return match crate::clones::clone_failure(&existing) {
+                Some(reason) => Err(ClusterError::Volume(reason.to_owned())),
+                None if existing.status.phase == "Bound" => Ok(CloneState::Bound),
+                None => Ok(CloneState::Pending),
+            };
+        }
+        if let Some(host) = source.metadata.annotations.get(HOST_PATH_ANNOTATION) {
+            self.policy
+                .check_host_path(host)
+                .map_err(ClusterError::Volume)?;
+        }
+        let from = self.volume_dir(source);
+        if !tokio::fs::metadata(&from).await.is_ok_and(|m| m.is_dir()) {
+            return Err(ClusterError::Volume(format!(
+                "the source volume {} is not a directory",
+                from.display()
+            )));
+        }
+        // Owned by the DataMover that claimed the name: deleting it deletes its clone.
+        let owner = self
+            .store
+            .list(Kind::DataMover, Some(namespace))
+            .into_iter()
+            .find_map(|o| match o {
+                datamover::manifest::Object::DataMover(dm)
+                    if dm.status.restored_pvc_name == clone =>
+                {
+                    Some(dm)
+                }
+                _ => None,
+            })
+            .ok_or_else(|| {
+                ClusterError::Volume(format!(
+                    "no DataMover in {namespace} claims the clone {clone}"
+                ))
+            })?;
+        let mut pvc = PersistentVolumeClaim {
+            api_version: "v1".into(),
+            kind: "PersistentVolumeClaim".into(),
+            metadata: ObjectMeta {
+                name: clone.to_owned(),
+                namespace: namespace.to_owned(),
+                owner_references: vec![OwnerReference {
+                    api_version: format!("{GROUP}/{VERSION}"),
+                    kind: "DataMover".into(),
+                    name: owner.metadata.name.clone(),
+                    uid: owner.metadata.uid,
+                    controller: true,
+                    block_owner_deletion: true,
+                }],
+                ..ObjectMeta::default()
+            },
+            spec: source.spec.clone(),
+            status: PvcStatus {
+                phase: "Pending".into(),
+                ..PvcStatus::default()
+            },
+        };
+        pvc.spec.data_source = Some(
+            serde_json::json!({"kind": "PersistentVolumeClaim", "name": source.metadata.name}),
+        );
+        pvc.spec.data_source_ref = None;
+        pvc.metadata.labels.insert(
+            "datamover.a-cup-of.coffee/clone-of".into(),
+            source.metadata.name.clone(),
+        );
+        self.store.put_pvc(pvc)?;
+        // The provisioner copies it; its `Bound` event brings the DataMover back.
+        Ok(CloneState::Pending)
+    }
+
+    async fn delete_pvc(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        self.volumes
+            .remove(namespace, name)
+            .await
+            .map_err(ClusterError::Volume)?;
+        self.store
+            .delete(Kind::PersistentVolumeClaim, namespace, name)?;
+        Ok(())
+    }
+
+    fn check_sync(&self, request: &SyncRequest) -> Result<String, String> {
+        Plan::new(
+            &request.secret,
+            &request.extra_env,
+            request.prefix.as_deref(),
+        )
+        .map(|p| p.destination)
+    }
+
+    fn job(&self, namespace: &str, name: &str) -> Option<Job> {
+        self.store.job(namespace, name)
+    }
+
+    async fn create_job(&self, dm: &DataMover) -> Result<(Job, bool), ClusterError> {
+        let job = job::sync_job(dm);
+        let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
+        match self.store.create_job(job) {
+            Ok(job) => Ok((job, true)),
+            Err(StoreError::AlreadyExists { .. }) => self
+                .store
+                .job(&ns, &name)
+                .map(|j| (j, false))
+                .ok_or_else(|| ClusterError::Sync(format!("the Job {ns}/{name} vanished"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A store conflict is a cluster conflict (re-read and retry); any other store failure is
+/// reported in the store's words.
+impl From<StoreError> for ClusterError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => Self::Conflict(e.to_string()),
+            other => Self::Store(other.to_string()),
+        }
+    }
+}
