@@ -1,12 +1,10 @@
 //! The restore Job: `batch/v1`-shaped like the sync Job, owned by the PVC it fills.
 
 use super::DataMoverPopulator;
-use crate::job::{
-    BACKOFF_LIMIT, ClaimRef, Container, DEFAULT_IMAGE_NAME, DEFAULT_IMAGE_TAG, DEFAULT_PULL_POLICY,
-    EnvFromSource, Job, JobSpec, JobStatus, MOUNT_PATH, PodSpec, PodTemplateSpec, SecretRef,
-    TemplateMeta, VOLUME_NAME, Volume, VolumeMount,
-};
-use crate::types::{EnvVar, ObjectMeta, OwnerReference, PersistentVolumeClaim};
+#[cfg(doc)]
+use crate::job::STATS_ENV;
+use crate::job::{Job, RcloneJob};
+use crate::types::{EnvVar, OwnerReference, PersistentVolumeClaim};
 use std::collections::BTreeMap;
 
 /// Label on a Job saying what it does; `restore` for a restore Job (a sync Job has none).
@@ -39,13 +37,11 @@ pub fn restore_job_name(pvc: &str, uid: &str) -> String {
     format!("{}{suffix}", base.trim_end_matches(['-', '.']))
 }
 
-/// The Job that fills `pvc` from `populator`'s backup: the secret as `envFrom`,
-/// `RESTORE_PATH` and `additionalEnv` as `env`, the PVC mounted at `/data/`, owned by the
-/// PVC, `backoffLimit: 2`.
+/// The Job that fills `pvc` from `populator`'s backup: `RESTORE_PATH`, [`STATS_ENV`] and
+/// `additionalEnv` as `env`, the PVC mounted at `/data/`, owned by the PVC; the rest as
+/// every Job (the secret as `envFrom`, `backoffLimit: 2`, the image, the hardened pod).
 #[must_use]
 pub fn restore_job(pvc: &PersistentVolumeClaim, populator: &DataMoverPopulator) -> Job {
-    let image = populator.spec.image.clone().unwrap_or_default();
-    let or = |s: String, d: &str| if s.is_empty() { d.to_owned() } else { s };
     let labels = BTreeMap::from([
         (OPERATION_LABEL.to_owned(), "restore".to_owned()),
         (POPULATOR_LABEL.to_owned(), populator.metadata.name.clone()),
@@ -54,59 +50,23 @@ pub fn restore_job(pvc: &PersistentVolumeClaim, populator: &DataMoverPopulator) 
             "datamover-operator".to_owned(),
         ),
     ]);
-    let mut env = vec![EnvVar::new(RESTORE_PATH_ENV, populator.spec.path.clone())];
-    env.extend(populator.spec.additional_env.iter().cloned());
-    Job {
-        api_version: "batch/v1".into(),
-        kind: "Job".into(),
-        metadata: ObjectMeta {
-            name: restore_job_name(&pvc.metadata.name, &pvc.metadata.uid),
-            namespace: pvc.metadata.namespace.clone(),
-            labels: labels.clone(),
-            owner_references: vec![OwnerReference {
-                api_version: "v1".into(),
-                kind: "PersistentVolumeClaim".into(),
-                name: pvc.metadata.name.clone(),
-                uid: pvc.metadata.uid.clone(),
-                controller: true,
-                block_owner_deletion: true,
-            }],
-            ..ObjectMeta::default()
+    RcloneJob {
+        name: restore_job_name(&pvc.metadata.name, &pvc.metadata.uid),
+        namespace: &pvc.metadata.namespace,
+        labels,
+        owner: OwnerReference {
+            api_version: "v1".into(),
+            kind: "PersistentVolumeClaim".into(),
+            name: pvc.metadata.name.clone(),
+            uid: pvc.metadata.uid.clone(),
+            controller: true,
+            block_owner_deletion: true,
         },
-        spec: JobSpec {
-            backoff_limit: BACKOFF_LIMIT,
-            template: PodTemplateSpec {
-                metadata: TemplateMeta { labels },
-                spec: PodSpec {
-                    restart_policy: "Never".into(),
-                    containers: vec![Container {
-                        name: "rclone".into(),
-                        image: format!(
-                            "{}:{}",
-                            or(image.name, DEFAULT_IMAGE_NAME),
-                            or(image.tag, DEFAULT_IMAGE_TAG)
-                        ),
-                        image_pull_policy: or(image.pull_policy, DEFAULT_PULL_POLICY),
-                        env,
-                        env_from: vec![EnvFromSource {
-                            secret_ref: SecretRef {
-                                name: populator.spec.secret_name.clone(),
-                            },
-                        }],
-                        volume_mounts: vec![VolumeMount {
-                            name: VOLUME_NAME.into(),
-                            mount_path: MOUNT_PATH.into(),
-                        }],
-                    }],
-                    volumes: vec![Volume {
-                        name: VOLUME_NAME.into(),
-                        persistent_volume_claim: ClaimRef {
-                            claim_name: pvc.metadata.name.clone(),
-                        },
-                    }],
-                },
-            },
-        },
-        status: JobStatus::default(),
+        image: populator.spec.image.clone().unwrap_or_default(),
+        first_env: EnvVar::new(RESTORE_PATH_ENV, populator.spec.path.clone()),
+        additional_env: &populator.spec.additional_env,
+        secret: &populator.spec.secret_name,
+        claim: &pvc.metadata.name,
     }
+    .build()
 }

@@ -1,0 +1,345 @@
+//! The Job: a `batch/v1`-shaped object running the rclone image, the same object on both
+//! backends. [`sync_job`] backs a DataMover's clone up (owned by the DataMover);
+//! [`restore_job`](crate::populator::job::restore_job) fills a PVC from a backup (owned by
+//! the PVC); both come from one builder. The reconciler creates it and returns; whoever runs
+//! its pods (the embedded job executor, `datamover_embedded::executor`, or Kubernetes' Job
+//! controller) writes its status, the status change brings the owner back, and
+//! [`Job::outcome`] is the one rule for how it ended.
+//!
+//! On Kubernetes the Job is this object as JSON (`datamover_kube` converts it with serde and
+//! nothing else); the embedded executor reads the same fields and ignores those that only
+//! a kubelet acts on (security context, termination message, [`STATS_ENV`]).
+//!
+//! Beyond `batch/v1`, the status carries the live [`SyncProgress`] of the running pod and
+//! the last pod's error, so the DataMover can mirror them.
+
+mod model;
+
+pub use model::*;
+
+use crate::types::{API_VERSION, DataMover, EnvVar, ObjectMeta, OwnerReference};
+use std::collections::BTreeMap;
+
+/// Retries of the sync Job: 3 pod attempts in all, as the original operator's Job.
+pub const BACKOFF_LIMIT: u32 = 2;
+/// The rclone image of the original operator.
+pub const DEFAULT_IMAGE_NAME: &str = "ghcr.io/qjoly/datamover-rclone";
+/// Its default tag.
+pub const DEFAULT_IMAGE_TAG: &str = "latest";
+/// Its default pull policy.
+pub const DEFAULT_PULL_POLICY: &str = "Always";
+/// The pod volume holding the clone.
+pub const VOLUME_NAME: &str = "restored-data";
+/// Where the clone is mounted in the sync container.
+pub const MOUNT_PATH: &str = "/data/";
+/// Label on everything the operator creates naming the DataMover.
+pub const DATAMOVER_LABEL: &str = "datamover.a-cup-of.coffee/datamover";
+/// The user and group the rclone container runs as (`nobody`), as in the original.
+pub const NOBODY: i64 = 65534;
+/// Where the rclone container's termination message is written (the kubelet's default).
+pub const TERMINATION_LOG: &str = "/dev/termination-log";
+/// The environment that makes rclone leave its final transfer statistics (JSON, at
+/// NOTICE level, so they are logged at the default level) in the termination message,
+/// where the Kubernetes backend reads the bytes and files moved. The embedded executor
+/// reads rclone's statistics from its stderr instead and leaves these out
+/// ([`is_stats_env`]).
+pub const STATS_ENV: [(&str, &str); 4] = [
+    ("RCLONE_USE_JSON_LOG", "true"),
+    ("RCLONE_STATS", "1m"),
+    ("RCLONE_STATS_LOG_LEVEL", "NOTICE"),
+    ("RCLONE_LOG_FILE", TERMINATION_LOG),
+];
+
+/// Whether `var` is one of [`STATS_ENV`] as the builder set it (an `additionalEnv` entry
+/// that overrides one has another value and is not).
+#[must_use]
+pub fn is_stats_env(var: &EnvVar) -> bool {
+    var.value_from.is_none()
+        && STATS_ENV
+            .iter()
+            .any(|(k, v)| var.name == *k && var.value == *v)
+}
+
+/// How a Job ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// A pod succeeded.
+    Complete,
+    /// `backoffLimit` exceeded: the `Failed` condition's reason and message (the last
+    /// pod's error, on the embedded backend).
+    Failed(String),
+}
+
+impl Job {
+    /// How the Job ended, or `None` while it runs.
+    ///
+    /// The Job controller's rule, on both backends: `Complete` when the `Complete`
+    /// condition is true or a pod succeeded; `Failed` with the `Failed` condition's reason
+    /// and message, or, before the controller has written that condition, once more pods
+    /// failed than `backoffLimit` allows.
+    #[must_use]
+    pub fn outcome(&self) -> Option<JobOutcome> {
+        let is = |t: &str| {
+            self.status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == t && c.status == "True")
+        };
+        if is("Complete").is_some() || self.status.succeeded > 0 {
+            return Some(JobOutcome::Complete);
+        }
+        if let Some(c) = is("Failed") {
+            return Some(JobOutcome::Failed(
+                match (c.reason.as_str(), c.message.as_str()) {
+                    ("", m) => m.to_owned(),
+                    (r, "") => r.to_owned(),
+                    (r, m) => format!("{r}: {m}"),
+                },
+            ));
+        }
+        (self.status.failed > self.spec.backoff_limit).then(|| {
+            JobOutcome::Failed(format!(
+                "BackoffLimitExceeded: {} pods failed, backoffLimit is {}",
+                self.status.failed, self.spec.backoff_limit
+            ))
+        })
+    }
+
+    /// Pods started so far (running, succeeded and failed).
+    #[must_use]
+    pub fn pods(&self) -> u32 {
+        self.status.active + self.status.succeeded + self.status.failed
+    }
+
+    /// The secret its pods take their environment from.
+    #[must_use]
+    pub fn secret_name(&self) -> Option<&str> {
+        self.container()
+            .and_then(|c| c.env_from.first())
+            .map(|e| e.secret_ref.name.as_str())
+    }
+
+    /// The PVC its pods sync from.
+    #[must_use]
+    pub fn claim_name(&self) -> Option<&str> {
+        self.spec
+            .template
+            .spec
+            .volumes
+            .first()
+            .map(|v| v.persistent_volume_claim.claim_name.as_str())
+    }
+
+    /// The sync container.
+    #[must_use]
+    pub fn container(&self) -> Option<&Container> {
+        self.spec.template.spec.containers.first()
+    }
+}
+
+impl tmc_runtime::Resource for Job {
+    const KIND: &'static str = "Job";
+
+    fn key(&self) -> tmc_runtime::ObjectKey {
+        tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)
+    }
+}
+
+impl tmc_runtime::Owned for Job {
+    fn owners(&self, kind: &str) -> Vec<tmc_runtime::ObjectKey> {
+        self.metadata.owners(kind)
+    }
+}
+
+/// The sync Job's name: `<datamover>-sync-<first 8 characters of its uid>`, shortened to
+/// 63 characters (a label value: the Job controller labels its pods with it).
+///
+/// ```
+/// assert_eq!(datamover::job::job_name("nightly", "0a1b2c3d-4e5f"), "nightly-sync-0a1b2c3d");
+/// ```
+#[must_use]
+pub fn job_name(dm_name: &str, uid: &str) -> String {
+    let short: String = uid.chars().filter(|c| *c != '-').take(8).collect();
+    let suffix = format!("-sync-{short}");
+    let keep = 63usize.saturating_sub(suffix.len());
+    let base: String = dm_name.chars().take(keep).collect();
+    format!("{}{suffix}", base.trim_end_matches(['-', '.']))
+}
+
+/// The controller owner reference to a DataMover: deleting it deletes what it owns.
+#[must_use]
+pub fn owner_reference(dm: &DataMover) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.into(),
+        kind: "DataMover".into(),
+        name: dm.metadata.name.clone(),
+        uid: dm.metadata.uid.clone(),
+        controller: true,
+        block_owner_deletion: true,
+    }
+}
+
+fn labels(dm_name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (DATAMOVER_LABEL.to_owned(), dm_name.to_owned()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "datamover-operator".to_owned(),
+        ),
+    ])
+}
+
+/// The sync Job of `dm` for its clone (`status.restoredPvcName`): `ADD_TIMESTAMP_PREFIX`,
+/// [`STATS_ENV`] and `additionalEnv` (last, so it can override them) as `env`, owned by
+/// `dm`; the rest as [`RcloneJob::build`] makes every Job.
+#[must_use]
+pub fn sync_job(dm: &DataMover) -> Job {
+    let name = &dm.metadata.name;
+    RcloneJob {
+        name: job_name(name, &dm.metadata.uid),
+        namespace: &dm.metadata.namespace,
+        labels: labels(name),
+        owner: owner_reference(dm),
+        image: dm.spec.image.clone().unwrap_or_default(),
+        first_env: EnvVar::new(
+            "ADD_TIMESTAMP_PREFIX",
+            dm.spec.add_timestamp_prefix.to_string(),
+        ),
+        additional_env: &dm.spec.additional_env,
+        secret: &dm.spec.secret_name,
+        claim: &dm.status.restored_pvc_name,
+    }
+    .build()
+}
+
+/// What differs between the sync Job and the restore Job; [`RcloneJob::build`] makes both.
+#[derive(Debug)]
+pub(crate) struct RcloneJob<'a> {
+    /// The Job's name.
+    pub(crate) name: String,
+    /// Its namespace.
+    pub(crate) namespace: &'a str,
+    /// Its labels, and its pods'.
+    pub(crate) labels: BTreeMap<String, String>,
+    /// Its controller owner.
+    pub(crate) owner: OwnerReference,
+    /// `spec.image` of the owner (empty fields take the defaults).
+    pub(crate) image: crate::types::Image,
+    /// The operation's own variable, first in `env`.
+    pub(crate) first_env: EnvVar,
+    /// `additionalEnv`, last in `env`.
+    pub(crate) additional_env: &'a [EnvVar],
+    /// The secret given as `envFrom`.
+    pub(crate) secret: &'a str,
+    /// The PVC mounted at [`MOUNT_PATH`].
+    pub(crate) claim: &'a str,
+}
+
+impl RcloneJob<'_> {
+    /// The Job: the rclone image (by default [`DEFAULT_IMAGE_NAME`]:[`DEFAULT_IMAGE_TAG`],
+    /// pull policy [`DEFAULT_PULL_POLICY`]), `backoffLimit: 2`, restart policy `Never`,
+    /// the secret as `envFrom`, `env` as the operation's variable, [`STATS_ENV`] and
+    /// `additionalEnv`, the claim mounted at [`MOUNT_PATH`], the termination message at
+    /// [`TERMINATION_LOG`] (the log's tail on error), and the original operator's hardened
+    /// security context (non-root [`NOBODY`], read-only root filesystem, no privilege
+    /// escalation, drop ALL, seccomp `RuntimeDefault`).
+    pub(crate) fn build(self) -> Job {
+        let or = |s: String, d: &str| if s.is_empty() { d.to_owned() } else { s };
+        let mut env = vec![self.first_env];
+        env.extend(STATS_ENV.iter().map(|(k, v)| EnvVar::new(*k, *v)));
+        env.extend(self.additional_env.iter().cloned());
+        Job {
+            api_version: "batch/v1".into(),
+            kind: "Job".into(),
+            metadata: ObjectMeta {
+                name: self.name,
+                namespace: self.namespace.to_owned(),
+                labels: self.labels.clone(),
+                owner_references: vec![self.owner],
+                ..ObjectMeta::default()
+            },
+            spec: JobSpec {
+                backoff_limit: BACKOFF_LIMIT,
+                template: PodTemplateSpec {
+                    metadata: TemplateMeta {
+                        labels: self.labels,
+                    },
+                    spec: PodSpec {
+                        restart_policy: "Never".into(),
+                        containers: vec![Container {
+                            name: "rclone".into(),
+                            image: format!(
+                                "{}:{}",
+                                or(self.image.name, DEFAULT_IMAGE_NAME),
+                                or(self.image.tag, DEFAULT_IMAGE_TAG)
+                            ),
+                            command: Vec::new(),
+                            image_pull_policy: or(self.image.pull_policy, DEFAULT_PULL_POLICY),
+                            env,
+                            env_from: vec![EnvFromSource {
+                                secret_ref: SecretRef {
+                                    name: self.secret.to_owned(),
+                                },
+                            }],
+                            volume_mounts: vec![VolumeMount {
+                                name: VOLUME_NAME.into(),
+                                mount_path: MOUNT_PATH.into(),
+                            }],
+                            termination_message_path: TERMINATION_LOG.into(),
+                            termination_message_policy: "FallbackToLogsOnError".into(),
+                            security_context: Some(SecurityContext::hardened()),
+                        }],
+                        volumes: vec![Volume {
+                            name: VOLUME_NAME.into(),
+                            persistent_volume_claim: ClaimRef {
+                                claim_name: self.claim.to_owned(),
+                            },
+                        }],
+                        security_context: Some(PodSecurityContext::hardened()),
+                    },
+                },
+            },
+            status: JobStatus::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sync_job_is_owned_by_its_datamover_and_carries_its_env() {
+        let mut dm = DataMover::default();
+        dm.metadata.name = "nightly".into();
+        dm.metadata.namespace = "prod".into();
+        dm.metadata.uid = "0a1b2c3d-4e5f".into();
+        dm.spec.secret_name = "creds".into();
+        dm.spec.add_timestamp_prefix = true;
+        dm.spec.additional_env = vec![EnvVar::new("RCLONE_BWLIMIT", "1M")];
+        dm.status.restored_pvc_name = "data-cloned-1".into();
+        let job = sync_job(&dm);
+        assert_eq!(job.metadata.name, "nightly-sync-0a1b2c3d");
+        assert_eq!(job.spec.backoff_limit, 2);
+        assert_eq!(job.secret_name(), Some("creds"));
+        assert_eq!(job.claim_name(), Some("data-cloned-1"));
+        let c = job.container().unwrap();
+        assert_eq!(c.image, "ghcr.io/qjoly/datamover-rclone:latest");
+        let env: Vec<(&str, &str)> = c
+            .env
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            env,
+            [("ADD_TIMESTAMP_PREFIX", "true"), ("RCLONE_BWLIMIT", "1M")]
+        );
+        use tmc_runtime::Owned;
+        assert_eq!(
+            job.owners("DataMover"),
+            [tmc_runtime::ObjectKey::namespaced("prod", "nightly")]
+        );
+        assert!(job.owners("Other").is_empty());
+        assert_eq!(job.outcome(), None);
+    }
+}
