@@ -17,6 +17,8 @@
 //!   [`ReconcileRequest::attempt`] and [`Retry::failures`]) resets on success.
 //! * **Isolation**: a panicking reconciler is caught, counted, logged with its key and
 //!   retried with backoff; an optional per-reconcile timeout is counted the same way.
+//! * **Readiness**: a controller lists its store only once every store it reads is
+//!   [ready](Store::ready) (a cache synced).
 //! * **Shutdown**: [`Controller::run`] takes any future as the signal, stops taking work,
 //!   lets in-flight reconciles finish within a deadline and reports what was cut off.
 //! * **Observability**: a `reconcile` tracing span per reconcile (`controller`, `key`, `outcome`,
@@ -98,24 +100,28 @@ mod action;
 mod backoff;
 mod controller;
 mod error;
+mod handle;
 mod key;
 mod metrics;
 mod panic;
 mod queue;
 mod rate_limit;
 mod reconciler;
+mod report;
 mod runner;
 mod scheduler;
 mod store;
 
 pub use action::Action;
 pub use backoff::Backoff;
-pub use controller::{Controller, ControllerHandle, NoReconciler, ShutdownReport, UPKEEP_INTERVAL};
+pub use controller::{Controller, NoReconciler, UPKEEP_INTERVAL};
 pub use error::ConfigError;
+pub use handle::ControllerHandle;
 pub use key::{ObjectKey, Owned, Resource};
 pub use rate_limit::RateLimit;
 pub use reconciler::{
     BackoffPolicy, ErrorPolicy, ErrorPolicyFn, ReconcileRequest, ReconcilerFn, Retry,
     error_policy_fn, reconciler_fn,
 };
-pub use store::{Event, MemoryStore, Store};
+pub use report::ShutdownReport;
+pub use store::{Event, MemoryStore, Ready, Store};
