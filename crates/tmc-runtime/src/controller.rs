@@ -230,7 +230,7 @@ impl<K: Resource, S, P> Controller<K, S, P> {
     /// Completes once every store this controller reads (its own, and those given to
     /// [`watches`](Self::watches) and [`owns`](Self::owns)) is [ready](Store::ready): what
     /// [`run`](Self::run) waits for before its first list, and what a
-    /// manager waits for before starting it.
+    /// [`Manager`](crate::Manager) waits for before starting it.
     #[must_use]
     pub fn ready(&self) -> Ready {
         let waits: Vec<Ready> = std::iter::once(self.store.ready())
@@ -241,6 +241,12 @@ impl<K: Resource, S, P> Controller<K, S, P> {
                 ready.await;
             }
         })
+    }
+
+    /// The backoff, already validated (the manager's default).
+    pub(crate) fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
     }
 
     /// Also reconciles when objects of another kind change: every change in `store` is

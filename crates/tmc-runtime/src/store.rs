@@ -58,7 +58,7 @@ pub trait Store<K>: Send + Sync + 'static {
     /// Completes once [`list`](Self::list) returns everything there is: a cache fed by a
     /// watch has its first complete listing (a reflector "synced"). A controller waits for
     /// the readiness of every store it reads before its first list, and a
-    /// manager starts a controller only after that. Called any number of
+    /// [`Manager`](crate::Manager) starts a controller only after that. Called any number of
     /// times, at any time; the future holds no borrow of the store.
     ///
     /// Default: ready at once, as an in-memory store or a database is complete from the
