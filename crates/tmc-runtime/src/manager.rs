@@ -170,7 +170,8 @@ impl Manager {
     /// called at [`run`](Self::run) with the shutdown token, and its future should end soon
     /// after the token is cancelled (`token.run_until_cancelled(fut)` drops a loop there).
     /// It may return `()` or a `Result`; an `Err` or a panic stops the manager and is
-    /// reported. A task still running at the grace deadline is aborted and reported.
+    /// reported, an end without error leaves the rest running. A task still running at the
+    /// grace deadline is aborted and reported.
     pub fn task<F, Fut>(&mut self, name: impl Into<String>, start: F) -> &mut Self
     where
         F: FnOnce(CancellationToken) -> Fut + Send + 'static,
@@ -298,7 +299,7 @@ impl Manager {
         if report.is_clean() {
             tracing::info!("manager stopped");
         } else {
-            tracing::warn!(%report, "manager stopped; reconciles cut off resume on the next start");
+            tracing::warn!(%report, "manager stopped with work cut off or failed");
         }
         report
     }
