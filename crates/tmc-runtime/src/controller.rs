@@ -1,9 +1,12 @@
 //! The controller: configuration, the event pump, the workers and graceful shutdown.
 
 use crate::backoff::Jitter;
+use crate::handle::ControllerHandle;
 use crate::metrics::{ControllerMetrics, QueueMetrics};
+use crate::report::ShutdownReport;
 use crate::runner::{Shared, worker};
 use crate::scheduler::Scheduler;
+use crate::store::Ready;
 use crate::{
     Action, Backoff, BackoffPolicy, ConfigError, ErrorPolicy, Event, ObjectKey, Owned, RateLimit,
     ReconcileRequest, Resource, Store,
@@ -49,7 +52,12 @@ pub struct Controller<K, S = NoReconciler, P = BackoffPolicy> {
     collector: Option<MetricsCollector>,
     scheduler: Arc<Scheduler>,
     triggers: Vec<Trigger>,
+    /// The readiness of each secondary store (the primary one is asked directly).
+    waits: Vec<ReadyFn>,
 }
+
+/// The [readiness](Store::ready) of one secondary store.
+type ReadyFn = Box<dyn Fn() -> Ready + Send>;
 
 /// Starts one secondary watch: called at [`Controller::run`], before the primary list.
 type Trigger = Box<dyn FnOnce(Arc<Scheduler>) -> tokio::task::JoinHandle<()> + Send>;
@@ -89,6 +97,7 @@ impl<K: Resource> Controller<K> {
             collector: None,
             scheduler,
             triggers: Vec::new(),
+            waits: Vec::new(),
         }
     }
 }
@@ -113,6 +122,7 @@ impl<K: Resource, S, P> Controller<K, S, P> {
             collector: self.collector,
             scheduler: self.scheduler,
             triggers: self.triggers,
+            waits: self.waits,
         }
     }
 
@@ -133,6 +143,7 @@ impl<K: Resource, S, P> Controller<K, S, P> {
             collector: self.collector,
             scheduler: self.scheduler,
             triggers: self.triggers,
+            waits: self.waits,
         }
     }
 
@@ -216,11 +227,34 @@ impl<K: Resource, S, P> Controller<K, S, P> {
         &self.name
     }
 
+    /// Completes once every store this controller reads (its own, and those given to
+    /// [`watches`](Self::watches) and [`owns`](Self::owns)) is [ready](Store::ready): what
+    /// [`run`](Self::run) waits for before its first list, and what a
+    /// [`Manager`](crate::Manager) waits for before starting it.
+    #[must_use]
+    pub fn ready(&self) -> Ready {
+        let waits: Vec<Ready> = std::iter::once(self.store.ready())
+            .chain(self.waits.iter().map(|ready| ready()))
+            .collect();
+        Box::pin(async move {
+            for ready in waits {
+                ready.await;
+            }
+        })
+    }
+
+    /// The backoff, already validated (the manager's default).
+    pub(crate) fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
     /// Also reconciles when objects of another kind change: every change in `store` is
     /// mapped by `mapper` to the keys to enqueue, as controller-runtime's `Watches` and
     /// kube-runtime's `Controller::watches` do. A deleted object enqueues the keys its last
-    /// seen state mapped to. The store is watched from [`run`](Self::run) on; nothing is
-    /// listed (the primary list already enqueues every key once).
+    /// seen state mapped to. The store is watched from [`run`](Self::run) on, once it is
+    /// [ready](Store::ready); nothing is listed (the primary list already enqueues every key
+    /// once).
     ///
     /// ```
     /// use tmc_runtime::{Controller, MemoryStore, ObjectKey, Resource};
@@ -240,6 +274,9 @@ impl<K: Resource, S, P> Controller<K, S, P> {
         T: Resource,
         F: Fn(&T) -> Vec<ObjectKey> + Send + Sync + 'static,
     {
+        let store = Arc::new(store);
+        let readiness = Arc::clone(&store);
+        self.waits.push(Box::new(move || readiness.ready()));
         self.triggers.push(Box::new(move |scheduler| {
             let events = store.watch();
             // What the objects already there map to, so the deletion of one listed before
@@ -285,10 +322,12 @@ where
     /// work, lets in-flight reconciles finish within the
     /// [shutdown deadline](Self::shutdown_deadline), cancels the rest and reports.
     ///
-    /// Workers are spawned on the current tokio runtime. The store is watched, then listed;
-    /// every listed object and every event is enqueued (a deletion drops the key's pending
-    /// work and failure count).
+    /// Workers are spawned on the current tokio runtime. Once every store it reads is
+    /// [ready](Self::ready) (a shutdown before that returns at once, having started
+    /// nothing), the store is watched, then listed; every listed object and every event is
+    /// enqueued (a deletion drops the key's pending work and failure count).
     pub async fn run<F: Future>(self, shutdown: F) -> ShutdownReport {
+        let ready = self.ready();
         let name = self.name;
         let scheduler = self.scheduler;
         let collector = self.collector.unwrap_or_else(|| {
@@ -303,6 +342,17 @@ where
             queue.preset_metrics();
         }
         scheduler.set_rate_limit(self.rate_limit);
+        tokio::pin!(shutdown);
+        tokio::select! {
+            biased;
+            () = ready => {}
+            _ = &mut shutdown => {
+                scheduler.close();
+                let pending = scheduler.lock().pending();
+                tracing::info!(controller = %name, pending, "controller stopped before its stores were ready");
+                return ShutdownReport { pending, ..ShutdownReport::default() };
+            }
+        }
         let store = self.store;
         let shared = Arc::new(Shared {
             name: Arc::clone(&name),
@@ -333,7 +383,6 @@ where
 
         let mut resync = self.resync.map(every);
         let mut upkeep = every(UPKEEP_INTERVAL);
-        tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 biased;
@@ -434,55 +483,4 @@ async fn tick(interval: &mut Option<Interval>) {
 
 async fn drain(workers: &mut JoinSet<()>) {
     while workers.join_next().await.is_some() {}
-}
-
-/// Enqueues keys into a controller's queue by hand. Cheap to clone; usable before the
-/// controller runs (the keys wait) and a no-op after it stopped.
-#[derive(Clone)]
-pub struct ControllerHandle {
-    scheduler: Arc<Scheduler>,
-}
-
-impl fmt::Debug for ControllerHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ControllerHandle")
-            .field("depth", &self.scheduler.lock().depth())
-            .finish()
-    }
-}
-
-impl ControllerHandle {
-    /// Reconciles `key` as soon as a worker is free (a duplicate of a queued key collapses;
-    /// a running key runs again after).
-    pub fn enqueue(&self, key: ObjectKey) {
-        self.scheduler.schedule(key, Duration::ZERO);
-    }
-
-    /// Reconciles `key` after `delay`, unless it is already scheduled earlier.
-    pub fn enqueue_after(&self, key: ObjectKey, delay: Duration) {
-        self.scheduler.schedule(key, delay);
-    }
-}
-
-/// What [`Controller::run`] reports after shutdown.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Reconciles running when shutdown began.
-    pub in_flight: usize,
-    /// Of those, how many finished before the deadline.
-    pub completed_in_flight: usize,
-    /// Keys whose reconcile was still running at the deadline and was cancelled, sorted.
-    pub cut_off: Vec<ObjectKey>,
-    /// Keys left with a pending run (due, delayed, or behind a running instance) that
-    /// never started.
-    pub pending: usize,
-}
-
-impl ShutdownReport {
-    /// Whether every in-flight reconcile finished.
-    #[must_use]
-    pub fn is_clean(&self) -> bool {
-        self.cut_off.is_empty()
-    }
 }

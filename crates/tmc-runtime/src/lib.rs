@@ -17,8 +17,13 @@
 //!   [`ReconcileRequest::attempt`] and [`Retry::failures`]) resets on success.
 //! * **Isolation**: a panicking reconciler is caught, counted, logged with its key and
 //!   retried with backoff; an optional per-reconcile timeout is counted the same way.
+//! * **Readiness**: a controller lists its store only once every store it reads is
+//!   [ready](Store::ready) (a cache synced).
 //! * **Shutdown**: [`Controller::run`] takes any future as the signal, stops taking work,
 //!   lets in-flight reconciles finish within a deadline and reports what was cut off.
+//! * **Together**: a [`Manager`] runs several controllers and background tasks, starts each
+//!   controller once its stores are ready, and stops them all with one cancellation and
+//!   one grace deadline, reporting every reconcile and task cut off ([`ManagerReport`]).
 //! * **Observability**: a `reconcile` tracing span per reconcile (`controller`, `key`, `outcome`,
 //!   `attempt`), inside which the reconciler runs and the reconcile's metrics are recorded
 //!   (a reconciler wrapped by `tmc_tower::operation::instrument_reconcile` adds an
@@ -93,29 +98,111 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Running controllers together
+//!
+//! A [`Manager`] holds the defaults its controllers share, the controllers and the
+//! background tasks; [`Manager::run`] starts them (each controller once its stores are
+//! ready), waits for the signal, then stops them all within one grace deadline.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use tmc_runtime::{Action, Backoff, Manager, MemoryStore, ObjectKey, Resource, reconciler_fn};
+//! use tokio::sync::mpsc;
+//!
+//! struct Backup { name: String }
+//!
+//! impl Resource for Backup {
+//!     fn key(&self) -> ObjectKey { ObjectKey::namespaced("default", &self.name) }
+//! }
+//!
+//! type Done = mpsc::UnboundedSender<ObjectKey>;
+//!
+//! async fn reconcile(backup: Arc<Backup>, done: Arc<Done>) -> Result<Action, std::io::Error> {
+//!     let _ = done.send(backup.key());
+//!     Ok(Action::await_change())
+//! }
+//!
+//! /// A loop that never ends by itself, such as a census of running jobs.
+//! async fn census() {
+//!     let mut every = tokio::time::interval(Duration::from_secs(1));
+//!     loop {
+//!         every.tick().await;
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let metrics = tmc_metrics::Metrics::builder().upkeep_interval(None).build()?;
+//! let backups = MemoryStore::new();
+//! backups.apply(Backup { name: "nightly".into() });
+//! let (done, mut reconciled) = mpsc::unbounded_channel();
+//!
+//! // What every controller shares, said once.
+//! let backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(300), factor: 2.0, jitter: 0.1 };
+//! let mut manager = Manager::new()
+//!     .grace(Duration::from_secs(5))
+//!     .backoff(backoff)?
+//!     .metrics(metrics.collector());
+//! let controller = manager
+//!     .controller("backup", backups)
+//!     .reconciler(reconciler_fn(reconcile, Arc::new(done)))
+//!     .concurrency(4)?;
+//! manager.add(controller);
+//! // Dropped when the shutdown token is cancelled.
+//! manager.task("census", |stop| async move {
+//!     stop.run_until_cancelled(census()).await;
+//! });
+//! // For a readiness probe: true once every controller has started.
+//! let readiness = manager.readiness();
+//!
+//! let report = tokio::runtime::Builder::new_current_thread()
+//!     .enable_time()
+//!     .build()?
+//!     .block_on(async move {
+//!         // In a service: `manager.run(tokio::signal::ctrl_c())`; cancelling
+//!         // `manager.shutdown_token()` anywhere stops it too.
+//!         manager.run(async move { reconciled.recv().await; }).await
+//!     });
+//! assert!(report.is_clean(), "{report}");
+//! assert_eq!(report.to_string(), "clean");
+//! assert_eq!(report.controllers[0].name, "backup");
+//! assert!(report.controllers[0].started);
+//! assert!(!readiness.is_ready()); // false again once shutdown began
+//! # Ok(())
+//! # }
+//! ```
 
 mod action;
 mod backoff;
 mod controller;
 mod error;
+mod handle;
 mod key;
+mod manager;
 mod metrics;
 mod panic;
 mod queue;
 mod rate_limit;
 mod reconciler;
+mod report;
 mod runner;
 mod scheduler;
 mod store;
 
 pub use action::Action;
 pub use backoff::Backoff;
-pub use controller::{Controller, ControllerHandle, NoReconciler, ShutdownReport, UPKEEP_INTERVAL};
+pub use controller::{Controller, NoReconciler, UPKEEP_INTERVAL};
 pub use error::ConfigError;
+pub use handle::ControllerHandle;
 pub use key::{ObjectKey, Owned, Resource};
+pub use manager::{Manager, Readiness, TaskOutcome};
 pub use rate_limit::RateLimit;
 pub use reconciler::{
     BackoffPolicy, ErrorPolicy, ErrorPolicyFn, ReconcileRequest, ReconcilerFn, Retry,
     error_policy_fn, reconciler_fn,
 };
-pub use store::{Event, MemoryStore, Store};
+pub use report::{ControllerReport, ManagerReport, ShutdownReport, TaskFailure};
+pub use store::{Event, MemoryStore, Ready, Store};
+/// The shutdown token of a [`Manager`], re-exported so tasks can name it.
+pub use tokio_util::sync::CancellationToken;

@@ -3,6 +3,8 @@
 use crate::{ObjectKey, Resource};
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -32,12 +34,17 @@ impl<K> fmt::Debug for Event<K> {
     }
 }
 
+/// What [`Store::ready`] returns: completes once the store can be listed completely. It
+/// borrows nothing, so it can be held and awaited anywhere.
+pub type Ready = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// A cache of objects that can be listed, read by key and watched: what a controller runs
 /// on. Nothing here knows about Kubernetes; a reflector over an API server, a database
 /// table or [`MemoryStore`] all fit.
 ///
 /// The controller calls [`watch`](Self::watch) first and [`list`](Self::list) second, then
-/// reconciles every listed key and every key an event names. At run time it reads the
+/// reconciles every listed key and every key an event names; it waits for
+/// [`ready`](Self::ready) before all of that. At run time it reads the
 /// latest object with [`get`](Self::get); a key whose object is gone is dropped without a
 /// reconcile.
 pub trait Store<K>: Send + Sync + 'static {
@@ -47,6 +54,19 @@ pub trait Store<K>: Send + Sync + 'static {
     fn list(&self) -> Vec<Arc<K>>;
     /// A receiver of every change made after this call.
     fn watch(&self) -> UnboundedReceiver<Event<K>>;
+
+    /// Completes once [`list`](Self::list) returns everything there is: a cache fed by a
+    /// watch has its first complete listing (a reflector "synced"). A controller waits for
+    /// the readiness of every store it reads before its first list, and a
+    /// [`Manager`](crate::Manager) starts a controller only after that. Called any number of
+    /// times, at any time; the future holds no borrow of the store.
+    ///
+    /// Default: ready at once, as an in-memory store or a database is complete from the
+    /// start. A cache overrides it, e.g. over a `tokio::sync::watch` of its synced flag:
+    /// `let mut rx = self.synced.subscribe(); Box::pin(async move { let _ = rx.wait_for(|s| *s).await; })`.
+    fn ready(&self) -> Ready {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A thread-safe in-memory [`Store`]. Clones share the same objects and watchers.
