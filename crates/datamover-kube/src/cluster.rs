@@ -609,15 +609,14 @@ impl Cluster for KubeCluster {
     }
 
     async fn create_job(&self, dm: &DataMover) -> Result<(SyncJob, bool), ClusterError> {
-        let owner = objects::owner_reference(&dm.metadata.name, &dm.metadata.uid);
-        let job = objects::sync_job(dm, &dm.status.restored_pvc_name, &owner)
+        let job = objects::sync_job(dm)
             .map_err(|e| ClusterError::Sync(format!("creating the sync job: {e}")))?;
         let api = self.ns::<Job>(&dm.metadata.namespace);
         let (job, created) = self
             .create_or_adopt(
                 &api,
                 &job,
-                ("DataMover", &owner.uid),
+                ("DataMover", &dm.metadata.uid),
                 ("create-job", "get-job"),
                 "creating the sync job",
                 ClusterError::Sync,

@@ -13,13 +13,6 @@ use kube::CustomResourceExt;
 /// The object kube-rs reads and writes.
 pub type DataMover = datamover::types::DataMoverResource;
 
-/// The sync job's default image repository (the original operator's).
-pub const DEFAULT_IMAGE_NAME: &str = "ghcr.io/qjoly/datamover-rclone";
-/// The sync job's default image tag.
-pub const DEFAULT_IMAGE_TAG: &str = "latest";
-/// The sync job's default pull policy (the original operator's).
-pub const DEFAULT_PULL_POLICY: &str = "Always";
-
 /// The API object as the reconciler reads it: spec and status moved, metadata mapped
 /// field by field ([`datamover::crd::meta_from_kube`]).
 #[must_use]

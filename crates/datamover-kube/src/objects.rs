@@ -1,14 +1,12 @@
-//! The objects the operator creates: the clone PVC and the sync Job, as the original Go
-//! operator builds them, plus owner references.
+//! The objects the operator creates on Kubernetes: the clone PVC, owner references, and
+//! the core's Job (one builder for both backends, [`datamover::job`]) as a `batch/v1` Job.
 
-use crate::crd;
+use datamover::job::DATAMOVER_LABEL;
 use datamover::types::DataMover;
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvFromSource, EnvVar, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
-    PodTemplateSpec, SeccompProfile, SecretEnvSource, SecurityContext, TypedLocalObjectReference,
-    Volume, VolumeMount, VolumeResourceRequirements,
+    EnvVarSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, TypedLocalObjectReference,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -16,16 +14,6 @@ use std::collections::BTreeMap;
 
 /// Label on the clone PVC naming its source.
 pub const CLONE_OF_LABEL: &str = "datamover.a-cup-of.coffee/clone-of";
-/// Label on everything the operator creates naming the DataMover.
-pub const DATAMOVER_LABEL: &str = "datamover.a-cup-of.coffee/datamover";
-/// The Job's pod volume holding the clone.
-pub const VOLUME_NAME: &str = "restored-data";
-/// Where the clone is mounted in the sync container.
-pub const MOUNT_PATH: &str = "/data/";
-/// Retries of the sync Job: 3 attempts in all.
-pub const BACKOFF_LIMIT: i32 = 2;
-/// The unprivileged user and group the sync container runs as (`nobody`).
-pub const NOBODY: i64 = 65534;
 
 /// The controller owner reference to a DataMover: deleting it collects what it owns.
 #[must_use]
@@ -106,186 +94,45 @@ pub fn clone_pvc(
     }
 }
 
-/// The sync Job's name: `<datamover>-sync-<first 8 characters of its uid>`, shortened to
-/// 63 characters (a label value: the Job controller labels its pods with it).
-#[must_use]
-pub fn job_name(dm_name: &str, uid: &str) -> String {
-    let short: String = uid.chars().filter(|c| *c != '-').take(8).collect();
-    let suffix = format!("-sync-{short}");
-    let keep = 63usize.saturating_sub(suffix.len());
-    let base: String = dm_name.chars().take(keep).collect();
-    format!("{}{suffix}", base.trim_end_matches(['-', '.']))
-}
-
-fn runtime_default() -> SeccompProfile {
-    SeccompProfile {
-        type_: "RuntimeDefault".into(),
-        localhost_profile: None,
-    }
-}
-
-/// Where the sync container's termination message is written (the kubelet's default).
-pub const TERMINATION_LOG: &str = "/dev/termination-log";
-
-/// The environment that makes rclone leave its final transfer statistics (JSON, at
-/// NOTICE level, so they are logged at the default level) in the termination message.
-pub const STATS_ENV: [(&str, &str); 4] = [
-    ("RCLONE_USE_JSON_LOG", "true"),
-    ("RCLONE_STATS", "1m"),
-    ("RCLONE_STATS_LOG_LEVEL", "NOTICE"),
-    ("RCLONE_LOG_FILE", TERMINATION_LOG),
-];
-
-/// The sync Job: the rclone image (`spec.image`, by default
-/// `ghcr.io/qjoly/datamover-rclone:latest`, pull policy `Always`), `backoffLimit: 2`, the
-/// secret as `envFrom`, `ADD_TIMESTAMP_PREFIX`, [`STATS_ENV`], `additionalEnv`, the
-/// termination message at [`TERMINATION_LOG`] (the log's tail on error), the clone mounted at
-/// `/data/`, and the original's hardened security context (non-root 65534, read-only root
-/// filesystem, no privilege escalation, drop ALL, seccomp `RuntimeDefault`).
+/// A Job as the Kubernetes API reads it: the core's [`Job`](datamover::job::Job) (the
+/// same object the embedded backend runs), converted by serde alone: its JSON is
+/// `batch/v1`'s.
 ///
 /// # Errors
-/// A message naming `spec.additionalEnv[i].valueFrom` when it is not a core/v1
+/// A message naming `<what>.additionalEnv[i].valueFrom` when an entry is not a core/v1
 /// `EnvVarSource` (the CRD keeps it as given, so the API server does not check it).
-pub fn sync_job(dm: &DataMover, clone: &str, owner: &OwnerReference) -> Result<Job, String> {
-    let name = dm.metadata.name.clone();
-    let namespace = Some(dm.metadata.namespace.clone());
-    let image = dm.spec.image.clone().unwrap_or_default();
-    let or = |s: String, default: &str| if s.is_empty() { default.to_owned() } else { s };
-    let image_ref = format!(
-        "{}:{}",
-        or(image.name, crd::DEFAULT_IMAGE_NAME),
-        or(image.tag, crd::DEFAULT_IMAGE_TAG)
-    );
-    let pull_policy = or(image.pull_policy, crd::DEFAULT_PULL_POLICY);
-    let var = |name: &str, value: &str| EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    };
-    let mut env = vec![var(
-        "ADD_TIMESTAMP_PREFIX",
-        &dm.spec.add_timestamp_prefix.to_string(),
-    )];
-    // rclone's JSON log, final statistics included, goes to the termination message: the
-    // kubelet keeps its last 4 KiB in the pod status, where the operator reads the bytes
-    // and files moved. `additionalEnv` comes after, so a DataMover can override them.
-    env.extend(STATS_ENV.iter().map(|(k, v)| var(k, v)));
-    for (i, e) in dm.spec.additional_env.iter().enumerate() {
-        let value_from = e
-            .value_from
-            .clone()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|err| format!("spec.additionalEnv[{i}].valueFrom ({}): {err}", e.name))?;
-        env.push(EnvVar {
-            name: e.name.clone(),
-            value: (!e.value.is_empty() || value_from.is_none()).then(|| e.value.clone()),
-            value_from,
-        });
+pub fn to_kube(
+    job: &datamover::job::Job,
+    what: &str,
+    additional_env: &[datamover::types::EnvVar],
+) -> Result<Job, String> {
+    for (i, e) in additional_env.iter().enumerate() {
+        if let Some(from) = &e.value_from {
+            serde_json::from_value::<EnvVarSource>(from.clone()).map_err(|err| {
+                format!("{what}.additionalEnv[{i}].valueFrom ({}): {err}", e.name)
+            })?;
+        }
     }
-    Ok(Job {
-        metadata: ObjectMeta {
-            name: Some(job_name(&name, owner.uid.as_str())),
-            namespace,
-            labels: Some(labels(&name)),
-            owner_references: Some(vec![owner.clone()]),
-            ..ObjectMeta::default()
-        },
-        spec: Some(JobSpec {
-            backoff_limit: Some(BACKOFF_LIMIT),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels(&name)),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    restart_policy: Some("Never".into()),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(NOBODY),
-                        run_as_group: Some(NOBODY),
-                        fs_group: Some(NOBODY),
-                        seccomp_profile: Some(runtime_default()),
-                        ..PodSecurityContext::default()
-                    }),
-                    containers: vec![Container {
-                        name: "rclone".into(),
-                        image: Some(image_ref),
-                        image_pull_policy: Some(pull_policy),
-                        env: Some(env),
-                        env_from: Some(vec![EnvFromSource {
-                            secret_ref: Some(SecretEnvSource {
-                                name: dm.spec.secret_name.clone(),
-                                optional: None,
-                            }),
-                            ..EnvFromSource::default()
-                        }]),
-                        termination_message_path: Some(TERMINATION_LOG.into()),
-                        termination_message_policy: Some("FallbackToLogsOnError".into()),
-                        volume_mounts: Some(vec![VolumeMount {
-                            name: VOLUME_NAME.into(),
-                            mount_path: MOUNT_PATH.into(),
-                            ..VolumeMount::default()
-                        }]),
-                        security_context: Some(SecurityContext {
-                            allow_privilege_escalation: Some(false),
-                            run_as_non_root: Some(true),
-                            run_as_user: Some(NOBODY),
-                            run_as_group: Some(NOBODY),
-                            read_only_root_filesystem: Some(true),
-                            capabilities: Some(Capabilities {
-                                drop: Some(vec!["ALL".into()]),
-                                add: None,
-                            }),
-                            seccomp_profile: Some(runtime_default()),
-                            ..SecurityContext::default()
-                        }),
-                        ..Container::default()
-                    }],
-                    volumes: Some(vec![Volume {
-                        name: VOLUME_NAME.into(),
-                        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                            claim_name: clone.into(),
-                            read_only: None,
-                        }),
-                        ..Volume::default()
-                    }]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..JobSpec::default()
-        }),
-        status: None,
-    })
+    serde_json::to_value(job)
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            format!(
+                "the Job {} does not read as batch/v1: {e}",
+                job.metadata.name
+            )
+        })
 }
 
-/// How a Job ended, if it did: `Ok(())` complete, `Err(message)` failed.
-#[must_use]
-pub fn job_outcome(job: &Job) -> Option<Result<(), String>> {
-    let status = job.status.as_ref()?;
-    let conditions = status.conditions.as_deref().unwrap_or_default();
-    let is = |t: &str| {
-        conditions
-            .iter()
-            .find(|c| c.type_ == t && c.status == "True")
-    };
-    if is("Complete").is_some() || status.succeeded.unwrap_or(0) > 0 {
-        return Some(Ok(()));
-    }
-    if let Some(c) = is("Failed") {
-        return Some(Err(format!(
-            "the sync job failed ({}): {}",
-            c.reason.as_deref().unwrap_or("Failed"),
-            c.message.as_deref().unwrap_or("see the job's pod logs")
-        )));
-    }
-    if status.failed.unwrap_or(0) > BACKOFF_LIMIT {
-        return Some(Err(format!(
-            "the sync job failed {} times (backoffLimit {BACKOFF_LIMIT})",
-            status.failed.unwrap_or(0)
-        )));
-    }
-    None
+/// The sync Job of `dm` ([`datamover::job::sync_job`]) as the Kubernetes API reads it.
+///
+/// # Errors
+/// As [`to_kube`], naming `spec.additionalEnv[i].valueFrom`.
+pub fn sync_job(dm: &DataMover) -> Result<Job, String> {
+    to_kube(
+        &datamover::job::sync_job(dm),
+        "spec",
+        &dm.spec.additional_env,
+    )
 }
 
 #[cfg(test)]
@@ -299,6 +146,8 @@ mod tests {
         dm.metadata.namespace = "default".into();
         dm.spec.secret_name = "creds".into();
         dm.spec.additional_env = env;
+        dm.metadata.uid = "0a1b2c3d".into();
+        dm.status.restored_pvc_name = "data-cloned-1".into();
         dm
     }
 
@@ -318,8 +167,7 @@ mod tests {
                 value_from: Some(from.clone()),
             },
         ]);
-        let owner = owner_reference("nightly", "0a1b2c3d");
-        let job = sync_job(&dm, "data-cloned-1", &owner).unwrap();
+        let job = sync_job(&dm).unwrap();
         let env = env_of(&job);
         let tail: Vec<_> = env.as_array().unwrap().iter().skip(5).cloned().collect();
         assert_eq!(
@@ -338,11 +186,55 @@ mod tests {
             value: String::new(),
             value_from: Some(serde_json::json!({"secretKeyRef": "creds/k"})),
         }]);
-        let owner = owner_reference("nightly", "0a1b2c3d");
-        let err = sync_job(&dm, "data-cloned-1", &owner).unwrap_err();
+        let err = sync_job(&dm).unwrap_err();
         assert!(
             err.starts_with("spec.additionalEnv[0].valueFrom (BROKEN): "),
             "{err}"
+        );
+    }
+
+    /// The Job both backends run: what the embedded store holds and what is POSTed to the
+    /// API server serialise alike, field for field, apart from what the server sets
+    /// (status, and metadata beyond name, namespace, labels and owner references).
+    #[test]
+    fn both_backends_build_the_same_job_from_the_same_datamover() {
+        let mut dm = datamover(vec![
+            Var::new("RCLONE_BWLIMIT", "1M"),
+            Var {
+                name: "FROM_SECRET".into(),
+                value: String::new(),
+                value_from: Some(serde_json::json!({"secretKeyRef": {"name": "o", "key": "k"}})),
+            },
+        ]);
+        dm.spec.add_timestamp_prefix = true;
+        dm.spec.image = Some(datamover::types::Image {
+            name: "registry.local/rclone".into(),
+            tag: "1.2".into(),
+            pull_policy: "IfNotPresent".into(),
+        });
+        let embedded = serde_json::to_value(datamover::job::sync_job(&dm)).unwrap();
+        let kube = serde_json::to_value(sync_job(&dm).unwrap()).unwrap();
+        assert_eq!(kube["spec"], embedded["spec"]);
+        for field in ["name", "namespace", "labels", "ownerReferences"] {
+            assert_eq!(
+                kube["metadata"][field], embedded["metadata"][field],
+                "{field}"
+            );
+        }
+        assert_eq!(kube["apiVersion"], "batch/v1");
+        assert_eq!(kube["kind"], "Job");
+        assert_eq!(kube["metadata"]["name"], "nightly-sync-0a1b2c3d");
+        let container = &kube["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], "registry.local/rclone:1.2");
+        assert_eq!(container["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(container["securityContext"]["runAsUser"], 65534);
+        assert_eq!(
+            kube["spec"]["template"]["spec"]["securityContext"]["fsGroup"],
+            65534
+        );
+        assert_eq!(
+            kube["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            "data-cloned-1"
         );
     }
 }

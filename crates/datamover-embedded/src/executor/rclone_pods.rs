@@ -3,7 +3,7 @@
 use super::{Pod, PodRunner};
 use crate::cluster::Embedded;
 use crate::rclone::{self, Plan};
-use datamover::job::Job;
+use datamover::job::{self, Job};
 use datamover::progress::SyncProgress;
 use datamover::time;
 use std::time::Duration;
@@ -12,7 +12,10 @@ use tokio::sync::watch;
 /// Runs a Job's pod as `rclone sync <clone dir>/ <destination>`, with the secret's values,
 /// `ADD_TIMESTAMP_PREFIX` and `additionalEnv` as its environment (as `envFrom` and `env`
 /// give a pod). With `ADD_TIMESTAMP_PREFIX=true` the destination gains the
-/// `YYYY-MM-DD-HHMMSS` folder of the Job's creation time, the same for every retry.
+/// `YYYY-MM-DD-HHMMSS` folder of the Job's creation time, the same for every retry. The
+/// Job's [`STATS_ENV`](datamover::job::STATS_ENV) is the kubelet's business (rclone's
+/// statistics in the termination message): here rclone's statistics are read from its
+/// stderr, so those variables are left out.
 #[derive(Debug, Clone)]
 pub struct RclonePods {
     cluster: Embedded,
@@ -43,7 +46,7 @@ impl RclonePods {
             .ok_or_else(|| format!("the PVC {ns}/{claim} does not exist"))?;
         let mut prefixed = false;
         let mut extra = Vec::new();
-        for e in &container.env {
+        for e in container.env.iter().filter(|e| !job::is_stats_env(e)) {
             if e.name == "ADD_TIMESTAMP_PREFIX" {
                 prefixed = e.value == "true";
             } else {
@@ -83,7 +86,7 @@ impl RclonePods {
         let claim = job.claim_name().ok_or("the Job mounts no volume")?;
         let mut path = None;
         let mut extra = Vec::new();
-        for e in &container.env {
+        for e in container.env.iter().filter(|e| !job::is_stats_env(e)) {
             if e.name == datamover::populator::job::RESTORE_PATH_ENV {
                 path = Some(e.value.clone());
             } else {

@@ -136,10 +136,10 @@ pub fn prime_pvc(pvc: &core::PersistentVolumeClaim) -> core::PersistentVolumeCla
     }
 }
 
-/// The restore Job as the API server receives it: [`restore_job`] (the embedded backend's
-/// description) mounting `prime`, running [`RESTORE_SCRIPT`] with rclone's statistics in
-/// the termination message, as non-root 65534 with `fsGroup` 65534 (so it can write the
-/// fresh volume), no privilege escalation, drop ALL, seccomp `RuntimeDefault`.
+/// The restore Job as the API server receives it: [`restore_job`] (the one Job builder of
+/// both backends: rclone's statistics in the termination message, non-root 65534 with
+/// `fsGroup` 65534 so it can write the fresh volume, no privilege escalation, drop ALL,
+/// seccomp `RuntimeDefault`), mounting `prime` and running [`RESTORE_SCRIPT`].
 ///
 /// # Errors
 /// A message when the description does not read as a `batch/v1` Job (an
@@ -150,26 +150,13 @@ pub fn restore_job_object(
     populator: &DataMoverPopulator,
 ) -> Result<Job, String> {
     let described = restore_job(pvc, populator);
-    let mut job: Job = serde_json::to_value(&described)
-        .and_then(serde_json::from_value)
-        .map_err(|e| format!("DataMoverPopulator {}: {e}", populator.metadata.name))?;
-    let nobody = Some(crate::objects::NOBODY);
+    let what = format!("DataMoverPopulator {}: spec", populator.metadata.name);
+    let mut job = crate::objects::to_kube(&described, &what, &populator.spec.additional_env)?;
     let pod = job
         .spec
         .as_mut()
         .and_then(|s| s.template.spec.as_mut())
         .ok_or("the restore Job has no pod template")?;
-    pod.security_context = Some(core::PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: nobody,
-        run_as_group: nobody,
-        fs_group: nobody,
-        seccomp_profile: Some(core::SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            localhost_profile: None,
-        }),
-        ..core::PodSecurityContext::default()
-    });
     for v in pod.volumes.iter_mut().flatten() {
         if let Some(claim) = v.persistent_volume_claim.as_mut() {
             prime.clone_into(&mut claim.claim_name);
@@ -177,33 +164,6 @@ pub fn restore_job_object(
     }
     for c in &mut pod.containers {
         c.command = Some(vec!["/bin/sh".into(), "-c".into(), RESTORE_SCRIPT.into()]);
-        let env = c.env.get_or_insert_with(Vec::new);
-        // Before additionalEnv, so a populator can override them.
-        let stats = crate::objects::STATS_ENV.iter().map(|(k, v)| core::EnvVar {
-            name: (*k).into(),
-            value: Some((*v).into()),
-            value_from: None,
-        });
-        let at = usize::from(!env.is_empty());
-        env.splice(at..at, stats);
-        c.termination_message_path = Some(crate::objects::TERMINATION_LOG.into());
-        c.termination_message_policy = Some("FallbackToLogsOnError".into());
-        c.security_context = Some(core::SecurityContext {
-            allow_privilege_escalation: Some(false),
-            run_as_non_root: Some(true),
-            run_as_user: nobody,
-            run_as_group: nobody,
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(core::Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            seccomp_profile: Some(core::SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                localhost_profile: None,
-            }),
-            ..core::SecurityContext::default()
-        });
     }
     Ok(job)
 }

@@ -307,6 +307,7 @@ impl RcloneJob<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Condition;
 
     #[test]
     fn the_sync_job_is_owned_by_its_datamover_and_carries_its_env() {
@@ -330,10 +331,21 @@ mod tests {
             .iter()
             .map(|e| (e.name.as_str(), e.value.as_str()))
             .collect();
+        // The one Job of both backends: the stats variables the kubelet's termination
+        // message needs come between the operation's variable and additionalEnv.
         assert_eq!(
             env,
-            [("ADD_TIMESTAMP_PREFIX", "true"), ("RCLONE_BWLIMIT", "1M")]
+            [
+                ("ADD_TIMESTAMP_PREFIX", "true"),
+                ("RCLONE_USE_JSON_LOG", "true"),
+                ("RCLONE_STATS", "1m"),
+                ("RCLONE_STATS_LOG_LEVEL", "NOTICE"),
+                ("RCLONE_LOG_FILE", "/dev/termination-log"),
+                ("RCLONE_BWLIMIT", "1M")
+            ]
         );
+        assert!(c.env.iter().filter(|e| is_stats_env(e)).count() == 4);
+        assert_eq!(c.termination_message_path, TERMINATION_LOG);
         use tmc_runtime::Owned;
         assert_eq!(
             job.owners("DataMover"),
@@ -341,5 +353,36 @@ mod tests {
         );
         assert!(job.owners("Other").is_empty());
         assert_eq!(job.outcome(), None);
+    }
+
+    #[test]
+    fn a_job_ends_by_its_conditions_or_by_its_pod_counts() {
+        let mut job = sync_job(&DataMover::default());
+        assert_eq!(job.outcome(), None);
+        job.status.failed = 2;
+        assert_eq!(job.outcome(), None, "2 failures are within backoffLimit 2");
+        job.status.failed = 3;
+        assert_eq!(
+            job.outcome(),
+            Some(JobOutcome::Failed(
+                "BackoffLimitExceeded: 3 pods failed, backoffLimit is 2".into()
+            ))
+        );
+        job.status.conditions.push(Condition {
+            type_: "Failed".into(),
+            status: "True".into(),
+            reason: "BackoffLimitExceeded".into(),
+            message: "the last one: boom".into(),
+            ..Condition::default()
+        });
+        assert_eq!(
+            job.outcome(),
+            Some(JobOutcome::Failed(
+                "BackoffLimitExceeded: the last one: boom".into()
+            ))
+        );
+        let mut done = sync_job(&DataMover::default());
+        done.status.succeeded = 1;
+        assert_eq!(done.outcome(), Some(JobOutcome::Complete));
     }
 }
