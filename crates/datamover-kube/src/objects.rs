@@ -193,7 +193,7 @@ mod tests {
         );
     }
 
-    /// The Job both backends run: what the embedded store holds and what is POSTed to the
+    /// The Job both backends run: what the embedded store holds and what is sent to the
     /// API server serialise alike, field for field, apart from what the server sets
     /// (status, and metadata beyond name, namespace, labels and owner references).
     #[test]
