@@ -7,16 +7,15 @@
 use crate::api::{self, ApiError, RetryPolicy};
 use crate::crd;
 use crate::objects;
-use crate::reflect::{self, Cached, Reflected, key_of};
+use crate::reflect::{self, Cached, Reflected};
 use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
 use datamover::job::Job as SyncJob;
 use datamover::populator::DataMoverPopulator;
-use datamover::progress::SyncProgress;
 use datamover::schedule::DataMoverSchedule;
 use datamover::types::{DataMover, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1 as core;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +25,7 @@ use std::time::Duration;
 use tmc_metrics::MetricsCollector;
 use tmc_runtime::ObjectKey;
 
+mod reports;
 pub mod restore;
 mod schedules;
 mod writes;
@@ -80,11 +80,9 @@ struct Inner {
     jobs: Reflected<SyncJob>,
     schedules: Reflected<DataMoverSchedule>,
     populators: Reflected<DataMoverPopulator>,
-    /// Final transfer statistics of finished Jobs, read once from their pod's termination
-    /// message.
-    final_stats: RwLock<HashMap<ObjectKey, SyncProgress>>,
-    /// The error a failed restore Job's last pod logged (its termination message).
-    pod_errors: RwLock<HashMap<ObjectKey, String>>,
+    /// The reports of finished Jobs (final statistics, a failed restore's last error),
+    /// read from their last pod's termination message; dropped with the Job.
+    reports: reports::Reports,
     /// `volumeBindingMode` of the storage classes read so far.
     binding_modes: RwLock<HashMap<String, String>>,
 }
@@ -166,8 +164,7 @@ impl KubeCluster {
                 jobs: Reflected::default(),
                 schedules: Reflected::default(),
                 populators: Reflected::default(),
-                final_stats: RwLock::default(),
-                pod_errors: RwLock::default(),
+                reports: reports::Reports::default(),
                 binding_modes: RwLock::default(),
             }),
         }
@@ -271,69 +268,6 @@ impl KubeCluster {
             && self.inner.secrets.is_synced()
             && self.inner.jobs.is_synced()
     }
-
-    /// Reads the final transfer statistics of a finished Job whose owner is still in
-    /// `CreatingPod` (or whose restore is not yet rebound), once per Job: from the
-    /// termination message of its last pod (found by the Job controller's `job-name`
-    /// label); for a failed restore Job, also the error rclone logged last.
-    async fn read_final_stats(&self, object: &Job) {
-        let key = key_of(&object.metadata);
-        if read(&self.inner.final_stats).contains_key(&key) {
-            return;
-        }
-        let Some(job) = convert::<SyncJob>(object) else {
-            return;
-        };
-        let Some(outcome) = job.outcome() else {
-            return;
-        };
-        let owner_waits = job.metadata.owners("DataMover").iter().any(|k| {
-            self.datamover(k.namespace().unwrap_or_default(), k.name())
-                .is_some_and(|dm| dm.status.phase == datamover::reconciler::phase::CREATING_POD)
-        });
-        let restore_waits = datamover::populator::job::is_restore(&job)
-            && job
-                .metadata
-                .owners("PersistentVolumeClaim")
-                .iter()
-                .any(|k| {
-                    self.pvc(k.namespace().unwrap_or_default(), k.name())
-                        .is_some_and(|p| p.status.phase != "Bound")
-                });
-        if !owner_waits && !restore_waits {
-            return;
-        }
-        let api = self.ns::<core::Pod>(&job.metadata.namespace);
-        let lp = ListParams::default().labels(&format!("job-name={}", job.metadata.name));
-        match self.call("list-pods", || api.list(&lp)).await {
-            Ok(pods) => {
-                let last = pods
-                    .items
-                    .iter()
-                    .filter_map(|p| {
-                        Some((
-                            p.metadata.creation_timestamp.clone(),
-                            termination_message(p)?,
-                        ))
-                    })
-                    .max_by(|a, b| a.0.cmp(&b.0))
-                    .map(|(_, message)| message);
-                if restore_waits
-                    && matches!(outcome, datamover::job::JobOutcome::Failed(_))
-                    && let Some(error) = last.as_deref().and_then(last_logged_error)
-                {
-                    write(&self.inner.pod_errors).insert(key.clone(), error);
-                }
-                let stats = last.and_then(|message| datamover::progress::final_stats(&message));
-                if let Some(stats) = stats {
-                    write(&self.inner.final_stats).insert(key, stats);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, job = %key, "cannot read the sync pod's statistics");
-            }
-        }
-    }
 }
 
 /// The DataMovers: [`Controller::new`](tmc_runtime::Controller::new)'s store.
@@ -425,7 +359,8 @@ pub const SECRET_FIELD_SELECTOR: &str =
 
 /// The sync Jobs: a Job's status change reaches the controller and brings its owner back
 /// ([`Controller::owns`](tmc_runtime::Controller::owns)); nothing polls a Job. A finished
-/// Job carries its final statistics in `status.progress`.
+/// Job its owner waits for carries its final statistics in `status.progress`, read from its
+/// last pod by a task of its own while the Job reads as running (never in the Job watch).
 impl Cached for SyncJob {
     type Object = Job;
     const LIST: &'static str = "list-jobs";
@@ -437,54 +372,21 @@ impl Cached for SyncJob {
 
     fn convert(object: &Job, cluster: &KubeCluster) -> Option<Self> {
         let mut job: Self = convert(object)?;
-        let key = key_of(&object.metadata);
-        if let Some(stats) = read(&cluster.inner.final_stats).get(&key) {
-            job.status.progress = Some(*stats);
-        }
-        if let Some(error) = read(&cluster.inner.pod_errors).get(&key) {
-            job.status.last_pod_error.clone_from(error);
-        }
+        cluster.inner.reports.apply(&object.metadata, &mut job);
         Some(job)
     }
 
-    fn prepare(object: &Job, cluster: &KubeCluster) -> impl Future<Output = ()> + Send {
-        cluster.read_final_stats(object)
+    fn observe(object: &Job, cluster: &KubeCluster) {
+        cluster.observe_job(object);
     }
-}
 
-/// The termination message of a pod's sync container, if it terminated with one.
-fn termination_message(pod: &core::Pod) -> Option<String> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == "rclone")?
-        .state
-        .as_ref()?
-        .terminated
-        .as_ref()?
-        .message
-        .clone()
-        .filter(|m| !m.is_empty())
-}
-
-/// The last error rclone logged in a termination message: the `msg` of its last JSON line
-/// at level `error` (or `critical`), else its last non-JSON line (the log's tail).
-fn last_logged_error(message: &str) -> Option<String> {
-    let lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut plain = None;
-    let mut logged = None;
-    for line in lines {
-        match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(v) if matches!(v["level"].as_str(), Some("error" | "critical")) => {
-                logged = v["msg"].as_str().map(|m| m.trim().to_owned());
-            }
-            Ok(_) => {}
-            Err(_) => plain = Some(line.to_owned()),
-        }
+    fn held(object: &Job, cluster: &KubeCluster) -> bool {
+        cluster.inner.reports.holds(&object.metadata)
     }
-    logged.or(plain)
+
+    fn gone(key: &ObjectKey, cluster: &KubeCluster) {
+        cluster.inner.reports.remove(key);
+    }
 }
 
 /// What the secret's keys say about the destination, without its credentials.

@@ -15,6 +15,13 @@
 //!   or whose resourceVersion changed is `Applied`, an object the list no longer has is
 //!   `Deleted`, an unchanged object sends nothing.
 //!
+//! Nothing is awaited between two events: one slow API call must not stall a kind's whole
+//! stream. What needs the API server (a finished Job's pod report) is read by a task
+//! [`Cached::observe`] starts; the object's event is [held](Cached::held) meanwhile and
+//! sent again once the task is done. What the watch sends is applied as it comes (it
+//! delivers every version in order); resourceVersions are opaque and compared for equality
+//! only.
+//!
 //! Every completed (re)list counts as one `list-<resource>` operation in
 //! `tmc_component_operations_total`, a failed list as an error of it, and every watch
 //! failure (a 410 included: it is what makes the watcher relist) as an error of
@@ -29,7 +36,6 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use tmc_metrics::OperationTracker;
 use tmc_runtime::{Event, ObjectKey};
@@ -63,11 +69,24 @@ pub trait Cached: Sized + Send + Sync + 'static {
         config
     }
 
-    /// Runs before an object's event is applied and sent on (a finished Job's final
-    /// statistics are read here); nothing by default.
-    fn prepare(object: &Self::Object, cluster: &KubeCluster) -> impl Future<Output = ()> + Send {
+    /// Sees an object's event before it is applied; never awaits (a finished Job whose
+    /// owner waits for its final statistics starts a task that reads them); nothing by
+    /// default.
+    fn observe(object: &Self::Object, cluster: &KubeCluster) {
         let _ = (object, cluster);
-        async {}
+    }
+
+    /// Whether the object's event is held back: what its conversion needs is still being
+    /// read, and whoever reads it sends the object again once it is in. Never, by default.
+    fn held(object: &Self::Object, cluster: &KubeCluster) -> bool {
+        let _ = (object, cluster);
+        false
+    }
+
+    /// The object with `key` left the cluster: drop what was kept about it beside the
+    /// cache; nothing by default.
+    fn gone(key: &ObjectKey, cluster: &KubeCluster) {
+        let _ = (key, cluster);
     }
 }
 
@@ -110,15 +129,6 @@ pub(crate) fn key_of(
     )
 }
 
-/// Whether resourceVersion `new` is older than `old` (both numeric, as the API server's are;
-/// opaque versions are never considered older).
-fn older(new: Option<&str>, old: Option<&str>) -> bool {
-    match (new.map(str::parse::<u64>), old.map(str::parse::<u64>)) {
-        (Some(Ok(n)), Some(Ok(o))) => n < o,
-        _ => false,
-    }
-}
-
 impl<T: Cached> Reflected<T> {
     /// The cached API object with `key`.
     #[must_use]
@@ -155,23 +165,37 @@ impl<T: Cached> Reflected<T> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Caches what a write returned, so the next reconcile reads it before its watch event
-    /// arrives; an object older than the cached one is ignored. Whether it was cached.
+    /// Caches what a create returned, so the next reconcile reads it before its watch
+    /// event arrives: only while nothing with its key is cached (else the watch already
+    /// delivered it, or something newer). Whether it was cached.
     pub(crate) fn remember(&self, object: T::Object) -> bool {
+        self.remember_if(object, None)
+    }
+
+    /// Caches what an update returned, made with `precondition` (the resourceVersion it
+    /// replaced): only while the cached object still has that version, so the watch has
+    /// not delivered the answer (or anything after it) yet. resourceVersions are opaque:
+    /// they are compared for equality only, never ordered. Whether it was cached.
+    pub(crate) fn remember_update(&self, object: T::Object, precondition: &str) -> bool {
+        self.remember_if(object, Some(precondition))
+    }
+
+    /// Caches `object` if the cached version with its key is `expected` (`None`: nothing
+    /// cached).
+    fn remember_if(&self, object: T::Object, expected: Option<&str>) -> bool {
         let key = key_of(object.meta());
         // Held across the check and the write, so a watch event and a write's answer
         // cannot interleave between them.
         let mut writer = self.writer();
-        let stale = self.get(&key).is_some_and(|cached| {
-            older(
-                object.meta().resource_version.as_deref(),
-                cached.meta().resource_version.as_deref(),
-            )
-        });
-        if !stale {
+        let cached = self.get(&key);
+        let current = cached
+            .as_ref()
+            .map(|c| c.meta().resource_version.as_deref().unwrap_or_default());
+        let fresh = current == expected;
+        if fresh {
             writer.apply_watcher_event(&watcher::Event::Apply(object));
         }
-        !stale
+        fresh
     }
 
     /// Drops the cached object with `key` after a delete the operator made, so the next
@@ -190,6 +214,18 @@ impl<T: Cached> Reflected<T> {
             .unwrap_or_else(PoisonError::into_inner)
             .push(tx);
         rx
+    }
+
+    /// Sends the cached object with `key` to the subscribers again, as `Applied` (what its
+    /// conversion reads has arrived: its owner is reconciled again); nothing when it is not
+    /// cached or is still [held](Cached::held).
+    pub(crate) fn resend(&self, key: &ObjectKey, cluster: &KubeCluster) {
+        if let Some(object) = self.get(key)
+            && !T::held(&object, cluster)
+            && let Some(t) = T::convert(&object, cluster)
+        {
+            self.fan_out(&Event::Applied(Arc::new(t)));
+        }
     }
 
     /// Sends `event` to every live subscriber, forgetting the ones that hung up.
@@ -271,7 +307,7 @@ pub(crate) async fn run<T: Cached>(cluster: KubeCluster, config: watcher::Config
                 cache.writer().apply_watcher_event(&watcher::Event::Init);
             }
             watcher::Event::InitApply(object) => {
-                T::prepare(&object, &cluster).await;
+                T::observe(&object, &cluster);
                 let meta = object.meta();
                 listed.push((key_of(meta), meta.resource_version.clone()));
                 cache
@@ -296,33 +332,36 @@ pub(crate) async fn run<T: Cached>(cluster: KubeCluster, config: watcher::Config
                     let changed = before.get(&key) != Some(&version);
                     if changed
                         && let Some(object) = cache.get(&key)
+                        && !T::held(&object, &cluster)
                         && let Some(t) = T::convert(&object, &cluster)
                     {
                         events.push(Event::Applied(Arc::new(t)));
                     }
                     present.insert(key);
                 }
-                events.extend(
-                    before
-                        .into_keys()
-                        .filter(|k| !present.contains(k))
-                        .map(Event::Deleted),
-                );
+                for key in before.into_keys().filter(|k| !present.contains(k)) {
+                    T::gone(&key, &cluster);
+                    events.push(Event::Deleted(key));
+                }
                 cache.synced.send_replace(true);
                 for event in &events {
                     cache.fan_out(event);
                 }
             }
             watcher::Event::Apply(object) => {
-                T::prepare(&object, &cluster).await;
-                if let Some(t) = T::convert(&object, &cluster)
-                    && cache.remember(object)
-                {
-                    cache.fan_out(&Event::Applied(Arc::new(t)));
-                }
+                T::observe(&object, &cluster);
+                let key = key_of(object.meta());
+                // The watch delivers every version in order: what it sends is applied.
+                cache
+                    .writer()
+                    .apply_watcher_event(&watcher::Event::Apply(object));
+                // Sent unless held, checked after the write: whoever ends a hold resends
+                // what is cached then, so the last version is sent either way.
+                cache.resend(&key, &cluster);
             }
             watcher::Event::Delete(object) => {
                 let key = key_of(object.meta());
+                T::gone(&key, &cluster);
                 cache
                     .writer()
                     .apply_watcher_event(&watcher::Event::Delete(object));
@@ -381,16 +420,42 @@ mod tests {
             .and_then(|p| p.status.as_ref()?.phase.clone())
     }
 
-    /// A write's answer older than what a watch event already cached does not replace it.
+    fn version(cache: &Reflected<PersistentVolumeClaim>) -> Option<String> {
+        cache
+            .get(&ObjectKey::namespaced("default", "data-cloned-1"))
+            .and_then(|p| p.metadata.resource_version.clone())
+    }
+
+    /// A write's answer is cached only while the cache holds what the write replaced (its
+    /// precondition; for a create, nothing): an answer the watch has already passed does
+    /// not replace what it delivered since. Versions are compared for equality only: a
+    /// version that reads as a smaller number is not taken for an older one.
     #[test]
-    fn an_older_answer_does_not_replace_a_newer_object() {
+    fn an_answer_the_watch_passed_does_not_replace_what_it_delivered() {
         let cache = Reflected::<PersistentVolumeClaim>::default();
-        assert!(cache.remember(pvc("20", "Pending")));
-        assert!(cache.remember(pvc("21", "Bound")));
-        assert!(!cache.remember(pvc("20", "Pending")), "stale");
-        assert_eq!(phase(&cache).as_deref(), Some("Bound"));
-        // Opaque versions are never taken for older.
-        assert!(cache.remember(pvc("a", "Lost")));
-        assert_eq!(phase(&cache).as_deref(), Some("Lost"));
+        assert!(cache.remember(pvc("20", "Pending")), "created");
+        assert!(!cache.remember(pvc("20", "Pending")), "already cached");
+        // The update of 20 answered 3 (an opaque version, not a smaller one): cached.
+        assert!(cache.remember_update(pvc("3", "Bound"), "20"));
+        assert_eq!(
+            (version(&cache).as_deref(), phase(&cache).as_deref()),
+            (Some("3"), Some("Bound"))
+        );
+        // The watch delivered the answer and then 4 before the answer to an update of 3
+        // came back: the answer is not cached over 4.
+        for (v, p) in [("3", "Bound"), ("4", "Lost")] {
+            cache
+                .writer()
+                .apply_watcher_event(&watcher::Event::Apply(pvc(v, p)));
+        }
+        assert!(!cache.remember_update(pvc("x9", "Pending"), "3"), "passed");
+        assert_eq!(
+            (version(&cache).as_deref(), phase(&cache).as_deref()),
+            (Some("4"), Some("Lost"))
+        );
+        // Deleted meanwhile: an update's answer does not bring it back.
+        cache.forget(&ObjectKey::namespaced("default", "data-cloned-1"));
+        assert!(!cache.remember_update(pvc("5", "Bound"), "4"));
+        assert_eq!(version(&cache), None);
     }
 }

@@ -133,7 +133,9 @@ impl ScheduleCluster for KubeCluster {
                 api::cluster_error(&e, ns, &context, ClusterError::Volume)
             })?;
         let written = (&raw).into();
-        self.inner.schedules.remember(raw);
+        self.inner
+            .schedules
+            .remember_update(raw, &schedule.metadata.resource_version);
         Ok(written)
     }
 }

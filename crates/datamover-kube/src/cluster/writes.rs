@@ -45,8 +45,11 @@ impl KubeCluster {
             api::cluster_error(&e, ns, &context, ClusterError::Volume)
         })?;
         let written = crd::to_datamover(&raw);
-        // Cached at once: the next reconcile reads this resourceVersion, not the old one.
-        self.inner.datamovers.remember(raw);
+        // Cached at once (unless the watch passed it already): the next reconcile reads
+        // this resourceVersion, not the old one.
+        self.inner
+            .datamovers
+            .remember_update(raw, &dm.metadata.resource_version);
         let before = old.map(|o| o.status.phase).unwrap_or_default();
         if written.status.phase != before && !written.status.phase.is_empty() {
             self.publish_phase_event(&written).await;

@@ -73,10 +73,11 @@ pub enum JobOutcome {
 impl Job {
     /// How the Job ended, or `None` while it runs.
     ///
-    /// The Job controller's rule, on both backends: `Complete` when the `Complete`
-    /// condition is true or a pod succeeded; `Failed` with the `Failed` condition's reason
-    /// and message, or, before the controller has written that condition, once more pods
-    /// failed than `backoffLimit` allows.
+    /// The one rule, on both backends: the Job controller's terminal conditions decide
+    /// (`Complete`; `Failed` with its reason and message). Pod counts alone never do: a
+    /// Kubernetes Job counts a pod succeeded before its `Complete` condition (its pods may
+    /// still be terminating), and the embedded executor writes the counts and the
+    /// condition in one write.
     #[must_use]
     pub fn outcome(&self) -> Option<JobOutcome> {
         let is = |t: &str| {
@@ -85,23 +86,15 @@ impl Job {
                 .iter()
                 .find(|c| c.type_ == t && c.status == "True")
         };
-        if is("Complete").is_some() || self.status.succeeded > 0 {
+        if is("Complete").is_some() {
             return Some(JobOutcome::Complete);
         }
-        if let Some(c) = is("Failed") {
-            return Some(JobOutcome::Failed(
-                match (c.reason.as_str(), c.message.as_str()) {
-                    ("", m) => m.to_owned(),
-                    (r, "") => r.to_owned(),
-                    (r, m) => format!("{r}: {m}"),
-                },
-            ));
-        }
-        (self.status.failed > self.spec.backoff_limit).then(|| {
-            JobOutcome::Failed(format!(
-                "BackoffLimitExceeded: {} pods failed, backoffLimit is {}",
-                self.status.failed, self.spec.backoff_limit
-            ))
+        is("Failed").map(|c| {
+            JobOutcome::Failed(match (c.reason.as_str(), c.message.as_str()) {
+                ("", m) => m.to_owned(),
+                (r, "") => r.to_owned(),
+                (r, m) => format!("{r}: {m}"),
+            })
         })
     }
 
@@ -356,18 +349,12 @@ mod tests {
     }
 
     #[test]
-    fn a_job_ends_by_its_conditions_or_by_its_pod_counts() {
+    fn a_job_ends_by_its_conditions_not_by_its_pod_counts() {
         let mut job = sync_job(&DataMover::default());
         assert_eq!(job.outcome(), None);
-        job.status.failed = 2;
-        assert_eq!(job.outcome(), None, "2 failures are within backoffLimit 2");
         job.status.failed = 3;
-        assert_eq!(
-            job.outcome(),
-            Some(JobOutcome::Failed(
-                "BackoffLimitExceeded: 3 pods failed, backoffLimit is 2".into()
-            ))
-        );
+        job.status.succeeded = 1;
+        assert_eq!(job.outcome(), None, "counts alone end nothing");
         job.status.conditions.push(Condition {
             type_: "Failed".into(),
             status: "True".into(),
@@ -382,7 +369,11 @@ mod tests {
             ))
         );
         let mut done = sync_job(&DataMover::default());
-        done.status.succeeded = 1;
+        done.status.conditions.push(Condition {
+            type_: "Complete".into(),
+            status: "True".into(),
+            ..Condition::default()
+        });
         assert_eq!(done.outcome(), Some(JobOutcome::Complete));
     }
 }
