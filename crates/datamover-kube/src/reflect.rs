@@ -390,6 +390,15 @@ impl<T: Cached> tmc_runtime::Store<T> for KubeCluster {
     fn watch(&self) -> UnboundedReceiver<Event<T>> {
         T::reflected(self).subscribe()
     }
+
+    /// Ready once the reflector has listed every object: a controller started by the
+    /// [`Manager`](tmc_runtime::Manager) reconciles nothing from a half-filled cache.
+    fn ready(&self) -> tmc_runtime::Ready {
+        let mut synced = T::reflected(self).synced.subscribe();
+        Box::pin(async move {
+            let _ = synced.wait_for(|s| *s).await;
+        })
+    }
 }
 
 #[cfg(test)]
