@@ -1,50 +1,8 @@
 //! A controller runtime: a keyed work queue, per-key backoff, bounded workers, graceful
 //! shutdown and the metrics of Go's controller-runtime, with no dependency on Kubernetes.
 //!
-//! Objects come from a [`Store`] (list, get, watch); [`MemoryStore`] is the in-memory one.
-//! A [`Controller`] watches the store, queues object keys ([`ObjectKey`], `namespace/name`)
-//! and reconciles each with a tower [`Service`](tower::Service) taking a
-//! [`ReconcileRequest`], so any tower middleware composes; [`reconciler_fn`] adapts the
-//! familiar `reconcile(Arc<K>, Arc<Ctx>) -> Result<Action, E>`.
-//!
-//! Behaviour:
-//! * **Queue**: duplicates of a queued key collapse; delayed requeues wait on a timer; of two
-//!   schedules for one key, the earlier wins.
-//! * **One at a time per key**: a key is never reconciled twice at once; a key enqueued while
-//!   it runs is run again after.
-//! * **Backoff**: a failing key is retried after an exponential, jittered, capped delay
-//!   ([`Backoff`]) through the [`ErrorPolicy`]; its failure count (visible as
-//!   [`ReconcileRequest::attempt`] and [`Retry::failures`]) resets on success.
-//! * **Isolation**: a panicking reconciler is caught, counted, logged with its key and
-//!   retried with backoff; an optional per-reconcile timeout is counted the same way.
-//! * **Shutdown**: [`Controller::run`] takes any future as the signal, stops taking work,
-//!   lets in-flight reconciles finish within a deadline and reports what was cut off.
-//! * **Observability**: a `reconcile` tracing span per reconcile (`controller`, `key`, `outcome`,
-//!   `attempt`), inside which the reconciler runs and the reconcile's metrics are recorded
-//!   (a reconciler wrapped by `tmc_tower::operation::instrument_reconcile` adds an
-//!   `operation` span under it, with `component_type`, `operation`, `outcome` and
-//!   `error_kind`), and the `controller_runtime_*` and `workqueue_*` families of
-//!   [`tmc_metrics::catalog`], with the names and labels of Go's controller-runtime.
-//!
-//! # Metrics
-//!
-//! Recorded into the collector given to [`Controller::metrics`], with the controller's name
-//! as both `controller` and `name` label, as Go does. At start every counter (all four
-//! `result` values included) exists at 0.
-//!
-//! | Family | Semantics |
-//! |---|---|
-//! | `controller_runtime_reconcile_total{result}` | `success` (await change), `requeue_after` (`Ok` with a delay), `error` (an error, a panic or a timeout). `requeue` stays 0: [`Action`] has no rate-limited requeue; return an error for backoff. |
-//! | `controller_runtime_reconcile_errors_total` | Errors, panics and timeouts (as in Go, a recovered panic is an error). |
-//! | `controller_runtime_reconcile_panics_total`, `_timeouts_total` | Caught panics; reconciles cancelled by [`Controller::timeout`]. |
-//! | `controller_runtime_reconcile_time_seconds` | Every reconcile, from the call to its outcome. |
-//! | `controller_runtime_active_workers`, `_max_concurrent_reconciles` | Reconciles running now; the configured concurrency. |
-//! | `workqueue_depth` | Keys due and waiting for a worker. Keys waiting on a timer (backoff, requeue after) and a re-run pending behind a running key are not counted until due. |
-//! | `workqueue_adds_total` | Keys becoming due; a duplicate of a key already due is not counted (as in Go). |
-//! | `workqueue_queue_duration_seconds` | From becoming due to the start of processing. |
-//! | `workqueue_work_duration_seconds` | From the start of processing to its end. |
-//! | `workqueue_retries_total` | Failures requeued with a delay (Go's rate-limited adds). |
-//! | `workqueue_unfinished_work_seconds`, `_longest_running_processor_seconds` | Sum and maximum of the running times of in-flight reconciles, refreshed every [`UPKEEP_INTERVAL`] and at shutdown. |
+//! A controller started: it reconciles every object of its store, with the metrics of Go's
+//! controller-runtime, until the shutdown future completes.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -93,6 +51,51 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Objects come from a [`Store`] (list, get, watch); [`MemoryStore`] is the in-memory one.
+//! A [`Controller`] watches the store, queues object keys ([`ObjectKey`], `namespace/name`)
+//! and reconciles each with a tower [`Service`](tower::Service) taking a
+//! [`ReconcileRequest`], so any tower middleware composes; [`reconciler_fn`] adapts the
+//! familiar `reconcile(Arc<K>, Arc<Ctx>) -> Result<Action, E>`.
+//!
+//! Behaviour:
+//! * **Queue**: duplicates of a queued key collapse; delayed requeues wait on a timer; of two
+//!   schedules for one key, the earlier wins.
+//! * **One at a time per key**: a key is never reconciled twice at once; a key enqueued while
+//!   it runs is run again after.
+//! * **Backoff**: a failing key is retried after an exponential, jittered, capped delay
+//!   ([`Backoff`]) through the [`ErrorPolicy`]; its failure count (visible as
+//!   [`ReconcileRequest::attempt`] and [`Retry::failures`]) resets on success.
+//! * **Isolation**: a panicking reconciler is caught, counted, logged with its key and
+//!   retried with backoff; an optional per-reconcile timeout is counted the same way.
+//! * **Shutdown**: [`Controller::run`] takes any future as the signal, stops taking work,
+//!   lets in-flight reconciles finish within a deadline and reports what was cut off.
+//! * **Observability**: a `reconcile` tracing span per reconcile (`controller`, `key`, `outcome`,
+//!   `attempt`), inside which the reconciler runs and the reconcile's metrics are recorded
+//!   (a reconciler wrapped by `tmc_tower::operation::instrument_reconcile` adds an
+//!   `operation` span under it, with `component_type`, `operation`, `outcome` and
+//!   `error_kind`), and the `controller_runtime_*` and `workqueue_*` families of
+//!   [`tmc_metrics::catalog`], with the names and labels of Go's controller-runtime.
+//!
+//! # Metrics
+//!
+//! Recorded into the collector given to [`Controller::metrics`], with the controller's name
+//! as both `controller` and `name` label, as Go does. At start every counter (all four
+//! `result` values included) exists at 0.
+//!
+//! | Family | Semantics |
+//! |---|---|
+//! | `controller_runtime_reconcile_total{result}` | `success` (await change), `requeue_after` (`Ok` with a delay), `error` (an error, a panic or a timeout). `requeue` stays 0: [`Action`] has no rate-limited requeue; return an error for backoff. |
+//! | `controller_runtime_reconcile_errors_total` | Errors, panics and timeouts (as in Go, a recovered panic is an error). |
+//! | `controller_runtime_reconcile_panics_total`, `_timeouts_total` | Caught panics; reconciles cancelled by [`Controller::timeout`]. |
+//! | `controller_runtime_reconcile_time_seconds` | Every reconcile, from the call to its outcome. |
+//! | `controller_runtime_active_workers`, `_max_concurrent_reconciles` | Reconciles running now; the configured concurrency. |
+//! | `workqueue_depth` | Keys due and waiting for a worker. Keys waiting on a timer (backoff, requeue after) and a re-run pending behind a running key are not counted until due. |
+//! | `workqueue_adds_total` | Keys becoming due; a duplicate of a key already due is not counted (as in Go). |
+//! | `workqueue_queue_duration_seconds` | From becoming due to the start of processing. |
+//! | `workqueue_work_duration_seconds` | From the start of processing to its end. |
+//! | `workqueue_retries_total` | Failures requeued with a delay (Go's rate-limited adds). |
+//! | `workqueue_unfinished_work_seconds`, `_longest_running_processor_seconds` | Sum and maximum of the running times of in-flight reconciles, refreshed every [`UPKEEP_INTERVAL`] and at shutdown. |
 
 mod action;
 mod backoff;
@@ -119,3 +122,8 @@ pub use reconciler::{
     error_policy_fn, reconciler_fn,
 };
 pub use store::{Event, MemoryStore, Store};
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
