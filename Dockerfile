@@ -1,13 +1,20 @@
 # syntax=docker/dockerfile:1
-# The DataMover operator image: the image deploy/manager/deployment.yaml runs
-# (`datamover-operator`, tag set by deploy/kustomization.yaml). How to build it and load it
-# into a cluster: crates/datamover-kube/INSTALL.md.
+# The DataMover operator image: the image deploy/manager/deployment.yaml runs, named and
+# tagged as deploy/kustomization.yaml sets it. Build it from the workspace root with:
+#
+#   docker build -t datamover-operator:latest .
+#
+# How to load it into a cluster or push it: crates/datamover-kube/INSTALL.md. No Docker
+# daemon runs in this project's tests or CI: crates/datamover-operator/tests/image.rs checks
+# this file against deploy/ and the binary instead, and tests/ship.rs checks the build
+# image's Rust against the workspace's rust-version.
 #
 # The Kubernetes backend needs no rclone here: the sync Jobs run the rclone image
 # (ghcr.io/qjoly/datamover-rclone, or a DataMover's spec.image).
 
-# --- build: a release binary, with the dependency versions of Cargo.lock ---
-FROM docker.io/library/rust:1.89-bookworm AS build
+# --- build: a release binary, with the dependency versions of Cargo.lock, on the Rust of
+# the workspace's rust-version (the highest any locked dependency needs) ---
+FROM docker.io/library/rust:1.90-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

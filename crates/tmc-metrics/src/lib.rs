@@ -1,6 +1,37 @@
 //! The TMC and DataMover metric system: the catalog, the collector, the operation tracker,
 //! custom metrics and a registry that renders the Prometheus text format and OpenMetrics.
 //!
+//! An operation tracked: each run is counted and timed, and its error classified.
+//!
+//! ```
+//! # #[cfg(feature = "registry")] {
+//! use tmc_metrics::{Metrics, TmcError};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! // A private registry; `install()` instead makes it the process-global recorder.
+//! let metrics = Metrics::builder().build()?;
+//! // Labels resolved once, for hot paths; each `track` is one run of the operation.
+//! let update = metrics.collector().operation("syncer", "cluster-1", "update-deployment");
+//! let replicas: Result<u32, TmcError> = update.track(async { Ok(3) }).await;
+//! assert_eq!(replicas?, 3);
+//! let conflict: Result<u32, TmcError> = update
+//!     .track(async { Err(TmcError::from_http_status(409, "syncer", "update-deployment", "object was modified")) })
+//!     .await;
+//! assert!(conflict.is_err());
+//!
+//! // Serve this on /metrics with content type `tmc_metrics::CONTENT_TYPE`.
+//! let text = metrics.render();
+//! assert!(text.contains(
+//!     r#"tmc_component_operations_total{component_type="syncer",component_id="cluster-1",operation="update-deployment",status="success"} 1"#
+//! ));
+//! assert!(text.contains(
+//!     r#"tmc_component_errors_total{component_type="syncer",component_id="cluster-1",error_type="ResourceConflict",severity="Low"} 1"#
+//! ));
+//! # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Every metric family is declared once in [`catalog`]; the registry is configured from it
 //! ([`Metrics::builder`]), so each histogram renders with the catalog's buckets and every
 //! family carries its help text. Record through the typed methods of [`MetricsCollector`],
@@ -22,6 +53,8 @@
 //!
 //! Each run of an [`Operation`] is a `tracing` span, `operation` (see [`OperationTracker`]),
 //! made only when a subscriber wants it.
+//!
+//! The typed methods of the collector, one per family of the catalog:
 //!
 //! ```
 //! # #[cfg(feature = "registry")] {
@@ -85,3 +118,8 @@ pub use metrics;
 #[cfg(test)]
 #[cfg(feature = "registry")]
 mod tests;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(all(doctest, feature = "registry"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

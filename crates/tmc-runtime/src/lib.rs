@@ -1,6 +1,57 @@
 //! A controller runtime: a keyed work queue, per-key backoff, bounded workers, graceful
 //! shutdown and the metrics of Go's controller-runtime, with no dependency on Kubernetes.
 //!
+//! A controller started: it reconciles every object of its store, with the metrics of Go's
+//! controller-runtime, until the shutdown future completes.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use tmc_runtime::{Action, Backoff, Controller, MemoryStore, ObjectKey, Resource, reconciler_fn};
+//! use tokio::sync::mpsc;
+//!
+//! struct Backup { namespace: String, name: String }
+//!
+//! impl Resource for Backup {
+//!     fn key(&self) -> ObjectKey { ObjectKey::namespaced(&self.namespace, &self.name) }
+//! }
+//!
+//! struct Ctx { done: mpsc::UnboundedSender<ObjectKey> }
+//!
+//! async fn reconcile(backup: Arc<Backup>, ctx: Arc<Ctx>) -> Result<Action, std::io::Error> {
+//!     // ... drive the world towards `backup` ...
+//!     let _ = ctx.done.send(backup.key());
+//!     Ok(Action::requeue(Duration::from_secs(300)))
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let metrics = tmc_metrics::Metrics::builder().upkeep_interval(None).build()?;
+//! let store = MemoryStore::new();
+//! store.apply(Backup { namespace: "default".into(), name: "nightly".into() });
+//!
+//! let (done, mut reconciled) = mpsc::unbounded_channel();
+//! let controller = Controller::new("backup", store.clone())
+//!     .reconciler(reconciler_fn(reconcile, Arc::new(Ctx { done })))
+//!     .concurrency(4)?
+//!     .backoff(Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(60), factor: 2.0, jitter: 0.1 })?
+//!     .metrics(metrics.collector());
+//!
+//! let report = tokio::runtime::Builder::new_current_thread()
+//!     .enable_time()
+//!     .build()?
+//!     .block_on(async move {
+//!         // Shut down once the listed object has been reconciled; in a service, pass
+//!         // e.g. `tokio::signal::ctrl_c()` instead.
+//!         controller.run(async move { reconciled.recv().await; }).await
+//!     });
+//! assert!(report.is_clean());
+//! assert!(metrics.render().contains(
+//!     r#"controller_runtime_reconcile_total{controller="backup",result="requeue_after"} 1"#
+//! ));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Objects come from a [`Store`] (list, get, watch); [`MemoryStore`] is the in-memory one.
 //! A [`Controller`] watches the store, queues object keys ([`ObjectKey`], `namespace/name`)
 //! and reconciles each with a tower [`Service`](tower::Service) taking a
@@ -50,54 +101,6 @@
 //! | `workqueue_work_duration_seconds` | From the start of processing to its end. |
 //! | `workqueue_retries_total` | Failures requeued with a delay (Go's rate-limited adds). |
 //! | `workqueue_unfinished_work_seconds`, `_longest_running_processor_seconds` | Sum and maximum of the running times of in-flight reconciles, refreshed every [`UPKEEP_INTERVAL`] and at shutdown. |
-//!
-//! ```
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use tmc_runtime::{Action, Backoff, Controller, MemoryStore, ObjectKey, Resource, reconciler_fn};
-//! use tokio::sync::mpsc;
-//!
-//! struct Backup { namespace: String, name: String }
-//!
-//! impl Resource for Backup {
-//!     fn key(&self) -> ObjectKey { ObjectKey::namespaced(&self.namespace, &self.name) }
-//! }
-//!
-//! struct Ctx { done: mpsc::UnboundedSender<ObjectKey> }
-//!
-//! async fn reconcile(backup: Arc<Backup>, ctx: Arc<Ctx>) -> Result<Action, std::io::Error> {
-//!     // ... drive the world towards `backup` ...
-//!     let _ = ctx.done.send(backup.key());
-//!     Ok(Action::requeue(Duration::from_secs(300)))
-//! }
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let metrics = tmc_metrics::Metrics::builder().upkeep_interval(None).build()?;
-//! let store = MemoryStore::new();
-//! store.apply(Backup { namespace: "default".into(), name: "nightly".into() });
-//!
-//! let (done, mut reconciled) = mpsc::unbounded_channel();
-//! let controller = Controller::new("backup", store.clone())
-//!     .reconciler(reconciler_fn(reconcile, Arc::new(Ctx { done })))
-//!     .concurrency(4)?
-//!     .backoff(Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(60), factor: 2.0, jitter: 0.1 })?
-//!     .metrics(metrics.collector());
-//!
-//! let report = tokio::runtime::Builder::new_current_thread()
-//!     .enable_time()
-//!     .build()?
-//!     .block_on(async move {
-//!         // Shut down once the listed object has been reconciled; in a service, pass
-//!         // e.g. `tokio::signal::ctrl_c()` instead.
-//!         controller.run(async move { reconciled.recv().await; }).await
-//!     });
-//! assert!(report.is_clean());
-//! assert!(metrics.render().contains(
-//!     r#"controller_runtime_reconcile_total{controller="backup",result="requeue_after"} 1"#
-//! ));
-//! # Ok(())
-//! # }
-//! ```
 //!
 //! # Running controllers together
 //!
@@ -206,3 +209,8 @@ pub use report::{ControllerReport, ManagerReport, ShutdownReport, TaskFailure};
 pub use store::{Event, MemoryStore, Ready, Store};
 /// The shutdown token of a [`Manager`], re-exported so tasks can name it.
 pub use tokio_util::sync::CancellationToken;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,6 +1,40 @@
 //! The metrics endpoint: the operational half of the TMC seed, for the operator and for any
 //! axum app.
 //!
+//! A metrics server started, and scraped over a real connection:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tmc_metrics::Metrics;
+//! use tmc_server::health::HealthMonitor;
+//! use tmc_server::{MetricsConfig, MetricsServer};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use tokio::net::{TcpListener, TcpStream};
+//!
+//! let metrics = Metrics::builder().build()?;
+//! metrics.collector().record_runtime_tasks(3);
+//! let health = HealthMonitor::builder().metrics(&metrics).build();
+//! // `MetricsConfig::loader()` reads flags, `TMC_METRICS_*` and a YAML file; `serve` then
+//! // binds the configured address (default 127.0.0.1:8080). Here, a free port instead.
+//! let server = MetricsServer::new(&MetricsConfig::default(), metrics, health)?
+//!     .on_listener(TcpListener::bind("127.0.0.1:0").await?);
+//! let addr = server.local_addr()?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let serving = tokio::spawn(server.serve(async { stopped.await.ok(); }));
+//!
+//! let mut scrape = TcpStream::connect(addr).await?;
+//! scrape.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+//! let mut response = String::new();
+//! scrape.read_to_string(&mut response).await?;
+//! assert!(response.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(response.contains("\ntmc_runtime_tasks 3\n"));
+//!
+//! stop.send(()).ok();
+//! serving.await?;
+//! # Ok(()) }
+//! ```
+//!
 //! * [`health`]: the [`HealthMonitor`](health::HealthMonitor) components register with
 //!   (a check it runs, or a status they push), its aggregation into the seed's overall
 //!   status (`All 25 components healthy`), counts of checks by outcome, and readiness.
@@ -16,6 +50,8 @@
 //!
 //! Defaults: enabled, plain HTTP on `127.0.0.1:8080`, exposition on `/metrics`, collection
 //! every 30 s, retention 24 h, no authentication.
+//!
+//! Or take the router into your app, here asked for the summary:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -57,3 +93,8 @@ pub use summary::MetricsSummary;
 
 #[cfg(test)]
 mod testing;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
