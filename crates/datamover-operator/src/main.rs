@@ -4,12 +4,12 @@
 mod api;
 mod auth;
 mod client;
+mod controllers;
 mod demo;
 mod listen;
 mod operator;
 mod output;
 mod page;
-mod schedules;
 mod table;
 mod telemetry;
 

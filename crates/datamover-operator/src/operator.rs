@@ -2,25 +2,19 @@
 
 use crate::api::{self, ApiState};
 use crate::auth::ApiToken;
+use crate::controllers;
 use crate::telemetry::LogFormat;
-use datamover::backend::Cluster;
-use datamover::job::Job;
-use datamover::reconciler::{self, Context};
-use datamover::types::DataMover;
 use datamover_embedded::Embedded;
 use datamover_embedded::executor::{Executor, ExecutorConfig, RclonePods};
 use datamover_embedded::policy::Policy;
-use datamover_embedded::store::{DataMovers, EmbeddedStore, Jobs, Pvcs};
+use datamover_embedded::store::{DataMovers, EmbeddedStore, Jobs, Pvcs, Schedules};
 use datamover_embedded::volumes::Volumes;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tmc_metrics::{HealthStatus, Metrics};
-use tmc_runtime::Store;
-use tmc_runtime::{Backoff, Controller, reconciler_fn};
+use tmc_runtime::CancellationToken;
 use tmc_server::config::ConfigOverrides;
 use tmc_server::health::HealthMonitor;
 use tmc_server::{MetricsConfig, MetricsReporter, MetricsServer};
@@ -177,60 +171,6 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<tokio::net::Tc
     })
 }
 
-/// The controller over `store` (what to reconcile), `jobs` (what it owns: a Job's change
-/// brings its DataMover back), what `owns` adds (the Kubernetes backend's cloned PVCs) and
-/// `cluster` (how), wrapped by the operation layer, until `shutdown`. The live sync census
-/// runs beside it.
-async fn drive<C: Cluster, St: Store<DataMover>, Js: Store<Job> + Clone>(
-    store: St,
-    jobs: Js,
-    owns: impl FnOnce(Controller<DataMover>) -> Controller<DataMover>,
-    cluster: Arc<C>,
-    metrics: &Metrics,
-    args: &RunArgs,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<tmc_runtime::ShutdownReport, String> {
-    let census = tokio::spawn(datamover::census::run(
-        jobs.clone(),
-        metrics.collector(),
-        Duration::from_secs(1),
-    ));
-    let ctx = Arc::new(Context {
-        cluster,
-        metrics: metrics.collector(),
-    });
-    let reconcile = tmc_tower::operation::instrument_reconcile(
-        metrics
-            .collector()
-            .operation("DataMoverController", "datamover", "reconcile"),
-        reconciler::reconcile::<C>,
-    );
-    let controller = owns(Controller::new("datamover", store).owns(jobs))
-        .reconciler(reconciler_fn(reconcile, ctx))
-        .error_policy(reconciler::RetryAfterPolicy)
-        .concurrency(args.concurrency)
-        .map_err(|e| e.to_string())?
-        .backoff(Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_secs(300),
-            factor: 2.0,
-            jitter: 0.1,
-        })
-        .map_err(|e| e.to_string())?
-        .metrics(metrics.collector())
-        .shutdown_deadline(Duration::from_secs(5));
-    let report = controller.run(shutdown).await;
-    census.abort();
-    if !report.cut_off.is_empty() {
-        tracing::warn!(cut_off = ?report.cut_off, "reconciles cut off at shutdown; they resume on the next start");
-    }
-    Ok(report)
-}
-
-async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
 /// What both backends serve: the metrics endpoint, health and the reporter.
 struct Observability {
     config: MetricsConfig,
@@ -267,7 +207,7 @@ impl Observability {
     async fn start(
         &self,
         authorizer: Option<KubeAuthorizer>,
-        stop: &tokio::sync::watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) -> Result<Option<(tokio::task::JoinHandle<()>, tmc_server::ReporterHandle)>, String> {
         if !self.config.enabled {
             return Ok(None);
@@ -283,7 +223,7 @@ impl Observability {
             .bind()
             .await
             .map_err(|e| format!("{e} (pass --metrics-bind-address to use another address)"))?;
-        let task = tokio::spawn(bound.serve(stopped(stop.clone())));
+        let task = tokio::spawn(bound.serve(stop.clone().cancelled_owned()));
         Ok(Some((task, self.reporter.start())))
     }
 }
@@ -349,18 +289,18 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
                 }
             }
         });
-    let ready = Arc::new(AtomicBool::new(false));
-    obs.health
-        .readiness_flag("controller started", ready.clone());
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let serving = obs.start(None, &stop_rx).await?;
     let cluster = Arc::new(Embedded {
         store: store.clone(),
         volumes,
         rclone: args.rclone.clone(),
         policy: policy.clone(),
     });
+    let mut manager = controllers::manager(&obs.metrics)?;
+    let stop = manager.shutdown_token();
+    let readiness = manager.readiness();
+    obs.health
+        .readiness_gate("controllers started", move || readiness.is_ready());
+    let serving = obs.start(None, &stop).await?;
     let api_state = ApiState {
         cluster: (*cluster).clone(),
     };
@@ -368,12 +308,12 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         store.clone(),
         obs.metrics.clone(),
         api::routes(api_state.clone()),
-        stop_rx.clone(),
+        stop.clone(),
     );
     let page = crate::page::router(crate::page::PageState {
         token: token.clone(),
         hub,
-        stop: stop_rx.clone(),
+        stop: stop.clone(),
         tls: api_tls.is_some(),
     });
     let api_app = api::router(api_state, token.clone()).merge(page);
@@ -382,7 +322,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         api_listener,
         api_app,
         api_tls,
-        stopped(stop_rx.clone()),
+        stop.clone().cancelled_owned(),
     ));
     tracing::info!(
         data_dir = %args.data_dir.display(),
@@ -395,7 +335,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         rclone = %version,
         "datamover-operator started (embedded backend)"
     );
-    let demo_store = store.clone();
+    // The embedded kubelet: runs the Jobs' pods (rclone) outside any reconcile.
     let executor = Executor::new(
         store.clone(),
         RclonePods::new((*cluster).clone()),
@@ -405,40 +345,34 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
             ..ExecutorConfig::default()
         },
     );
-    let executor = tokio::spawn(executor.run(stopped(stop_rx.clone())));
+    manager.task("executor", move |stop| executor.run(stop.cancelled_owned()));
     // The embedded CSI: copies clones outside any reconcile; a clone's `Bound` event brings
     // its DataMover back.
-    let provisioner = tokio::spawn(datamover_embedded::provisioner::run(
+    let provisioned = cluster.clone();
+    manager.task("provisioner", move |stop| {
+        datamover_embedded::provisioner::run(provisioned, stop.cancelled_owned())
+    });
+    controllers::datamovers(
+        &mut manager,
+        (
+            DataMovers(store.clone()),
+            Jobs(store.clone()),
+            Pvcs(store.clone()),
+        ),
         cluster.clone(),
-        stopped(stop_rx.clone()),
-    ));
-    let schedules = tokio::spawn(crate::schedules::run(
+        &obs.metrics,
+        args.concurrency,
+    )?;
+    controllers::schedules(
+        &mut manager,
+        Schedules(store.clone()),
+        DataMovers(store.clone()),
         cluster.clone(),
-        obs.metrics.clone(),
-        stopped(stop_rx.clone()),
-    ));
-    let controller = {
-        let (metrics, args, stop) = (obs.metrics.clone(), args.clone(), stopped(stop_rx.clone()));
-        tokio::spawn(async move {
-            let pvcs = store.clone();
-            drive(
-                DataMovers(store.clone()),
-                Jobs(store.clone()),
-                // A clone binding (the provisioner's copy done) brings its DataMover back.
-                move |c| c.owns::<datamover::types::PersistentVolumeClaim>(Pvcs(pvcs)),
-                cluster,
-                &metrics,
-                &args,
-                stop,
-            )
-            .await
-        })
-    };
-    ready.store(true, Ordering::SeqCst);
+        &obs.metrics,
+    );
+    controllers::embedded_restores(&mut manager, cluster, &obs.metrics);
     // Ctrl-C or SIGTERM, from now on: also while the demo waits for its backup.
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    let mut signalled = false;
+    let running = tokio::spawn(manager.run(shutdown_signal()));
     if demo {
         let hints = crate::demo::Hints {
             metrics_url: metrics_url(&obs.config),
@@ -451,22 +385,35 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
             ),
         };
         tokio::select! {
-            result = crate::demo::run(&demo_store, &policy, &hints) => result?,
-            () = &mut signal => signalled = true,
+            result = crate::demo::run(&store, &policy, &hints) => {
+                if let Err(e) = result {
+                    stop.cancel();
+                    let _ = running.await;
+                    finish(serving).await;
+                    let _ = api_server.await;
+                    return Err(e);
+                }
+            }
+            () = stop.cancelled() => {}
         }
     }
-    if !signalled {
-        signal.await;
-    }
-    tracing::info!("shutting down: finishing in-flight reconciles (5 s at most)");
-    let _ = stop_tx.send(true);
-    controller.await.map_err(|e| e.to_string())??;
-    schedules.await.map_err(|e| e.to_string())??;
-    let _ = executor.await;
-    let _ = provisioner.await;
+    let report = running.await.map_err(|e| e.to_string())?;
+    tracing::info!("shut down: {report}");
     finish(serving).await;
     let _ = api_server.await;
-    Ok(())
+    report_result(&report)
+}
+
+/// The run's outcome: the first failure of a controller or task, if any. Reconciles cut
+/// off at shutdown are no failure: they resume on the next start.
+fn report_result(report: &tmc_runtime::ManagerReport) -> Result<(), String> {
+    if !report.cut_off().is_empty() || !report.tasks_cut_off.is_empty() {
+        tracing::warn!("cut off at shutdown (resumed on the next start): {report}");
+    }
+    match report.failed.first() {
+        Some(failure) => Err(failure.to_string()),
+        None => Ok(()),
+    }
 }
 
 async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
@@ -484,8 +431,9 @@ async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
             obs.metrics.collector(),
         ))
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let serving = obs.start(authorizer, &stop_rx).await?;
+    let mut manager = controllers::manager(&obs.metrics)?;
+    let stop = manager.shutdown_token();
+    let serving = obs.start(authorizer, &stop).await?;
     tracing::info!(metrics = %metrics_url(&obs.config), leader_elect = args.leader_elect, "datamover-operator started (kubernetes backend)");
 
     let elector = args.leader_elect.then(|| {
@@ -495,13 +443,13 @@ async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
             .or_else(|_| std::env::var("HOSTNAME"))
             .unwrap_or_else(|_| "datamover-operator".into());
         let identity = format!("{pod}_{:x}", datamover::time::now_ms());
-        datamover_kube::leader::LeaderElector::new(
+        Arc::new(datamover_kube::leader::LeaderElector::new(
             cluster.client().clone(),
             &namespace,
             "datamover-operator-leader",
             &identity,
             obs.metrics.collector(),
-        )
+        ))
     });
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -510,57 +458,47 @@ async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
         tokio::select! {
             () = elector.acquire() => tracing::info!("became the leader"),
             () = &mut signal => {
-                let _ = stop_tx.send(true);
+                stop.cancel();
                 finish(serving).await;
                 return Ok(());
             }
         }
+        // Losing the lease stops every controller: another replica takes over.
+        let held = Arc::clone(elector);
+        manager.task("leader", move |stop| async move {
+            tokio::select! {
+                lost = held.hold() => Err(format!(
+                    "lost the leader lease: {lost}; exiting so another replica takes over"
+                )),
+                () = stop.cancelled() => Ok(()),
+            }
+        });
     }
-    // Schedules and restores, beside the DataMover controller, while we lead.
-    let schedules = tokio::spawn(crate::schedules::run_kubernetes(
-        cluster.clone(),
-        obs.metrics.clone(),
-        stopped(stop_rx.clone()),
-    ));
-    let pvcs = cluster.clone();
-    let run = drive(
-        cluster.clone(),
-        cluster.clone(),
-        move |c| c.owns::<datamover::types::PersistentVolumeClaim>(pvcs),
-        Arc::new(cluster.clone()),
+    let schedule_watches = cluster.spawn_schedule_watches();
+    let shared = Arc::new(cluster.clone());
+    controllers::datamovers(
+        &mut manager,
+        (cluster.clone(), cluster.clone(), cluster.clone()),
+        Arc::clone(&shared),
         &obs.metrics,
-        &args,
-        stopped(stop_rx.clone()),
+        args.concurrency,
+    )?;
+    controllers::schedules(
+        &mut manager,
+        cluster.clone(),
+        cluster.clone(),
+        shared,
+        &obs.metrics,
     );
-    tokio::pin!(run);
-    let lost = async {
-        match &elector {
-            Some(e) => e.hold().await.to_string(),
-            None => std::future::pending().await,
-        }
-    };
-    let outcome = tokio::select! {
-        report = &mut run => report.map(drop),
-        () = &mut signal => {
-            let _ = stop_tx.send(true);
-            run.await.map(drop)
-        }
-        lost = lost => {
-            let _ = stop_tx.send(true);
-            let _ = run.await;
-            Err(format!("lost the leader lease: {lost}; exiting so another replica takes over"))
-        }
-    };
-    let _ = stop_tx.send(true);
-    let outcome = match schedules.await {
-        Ok(Err(e)) => outcome.and(Err(e)),
-        _ => outcome,
-    };
+    controllers::kube_restores(&mut manager, &cluster, &obs.metrics);
+    let report = manager.run(signal).await;
+    tracing::info!("shut down: {report}");
+    schedule_watches.abort();
     if let Some(elector) = &elector {
         let _ = elector.release().await;
     }
     finish(serving).await;
-    outcome
+    report_result(&report)
 }
 
 /// TokenReview + SubjectAccessReview as the metrics endpoint's authorizer.

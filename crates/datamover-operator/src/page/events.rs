@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use tmc_metrics::Metrics;
-use tokio::sync::{broadcast, watch};
+use tmc_runtime::CancellationToken;
+use tokio::sync::broadcast;
 use tower::ServiceExt;
 
 /// Where issue 17's schedules are listed; until that route exists the page says "no
@@ -89,12 +90,12 @@ struct Inner {
 
 impl Hub {
     /// Starts forwarding `store`'s changes and sampling `metrics` (and the schedules of the
-    /// `api` routes) until `stop` turns true.
+    /// `api` routes) until `stop` is cancelled.
     pub(crate) fn start(
         store: Arc<EmbeddedStore>,
         metrics: Metrics,
         api: Router,
-        stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) -> Self {
         let (updates, _) = broadcast::channel(CHANNEL);
         let hub = Self {
@@ -120,14 +121,14 @@ impl Hub {
         self.inner.updates.receiver_count() > 0
     }
 
-    async fn forward(self, mut stop: watch::Receiver<bool>) {
+    async fn forward(self, stop: CancellationToken) {
         let mut datamovers = tmc_runtime::Store::watch(&datamover_embedded::store::DataMovers(
             self.inner.store.clone(),
         ));
         let mut jobs = self.inner.store.watch_jobs();
         loop {
             let update = tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
+                () = stop.cancelled() => return,
                 Some(e) = datamovers.recv() => match e {
                     _ if !self.watched() => continue,
                     tmc_runtime::Event::Applied(dm) => Update::DataMover(datamover_json(&dm)),
@@ -144,12 +145,12 @@ impl Hub {
         }
     }
 
-    async fn sample(self, metrics: Metrics, api: Router, mut stop: watch::Receiver<bool>) {
+    async fn sample(self, metrics: Metrics, api: Router, stop: CancellationToken) {
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
+                () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
             let charts = {
@@ -203,8 +204,8 @@ impl Hub {
         Event::default().event("snapshot").data(data.to_string())
     }
 
-    /// The event stream of one page, until `stop` turns true.
-    pub(crate) fn stream(&self, stop: watch::Receiver<bool>) -> axum::response::Response {
+    /// The event stream of one page, until `stop` is cancelled.
+    pub(crate) fn stream(&self, stop: CancellationToken) -> axum::response::Response {
         use axum::response::IntoResponse;
         // Subscribed before the snapshot is read: nothing falls between the two (a change
         // may come twice; the page keeps the newer resourceVersion).
@@ -252,7 +253,7 @@ async fn schedules(api: &Router) -> Value {
 struct Feed {
     hub: Hub,
     updates: broadcast::Receiver<Arc<Update>>,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     first: bool,
 }
 
@@ -263,7 +264,7 @@ impl Feed {
             return Some((Ok(snapshot), self));
         }
         let event = tokio::select! {
-            _ = self.stop.wait_for(|s| *s) => return None,
+            () = self.stop.cancelled() => return None,
             received = self.updates.recv() => match received {
                 Ok(update) => update.event(),
                 Err(broadcast::error::RecvError::Lagged(_)) => self.hub.snapshot(),

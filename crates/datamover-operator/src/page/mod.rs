@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::watch;
+use tmc_runtime::CancellationToken;
 
 /// The cookie that carries the token after a login.
 const COOKIE: &str = "datamover_token";
@@ -48,8 +48,8 @@ pub(crate) struct PageState {
     pub(crate) token: ApiToken,
     /// The live feed.
     pub(crate) hub: Hub,
-    /// Turns true when the operator stops: open event streams end.
-    pub(crate) stop: watch::Receiver<bool>,
+    /// Cancelled when the operator stops: open event streams end.
+    pub(crate) stop: CancellationToken,
     /// Whether the listener is TLS (the cookie is then `Secure`).
     pub(crate) tls: bool,
 }
