@@ -141,4 +141,23 @@ mod tests {
         assert_eq!(owner(OsStr::new("tmc-test-foo")), None);
         assert_eq!(owner(OsStr::new("dm-test-4242-0")), None);
     }
+
+    #[test]
+    #[allow(clippy::unwrap_used)] // test code
+    fn the_dir_of_an_ended_process_is_a_leftover_and_a_live_ones_is_not() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let ended = child.id();
+        child.wait().unwrap();
+        let fake = std::env::temp_dir().join(format!("{PREFIX}{ended}-probe"));
+        std::fs::create_dir(&fake).unwrap();
+        let live = TempDir::new("live");
+        let found = leftovers();
+        std::fs::remove_dir(&fake).unwrap();
+        assert!(found.contains(&fake), "{found:?}");
+        assert!(
+            !found
+                .iter()
+                .any(|p| p.ends_with(live.path().file_name().unwrap()))
+        );
+    }
 }
