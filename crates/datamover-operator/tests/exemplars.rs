@@ -10,8 +10,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::prometheus::{Prometheus, encode};
-use support::{Operator, datamover, http, pvc, require_rclone, secret, tempdir};
+use support::{datamover, http, operator, pvc, require_rclone, secret, tempdir};
+use tmc_test_support::http::encode_query as encode;
+use tmc_test_support::prometheus::{Prometheus, scrape_config};
 
 const OPENMETRICS: &str = "Accept: application/openmetrics-text; version=1.0.0\r\n";
 
@@ -63,12 +64,10 @@ fn prometheus_stores_the_operators_exemplars_and_their_traces_are_in_its_json_lo
     std::fs::create_dir_all(&source).unwrap();
     std::fs::write(source.join("file.txt"), "backed up\n").unwrap();
     let log = dir.join("operator.log");
-    let op = Operator::start_with(
-        &dir.join("data"),
-        &["--exemplars", "--log-format", "json"],
-        &[],
-        Some(&log),
-    );
+    let op = operator(dir.join("data"))
+        .args(["--exemplars", "--log-format", "json"])
+        .log(&log)
+        .start();
     op.apply(&format!(
         "{}{}{}",
         pvc("data", &source),
@@ -116,14 +115,14 @@ fn prometheus_stores_the_operators_exemplars_and_their_traces_are_in_its_json_lo
     std::fs::create_dir_all(&prom_dir).unwrap();
     let mut prom = Prometheus::start(
         &prom_dir,
-        op.metrics,
+        &scrape_config("datamover-operator", op.metrics),
         &["--enable-feature=exemplar-storage"],
     );
     let within = Duration::from_secs(60);
-    let requests = prom.poll("API request exemplars", within, |p| {
+    let requests = prom.poll("API request exemplars", Instant::now() + within, |p| {
         exemplars(p, "tmc_api_request_duration_seconds_bucket")
     });
-    let reconciles = prom.poll("reconcile exemplars", within, |p| {
+    let reconciles = prom.poll("reconcile exemplars", Instant::now() + within, |p| {
         exemplars(
             p,
             r#"tmc_component_operation_duration_seconds_bucket{operation="reconcile"}"#,
@@ -217,12 +216,11 @@ fn with_an_otlp_endpoint_the_spans_are_exported_and_carry_the_logged_trace_ids()
     std::fs::create_dir_all(&source).unwrap();
     let log = dir.join("operator.log");
     let endpoint = format!("http://{receiver}");
-    let mut op = Operator::start_with(
-        &dir.join("data"),
-        &["--exemplars", "--log-format", "json"],
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
-        Some(&log),
-    );
+    let mut op = operator(dir.join("data"))
+        .args(["--exemplars", "--log-format", "json"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .log(&log)
+        .start();
     op.apply(&pvc("data", &source));
     // The last spans are flushed at shutdown.
     op.terminate(Duration::from_secs(20));

@@ -4,223 +4,64 @@
 
 mod support;
 
-use support::{BIN, free_port, noise, require_rclone, tempdir};
+use support::{BIN, DATAMOVERS, Operator, free_port, noise, operator, require_rclone, tempdir};
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tmc_test_support::Process;
 
-/// A running `datamover-operator run`, killed when dropped.
-struct Operator {
-    child: Child,
-    data: PathBuf,
-    metrics: SocketAddr,
-    api: SocketAddr,
+/// The operator on `data`, with the test's directory (`data`'s parent) allowed as a
+/// host-path and local-destination root, and four workers.
+fn start(data: &Path) -> Operator {
+    operator(data).args(["--concurrency", "4"]).start()
 }
 
-impl Operator {
-    /// The operator on `data`, with the test's directory (`data`'s parent) allowed as a
-    /// host-path and local-destination root.
-    fn start(data: &Path) -> Self {
-        Self::start_with(data, &["--concurrency", "4"])
-    }
+/// The sync Job of DataMover `name`, once it has one.
+fn job_of(op: &Operator, name: &str) -> Option<Value> {
+    let dm = op.datamover(name);
+    let job = dm["status"]["jobName"].as_str().filter(|j| !j.is_empty())?;
+    let r = op.api(
+        "GET",
+        &format!("/apis/batch/v1/namespaces/default/jobs/{job}"),
+        None,
+    );
+    (r.status == 200).then(|| serde_json::from_str(&r.body).unwrap())
+}
 
-    fn start_with(data: &Path, extra: &[&str]) -> Self {
-        let (metrics, api) = (free_port(), free_port());
-        let root = data.parent().unwrap();
-        let child = Command::new(BIN)
-            .arg("run")
-            .arg("--data-dir")
-            .arg(data)
-            .arg("--allow-host-path")
-            .arg(root)
-            .arg("--allow-local-destination")
-            .arg(root)
-            .args([
-                "--metrics-bind-address",
-                &metrics.to_string(),
-                "--api-bind-address",
-                &api.to_string(),
-            ])
-            .args(["--job-backoff-seconds", "0"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let op = Self {
-            child,
-            data: data.to_owned(),
-            metrics,
-            api,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http(op.metrics, "GET", "/readyz", None).map(|(s, _)| s) != Some(200) {
-            assert!(
-                Instant::now() < deadline,
-                "the operator did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+/// Waits (bounded) until DataMover `name`'s Job has a pod running; its uid.
+fn running_job(op: &Operator, name: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(job) = job_of(op, name).filter(|j| j["status"]["active"] == 1) {
+            return job["metadata"]["uid"].as_str().unwrap().to_owned();
         }
-        op
-    }
-
-    /// `--server` and `--token-file` for the CLI.
-    fn cli_args(&self) -> [String; 4] {
-        [
-            "--server".into(),
-            format!("http://{}", self.api),
-            "--token-file".into(),
-            self.data.join("api-token").display().to_string(),
-        ]
-    }
-
-    /// One request to the resource API with the operator's token.
-    fn api_http(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
-        let token = std::fs::read_to_string(self.data.join("api-token")).unwrap();
-        let auth = format!("Authorization: Bearer {}\r\n", token.trim());
-        http_with(self.api, method, path, body, &auth)
-    }
-
-    fn apply(&self, yaml: &str) {
-        let (status, body) = self.api_http("POST", "/apply", Some(yaml)).unwrap();
-        assert_eq!(status, 200, "{body}");
-    }
-
-    fn datamover(&self, name: &str) -> Value {
-        let (status, body) = self
-            .api_http(
-                "GET",
-                &format!(
-                    "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/{name}"
-                ),
-                None,
-            )
-            .unwrap();
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    /// The sync Job of DataMover `name`, once it has one.
-    fn job_of(&self, name: &str) -> Option<Value> {
-        let dm = self.datamover(name);
-        let job = dm["status"]["jobName"].as_str().filter(|j| !j.is_empty())?;
-        let (status, body) = self
-            .api_http(
-                "GET",
-                &format!("/apis/batch/v1/namespaces/default/jobs/{job}"),
-                None,
-            )
-            .unwrap();
-        (status == 200).then(|| serde_json::from_str(&body).unwrap())
-    }
-
-    /// Waits (bounded) until DataMover `name`'s Job has a pod running; its uid.
-    fn running_job(&self, name: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(job) = self.job_of(name).filter(|j| j["status"]["active"] == 1) {
-                return job["metadata"]["uid"].as_str().unwrap().to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the sync of {name} never started: {}",
-                self.datamover(name)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits (bounded) until `name` reaches Completed or Failed, and returns it.
-    fn finished(&self, name: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let dm = self.datamover(name);
-            if matches!(dm["status"]["phase"].as_str(), Some("Completed" | "Failed")) {
-                return dm;
-            }
-            assert!(Instant::now() < deadline, "{name} did not finish: {dm}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn metrics(&self) -> String {
-        http(self.metrics, "GET", "/metrics", None).unwrap().1
-    }
-
-    /// The `datamover_*` counter lines, sorted (histograms left out).
-    fn counters(&self) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .metrics()
-            .lines()
-            .filter(|l| l.starts_with("datamover_") && !l.starts_with("datamover_phase_duration"))
-            // The live census gauges lag a second behind; tests read them on their own.
-            .filter(|l| {
-                !l.starts_with("datamover_syncs_running")
-                    && !l.starts_with("datamover_running_sync_bytes")
-            })
-            .map(str::to_owned)
-            .collect();
-        lines.sort();
-        lines
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "the sync of {name} never started: {}",
+            op.datamover(name)
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 request on loopback; `None` when nothing listens yet.
-fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
-    http_with(addr, method, path, body, "")
-}
-
-/// [`http`] with extra header lines (each ending in `\r\n`).
-fn http_with(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    headers: &str,
-) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    let body = body.unwrap_or("");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Type: application/yaml\r\nContent-Length: {}\r\n\r\n{body}", body.len()).ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    let (head, payload) = raw.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let payload = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = payload;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).ok()?;
-            if n == 0 {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
-        }
-        out
-    } else {
-        payload.to_owned()
-    };
-    Some((status, payload))
+/// The `datamover_*` counter lines, sorted (histograms left out).
+fn counters(op: &Operator) -> Vec<String> {
+    let mut lines: Vec<String> = op
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("datamover_") && !l.starts_with("datamover_phase_duration"))
+        // The live census gauges lag a second behind; tests read them on their own.
+        .filter(|l| {
+            !l.starts_with("datamover_syncs_running")
+                && !l.starts_with("datamover_running_sync_bytes")
+        })
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
 }
 
 /// Every path under `root` (dirs end in `/`) with file contents.
@@ -282,7 +123,7 @@ fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 50 * 1024 * 1024);
-    let op = Operator::start(&dir.join("data"));
+    let op = start(&dir.join("data"));
     let (dest1, dest2) = (dir.join("dest-prefixed"), dir.join("dest-plain"));
     op.apply(&format!(
         "{}{}{}{}{}",
@@ -348,30 +189,25 @@ fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup
         "the kept clone is a full copy"
     );
     let pvc_status = |name: &str| {
-        op.api_http(
+        op.api(
             "GET",
             &format!("/api/v1/namespaces/default/persistentvolumeclaims/{name}"),
             None,
         )
-        .unwrap()
-        .0
+        .status
     };
     assert_eq!(pvc_status(&gone), 404);
     assert_eq!(pvc_status(&kept), 200);
     // Deleting the DataMover collects the clone it kept.
-    let (status, _) = op
-        .api_http(
-            "DELETE",
-            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/plain",
-            None,
-        )
-        .unwrap();
+    let status = op
+        .api("DELETE", &format!("{DATAMOVERS}/datamovers/plain"), None)
+        .status;
     assert_eq!(status, 200);
     assert_eq!(pvc_status(&kept), 404);
     assert!(!volumes.join(&kept).exists());
 
     assert_eq!(
-        op.counters(),
+        counters(&op),
         [
             r#"datamover_bytes_transferred_total{namespace="default"} 104857626"#,
             r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#,
@@ -398,7 +234,7 @@ fn an_unreachable_destination_should_fail_after_three_attempts_and_count_the_fai
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 1024);
-    let op = Operator::start(&dir.join("data"));
+    let op = start(&dir.join("data"));
     let closed = free_port(); // nothing listens here
     op.apply(&format!(
         "{}{}{}",
@@ -440,7 +276,7 @@ fn an_unreachable_destination_should_fail_after_three_attempts_and_count_the_fai
         "a secret leaked into the status: {text}"
     );
     assert_eq!(
-        op.counters(),
+        counters(&op),
         [
             r#"datamover_data_sync_operations_total{status="failure",namespace="default"} 1"#,
             r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 1"#,
@@ -460,7 +296,7 @@ fn a_missing_source_pvc_or_secret_should_fail_with_a_reason_and_be_counted() {
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 16);
-    let op = Operator::start(&dir.join("data"));
+    let op = start(&dir.join("data"));
     op.apply(&format!(
         "{}{}{}",
         pvc("data", &source),
@@ -495,7 +331,7 @@ fn a_missing_source_pvc_or_secret_should_fail_with_a_reason_and_be_counted() {
         );
     }
     assert_eq!(
-        op.counters(),
+        counters(&op),
         [
             r#"datamover_operations_total{phase="CreatingClonedPVC",status="failure",namespace="default"} 2"#,
             r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 2"#,
@@ -522,7 +358,7 @@ fn a_kill_9_during_a_sync_should_resume_complete_once_and_never_run_two_syncs() 
     let source = dir.join("source");
     sample_tree(&source, 8 * 1024 * 1024);
     let dest = dir.join("dest");
-    let mut op = Operator::start(&dir.join("data"));
+    let op = start(&dir.join("data"));
     op.apply(&format!(
         "{}{}{}",
         pvc("data", &source),
@@ -535,17 +371,17 @@ fn a_kill_9_during_a_sync_should_resume_complete_once_and_never_run_two_syncs() 
             "  additionalEnv:\n    - {name: RCLONE_BWLIMIT, value: 2M}\n"
         ),
     ));
-    let uid = op.running_job("slow");
-    op.kill9();
+    let uid = running_job(&op, "slow");
+    let data = op.data.clone();
+    // The operator alone dies; its sync lives on (killed when `_orphans` is dropped).
+    let _orphans = op.kill9();
     assert_eq!(
         syncs_alive(&uid),
         1,
         "the orphaned sync pod should still be running after kill -9"
     );
 
-    let data = op.data.clone();
-    drop(op);
-    let op = Operator::start(&data);
+    let op = start(&data);
     let deadline = Instant::now() + Duration::from_secs(120);
     let dm = loop {
         assert!(
@@ -578,7 +414,7 @@ fn a_kill_9_during_a_sync_should_resume_complete_once_and_never_run_two_syncs() 
     );
     assert_eq!(syncs_alive(&uid), 0);
     assert_eq!(tree(&dest), tree(&source));
-    let counters = op.counters();
+    let counters = counters(&op);
     assert!(
         counters.contains(
             &r#"datamover_data_sync_operations_total{status="success",namespace="default"} 1"#
@@ -602,7 +438,7 @@ fn a_hundred_datamovers_at_once_should_all_complete_and_the_metrics_add_up() {
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 4096);
-    let op = Operator::start(&dir.join("data"));
+    let op = start(&dir.join("data"));
     let mut yaml = pvc("data", &source);
     for i in 0..100 {
         let dest = dir.join(format!("dest/{i}"));
@@ -627,7 +463,7 @@ fn a_hundred_datamovers_at_once_should_all_complete_and_the_metrics_add_up() {
         assert_eq!(tree(&dir.join(format!("dest/{i}"))), expected);
     }
     assert_eq!(
-        op.counters(),
+        counters(&op),
         [
             r#"datamover_bytes_transferred_total{namespace="default"} 410900"#,
             r#"datamover_cleanup_operations_total{status="success",namespace="default"} 100"#,
@@ -649,7 +485,7 @@ fn a_hundred_datamovers_at_once_should_all_complete_and_the_metrics_add_up() {
 fn the_cli_should_refuse_a_bad_manifest_naming_the_field_and_store_nothing() {
     require_rclone();
     let dir = tempdir();
-    let op = Operator::start(&dir.join("data"));
+    let op = start(&dir.join("data"));
     let file = dir.join("bad.yaml");
     std::fs::write(
         &file,
@@ -721,7 +557,7 @@ fn stopping_the_operator_should_stop_its_sync_jobs() {
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 64 * 1024 * 1024);
-    let mut op = Operator::start(&dir.join("data"));
+    let mut op = start(&dir.join("data"));
     op.apply(&format!(
         "{}{}{}",
         pvc("data", &source),
@@ -737,19 +573,12 @@ fn stopping_the_operator_should_stop_its_sync_jobs() {
             "  additionalEnv:\n    - {name: RCLONE_BWLIMIT, value: 2M}\n"
         ),
     ));
-    let uid = op.running_job("long");
+    let uid = running_job(&op, "long");
     assert_eq!(syncs_alive(&uid), 1);
     // SIGTERM: the operator stops taking work, waits at most 5 s, then cuts the sync off.
-    let pid = op.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    op.sigterm();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while op.child.try_wait().unwrap().is_none() {
+    while op.try_wait().is_none() {
         assert!(
             Instant::now() < deadline,
             "the operator did not exit after SIGTERM"
@@ -773,10 +602,9 @@ fn with_one_worker_twenty_throttled_syncs_should_run_at_once_and_no_reconcile_sh
     std::fs::create_dir_all(&source).unwrap();
     // 2 MiB at 32 KiB/s: each sync takes about a minute.
     std::fs::write(source.join("data.bin"), noise(2 * 1024 * 1024, 7)).unwrap();
-    let op = Operator::start_with(
-        &dir.join("data"),
-        &["--concurrency", "1", "--max-concurrent-syncs", "20"],
-    );
+    let op = operator(dir.join("data"))
+        .args(["--concurrency", "1", "--max-concurrent-syncs", "20"])
+        .start();
     let mut yaml = pvc("data", &source);
     for i in 0..20 {
         // Each to its own destination.
@@ -831,7 +659,7 @@ fn deleting_a_datamover_mid_sync_should_delete_its_job_and_stop_rclone_within_5_
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 16 * 1024 * 1024);
-    let op = Operator::start(&dir.join("data"));
+    let op = start(&dir.join("data"));
     op.apply(&format!(
         "{}{}{}",
         pvc("data", &source),
@@ -846,8 +674,8 @@ fn deleting_a_datamover_mid_sync_should_delete_its_job_and_stop_rclone_within_5_
             "  additionalEnv:\n    - {name: RCLONE_BWLIMIT, value: 256k}\n"
         ),
     ));
-    let uid = op.running_job("doomed");
-    let job = op.job_of("doomed").unwrap();
+    let uid = running_job(&op, "doomed");
+    let job = job_of(&op, "doomed").unwrap();
     let job_name = job["metadata"]["name"].as_str().unwrap().to_owned();
     assert_eq!(syncs_alive(&uid), 1);
     let out = Command::new(BIN)
@@ -864,13 +692,13 @@ fn deleting_a_datamover_mid_sync_should_delete_its_job_and_stop_rclone_within_5_
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (status, _) = op
-        .api_http(
+    let status = op
+        .api(
             "GET",
             &format!("/apis/batch/v1/namespaces/default/jobs/{job_name}"),
             None,
         )
-        .unwrap();
+        .status;
     assert_eq!(status, 404, "the Job is deleted with its owner");
 }
 
@@ -878,35 +706,13 @@ fn deleting_a_datamover_mid_sync_should_delete_its_job_and_stop_rclone_within_5_
 /// returns what it wrote.
 fn logs_of(extra: &[&str]) -> String {
     let dir = tempdir();
-    let (metrics, api) = (free_port(), free_port());
-    let child = Command::new(BIN)
-        .arg("run")
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .args(["--metrics-bind-address", &metrics.to_string()])
-        .args(["--api-bind-address", &api.to_string()])
+    operator(dir.join("data"))
+        .roots(None)
+        .job_backoff_seconds(None)
         .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http(metrics, "GET", "/readyz", None).map(|(s, _)| s) != Some(200) {
-        assert!(
-            Instant::now() < deadline,
-            "the operator did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
+        .piped()
+        .start()
+        .stop_with_output()
 }
 
 #[test]
@@ -937,14 +743,16 @@ fn get_watch_should_print_the_rows_that_change_until_stopped() {
     let dir = tempdir();
     let source = dir.join("source");
     sample_tree(&source, 1024 * 1024);
-    let op = Operator::start(&dir.join("data"));
-    let mut watch = Command::new(BIN)
-        .args(["get", "dm", "-w"])
-        .args(op.cli_args())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = watch.stdout.take().unwrap();
+    let op = start(&dir.join("data"));
+    let mut watch = Process::spawn(
+        Command::new(BIN)
+            .args(["get", "dm", "-w"])
+            .args(op.cli_args())
+            .stdout(Stdio::piped()),
+        "get -w",
+        "",
+    );
+    let stdout = watch.take_stdout().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -985,8 +793,7 @@ fn get_watch_should_print_the_rows_that_change_until_stopped() {
         assert_eq!(cells[0], "watched", "{line}");
         phases.push(cells[1].to_owned());
     }
-    let _ = watch.kill();
-    let _ = watch.wait();
+    drop(watch);
     // Rows printed as the DataMover changed: it was seen syncing, then Completed.
     assert_eq!(phases.last().map(String::as_str), Some("Completed"));
     assert!(phases.iter().any(|p| p == "CreatingPod"), "{phases:?}");

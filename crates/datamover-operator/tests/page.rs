@@ -26,7 +26,7 @@ fn the_page_should_show_a_throttled_backup_progressing_and_a_failure_with_its_re
     std::fs::create_dir_all(&source).unwrap();
     // 2 MiB at 64 KiB/s: the sync takes about half a minute.
     std::fs::write(source.join("data.bin"), noise(2 * 1024 * 1024, 7)).unwrap();
-    let op = Operator::start(&dir.join("data"));
+    let op = operator(dir.join("data")).start();
     op.apply(&format!(
         "{}{}{}{}",
         pvc("data", &source),
@@ -145,7 +145,7 @@ fn the_page_should_show_a_throttled_backup_progressing_and_a_failure_with_its_re
 fn the_page_and_its_feed_should_be_refused_without_the_token() {
     require_rclone();
     let dir = tempdir();
-    let op = Operator::start(&dir.join("data"));
+    let op = operator(dir.join("data")).start();
     op.apply(&datamover("private-name", "data", "s", ""));
     let token = op.token();
     let no_data = |r: &Reply| {
@@ -254,7 +254,7 @@ fn the_event_stream_should_deliver_each_phase_change_within_a_second() {
     let source = dir.join("source");
     std::fs::create_dir_all(&source).unwrap();
     std::fs::write(source.join("data.bin"), noise(64 * 1024, 3)).unwrap();
-    let mut op = Operator::start(&dir.join("data"));
+    let mut op = operator(dir.join("data")).start();
     let mut feed = Sse::open(op.api, &op.auth());
     assert_eq!(feed.next().name, "snapshot");
     op.apply(&format!(

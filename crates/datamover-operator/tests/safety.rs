@@ -7,124 +7,63 @@
 
 mod support;
 
-use support::{BIN, free_port, require_rclone};
-
-/// A fresh temp dir, canonical: the roots the operator compares paths against are.
-fn tempdir() -> PathBuf {
-    std::fs::canonicalize(support::tempdir()).unwrap()
-}
+use support::{BIN, Operator, operator, require_rclone, tempdir};
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// One HTTP/1.1 request with extra header lines; `None` when nothing listens yet.
+/// One request with extra header lines; `None` when nothing answers.
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: 0\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    let (head, _) = raw.split_once("\r\n\r\n")?;
-    Some((head.split_whitespace().nth(1)?.parse().ok()?, raw))
+    support::http(addr, method, path, headers, None).map(|r| (r.status, r.body))
 }
 
-fn wait_ready(metrics: SocketAddr, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http(metrics, "GET", "/readyz", "").map(|(s, _)| s) != Some(200) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the operator exited before it was ready"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the operator did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// `datamover-operator run` in `cwd` on the data dir `data` (relative to `cwd`), with no
+/// allowed roots but those in `extra`.
+fn start(cwd: &Path, data: &str, extra: &[&str]) -> Operator {
+    operator(data)
+        .cwd(cwd)
+        .roots(None)
+        .job_backoff_seconds(None)
+        .args(extra)
+        .env_remove("DATAMOVER_ALLOW_HOST_PATHS")
+        .env_remove("DATAMOVER_ALLOW_LOCAL_DESTINATIONS")
+        .start()
 }
 
-/// A running `datamover-operator run` in `cwd`, killed when dropped.
-struct Operator {
-    child: Child,
-    api: SocketAddr,
-    data: PathBuf,
+/// The CLI, run in `cwd`, with `--server`.
+fn cli(op: &Operator, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(cwd)
+        .args(args)
+        .args(["--server", &format!("http://{}", op.api)])
+        .env_remove("DATAMOVER_TOKEN_FILE")
+        .env_remove("DATAMOVER_DATA_DIR")
+        .output()
+        .unwrap()
 }
 
-impl Operator {
-    fn start(cwd: &Path, data: &str, extra: &[&str]) -> Self {
-        let (metrics, api) = (free_port(), free_port());
-        let mut child = Command::new(BIN)
-            .current_dir(cwd)
-            .args(["run", "--data-dir", data])
-            .args(["--metrics-bind-address", &metrics.to_string()])
-            .args(["--api-bind-address", &api.to_string()])
-            .args(extra)
-            .env_remove("DATAMOVER_ALLOW_HOST_PATHS")
-            .env_remove("DATAMOVER_ALLOW_LOCAL_DESTINATIONS")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_ready(metrics, &mut child);
-        Self {
-            child,
-            api,
-            data: cwd.join(data),
-        }
-    }
-
-    fn token(&self) -> String {
-        std::fs::read_to_string(self.data.join("api-token"))
-            .unwrap()
-            .trim()
-            .to_owned()
-    }
-
-    /// The CLI, run in `cwd`, with `--server`.
-    fn cli(&self, cwd: &Path, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .current_dir(cwd)
-            .args(args)
-            .args(["--server", &format!("http://{}", self.api)])
-            .env_remove("DATAMOVER_TOKEN_FILE")
-            .env_remove("DATAMOVER_DATA_DIR")
-            .output()
-            .unwrap()
-    }
-
-    /// The names stored of a kind (`dm`, `pvc`, `secrets`), through the CLI.
-    fn names(&self, cwd: &Path, kind: &str) -> Vec<String> {
-        let out = self.cli(cwd, &["get", kind, "-o", "json", "--data-dir", "data"]);
-        assert!(out.status.success(), "{out:?}");
-        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        items
-            .iter()
-            .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The names stored of a kind (`dm`, `pvc`, `secrets`), through the CLI.
+fn names(op: &Operator, cwd: &Path, kind: &str) -> Vec<String> {
+    let out = cli(op, cwd, &["get", kind, "-o", "json", "--data-dir", "data"]);
+    assert!(out.status.success(), "{out:?}");
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
 fn the_api_should_answer_401_without_a_token_and_403_with_a_wrong_one() {
     require_rclone();
     let dir = tempdir();
-    let op = Operator::start(&dir, "data", &[]);
+    let op = start(&dir, "data", &[]);
     let path = "/api/v1/namespaces/default/secrets";
     let (status, body) = http(op.api, "GET", path, "").unwrap();
     assert_eq!(status, 401, "{body}");
@@ -143,19 +82,19 @@ fn the_api_should_answer_401_without_a_token_and_403_with_a_wrong_one() {
     let token = op.token();
     assert_eq!(token.len(), 64);
     drop(op);
-    let op = Operator::start(&dir, "data", &[]);
+    let op = start(&dir, "data", &[]);
     assert_eq!(op.token(), token);
 
     // The CLI finds it through --data-dir, and refuses an unreadable --token-file.
-    let out = op.cli(&dir, &["get", "secrets", "--data-dir", "data"]);
+    let out = cli(&op, &dir, &["get", "secrets", "--data-dir", "data"]);
     assert!(out.status.success(), "{out:?}");
-    let out = op.cli(&dir, &["get", "secrets", "--token-file", "missing"]);
+    let out = cli(&op, &dir, &["get", "secrets", "--token-file", "missing"]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).starts_with("error: --token-file missing: "),
         "{out:?}"
     );
-    let out = op.cli(&dir, &["get", "secrets", "--data-dir", "elsewhere"]);
+    let out = cli(&op, &dir, &["get", "secrets", "--data-dir", "elsewhere"]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("needs `Authorization: Bearer <token>`"),
@@ -191,7 +130,7 @@ fn apply_should_refuse_paths_outside_the_roots_and_bad_base64_storing_nothing() 
     std::os::unix::fs::symlink(dir.join("outside"), dir.join("hosts/link")).unwrap();
     let p = |rel: &str| dir.join(rel).display().to_string();
     let hosts = p("hosts");
-    let op = Operator::start(
+    let op = start(
         &dir,
         "data",
         &[
@@ -297,7 +236,8 @@ fn apply_should_refuse_paths_outside_the_roots_and_bad_base64_storing_nothing() 
     let file = dir.join("refused.yaml");
     for (yaml, expected) in cases {
         std::fs::write(&file, format!("{valid}{yaml}")).unwrap();
-        let out = op.cli(
+        let out = cli(
+            &op,
             &dir,
             &["apply", "-f", file.to_str().unwrap(), "--data-dir", "data"],
         );
@@ -308,7 +248,7 @@ fn apply_should_refuse_paths_outside_the_roots_and_bad_base64_storing_nothing() 
         }
         for kind in ["dm", "pvc", "secrets"] {
             assert_eq!(
-                op.names(&dir, kind),
+                names(&op, &dir, kind),
                 Vec::<String>::new(),
                 "{kind} stored after {stderr}"
             );
@@ -324,7 +264,8 @@ fn apply_should_refuse_paths_outside_the_roots_and_bad_base64_storing_nothing() 
         ),
     )
     .unwrap();
-    let out = op.cli(
+    let out = cli(
+        &op,
         &dir,
         &["apply", "-f", file.to_str().unwrap(), "--data-dir", "data"],
     );
@@ -338,7 +279,7 @@ fn the_examples_should_apply_and_complete_on_a_fresh_checkout() {
     // `apply -f examples/datamover/`.
     let dir = tempdir();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/datamover/");
-    let op = Operator::start(&dir, "datamover-data", &[]);
+    let op = start(&dir, "datamover-data", &[]);
     // What the example's comment says to do: put files in the PVC's volume.
     let volume = dir.join("datamover-data/volumes/default/my-data");
     std::fs::create_dir_all(&volume).unwrap();
@@ -352,7 +293,7 @@ fn the_examples_should_apply_and_complete_on_a_fresh_checkout() {
     assert!(out.status.success(), "{out:?}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let out = op.cli(&dir, &["get", "dm", "nightly", "-o", "json"]);
+        let out = cli(&op, &dir, &["get", "dm", "nightly", "-o", "json"]);
         assert!(out.status.success(), "{out:?}");
         let dm: Value = serde_json::from_slice(&out.stdout).unwrap();
         match dm["status"]["phase"].as_str() {
@@ -378,19 +319,17 @@ fn the_examples_should_apply_and_complete_on_a_fresh_checkout() {
 fn the_demo_hints_should_work_as_printed_and_sigterm_should_stop_it() {
     require_rclone();
     let dir = tempdir();
-    let (metrics, api) = (free_port(), free_port());
-    let mut child = Command::new(BIN)
-        .current_dir(&dir)
-        .args(["demo", "--data-dir", "demo-data"])
-        .args(["--metrics-bind-address", &metrics.to_string()])
-        .args(["--api-bind-address", &api.to_string()])
+    let mut demo = operator("demo-data")
+        .demo()
+        .cwd(&dir)
+        .roots(None)
+        .job_backoff_seconds(None)
         .env_remove("DATAMOVER_ALLOW_HOST_PATHS")
         .env_remove("DATAMOVER_ALLOW_LOCAL_DESTINATIONS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        .piped()
+        .spawn();
+    let api = demo.api;
+    let mut lines = BufReader::new(demo.take_stdout().unwrap()).lines();
     let mut printed = Vec::new();
     let hint = loop {
         let line = lines.next().expect("the demo stopped printing").unwrap();
@@ -426,16 +365,10 @@ fn the_demo_hints_should_work_as_printed_and_sigterm_should_stop_it() {
         "{table}"
     );
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    demo.sigterm();
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = demo.try_wait() {
             break status;
         }
         assert!(
@@ -523,7 +456,7 @@ fn the_api_should_serve_tls_and_the_cli_should_trust_the_given_ca() {
     require_rclone();
     let dir = tempdir();
     let (ca, cert, key) = test_pki(&dir);
-    let op = Operator::start(
+    let op = start(
         &dir,
         "data",
         &["--api-tls-cert", &cert, "--api-tls-key", &key],

@@ -4,160 +4,41 @@
 
 mod support;
 
-use support::{BIN, free_port, require_rclone, tempdir};
+use support::{BIN, DATAMOVERS as GROUP, Operator, operator, require_rclone, tempdir};
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-const GROUP: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default";
-
-/// A running `datamover-operator run` on `data`, the test dir (its parent) allowed as a
-/// host-path and local-destination root; killed when dropped.
-struct Operator {
-    child: Child,
-    data: PathBuf,
-    metrics: SocketAddr,
-    api: SocketAddr,
+/// Runs the CLI against `op`.
+fn cli(op: &Operator, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--server", &format!("http://{}", op.api)])
+        .arg("--token-file")
+        .arg(op.data.join("api-token"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
-impl Operator {
-    fn start(data: &Path) -> Self {
-        let (metrics, api) = (free_port(), free_port());
-        let root = data.parent().unwrap();
-        let child = Command::new(BIN)
-            .arg("run")
-            .arg("--data-dir")
-            .arg(data)
-            .arg("--allow-host-path")
-            .arg(root)
-            .arg("--allow-local-destination")
-            .arg(root)
-            .args(["--metrics-bind-address", &metrics.to_string()])
-            .args(["--api-bind-address", &api.to_string()])
-            .args(["--job-backoff-seconds", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let op = Self {
-            child,
-            data: data.to_owned(),
-            metrics,
-            api,
-        };
-        op.wait_for(
-            "the operator to become ready",
-            Duration::from_secs(30),
-            || http(op.metrics, "GET", "/readyz", None, "").map(|(s, _)| s) == Some(200),
-        );
-        op
-    }
-
-    fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        let token = std::fs::read_to_string(self.data.join("api-token")).unwrap();
-        let auth = format!("Authorization: Bearer {}\r\n", token.trim());
-        http(self.api, method, path, body, &auth).unwrap()
-    }
-
-    fn apply(&self, yaml: &str) {
-        let (status, body) = self.api("POST", "/apply", Some(yaml));
-        assert_eq!(status, 200, "{body}");
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.api("GET", path, None);
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    fn metrics(&self) -> String {
-        http(self.metrics, "GET", "/metrics", None, "").unwrap().1
-    }
-
-    /// Runs the CLI against this operator.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .args(args)
-            .args(["--server", &format!("http://{}", self.api)])
-            .arg("--token-file")
-            .arg(self.data.join("api-token"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Polls `ready` (bounded by `within`).
-    fn wait_for(&self, what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
-        let deadline = Instant::now() + within;
-        while !ready() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The DataMovers a schedule created.
-    fn runs(&self, schedule: &str) -> Vec<Value> {
-        let all = self.get(&format!("{GROUP}/datamovers"));
-        all["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| d["metadata"]["labels"]["datamover.a-cup-of.coffee/schedule"] == schedule)
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    headers: &str,
-) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    let body = body.unwrap_or("");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Type: application/yaml\r\nContent-Length: {}\r\n\r\n{body}", body.len()).ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    let (head, payload) = raw.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let payload = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = payload;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).ok()?;
-            if n == 0 {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
-        }
-        out
-    } else {
-        payload.to_owned()
-    };
-    Some((status, payload))
+/// The DataMovers a schedule created.
+fn runs_of(op: &Operator, schedule: &str) -> Vec<Value> {
+    let all = op.get(&format!("{GROUP}/datamovers"));
+    all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["metadata"]["labels"]["datamover.a-cup-of.coffee/schedule"] == schedule)
+        .cloned()
+        .collect()
 }
 
 /// Every path under `root` (dirs end in `/`) with its contents' checksum (FNV-1a 64) and
@@ -234,7 +115,7 @@ fn a_schedule_every_minute_should_back_up_on_the_minute_and_suspend_should_stop_
     let (source, dest) = (dir.join("source"), dir.join("dest"));
     sample_tree(&source);
     std::fs::create_dir_all(&dest).unwrap();
-    let op = Operator::start(&dir.join("data"));
+    let op = operator(dir.join("data")).start();
     op.apply(&format!(
         "{}{}",
         source_and_secret(&source, &dest),
@@ -246,12 +127,12 @@ fn a_schedule_every_minute_should_back_up_on_the_minute_and_suspend_should_stop_
         "a scheduled run to complete",
         Duration::from_secs(100),
         || {
-            op.runs("every-minute")
+            runs_of(&op, "every-minute")
                 .iter()
                 .any(|d| d["status"]["phase"] == "Completed")
         },
     );
-    let runs = op.runs("every-minute");
+    let runs = runs_of(&op, "every-minute");
     let run = runs
         .iter()
         .find(|d| d["status"]["phase"] == "Completed")
@@ -290,7 +171,7 @@ fn a_schedule_every_minute_should_back_up_on_the_minute_and_suspend_should_stop_
             .is_some_and(|n| n >= 1.0),
         "{text}"
     );
-    let listed = op.cli(&["get", "schedules"]);
+    let listed = cli(&op, &["get", "schedules"]);
     let header: Vec<&str> = listed
         .lines()
         .next()
@@ -318,16 +199,16 @@ fn a_schedule_every_minute_should_back_up_on_the_minute_and_suspend_should_stop_
 
     // Suspended: the next minute boundary passes without a new run.
     op.apply(&schedule("  suspend: true\n"));
-    let before = op.runs("every-minute").len();
+    let before = runs_of(&op, "every-minute").len();
     let now = datamover::time::now_ms();
     let after_next_minute = Duration::from_millis(60_000 - now % 60_000 + 5_000);
     std::thread::sleep(after_next_minute);
     assert_eq!(
-        op.runs("every-minute").len(),
+        runs_of(&op, "every-minute").len(),
         before,
         "a suspended schedule starts nothing"
     );
-    assert!(op.cli(&["get", "schedules"]).contains("<suspended>"));
+    assert!(cli(&op, &["get", "schedules"]).contains("<suspended>"));
 }
 
 /// A backup with the timestamp prefix (a DataMover), then a PVC populated from that folder.
@@ -354,7 +235,7 @@ fn a_pvc_populated_from_a_timestamped_backup_should_hold_an_identical_tree() {
     let (source, dest) = (dir.join("source"), dir.join("dest"));
     sample_tree(&source);
     std::fs::create_dir_all(&dest).unwrap();
-    let op = Operator::start(&dir.join("data"));
+    let op = operator(dir.join("data")).start();
     op.apply(&source_and_secret(&source, &dest));
     let folder = backup(&op);
     assert_eq!(folder.len(), "YYYY-MM-DD-HHMMSS".len(), "{folder}");
@@ -400,7 +281,7 @@ fn a_pvc_populated_from_a_timestamped_backup_should_hold_an_identical_tree() {
         )
         .is_some_and(|b| b >= 3.0 * 1024.0 * 1024.0)
     );
-    assert!(op.cli(&["get", "pvc"]).contains("Bound"));
+    assert!(cli(&op, &["get", "pvc"]).contains("Bound"));
 }
 
 #[test]
@@ -410,7 +291,7 @@ fn a_missing_backup_path_should_fail_the_restore_with_a_clear_reason() {
     let (source, dest) = (dir.join("source"), dir.join("dest"));
     sample_tree(&source);
     std::fs::create_dir_all(&dest).unwrap();
-    let op = Operator::start(&dir.join("data"));
+    let op = operator(dir.join("data")).start();
     op.apply(&source_and_secret(&source, &dest));
     op.apply(&restore("nothing", "1999-12-31-235959"));
     let path = "/api/v1/namespaces/default/persistentvolumeclaims/nothing";
@@ -426,7 +307,7 @@ fn a_missing_backup_path_should_fail_the_restore_with_a_clear_reason() {
         "{message}"
     );
     assert!(!dir.join("data/volumes/default/nothing").exists());
-    assert!(op.cli(&["get", "pvc"]).contains("Pending (RestoreFailed)"));
+    assert!(cli(&op, &["get", "pvc"]).contains("Pending (RestoreFailed)"));
     assert_eq!(
         metric(
             &op.metrics(),

@@ -6,7 +6,7 @@
 //! scraper that knows only the text format sends. The content type each job was served is
 //! checked, so the comparison is really between the two formats.
 
-use super::server::{Prometheus, again, percent_encode};
+use super::server::{DEADLINE, Prometheus, again};
 use super::support::{TempDir, tool};
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tmc_metrics::{DataMoverStatus, HealthStatus, Metrics, Outcome};
+use tmc_test_support::http::encode_query as percent_encode;
 
 /// Every sample of `job` but Prometheus's own (`up`, `scrape_*`): labels (without `job`
 /// and `instance`, with `__name__`) -> value.
@@ -136,9 +137,9 @@ fn prometheus_stores_the_same_samples_from_openmetrics_and_text_scrapes() {
         job("om"),
         job("text")
     );
-    let mut prom = Prometheus::start(&dir, &config);
+    let mut prom = Prometheus::start(&dir, &config, &[]);
     let started = Instant::now();
-    let (om, text) = prom.poll(started, "both jobs scraped", |p| {
+    let (om, text) = prom.poll("both jobs scraped", started + DEADLINE, |p| {
         let om = samples(p, "om").map_err(again)?;
         let text = samples(p, "text").map_err(again)?;
         if om.len() == lines && text.len() == lines {

@@ -1,10 +1,15 @@
-//! Paths, external tools, temporary directories and the shipped rule files.
+//! Paths, external tools, temporary directories (from `tmc-test-support`) and the shipped
+//! rule files.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Command;
 use yaml_serde::Value;
+
+/// Temp dirs removed when the test ends, panics included.
+pub(crate) use tmc_test_support::TempDir;
+/// `bin`, checked to run; without it the test fails, naming the install command.
+pub(crate) use tmc_test_support::require_tool as tool;
 
 /// The workspace root.
 pub(crate) fn root() -> PathBuf {
@@ -14,22 +19,6 @@ pub(crate) fn root() -> PathBuf {
 /// A path under `deploy/`.
 pub(crate) fn deploy(relative: &str) -> PathBuf {
     root().join("deploy").join(relative)
-}
-
-/// `bin`. Without it the test fails, naming the command that installs `package`: no test
-/// passes by skipping a check.
-pub(crate) fn tool(bin: &'static str, package: &str) -> &'static str {
-    let found = Command::new(bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "{bin} is missing: install it with `apt-get install -y {package}` (scripts/test.sh installs what the tests need when run as root)"
-    );
-    bin
 }
 
 /// `promtool`, from the Debian package `prometheus`.
@@ -50,43 +39,6 @@ pub(crate) fn run(bin: &str, args: &[&str], dir: &Path) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
-}
-
-/// A fresh directory under the system temp dir, removed (with its content) on drop.
-#[derive(Debug)]
-pub(crate) struct TempDir(PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(what: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "tmc-monitoring-{what}-{}-{}-{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `name` in this directory and returns its path.
-    pub(crate) fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The files of `dir` (under `deploy/`) whose names end with `suffix`, sorted.

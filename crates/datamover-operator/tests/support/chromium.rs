@@ -2,11 +2,11 @@
 //! evaluate JavaScript, take screenshots. Loopback only; a fresh profile per browser.
 
 use serde_json::{Value, json};
-use std::io::Read;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tmc_test_support::{Process, http};
 use tungstenite::{Message, WebSocket};
 
 /// These tests run the real browser: without it they fail, naming the install command.
@@ -22,20 +22,25 @@ pub(crate) fn require_chromium() {
     );
 }
 
-/// A running headless Chromium and a `DevTools` session on its one page; killed when dropped.
+/// A running headless Chromium and a `DevTools` session on its one page; killed (with its
+/// renderers) when dropped.
 pub(crate) struct Browser {
-    child: Child,
+    process: Process,
     ws: WebSocket<TcpStream>,
     next_id: u64,
 }
 
 impl Browser {
-    /// Starts Chromium with a new profile under `dir`, its window `width` x `height`.
+    /// Starts Chromium with a new profile under `dir` (its temp files too), its window
+    /// `width` x `height`.
     pub(crate) fn start(dir: &Path, width: u32, height: u32) -> Self {
         require_chromium();
         let profile: PathBuf = dir.join("chromium-profile");
+        let tmp = dir.join("chromium-tmp");
         std::fs::create_dir_all(&profile).unwrap();
-        let child = Command::new("chromium")
+        std::fs::create_dir_all(&tmp).unwrap();
+        let mut command = Command::new("chromium");
+        command
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -51,10 +56,10 @@ impl Browser {
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
+            .env("TMPDIR", &tmp)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        let process = Process::spawn(&mut command, "chromium", "");
         // Chromium writes the port it chose to DevToolsActivePort.
         let deadline = Instant::now() + Duration::from_secs(30);
         let port: u16 = loop {
@@ -70,7 +75,7 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(50));
         };
         let targets: Value = loop {
-            if let Some(v) = get_json(port, "/json/list")
+            if let Some(v) = get_json(SocketAddr::from(([127, 0, 0, 1], port)), "/json/list")
                 && v.as_array()
                     .is_some_and(|a| a.iter().any(|t| t["type"] == "page"))
             {
@@ -94,7 +99,7 @@ impl Browser {
             .unwrap();
         let (ws, _) = tungstenite::client(url.as_str(), stream).unwrap();
         let mut browser = Self {
-            child,
+            process,
             ws,
             next_id: 0,
         };
@@ -179,37 +184,11 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// GET `path` on the `DevTools` HTTP endpoint, as JSON. It keeps the connection open, so
-/// the body is read by its `Content-Length`.
-fn get_json(port: u16, path: &str) -> Option<Value> {
-    use std::io::{BufRead, BufReader, Write};
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+/// GET `path` on the `DevTools` HTTP endpoint, as JSON; `None` until it answers JSON.
+fn get_json(addr: SocketAddr, path: &str) -> Option<Value> {
+    let reply = http::get(addr, path)
+        .timeout(Duration::from_secs(10))
+        .send()
         .ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
+    serde_json::from_slice(&reply.bytes).ok()
 }
