@@ -23,4 +23,7 @@ pub mod schedules;
 pub mod store;
 pub mod volumes;
 
+#[cfg(test)]
+mod testdir;
+
 pub use cluster::Embedded;

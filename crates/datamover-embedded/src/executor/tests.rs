@@ -2,11 +2,12 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::testdir::{TestDir, tempdir};
 use datamover::job::{JobOutcome, sync_job};
 use datamover::types::DataMover;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::time::Instant;
 
 /// How long a scripted pod runs, and how it ends.
@@ -121,20 +122,12 @@ impl PodRunner for Scripted {
     }
 }
 
-fn tempdir() -> std::path::PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "dm-executor-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn store() -> Arc<EmbeddedStore> {
-    Arc::new(EmbeddedStore::open(&tempdir().join("store.redb")).unwrap())
+fn store() -> (Arc<EmbeddedStore>, TestDir) {
+    let dir = tempdir();
+    (
+        Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap()),
+        dir,
+    )
 }
 
 fn job(store: &EmbeddedStore, name: &str) -> Job {
@@ -179,7 +172,7 @@ fn stored(store: &EmbeddedStore, name: &str) -> Job {
 
 #[tokio::test(start_paused = true)]
 async fn failed_pods_should_be_retried_with_doubling_backoff_until_the_limit() {
-    let store = store();
+    let (store, _dir) = store();
     let pods = Scripted::new();
     let j = job(&store, "a");
     pods.script(
@@ -215,7 +208,7 @@ async fn failed_pods_should_be_retried_with_doubling_backoff_until_the_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pod_that_succeeds_after_a_failure_should_complete_the_job_with_its_progress() {
-    let store = store();
+    let (store, _dir) = store();
     let pods = Scripted::new();
     let j = job(&store, "a");
     pods.script(&j.metadata.name, vec![(4, Err("flaky")), (10, Ok(()))]);
@@ -249,7 +242,7 @@ async fn a_pod_that_succeeds_after_a_failure_should_complete_the_job_with_its_pr
 
 #[tokio::test(start_paused = true)]
 async fn no_more_than_max_concurrent_syncs_pods_should_run_at_once() {
-    let store = store();
+    let (store, _dir) = store();
     let pods = Scripted::new();
     let names: Vec<String> = (0..5)
         .map(|i| job(&store, &format!("j{i}")).metadata.name)
@@ -269,7 +262,7 @@ async fn no_more_than_max_concurrent_syncs_pods_should_run_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_job_found_active_at_start_should_have_its_lost_pod_stopped_counted_and_replaced() {
-    let store = store();
+    let (store, _dir) = store();
     let pods = Scripted::new();
     let mut j = job(&store, "a");
     j.status.active = 1;
@@ -300,7 +293,7 @@ async fn a_job_found_active_at_start_should_have_its_lost_pod_stopped_counted_an
 
 #[tokio::test(start_paused = true)]
 async fn deleting_a_job_should_stop_its_pod_at_once() {
-    let store = store();
+    let (store, _dir) = store();
     let pods = Scripted::new();
     let j = job(&store, "a");
     pods.script(&j.metadata.name, vec![(600, Ok(()))]);
@@ -320,7 +313,7 @@ async fn deleting_a_job_should_stop_its_pod_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_should_stop_pods_without_spending_a_retry() {
-    let store = store();
+    let (store, _dir) = store();
     let pods = Scripted::new();
     let j = job(&store, "a");
     pods.script(&j.metadata.name, vec![(600, Ok(()))]);

@@ -2,23 +2,11 @@
 //! "a destination that must be refused". No test names `/` or a system directory.
 
 use super::*;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-fn tempdir() -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "dm-policy-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::testdir::{TestDir, tempdir};
 
 /// `<tmp>/{data, hosts, dests, outside}` and the policy allowing `hosts` and `dests`.
-fn setup() -> (PathBuf, Policy) {
-    let dir = std::fs::canonicalize(tempdir()).unwrap();
+fn setup() -> (TestDir, Policy) {
+    let dir = tempdir();
     for d in ["data", "hosts/a", "dests", "outside"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
@@ -37,7 +25,7 @@ fn s(p: &Path) -> String {
 
 #[test]
 fn host_paths_should_be_refused_by_default_naming_the_annotation_and_the_flag() {
-    let dir = std::fs::canonicalize(tempdir()).unwrap();
+    let dir = tempdir();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::create_dir_all(dir.join("host")).unwrap();
     let policy = Policy::new(&dir.join("data"), &[], &[]).unwrap();
@@ -116,13 +104,13 @@ fn destinations_should_be_accepted_only_under_a_root_naming_the_key_and_the_flag
 
 #[test]
 fn the_data_dir_and_what_contains_it_should_never_be_a_destination() {
-    let dir = std::fs::canonicalize(tempdir()).unwrap();
+    let dir = tempdir();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     // Even with the whole test directory allowed as a root.
-    let policy = Policy::new(&dir.join("data"), &[], std::slice::from_ref(&dir)).unwrap();
+    let policy = Policy::new(&dir.join("data"), &[], &[dir.to_path_buf()]).unwrap();
     for (dest, why) in [
         (dir.join("data"), "contains the operator's data dir"),
-        (dir.clone(), "contains the operator's data dir"),
+        (dir.to_path_buf(), "contains the operator's data dir"),
         (
             dir.join("data/volumes/default/x"),
             "inside the operator's data dir",
@@ -138,7 +126,7 @@ fn the_data_dir_and_what_contains_it_should_never_be_a_destination() {
 
 #[test]
 fn the_default_destination_root_should_be_the_data_dirs_backups() {
-    let dir = std::fs::canonicalize(tempdir()).unwrap();
+    let dir = tempdir();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let policy = Policy::new(&dir.join("data"), &[], &[]).unwrap();
     assert_eq!(policy.destination_roots(), [dir.join("data/backups")]);
@@ -178,7 +166,7 @@ fn a_destination_overlapping_the_source_should_be_refused() {
 
 #[test]
 fn remotes_should_pass_unless_they_reach_local_directories() {
-    let (_, policy) = setup();
+    let (_dir, policy) = setup();
     let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
         pairs
             .iter()

@@ -4,34 +4,15 @@
 use super::*;
 use crate::clones::{CLONED, clone_failure, clone_source};
 use crate::store::EmbeddedStore;
+use crate::testdir::{TestDir, tempdir};
 use datamover::backend::{CloneState, Cluster, ClusterError};
 use datamover::manifest::parse;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 struct Fixture {
-    dir: PathBuf,
+    _dir: TestDir,
     cluster: Arc<Embedded>,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn tempdir() -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "dm-provisioner-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A store holding the DataMover `nightly` over the PVC `data`, whose directory holds a
@@ -62,7 +43,7 @@ fn fixture() -> Fixture {
         rclone: "rclone".into(),
         policy: Arc::new(policy),
     });
-    Fixture { dir, cluster }
+    Fixture { _dir: dir, cluster }
 }
 
 impl Fixture {

@@ -3,6 +3,7 @@
 
 use crate::cluster::Embedded;
 use crate::store::EmbeddedStore;
+use crate::testdir::{TestDir, tempdir};
 use datamover::manifest::parse;
 use datamover::reconciler::phase;
 use datamover::schedule::DataMoverSchedule;
@@ -11,30 +12,16 @@ use datamover::schedule::clock::TokioClock;
 use datamover::schedule::cron::CronSchedule;
 use datamover::schedule::reconciler::*;
 use datamover::types::DataMover;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tmc_metrics::Metrics;
 use tmc_runtime::Action;
 
 struct Fixture {
-    dir: PathBuf,
+    dir: TestDir,
     cluster: Arc<Embedded>,
     metrics: Metrics,
     clock: TokioClock,
-}
-
-fn tempdir() -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "dm-sched-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 impl Fixture {
@@ -45,7 +32,7 @@ impl Fixture {
         Self::open(dir, Some(extra_spec))
     }
 
-    fn open(dir: PathBuf, extra_spec: Option<&str>) -> Self {
+    fn open(dir: TestDir, extra_spec: Option<&str>) -> Self {
         let store = Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap());
         let volumes = crate::volumes::Volumes::under_data_dir(&dir);
         if let Some(extra) = extra_spec {
@@ -285,9 +272,13 @@ async fn a_restart_should_not_fire_a_run_twice() {
         .create_datamover(run_for(&f.schedule(), at))
         .await
         .unwrap();
-    let dir = f.dir.clone();
-    let clock = f.clock;
-    drop(f);
+    let Fixture {
+        dir,
+        cluster,
+        metrics,
+        clock,
+    } = f;
+    drop((cluster, metrics));
     let mut again = Fixture::open(dir, None);
     again.clock = clock;
     again.reconcile().await;
