@@ -67,7 +67,9 @@ pub use custom::{CustomMetric, CustomMetricError, CustomMetrics};
 pub use error::{Classify, ErrorClass, ErrorKind, Severity, TmcError, classify_dyn};
 #[cfg(feature = "registry")]
 pub use exporter::{DEFAULT_MAX_SERIES_PER_FAMILY, Metrics, MetricsBuilder, MetricsError};
-pub use exposition::{CONTENT_TYPE, Exposition, Format, OPENMETRICS_CONTENT_TYPE};
+pub use exposition::{
+    CONTENT_TYPE, Exposition, Format, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE,
+};
 pub use health::HealthStatus;
 pub use operation::{
     ClassifyError, ClassifyOutcome, DefaultClassifier, Operation, OperationTracker, Tracked,
