@@ -462,7 +462,9 @@ async fn metrics_server_should_serve_protobuf_when_prometheus_asks_for_native_hi
         .unwrap();
     assert_eq!(
         body.as_ref(),
-        metrics.render_bytes(tmc_metrics::Format::Protobuf).as_slice()
+        metrics
+            .render_bytes(tmc_metrics::Format::Protobuf)
+            .as_slice()
     );
     // The native histogram's schema (field 5, sint32 3 -> 6) follows the classic buckets.
     assert!(body.windows(2).any(|w| w == [0x28, 0x06]));
