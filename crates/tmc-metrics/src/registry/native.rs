@@ -1,31 +1,42 @@
 //! The native-histogram half of a histogram cell: sparse exponential buckets.
 //!
-//! Recording is lock-free: the cell keeps one open-addressing table of (bucket, count) slots
-//! per schema it has used; an observation reads the current schema, finds or claims its
-//! bucket's slot and adds one. When more buckets than the budget are populated, the schema is
-//! lowered by one (each bucket merged with its neighbour, as `client_golang` does): a new
-//! table at the lower schema becomes current and the counts of the old one are moved into it.
-//! An observation that raced with the move and landed in the old table is not lost: a render
-//! merges every table the cell has used, mapped to the current schema.
+//! Recording is lock-free: the current table, an open-addressing table of (bucket, count)
+//! slots, is found through an atomic generation number; an observation finds or claims its
+//! bucket's slot and adds one. A table starts small. When its populated buckets pass the
+//! budget, the schema is lowered by one (each bucket merged with its neighbour, as
+//! `client_golang` does); when they fill three quarters of it, it doubles. Either way a new
+//! table becomes current and the counts of the old one are moved into it. An observation that
+//! raced with the move and landed in the old table is not lost: a render merges every table
+//! the cell has used, mapped to the current schema.
 
 use crate::catalog::NativeHistogram;
-use std::sync::atomic::{AtomicI8, AtomicU32, AtomicU64, Ordering};
+use crate::validate::MAX_NATIVE_BUCKETS;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-/// Tables per cell: one per schema from [`NativeHistogram::MAX_SCHEMA`] down to
-/// [`NativeHistogram::MIN_SCHEMA`].
-const SCHEMAS: usize = 13;
+/// The slots of a cell's first table.
+const FIRST_CAPACITY: usize = 16;
+
+/// Tables a cell may use: the first, one per schema step down (12 at most) and one per
+/// doubling up to the largest table, for [`MAX_NATIVE_BUCKETS`] (8 at most).
+const GENERATIONS: usize = 21;
 
 /// The native buckets of one series.
 #[derive(Debug)]
 pub(crate) struct NativeCell {
     spec: NativeHistogram,
-    schema: AtomicI8,
-    tables: [OnceLock<Table>; SCHEMAS],
+    /// The largest table: room for the budget and half again.
+    max_capacity: usize,
+    /// The generation of the current table: 0 for `first`, else an index in `later` + 1.
+    current: AtomicU8,
+    /// The first table, made on first use: most series never need another.
+    first: OnceLock<Table>,
+    /// The tables after the first, allocated on the first move.
+    later: OnceLock<Box<[OnceLock<Table>; GENERATIONS - 1]>>,
     zero: AtomicU64,
     nan: AtomicU64,
-    /// Serialises schema reductions (rare).
-    reducing: Mutex<()>,
+    /// Serialises moves to a new table (rare).
+    moving: Mutex<()>,
 }
 
 /// A snapshot of the native buckets, at the current schema.
@@ -58,6 +69,8 @@ struct Slot {
 #[derive(Debug)]
 struct Table {
     schema: i8,
+    /// The bounds of one octave at `schema`, for a positive schema.
+    octave: Option<&'static Octave>,
     slots: Box<[Slot]>,
     mask: usize,
     /// Populated buckets.
@@ -86,14 +99,7 @@ fn untag(tag: u64) -> (bool, i32) {
 }
 
 impl Table {
-    fn new(schema: i8, max_buckets: u32) -> Self {
-        // Room for the budget and half again, so probes stay short before a reduction.
-        let want = usize::try_from(max_buckets).unwrap_or(usize::MAX);
-        let capacity = want
-            .saturating_add(want / 2)
-            .saturating_add(1)
-            .next_power_of_two()
-            .max(16);
+    fn new(schema: i8, capacity: usize) -> Self {
         let slots = (0..capacity)
             .map(|_| Slot {
                 tag: AtomicU64::new(0),
@@ -102,10 +108,20 @@ impl Table {
             .collect();
         Self {
             schema,
+            octave: (schema > 0).then(|| Octave::of(schema)),
             slots,
             mask: capacity - 1,
             used: AtomicU32::new(0),
         }
+    }
+
+    fn used(&self) -> usize {
+        usize::try_from(self.used.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    /// Whether the populated buckets fill more than three quarters of the slots.
+    fn crowded(&self) -> bool {
+        self.used().saturating_mul(4) > self.slots.len() * 3
     }
 
     #[inline]
@@ -149,18 +165,20 @@ impl Table {
 /// The bucket of `abs` (positive, finite or infinite, not NaN) at `schema`: the `i` with
 /// `2^((i-1)/2^schema) < abs <= 2^(i/2^schema)`, computed from the binary exponent and
 /// mantissa as `client_golang` does, so boundaries are exact.
-#[inline]
+#[cfg(test)]
 pub(crate) fn key(abs: f64, schema: i8) -> i32 {
-    if abs.is_infinite() {
-        // Past the bucket of `f64::MAX`.
-        return key(f64::MAX, schema).saturating_add(1);
-    }
-    let (frac, exp) = frexp(abs);
-    if schema > 0 {
-        let bounds = bounds(schema);
-        let found = i32::try_from(bounds.partition_point(|b| *b < frac)).unwrap_or(i32::MAX);
-        let per_octave = 1_i32 << schema;
-        found + (exp - 1) * per_octave
+    key_in(abs, schema, (schema > 0).then(|| Octave::of(schema)))
+}
+
+/// [`key`], with the octave of a positive `schema` at hand.
+#[inline]
+fn key_in(abs: f64, schema: i8, octave: Option<&Octave>) -> i32 {
+    // Infinity goes past the bucket of `f64::MAX`.
+    let past = i32::from(abs.is_infinite());
+    let (frac, exp) = frexp(abs.min(f64::MAX));
+    let key = if let Some(octave) = octave {
+        let found = i32::try_from(octave.search(frac)).unwrap_or(i32::MAX);
+        found + (exp - 1) * (1_i32 << schema)
     } else {
         let mut k = exp;
         if frac == 0.5 {
@@ -169,7 +187,8 @@ pub(crate) fn key(abs: f64, schema: i8) -> i32 {
         let shift = -i32::from(schema);
         let offset = (1_i32 << shift) - 1;
         (k + offset) >> shift
-    }
+    };
+    key + past
 }
 
 /// `(frac, exp)` with `abs = frac * 2^exp` and `frac` in `[0.5, 1)`, for a positive finite
@@ -177,36 +196,69 @@ pub(crate) fn key(abs: f64, schema: i8) -> i32 {
 #[inline]
 fn frexp(abs: f64) -> (f64, i32) {
     const MANTISSA: u64 = (1 << 52) - 1;
+    // A subnormal is scaled into the normal range first.
+    let (abs, adjust) = if abs < f64::MIN_POSITIVE {
+        (abs * 2f64.powi(64), -64)
+    } else {
+        (abs, 0)
+    };
     let bits = abs.to_bits();
     #[allow(clippy::cast_possible_truncation)] // 11 bits
     let biased = ((bits >> 52) & 0x7ff) as i32;
-    if biased == 0 {
-        // Subnormal: scale into the normal range first.
-        let (frac, exp) = frexp(abs * 2f64.powi(64));
-        return (frac, exp - 64);
-    }
     let frac = f64::from_bits((bits & MANTISSA) | (1022 << 52));
-    (frac, biased - 1022)
+    (frac, biased - 1022 + adjust)
 }
 
-/// The mantissa bounds of the buckets of one octave at a positive schema: `2^(j/2^schema - 1)`
-/// for `j` in `0..2^schema`.
-fn bounds(schema: i8) -> &'static [f64] {
-    static BOUNDS: OnceLock<Vec<Vec<f64>>> = OnceLock::new();
-    let all = BOUNDS.get_or_init(|| {
-        (0..=NativeHistogram::MAX_SCHEMA)
-            .map(|s| {
-                let n = 1_u32 << s;
-                (0..n)
-                    .map(|j| (f64::from(j) / f64::from(n) - 1.0).exp2())
-                    .collect()
+/// The bucket bounds of one octave at a positive schema, and a grid to find among them in
+/// one step.
+#[derive(Debug)]
+struct Octave {
+    schema: i8,
+    /// `2^(j/2^schema - 1)` for `j` in `0..2^schema`, then `+Inf`.
+    bounds: Vec<f64>,
+    /// For each of `2^(schema+2)` equal cells of the mantissa, the bounds below the cell's
+    /// start. Bounds are more than two cells apart, so a cell holds at most one.
+    grid: Vec<u16>,
+}
+
+impl Octave {
+    fn of(schema: i8) -> &'static Octave {
+        static ALL: OnceLock<Vec<Octave>> = OnceLock::new();
+        let all = ALL.get_or_init(|| (1..=NativeHistogram::MAX_SCHEMA).map(Octave::new).collect());
+        let at = usize::try_from(schema - 1).unwrap_or(0);
+        all.get(at)
+            .or(all.first())
+            .unwrap_or_else(|| unreachable!())
+    }
+
+    fn new(schema: i8) -> Self {
+        let n = 1_u32 << schema;
+        let mut bounds: Vec<f64> = (0..n)
+            .map(|j| (f64::from(j) / f64::from(n) - 1.0).exp2())
+            .collect();
+        bounds.push(f64::INFINITY);
+        let cells = 1_u32 << (schema + 2);
+        let grid = (0..cells)
+            .map(|c| {
+                let start = 0.5 * (1.0 + f64::from(c) / f64::from(cells));
+                u16::try_from(bounds.partition_point(|b| *b < start)).unwrap_or(u16::MAX)
             })
-            .collect()
-    });
-    usize::try_from(schema)
-        .ok()
-        .and_then(|s| all.get(s))
-        .map_or(&[], Vec::as_slice)
+            .collect();
+        Self {
+            schema,
+            bounds,
+            grid,
+        }
+    }
+
+    /// The bounds below `frac` (in `[0.5, 1)`): `bounds.partition_point(|b| b < frac)`.
+    #[inline]
+    fn search(&self, frac: f64) -> usize {
+        let shift = 52 - i32::from(self.schema) - 2;
+        let cell = usize::try_from((frac.to_bits() & ((1 << 52) - 1)) >> shift).unwrap_or(0);
+        let below = self.grid.get(cell).map_or(0, |b| usize::from(*b));
+        below + usize::from(self.bounds.get(below).is_some_and(|b| *b < frac))
+    }
 }
 
 /// `key` at a schema `by` steps lower: `ceil(key / 2^by)`.
@@ -216,19 +268,21 @@ fn lower(key: i32, by: i8) -> i32 {
     (key + (1 << by) - 1) >> by
 }
 
-fn index(schema: i8) -> usize {
-    usize::try_from(NativeHistogram::MAX_SCHEMA - schema).unwrap_or(0)
-}
-
 impl NativeCell {
     pub(crate) fn new(spec: NativeHistogram) -> Self {
+        let want = usize::try_from(spec.max_buckets.min(MAX_NATIVE_BUCKETS)).unwrap_or(1);
+        let max_capacity = (want + want / 2 + 1)
+            .next_power_of_two()
+            .max(FIRST_CAPACITY);
         Self {
             spec,
-            schema: AtomicI8::new(spec.schema),
-            tables: Default::default(),
+            max_capacity,
+            current: AtomicU8::new(0),
+            first: OnceLock::new(),
+            later: OnceLock::new(),
             zero: AtomicU64::new(0),
             nan: AtomicU64::new(0),
-            reducing: Mutex::new(()),
+            moving: Mutex::new(()),
         }
     }
 
@@ -236,11 +290,27 @@ impl NativeCell {
         self.spec
     }
 
-    fn table(&self, schema: i8) -> Option<&Table> {
-        let max = self.spec.max_buckets;
-        self.tables
-            .get(index(schema))
-            .map(|t| t.get_or_init(|| Table::new(schema, max)))
+    /// Table `generation`; the first is made on first use.
+    #[inline]
+    fn table(&self, generation: u8) -> Option<&Table> {
+        if generation == 0 {
+            Some(
+                self.first
+                    .get_or_init(|| Table::new(self.spec.schema, FIRST_CAPACITY)),
+            )
+        } else {
+            self.later_slot(generation)?.get()
+        }
+    }
+
+    /// Where table `generation` (1 or more) lives, once `later` is allocated.
+    fn later_slot(&self, generation: u8) -> Option<&OnceLock<Table>> {
+        let at = usize::from(generation).checked_sub(1)?;
+        self.later.get()?.get(at)
+    }
+
+    fn over_budget(&self, table: &Table) -> bool {
+        table.used() > usize::try_from(self.spec.max_buckets).unwrap_or(usize::MAX)
     }
 
     /// Counts one observation.
@@ -257,42 +327,62 @@ impl NativeCell {
         }
         let negative = value < 0.0;
         loop {
-            let schema = self.schema.load(Ordering::Acquire);
-            let Some(table) = self.table(schema) else {
+            let generation = self.current.load(Ordering::Acquire);
+            let Some(table) = self.table(generation) else {
                 return;
             };
-            match table.add(tag(negative, key(abs, schema)), 1) {
+            let key = key_in(abs, table.schema, table.octave);
+            match table.add(tag(negative, key), 1) {
                 Added::Existing => return,
                 Added::Claimed => {
-                    if table.used.load(Ordering::Relaxed) > self.spec.max_buckets {
-                        self.reduce(schema);
+                    if table.crowded() || self.over_budget(table) {
+                        self.advance(generation);
                     }
                     return;
                 }
-                Added::Full if schema > NativeHistogram::MIN_SCHEMA => self.reduce(schema),
-                // Every slot taken at the widest buckets: only values spread across the
-                // whole range of `f64` get here; the observation stays in the count.
                 Added::Full => {
-                    self.nan.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    if !self.advance(generation) {
+                        // No table left to move to: only values spread across the whole
+                        // range of `f64` get here; the observation stays in the count.
+                        self.nan.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
             }
         }
     }
 
-    /// Lowers the schema from `from` until the populated buckets fit the budget.
+    /// Moves from table `from` to new tables (a lower schema past the budget, twice the
+    /// slots when crowded) until the current one fits. Whether the current table changed.
     #[cold]
-    fn reduce(&self, from: i8) {
-        let _guard = self.reducing.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut schema = self.schema.load(Ordering::Acquire);
-        if schema != from {
-            return; // another observation reduced it already
+    fn advance(&self, from: u8) -> bool {
+        let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut generation = self.current.load(Ordering::Acquire);
+        if generation != from {
+            return true; // another observation moved it already
         }
-        while schema > NativeHistogram::MIN_SCHEMA {
-            let (Some(old), Some(new)) = (self.table(schema), self.table(schema - 1)) else {
-                return;
+        let mut moved = false;
+        loop {
+            let Some(old) = self.table(generation) else {
+                return moved;
             };
-            self.schema.store(schema - 1, Ordering::Release);
+            let (schema, capacity) =
+                if self.over_budget(old) && old.schema > NativeHistogram::MIN_SCHEMA {
+                    (old.schema - 1, old.slots.len())
+                } else if (old.crowded() || self.over_budget(old))
+                    && old.slots.len() < self.max_capacity
+                {
+                    (old.schema, old.slots.len() * 2)
+                } else {
+                    return moved;
+                };
+            let next = generation.saturating_add(1);
+            self.later.get_or_init(Box::default);
+            let Some(slot) = self.later_slot(next) else {
+                return moved;
+            };
+            let new = slot.get_or_init(|| Table::new(schema, capacity));
+            self.current.store(next, Ordering::Release);
             for slot in &old.slots {
                 let tag = slot.tag.load(Ordering::Acquire);
                 if tag == 0 {
@@ -303,25 +393,30 @@ impl NativeCell {
                     continue;
                 }
                 let (negative, key) = untag(tag);
-                if let Added::Full = new.add(self::tag(negative, lower(key, 1)), n) {
+                let key = lower(key, old.schema - schema);
+                if let Added::Full = new.add(self::tag(negative, key), n) {
                     // Kept where it was: renders merge every table.
                     slot.count.fetch_add(n, Ordering::Relaxed);
                 }
             }
-            schema -= 1;
-            if new.used.load(Ordering::Relaxed) <= self.spec.max_buckets {
-                return;
-            }
+            generation = next;
+            moved = true;
         }
     }
 
     /// The buckets now, merged from every table used, at the current schema.
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let schema = self.schema.load(Ordering::Acquire);
+        let current = self.current.load(Ordering::Acquire);
+        let schema = self.table(current).map_or(self.spec.schema, |t| t.schema);
         let mut positive = Vec::new();
         let mut negative = Vec::new();
-        for s in schema..=NativeHistogram::MAX_SCHEMA {
-            let Some(table) = self.tables.get(index(s)).and_then(OnceLock::get) else {
+        for generation in 0..=current {
+            let table = if generation == 0 {
+                self.first.get()
+            } else {
+                self.later_slot(generation).and_then(OnceLock::get)
+            };
+            let Some(table) = table else {
                 continue;
             };
             for slot in &table.slots {
@@ -387,6 +482,49 @@ mod tests {
                 assert_eq!(key(v, s - 1), lower(key(v, s), 1), "{v} at {s}");
             }
         }
+    }
+
+    #[test]
+    fn the_grid_finds_what_a_binary_search_finds() {
+        for schema in 1..=NativeHistogram::MAX_SCHEMA {
+            let octave = Octave::of(schema);
+            assert_eq!(octave.schema, schema);
+            let n = octave.bounds.len() - 1;
+            let mut probes: Vec<f64> = (0..20_000).map(|i| 0.5 + f64::from(i) / 40_000.0).collect();
+            for b in &octave.bounds[..n] {
+                probes.extend([*b, b.next_down(), b.next_up()]);
+            }
+            for frac in probes.into_iter().filter(|f| (0.5..1.0).contains(f)) {
+                let expected = octave.bounds.partition_point(|b| *b < frac);
+                assert_eq!(octave.search(frac), expected, "{frac} at schema {schema}");
+            }
+        }
+    }
+
+    #[test]
+    fn tables_grow_before_the_schema_drops() {
+        let cell = NativeCell::new(NativeHistogram {
+            schema: 3,
+            zero_threshold: 0.0,
+            max_buckets: 40,
+        });
+        // 30 buckets at schema 3: more than 12 crowd the first table, which doubles twice.
+        for i in 0..30 {
+            cell.observe(2f64.powf(f64::from(i) / 8.0));
+        }
+        let s = cell.snapshot();
+        assert_eq!(s.schema, 3);
+        assert_eq!(s.positive, (0..30).map(|k| (k, 1)).collect::<Vec<_>>());
+        // Past 40 buckets, the schema drops: 45 buckets at 3 are 23 at 2.
+        for i in 30..45 {
+            cell.observe(2f64.powf(f64::from(i) / 8.0));
+        }
+        let s = cell.snapshot();
+        assert_eq!(s.schema, 2);
+        assert_eq!(s.count(), 45);
+        assert_eq!(s.positive.len(), 23);
+        assert_eq!(s.positive[0], (0, 1));
+        assert_eq!(s.positive[1], (1, 2));
     }
 
     #[test]
