@@ -402,9 +402,11 @@ impl Metrics {
     /// let metrics = Metrics::builder().build()?;
     /// metrics.collector().datamover_cleanup("default", tmc_metrics::Outcome::Success);
     /// let body = metrics.render_bytes(Format::Protobuf);
-    /// // One message: its length, then field 1 (the family name).
-    /// assert_eq!(usize::from(body[0]) + 1, body.len());
-    /// assert_eq!(&body[1..3], &[0x0a, "datamover_cleanup_operations_total".len() as u8]);
+    /// // One message: its length (a two-byte varint here), then field 1, the family name.
+    /// let len = usize::from(body[0] & 0x7f) | usize::from(body[1]) << 7;
+    /// assert_eq!(len + 2, body.len());
+    /// assert_eq!(&body[2..4], &[0x0a, 34]);
+    /// assert_eq!(&body[4..38], b"datamover_cleanup_operations_total");
     /// # Ok::<(), tmc_metrics::MetricsError>(())
     /// ```
     #[must_use]

@@ -269,7 +269,7 @@ fn exemplar(out: &mut Vec<u8>, field: u32, e: &super::exemplar::Exemplar) {
         key(out, 1, VARINT);
         varint(out, e.millis / 1000);
     }
-    if e.millis % 1000 != 0 {
+    if !e.millis.is_multiple_of(1000) {
         key(out, 2, VARINT);
         varint(out, (e.millis % 1000) * 1_000_000);
     }
