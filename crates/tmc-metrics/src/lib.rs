@@ -1,5 +1,6 @@
 //! The TMC and DataMover metric system: the catalog, the collector, the operation tracker,
-//! custom metrics and a registry that renders the Prometheus text format and OpenMetrics.
+//! custom metrics and a registry that renders the Prometheus text format, OpenMetrics and the
+//! protobuf exposition (with native histograms).
 //!
 //! Every metric family is declared once in [`catalog`]; the registry is configured from it
 //! ([`Metrics::builder`]), so each histogram renders with the catalog's buckets and every
@@ -8,7 +9,8 @@
 //! registered at run time ([`CustomMetrics`]). Nothing here needs HTTP or an async runtime.
 //!
 //! # Features
-//! - `registry` (default): [`Metrics`], the registry and its renderer ([`Format`]),
+//! - `registry` (default): [`Metrics`], the registry and its renderers ([`Format`]; native
+//!   histograms in [`Format::Protobuf`], see [`catalog::NativeHistogram`]),
 //!   retention, the series cap and [`CustomMetrics`]. Libraries that only record (tower
 //!   layers, controllers) turn default features off: they keep the catalog, the collector
 //!   and the operation tracker, and record through the `metrics` facade into whatever
