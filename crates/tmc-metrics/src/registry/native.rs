@@ -35,7 +35,7 @@ pub(crate) struct NativeCell {
     later: OnceLock<Box<[OnceLock<Table>; GENERATIONS - 1]>>,
     zero: AtomicU64,
     nan: AtomicU64,
-    /// Serialises moves to a new table (rare).
+    /// Serialises moves to a new table (rare) with each other and with snapshots.
     moving: Mutex<()>,
 }
 
@@ -404,8 +404,11 @@ impl NativeCell {
         }
     }
 
-    /// The buckets now, merged from every table used, at the current schema.
+    /// The buckets now, merged from every table used, at the current schema. Taken while no
+    /// move is under way, so no count is caught between two tables: counts never go down
+    /// from one scrape to the next (Prometheus would read that as a reset).
     pub(crate) fn snapshot(&self) -> Snapshot {
+        let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.current.load(Ordering::Acquire);
         let schema = self.table(current).map_or(self.spec.schema, |t| t.schema);
         let mut positive = Vec::new();
@@ -525,6 +528,46 @@ mod tests {
         assert_eq!(s.positive.len(), 23);
         assert_eq!(s.positive[0], (0, 1));
         assert_eq!(s.positive[1], (1, 2));
+    }
+
+    #[test]
+    fn concurrent_observations_across_moves_are_all_counted() {
+        let cell = NativeCell::new(NativeHistogram {
+            schema: 8,
+            zero_threshold: 1e-9,
+            max_buckets: 20,
+        });
+        let threads = 4;
+        let per_thread = 20_000u32;
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let cell = &cell;
+                scope.spawn(move || {
+                    for i in 0..per_thread {
+                        // Spread over twelve decades, both signs, some in the zero bucket.
+                        let v = 1e-6 * 10f64.powf(f64::from((i * 7 + t) % 1200) / 100.0);
+                        cell.observe(if i % 3 == 0 { -v } else { v });
+                        if i % 5 == 0 {
+                            cell.observe(0.0);
+                        }
+                    }
+                });
+            }
+            // Snapshots while the schema drops: the count only grows.
+            let mut last = 0;
+            for _ in 0..200 {
+                let count = cell.snapshot().count();
+                assert!(count >= last, "{count} after {last}");
+                last = count;
+            }
+        });
+        let s = cell.snapshot();
+        let observed = u64::from(per_thread) * 4;
+        assert_eq!(s.count(), observed + observed / 5);
+        assert_eq!(s.zero_count, observed / 5);
+        assert_eq!(s.nan_count, 0);
+        assert!(s.positive.len() + s.negative.len() <= 20, "{s:?}");
+        assert!(s.schema < 8);
     }
 
     #[test]
