@@ -7,6 +7,14 @@
 //! `datamover_phase_duration_seconds` (18 buckets: 21 lines each), so about 22·N lines:
 //! N = 450 gives ~10,000 lines, N = 5,000 ~110,000 (the state the issue measured).
 //!
+//! The protobuf exposition (`Metrics::render_bytes(Format::Protobuf)`) of the same state is
+//! timed too, with the native histograms `datamover_phase_duration_seconds` has by default
+//! beside its classic buckets; against the exporter's `render_protobuf` (classic buckets only,
+//! as it is configured from the catalog) when the bench is built with
+//! `--features bench-exporter-protobuf` (its prost-build needs `protoc`, Debian's
+//! `protobuf-compiler`). Last, one observation into a histogram with a native histogram and
+//! into one without.
+//!
 //! Before the criterion groups run, the bench prints, for each size, the median of a few
 //! renders of each side and their ratio, and the memory each side holds per series: the
 //! growth of the resident set of a child process that records `MEMORY_N` counters and as many
@@ -20,8 +28,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tmc_metrics::Metrics;
 use tmc_metrics::catalog::{DATAMOVER_PHASE_DURATION_SECONDS, TMC_COMPONENT_OPERATIONS_TOTAL};
+use tmc_metrics::{Format, Metrics};
 
 /// Set in a child process of this bench: measure the memory of one side alone.
 const MEMORY_ENV: &str = "TMC_EXPOSITION_MEMORY";
@@ -158,12 +166,77 @@ fn report(n: usize) {
         "exposition n={n} lines={lines}: ours {t_ours:?}, exporter {t_exporter:?}, ours is {:.1}x faster",
         t_exporter.as_secs_f64() / t_ours.as_secs_f64(),
     );
+    let (t_proto, bytes) = median(|| metrics.render_bytes(Format::Protobuf).len());
+    print!("protobuf n={n}: ours {t_proto:?} ({bytes} bytes, with native histograms)");
+    #[cfg(feature = "bench-exporter-protobuf")]
+    {
+        let (t_theirs, theirs) = median(|| handle.render_protobuf().len());
+        print!(
+            ", exporter {t_theirs:?} ({theirs} bytes, classic only), ours is {:.1}x faster",
+            t_theirs.as_secs_f64() / t_proto.as_secs_f64()
+        );
+    }
+    println!();
+}
+
+/// Observed values for the observation bench: 0.1 s to 1000 s, log-uniform, so the native
+/// side touches many buckets as a real workload does.
+fn values() -> Vec<f64> {
+    (0..1024)
+        .map(|i| 0.1 * 10f64.powf(4.0 * f64::from(i) / 1024.0))
+        .collect()
+}
+
+/// A `datamover_phase_duration_seconds` handle in a registry with (`native`) or without
+/// the family's native histogram.
+fn phase_histogram(native: bool) -> (Metrics, metrics::Histogram) {
+    let mut builder = Metrics::builder().upkeep_interval(None);
+    if !native {
+        builder = builder
+            .native_histogram(DATAMOVER_PHASE_DURATION_SECONDS.name, None)
+            .expect("name");
+    }
+    let metrics = builder.build().expect("metrics");
+    let key = Key::from_parts(
+        KeyName::from_const_str(DATAMOVER_PHASE_DURATION_SECONDS.name),
+        vec![
+            Label::new("phase", "CreatingPod"),
+            Label::new("namespace", "team-0"),
+        ],
+    );
+    let h = metrics.recorder().register_histogram(&key, &METADATA);
+    (metrics, h)
+}
+
+/// Prints the median cost of one observation with and without the native histogram.
+fn report_observation() {
+    let values = values();
+    let per = |native: bool| {
+        let (_metrics, h) = phase_histogram(native);
+        let rounds = 2_000;
+        let (t, _) = median(|| {
+            for _ in 0..rounds {
+                for v in &values {
+                    h.record(black_box(*v));
+                }
+            }
+            0
+        });
+        t.as_secs_f64() * 1e9 / (rounds * values.len()) as f64
+    };
+    let classic = per(false);
+    let native = per(true);
+    println!(
+        "observation: classic only {classic:.2} ns, with native histogram {native:.2} ns, {:.2}x",
+        native / classic
+    );
 }
 
 fn exposition(c: &mut Criterion) {
     for n in [450, 5_000] {
         report(n);
     }
+    report_observation();
     println!(
         "memory per series ({MEMORY_N} counters + {MEMORY_N} histograms, resident set growth): \
          ours {} B, exporter {} B",
@@ -182,7 +255,30 @@ fn exposition(c: &mut Criterion) {
             b.iter(|| handle.render());
         });
         group.finish();
+        let mut group = c.benchmark_group(format!("protobuf/{}k_lines", (lines + 500) / 1000));
+        group.sample_size(10);
+        group.bench_function("tmc_metrics", |b| {
+            b.iter(|| metrics.render_bytes(Format::Protobuf));
+        });
+        #[cfg(feature = "bench-exporter-protobuf")]
+        group.bench_function("metrics_exporter_prometheus", |b| {
+            b.iter(|| handle.render_protobuf());
+        });
+        group.finish();
     }
+    let mut group = c.benchmark_group("observe");
+    let values = values();
+    for (name, native) in [("classic_only", false), ("with_native", true)] {
+        let (_metrics, h) = phase_histogram(native);
+        let mut i = 0usize;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) & 1023;
+                h.record(black_box(values[i]));
+            });
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, exposition);

@@ -7,7 +7,7 @@
 //! recorder of the `metrics` facade. Both start the upkeep thread that advances the
 //! retention clock.
 
-use crate::catalog::LATENCY_BUCKETS;
+use crate::catalog::{LATENCY_BUCKETS, NativeHistogram};
 use crate::collector::MetricsCollector;
 use crate::custom::CustomMetrics;
 use crate::exposition::Format;
@@ -55,6 +55,7 @@ pub struct MetricsBuilder {
     retention: Option<Duration>,
     clock: Option<crate::retention::Clock>,
     exemplars: bool,
+    native: Vec<(String, Option<NativeHistogram>)>,
 }
 
 /// The default cap on distinct label sets per family; see [`MetricsBuilder::max_series_per_family`].
@@ -71,6 +72,7 @@ impl Default for MetricsBuilder {
             retention: None,
             clock: None,
             exemplars: false,
+            native: Vec::new(),
         }
     }
 }
@@ -172,6 +174,40 @@ impl MetricsBuilder {
         self
     }
 
+    /// Sets (`Some`) or removes (`None`) the native histogram of the histogram family
+    /// `name`, in the catalog or not. A native histogram is rendered beside the classic
+    /// buckets in the protobuf exposition ([`Format::Protobuf`]), which Prometheus asks for
+    /// with native histograms on; the text format and OpenMetrics are unchanged. Default: the
+    /// catalog's ([`NATIVE_HISTOGRAMS`](crate::catalog::NATIVE_HISTOGRAMS): the latencies of
+    /// API requests, operations, reconciles and DataMover phases, at
+    /// [`NativeHistogram::DEFAULT`]). A later call for the same name wins.
+    ///
+    /// ```
+    /// use tmc_metrics::Metrics;
+    /// use tmc_metrics::catalog::NativeHistogram;
+    /// let metrics = Metrics::builder()
+    ///     .native_histogram("datamover_phase_duration_seconds", None)?
+    ///     .native_histogram("my_job_duration_seconds", Some(NativeHistogram { schema: 5, ..NativeHistogram::DEFAULT }))?
+    ///     .build()?;
+    /// # Ok::<(), tmc_metrics::MetricsError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`MetricsError::Invalid`] for an invalid name, or a schema, zero threshold or bucket
+    /// budget out of range ([`validate::native_histogram`]).
+    pub fn native_histogram(
+        mut self,
+        name: &str,
+        native: Option<NativeHistogram>,
+    ) -> Result<Self, MetricsError> {
+        let field = format!("native_histogram({name})");
+        validate::metric_name(name)
+            .and_then(|()| native.as_ref().map_or(Ok(()), validate::native_histogram))
+            .map_err(|source| MetricsError::Invalid { field, source })?;
+        self.native.push((name.to_owned(), native));
+        Ok(self)
+    }
+
     /// A label added to every series, e.g. `cluster="prod-1"`.
     ///
     /// # Errors
@@ -236,6 +272,7 @@ impl MetricsBuilder {
                 .collect::<HashMap<_, _>>(),
             retention: self.retention.map(|p| p.as_secs().max(1)),
             exemplars: self.exemplars,
+            native: self.native.iter().cloned().collect(),
         };
         let registry = Arc::new(Registry::new(config, clock));
         let custom = CustomMetrics::new(registry.clone(), self.default_buckets.clone());
@@ -343,9 +380,41 @@ impl Metrics {
     /// assert!(text.ends_with("# EOF\n"));
     /// # Ok::<(), tmc_metrics::MetricsError>(())
     /// ```
+    ///
+    /// [`Format::Protobuf`] is binary: [`render_bytes`](Self::render_bytes) renders it, and
+    /// this renders [`Format::Text`] in its place.
     #[must_use]
     pub fn render_as(&self, format: Format) -> String {
-        self.inner.registry.render(format)
+        match format {
+            Format::Protobuf => self.inner.registry.render(Format::Text),
+            text => self.inner.registry.render(text),
+        }
+    }
+
+    /// Renders every series in `format` as the bytes of a response body: the text of
+    /// [`render_as`](Self::render_as), or for [`Format::Protobuf`] length-delimited
+    /// `io.prometheus.client.MetricFamily` messages, with the native histograms of the
+    /// families that have one ([`MetricsBuilder::native_histogram`]) beside their classic
+    /// buckets.
+    ///
+    /// ```
+    /// use tmc_metrics::{Format, Metrics};
+    /// let metrics = Metrics::builder().build()?;
+    /// metrics.collector().datamover_cleanup("default", tmc_metrics::Outcome::Success);
+    /// let body = metrics.render_bytes(Format::Protobuf);
+    /// // One message: its length (a two-byte varint here), then field 1, the family name.
+    /// let len = usize::from(body[0] & 0x7f) | usize::from(body[1]) << 7;
+    /// assert_eq!(len + 2, body.len());
+    /// assert_eq!(&body[2..4], &[0x0a, 34]);
+    /// assert_eq!(&body[4..38], b"datamover_cleanup_operations_total");
+    /// # Ok::<(), tmc_metrics::MetricsError>(())
+    /// ```
+    #[must_use]
+    pub fn render_bytes(&self, format: Format) -> Vec<u8> {
+        match format {
+            Format::Protobuf => self.inner.registry.render_protobuf(),
+            text => self.render_as(text).into_bytes(),
+        }
     }
 
     /// Advances the retention clock now (the upkeep thread does it on its interval, and
@@ -358,6 +427,14 @@ impl Metrics {
 impl crate::Exposition for Metrics {
     fn render_format(&self, format: Format) -> String {
         self.render_as(format)
+    }
+
+    fn formats(&self) -> &'static [Format] {
+        Format::ALL
+    }
+
+    fn render_bytes(&self, format: Format) -> Vec<u8> {
+        Metrics::render_bytes(self, format)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The TMC and DataMover metric system: the catalog, the collector, the operation tracker,
-//! custom metrics and a registry that renders the Prometheus text format and OpenMetrics.
+//! custom metrics and a registry that renders the Prometheus text format, OpenMetrics and the
+//! protobuf exposition (with native histograms).
 //!
 //! An operation tracked: each run is counted and timed, and its error classified.
 //!
@@ -39,7 +40,8 @@
 //! registered at run time ([`CustomMetrics`]). Nothing here needs HTTP or an async runtime.
 //!
 //! # Features
-//! - `registry` (default): [`Metrics`], the registry and its renderer ([`Format`]),
+//! - `registry` (default): [`Metrics`], the registry and its renderers ([`Format`]; native
+//!   histograms in [`Format::Protobuf`], see [`catalog::NativeHistogram`]),
 //!   retention, the series cap and [`CustomMetrics`]. Libraries that only record (tower
 //!   layers, controllers) turn default features off: they keep the catalog, the collector
 //!   and the operation tracker, and record through the `metrics` facade into whatever
@@ -100,7 +102,9 @@ pub use custom::{CustomMetric, CustomMetricError, CustomMetrics};
 pub use error::{Classify, ErrorClass, ErrorKind, Severity, TmcError, classify_dyn};
 #[cfg(feature = "registry")]
 pub use exporter::{DEFAULT_MAX_SERIES_PER_FAMILY, Metrics, MetricsBuilder, MetricsError};
-pub use exposition::{CONTENT_TYPE, Exposition, Format, OPENMETRICS_CONTENT_TYPE};
+pub use exposition::{
+    CONTENT_TYPE, Exposition, Format, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE,
+};
 pub use health::HealthStatus;
 pub use operation::{
     ClassifyError, ClassifyOutcome, DefaultClassifier, Operation, OperationTracker, Tracked,

@@ -52,6 +52,9 @@ pub enum NameError {
         "buckets {0}: give finite upper bounds in strictly increasing order, e.g. [0.1, 1, 10]"
     )]
     Buckets(&'static str),
+    /// A native histogram setting out of range.
+    #[error("native histogram: {0}")]
+    NativeHistogram(&'static str),
 }
 
 const METRIC_PATTERN: &str = "[a-zA-Z_][a-zA-Z0-9_]*";
@@ -106,6 +109,42 @@ pub fn metric_name(name: &str) -> Result<(), NameError> {
 /// A [`NameError`] naming the offending character or the reserved prefix.
 pub fn label_name(name: &str) -> Result<(), NameError> {
     check("label name", name, LABEL_PATTERN)
+}
+
+/// The most buckets a native histogram may be given before its schema is lowered.
+pub const MAX_NATIVE_BUCKETS: u32 = 32_768;
+
+/// Checks a native histogram's settings: schema -4 to 8, a finite zero threshold of at least
+/// 0, and 1 to [`MAX_NATIVE_BUCKETS`] buckets.
+///
+/// # Errors
+/// [`NameError::NativeHistogram`] saying which setting is out of range and what fits.
+///
+/// ```
+/// use tmc_metrics::catalog::NativeHistogram;
+/// use tmc_metrics::validate::native_histogram;
+/// assert!(native_histogram(&NativeHistogram::DEFAULT).is_ok());
+/// let err = native_histogram(&NativeHistogram { schema: 9, ..NativeHistogram::DEFAULT });
+/// assert!(err.unwrap_err().to_string().contains("schema must be from -4 to 8"));
+/// ```
+pub fn native_histogram(spec: &crate::catalog::NativeHistogram) -> Result<(), NameError> {
+    use crate::catalog::NativeHistogram as N;
+    if !(N::MIN_SCHEMA..=N::MAX_SCHEMA).contains(&spec.schema) {
+        return Err(NameError::NativeHistogram(
+            "schema must be from -4 to 8 (each step up halves the bucket width; 3 is the default)",
+        ));
+    }
+    if !(spec.zero_threshold.is_finite() && spec.zero_threshold >= 0.0) {
+        return Err(NameError::NativeHistogram(
+            "zero_threshold must be finite and at least 0 (default 2^-128)",
+        ));
+    }
+    if !(1..=MAX_NATIVE_BUCKETS).contains(&spec.max_buckets) {
+        return Err(NameError::NativeHistogram(
+            "max_buckets must be from 1 to 32768 (default 160)",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks histogram buckets: non-empty, finite, strictly increasing.

@@ -3,7 +3,7 @@
 //!
 //! | path | serves |
 //! |---|---|
-//! | [`MetricsConfig::path`] (default `/metrics`) | the exposition, in the Prometheus text format ([`tmc_metrics::CONTENT_TYPE`]) or OpenMetrics ([`tmc_metrics::OPENMETRICS_CONTENT_TYPE`]) as the scrape's `Accept` header asks; absent when `prometheus_enabled` is false |
+//! | [`MetricsConfig::path`] (default `/metrics`) | the exposition, in the Prometheus text format ([`tmc_metrics::CONTENT_TYPE`]), OpenMetrics ([`tmc_metrics::OPENMETRICS_CONTENT_TYPE`]) or protobuf with native histograms ([`tmc_metrics::PROTOBUF_CONTENT_TYPE`]) as the scrape's `Accept` header asks; absent when `prometheus_enabled` is false |
 //! | [`SUMMARY_PATH`] `/metrics/summary` | the [`MetricsSummary`] as JSON |
 //! | [`HEALTHZ_PATH`] `/healthz` | liveness: `200 ok` while the process serves |
 //! | [`READYZ_PATH`] `/readyz` | readiness: `200 ok`, or `503` with one `not ready: ...` line per reason ([`HealthMonitor::readiness`]) |

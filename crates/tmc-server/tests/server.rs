@@ -427,6 +427,50 @@ async fn metrics_server_should_serve_openmetrics_or_text_as_the_accept_header_as
 }
 
 #[tokio::test]
+async fn metrics_server_should_serve_protobuf_when_prometheus_asks_for_native_histograms() {
+    let metrics = metrics();
+    metrics.collector().record_api_request(
+        "GET",
+        "/api/v1/clusters",
+        "200",
+        std::time::Duration::from_millis(250),
+    );
+    let health = HealthMonitor::builder().metrics(&metrics).build();
+    let server = MetricsServer::new(&MetricsConfig::default(), metrics.clone(), health).unwrap();
+    // What Prometheus sends with `--enable-feature=native-histograms`.
+    let native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+                  encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,\
+                  application/openmetrics-text;version=0.0.1;q=0.75,\
+                  text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let response = server
+        .router()
+        .oneshot(
+            Request::get("/metrics")
+                .header("accept", native)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        tmc_metrics::PROTOBUF_CONTENT_TYPE
+    );
+    assert_eq!(response.headers()["vary"], "Accept");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        body.as_ref(),
+        metrics
+            .render_bytes(tmc_metrics::Format::Protobuf)
+            .as_slice()
+    );
+    // The native histogram's schema (field 5, sint32 3 -> 6) follows the classic buckets.
+    assert!(body.windows(2).any(|w| w == [0x28, 0x06]));
+}
+
+#[tokio::test]
 async fn metrics_server_should_serve_the_configured_path_and_leave_out_a_disabled_exposition() {
     let config = MetricsConfig {
         path: "/custom/metrics".into(),

@@ -8,9 +8,10 @@ use axum::routing::{MethodRouter, get};
 use tmc_metrics::{Exposition, Format};
 
 /// A `GET` route rendering `metrics` (a `tmc_metrics::Metrics`, or any [`Exposition`]) in
-/// the format the request's `Accept` header chooses ([`Format::from_accept`]): OpenMetrics
-/// 1.0 when the scraper prefers it, as Prometheus does, else the Prometheus text format
-/// 0.0.4. The response carries the matching content type. Mount it on the app's router or on
+/// the format the request's `Accept` header chooses among those it renders
+/// ([`Format::negotiate`]): protobuf when the scraper asks for it first (Prometheus does with
+/// native histograms on), OpenMetrics 1.0 when it prefers that (Prometheus's default), else
+/// the Prometheus text format 0.0.4. The response carries the matching content type. Mount it on the app's router or on
 /// a router of its own for a separate listener.
 ///
 /// ```
@@ -28,8 +29,8 @@ where
         let metrics = metrics.clone();
         async move {
             let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
-            let format = Format::from_accept(accept);
-            let body = metrics.render_format(format);
+            let format = Format::negotiate(accept, metrics.formats());
+            let body = metrics.render_bytes(format);
             (
                 [(CONTENT_TYPE, format.content_type()), (VARY, "Accept")],
                 body,

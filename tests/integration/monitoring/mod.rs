@@ -8,6 +8,7 @@
 
 mod dashboards;
 mod formats;
+mod native;
 mod promql;
 mod rules;
 mod server;

@@ -1,10 +1,11 @@
 //! The generated metrics reference (`docs/metrics.md`).
 
-use super::{CATALOG, MetricKind, Subsystem};
+use super::{CATALOG, MetricKind, NATIVE_HISTOGRAMS, NativeHistogram, Subsystem};
 use std::fmt::Write as _;
 
 /// Renders the metrics reference as Markdown: one table per subsystem with every family's
-/// name, type, labels, buckets and help text, then the names that differ from the seeds.
+/// name, type, labels, buckets and help text, then the native histograms and the names that
+/// differ from the seeds.
 ///
 /// `docs/metrics.md` is this function's output; a test fails when the file is stale.
 #[must_use]
@@ -54,6 +55,30 @@ pub fn render_markdown() -> String {
                 def.name, def.kind, labels, buckets, def.help
             );
         }
+    }
+    out.push_str(
+        "\n## Native histograms\n\n\
+         A scrape that asks for the protobuf exposition (`application/vnd.google.protobuf; \
+         proto=io.prometheus.client.MetricFamily; encoding=delimited`, what Prometheus sends \
+         first with native histograms on) gets these families' native histograms beside their \
+         classic buckets: sparse exponential buckets where bucket `i` holds \
+         `(2^((i-1)/2^schema), 2^(i/2^schema)]`, a zero bucket, and the classic buckets' \
+         exemplars. Past the bucket budget the schema drops by one, merging buckets in pairs. \
+         The text format and OpenMetrics are unchanged. `MetricsBuilder::native_histogram` \
+         sets or removes one for any histogram.\n\n\
+         | name | schema | bucket growth | zero threshold | bucket budget |\n\
+         | --- | --- | --- | --- | --- |\n",
+    );
+    for (def, native) in NATIVE_HISTOGRAMS {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {:.4}× | {:e} | {} |",
+            def.name,
+            native.schema,
+            NativeHistogram::growth(native.schema),
+            native.zero_threshold,
+            native.max_buckets
+        );
     }
     out.push_str("\n## Names that differ from the seeds\n\n| seed name | name here | why |\n| --- | --- | --- |\n");
     for def in CATALOG {

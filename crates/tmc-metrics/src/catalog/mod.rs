@@ -17,9 +17,11 @@
 
 mod docs;
 mod families;
+mod native;
 
 pub use docs::render_markdown;
 pub use families::*;
+pub use native::{NATIVE_HISTOGRAMS, NativeHistogram};
 
 /// The type of a metric family, as Prometheus names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

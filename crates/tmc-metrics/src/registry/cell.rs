@@ -11,6 +11,8 @@
 
 #[cfg(feature = "opentelemetry")]
 use super::exemplar::{Exemplar, Slot};
+use super::native::NativeCell;
+use crate::catalog::NativeHistogram;
 use metrics::{CounterFn, GaugeFn, HistogramFn};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -146,17 +148,25 @@ pub(crate) struct HistogramCell {
     counts: Box<[AtomicU64]>,
     sum: AtomicU64,
     pub(crate) stamp: Stamp,
+    /// The native buckets, for a family with a native histogram.
+    native: Option<Box<NativeCell>>,
     /// One slot per bucket, `+Inf` last.
     #[cfg(feature = "opentelemetry")]
     exemplars: Option<Box<[Slot]>>,
 }
 
 impl HistogramCell {
-    pub(crate) fn new(bounds: Arc<[f64]>, stamp: Stamp, exemplars: bool) -> Self {
+    pub(crate) fn new(
+        bounds: Arc<[f64]>,
+        native: Option<NativeHistogram>,
+        stamp: Stamp,
+        exemplars: bool,
+    ) -> Self {
         #[cfg(not(feature = "opentelemetry"))]
         let _ = exemplars;
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
         Self {
+            native: native.map(|spec| Box::new(NativeCell::new(spec))),
             #[cfg(feature = "opentelemetry")]
             exemplars: exemplars.then(|| (0..=bounds.len()).map(|_| Slot::default()).collect()),
             bounds,
@@ -182,6 +192,11 @@ impl HistogramCell {
         counts.extend(self.counts.iter().map(|c| c.load(Ordering::Relaxed)));
         f64::from_bits(self.sum.load(Ordering::Relaxed))
     }
+
+    /// The native buckets, if the family has a native histogram.
+    pub(crate) fn native(&self) -> Option<&NativeCell> {
+        self.native.as_deref()
+    }
 }
 
 impl HistogramFn for HistogramCell {
@@ -199,6 +214,9 @@ impl HistogramFn for HistogramCell {
             count.fetch_add(1, Ordering::Relaxed);
         }
         add_f64(&self.sum, value);
+        if let Some(native) = &self.native {
+            native.observe(value);
+        }
         #[cfg(feature = "opentelemetry")]
         if let Some(slot) = self.exemplars.as_deref().and_then(|s| s.get(index)) {
             slot.offer(value);

@@ -2,7 +2,7 @@
 //! with.
 
 use super::cell::{CounterCell, GaugeCell, HistogramCell, Stamp};
-use crate::catalog::MetricKind;
+use crate::catalog::{MetricKind, NativeHistogram};
 use metrics::Key;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -15,6 +15,8 @@ pub(crate) struct Family {
     kind: MetricKind,
     help: RwLock<Cow<'static, str>>,
     bounds: Arc<[f64]>,
+    /// The native histogram beside the classic buckets (protobuf only), if any.
+    native: Option<NativeHistogram>,
     /// The `le` label text of each bucket, `+Inf` last.
     les: Box<[Box<str>]>,
     series: RwLock<Index>,
@@ -28,10 +30,12 @@ struct Index {
     sorted: Vec<Arc<Series>>,
 }
 
-/// One series: its label text (escaped, without braces) and its cell.
+/// One series: its label text (escaped, without braces), its labels encoded as protobuf
+/// `LabelPair` fields of a `Metric`, and its cell.
 #[derive(Debug)]
 pub(crate) struct Series {
     labels: Box<str>,
+    label_pairs: Box<[u8]>,
     cell: Cell,
 }
 
@@ -48,6 +52,7 @@ impl Family {
         kind: MetricKind,
         help: Cow<'static, str>,
         bounds: Arc<[f64]>,
+        native: Option<NativeHistogram>,
     ) -> Self {
         let mut les: Vec<Box<str>> = bounds
             .iter()
@@ -63,6 +68,7 @@ impl Family {
             kind,
             help: RwLock::new(help),
             bounds,
+            native,
             les: les.into_boxed_slice(),
             series: RwLock::default(),
         }
@@ -89,6 +95,10 @@ impl Family {
 
     pub(crate) fn bounds(&self) -> &Arc<[f64]> {
         &self.bounds
+    }
+
+    pub(crate) fn native(&self) -> Option<NativeHistogram> {
+        self.native
     }
 
     pub(crate) fn les(&self) -> &[Box<str>] {
@@ -147,8 +157,17 @@ impl Family {
 }
 
 impl Series {
-    pub(crate) fn new(labels: Box<str>, cell: Cell) -> Self {
-        Self { labels, cell }
+    pub(crate) fn new(labels: Box<str>, label_pairs: Box<[u8]>, cell: Cell) -> Self {
+        Self {
+            labels,
+            label_pairs,
+            cell,
+        }
+    }
+
+    /// The series' labels as the encoded `label` fields of a protobuf `Metric`.
+    pub(crate) fn label_pairs(&self) -> &[u8] {
+        &self.label_pairs
     }
 
     pub(crate) fn labels(&self) -> &str {

@@ -10,12 +10,14 @@ pub(crate) mod cell;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod exemplar;
 mod family;
+pub(crate) mod native;
+mod protobuf;
 pub(crate) mod render;
 pub(crate) mod text;
 
 pub(crate) use family::{Family, Series};
 
-use crate::catalog::{self, MetricKind, TMC_METRICS_SERIES_FOLDED_TOTAL};
+use crate::catalog::{self, MetricKind, NativeHistogram, TMC_METRICS_SERIES_FOLDED_TOTAL};
 use crate::retention::Clock;
 use cell::{CounterCell, GaugeCell, HistogramCell, Stamp};
 use metrics::{
@@ -39,6 +41,8 @@ pub(crate) struct Config {
     pub(crate) retention: Option<u64>,
     /// Whether counters and histogram buckets keep exemplars (feature `opentelemetry`).
     pub(crate) exemplars: bool,
+    /// Native histograms set (`Some`) or removed (`None`) by name, over the catalog's.
+    pub(crate) native: HashMap<String, Option<NativeHistogram>>,
 }
 
 /// A registry of families, a `metrics` [`Recorder`].
@@ -158,7 +162,12 @@ impl Registry {
             _ => Arc::from(&[][..]),
         };
         let help = def.map_or(Cow::Borrowed(""), |d| Cow::Borrowed(d.help));
-        Family::new(text::metric_name(name), kind, help, bounds)
+        let native = match self.config.native.get(name) {
+            _ if kind != MetricKind::Histogram => None,
+            Some(set) => *set,
+            None => def.and_then(catalog::MetricDef::native_histogram),
+        };
+        Family::new(text::metric_name(name), kind, help, bounds, native)
     }
 
     fn describe(&self, key: &KeyName, kind: MetricKind, help: SharedString) {
@@ -215,14 +224,18 @@ impl Registry {
             text::label_value(out, v);
             out.push('"');
         };
+        let mut names = Vec::new();
         for (k, v) in &self.config.global_labels {
             if !key.labels().any(|l| l.key() == k) {
                 push(&mut labels, k, v);
+                names.push((text::label_name(k), v.as_str()));
             }
         }
         for l in key.labels() {
             push(&mut labels, l.key(), l.value());
+            names.push((text::label_name(l.key()), l.value()));
         }
+        let label_pairs = Self::label_pairs(names.iter().map(|(k, v)| (k.as_str(), *v)));
         let stamp = Stamp::new(self.now.clone());
         let cell = match family.kind() {
             MetricKind::Counter => {
@@ -231,11 +244,12 @@ impl Registry {
             MetricKind::Gauge => family::Cell::Gauge(Arc::new(GaugeCell::new(stamp))),
             MetricKind::Histogram => family::Cell::Histogram(Arc::new(HistogramCell::new(
                 family.bounds().clone(),
+                family.native(),
                 stamp,
                 self.config.exemplars,
             ))),
         };
-        Series::new(labels.into_boxed_str(), cell)
+        Series::new(labels.into_boxed_str(), label_pairs, cell)
     }
 
     fn handle(&self, key: &Key, kind: MetricKind) -> Option<Arc<Series>> {

@@ -165,3 +165,49 @@ fn without_a_tracer_no_exemplar_is_kept() {
     record(&m);
     assert_eq!(m.render_as(Format::OpenMetrics), PLAIN_OM);
 }
+
+#[test]
+fn protobuf_carries_the_exemplars_on_classic_buckets_and_the_native_histogram() {
+    use super::proto;
+    let _traced = traced();
+    let m = Metrics::builder()
+        .upkeep_interval(None)
+        .exemplars(true)
+        .native_histogram("myapp_job_seconds", Some(catalog::NativeHistogram::DEFAULT))
+        .unwrap()
+        .build()
+        .unwrap();
+    let from = now_millis();
+    let (first, second) = record(&m);
+    let to = now_millis();
+    let families = proto::decode(&m.render_bytes(Format::Protobuf));
+    // `{trace_id="…",span_id="…"} value`, the timestamp checked to lie in from..=to.
+    let show = |e: &proto::Exemplar| {
+        let ts = e.timestamp.clone().unwrap();
+        let at = u64::try_from(ts.seconds).unwrap() * 1000
+            + u64::try_from(ts.nanos / 1_000_000).unwrap();
+        assert!((from..=to).contains(&at), "{at} not in {from}..={to}");
+        let labels: Vec<String> = e
+            .label
+            .iter()
+            .map(|l| format!("{}=\"{}\"", l.name(), l.value()))
+            .collect();
+        format!("{{{}}} {}", labels.join(","), e.value())
+    };
+    let h = families[0].metric[0].histogram.clone().unwrap();
+    let classic: Vec<Option<String>> = h
+        .bucket
+        .iter()
+        .map(|b| b.exemplar.as_ref().map(show))
+        .collect();
+    assert_eq!(
+        classic,
+        [Some(format!("{second} 0.25")), Some(format!("{first} 4"))]
+    );
+    // The native histogram carries the buckets' exemplars (the +Inf one has none).
+    let native: Vec<String> = h.exemplars.iter().map(show).collect();
+    assert_eq!(native, [format!("{second} 0.25"), format!("{first} 4")]);
+    assert_eq!(h.schema, Some(3));
+    let counter = families[1].metric[0].counter.clone().unwrap();
+    assert_eq!(show(&counter.exemplar.unwrap()), format!("{first} 2"));
+}

@@ -9,6 +9,8 @@ use std::time::Duration;
 #[cfg(feature = "opentelemetry")]
 mod exemplars;
 mod formats;
+mod proto;
+mod protobuf;
 
 fn fresh() -> (Metrics, MetricsCollector) {
     let m = Metrics::builder().upkeep_interval(None).build().unwrap();

@@ -1,0 +1,163 @@
+//! The bucket of a value at a schema: exact at the boundaries, as `client_golang` computes
+//! it, from the binary exponent and a one-step lookup in the mantissa.
+
+use crate::catalog::NativeHistogram;
+use std::sync::OnceLock;
+
+/// The bucket of `abs` (positive, finite or infinite, not NaN) at `schema`: the `i` with
+/// `2^((i-1)/2^schema) < abs <= 2^(i/2^schema)`, computed from the binary exponent and
+/// mantissa as `client_golang` does, so boundaries are exact.
+#[cfg(test)]
+pub(super) fn key(abs: f64, schema: i8) -> i32 {
+    key_in(abs, schema, (schema > 0).then(|| Octave::of(schema)))
+}
+
+/// [`key`], with the octave of a positive `schema` at hand.
+#[inline]
+pub(super) fn key_in(abs: f64, schema: i8, octave: Option<&Octave>) -> i32 {
+    // Infinity goes past the bucket of `f64::MAX`.
+    let past = i32::from(abs.is_infinite());
+    let (frac, exp) = frexp(abs.min(f64::MAX));
+    let key = if let Some(octave) = octave {
+        let found = i32::try_from(octave.search(frac)).unwrap_or(i32::MAX);
+        found + (exp - 1) * (1_i32 << schema)
+    } else {
+        let mut k = exp;
+        if frac == 0.5 {
+            k -= 1;
+        }
+        let shift = -i32::from(schema);
+        let offset = (1_i32 << shift) - 1;
+        (k + offset) >> shift
+    };
+    key + past
+}
+
+/// `(frac, exp)` with `abs = frac * 2^exp` and `frac` in `[0.5, 1)`, for a positive finite
+/// `abs` (Go's `math.Frexp`).
+#[inline]
+fn frexp(abs: f64) -> (f64, i32) {
+    const MANTISSA: u64 = (1 << 52) - 1;
+    // A subnormal is scaled into the normal range first.
+    let (abs, adjust) = if abs < f64::MIN_POSITIVE {
+        (abs * 2f64.powi(64), -64)
+    } else {
+        (abs, 0)
+    };
+    let bits = abs.to_bits();
+    #[allow(clippy::cast_possible_truncation)] // 11 bits
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let frac = f64::from_bits((bits & MANTISSA) | (1022 << 52));
+    (frac, biased - 1022 + adjust)
+}
+
+/// The bucket bounds of one octave at a positive schema, and a grid to find among them in
+/// one step.
+#[derive(Debug)]
+pub(super) struct Octave {
+    schema: i8,
+    /// `2^(j/2^schema - 1)` for `j` in `0..2^schema`, then `+Inf`.
+    bounds: Vec<f64>,
+    /// For each of `2^(schema+2)` equal cells of the mantissa, the bounds below the cell's
+    /// start. Bounds are more than two cells apart, so a cell holds at most one.
+    grid: Vec<u16>,
+}
+
+impl Octave {
+    pub(super) fn of(schema: i8) -> &'static Octave {
+        static ALL: OnceLock<Vec<Octave>> = OnceLock::new();
+        let all = ALL.get_or_init(|| (1..=NativeHistogram::MAX_SCHEMA).map(Octave::new).collect());
+        let at = usize::try_from(schema - 1).unwrap_or(0);
+        all.get(at)
+            .or(all.first())
+            .unwrap_or_else(|| unreachable!())
+    }
+
+    fn new(schema: i8) -> Self {
+        let n = 1_u32 << schema;
+        let mut bounds: Vec<f64> = (0..n)
+            .map(|j| (f64::from(j) / f64::from(n) - 1.0).exp2())
+            .collect();
+        bounds.push(f64::INFINITY);
+        let cells = 1_u32 << (schema + 2);
+        let grid = (0..cells)
+            .map(|c| {
+                let start = 0.5 * (1.0 + f64::from(c) / f64::from(cells));
+                u16::try_from(bounds.partition_point(|b| *b < start)).unwrap_or(u16::MAX)
+            })
+            .collect();
+        Self {
+            schema,
+            bounds,
+            grid,
+        }
+    }
+
+    /// The bounds below `frac` (in `[0.5, 1)`): `bounds.partition_point(|b| b < frac)`.
+    #[inline]
+    fn search(&self, frac: f64) -> usize {
+        let shift = 52 - i32::from(self.schema) - 2;
+        let cell = usize::try_from((frac.to_bits() & ((1 << 52) - 1)) >> shift).unwrap_or(0);
+        let below = self.grid.get(cell).map_or(0, |b| usize::from(*b));
+        below + usize::from(self.bounds.get(below).is_some_and(|b| *b < frac))
+    }
+}
+
+/// `key` at a schema `by` steps lower: `ceil(key / 2^by)`.
+#[inline]
+pub(super) fn lower(key: i32, by: i8) -> i32 {
+    let by = i32::from(by);
+    (key + (1 << by) - 1) >> by
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_the_bucket_boundaries_of_every_schema() {
+        // Powers of two sit on a boundary at every schema: 1 is the top of bucket 0.
+        for schema in NativeHistogram::MIN_SCHEMA..=NativeHistogram::MAX_SCHEMA {
+            assert_eq!(key(1.0, schema), 0, "schema {schema}");
+        }
+        assert_eq!(key(2.0, 0), 1);
+        assert_eq!(key(2.1, 0), 2);
+        assert_eq!(key(0.5, 0), -1);
+        assert_eq!(key(3.0, 1), 4); // (2^(3/2), 2^2] = (2.83, 4]
+        assert_eq!(key(2.0, 3), 8);
+        assert_eq!(key(1.1, 3), 2); // (2^(1/8), 2^(2/8)] = (1.09, 1.19]
+        assert_eq!(key(4.0, -1), 1); // (1, 4]
+        assert_eq!(key(5.0, -1), 2); // (4, 16]
+        assert_eq!(key(1e-310, 0), -1029); // subnormal: 2^-1030 < 1e-310 <= 2^-1029
+        // A key at a lower schema is the ceiling of half the key.
+        for v in [0.001, 0.3, 1.0, 1.5, 7.0, 1234.5] {
+            for s in (NativeHistogram::MIN_SCHEMA + 1)..=NativeHistogram::MAX_SCHEMA {
+                assert_eq!(key(v, s - 1), lower(key(v, s), 1), "{v} at {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_grid_finds_what_a_binary_search_finds() {
+        for schema in 1..=NativeHistogram::MAX_SCHEMA {
+            let octave = Octave::of(schema);
+            assert_eq!(octave.schema, schema);
+            let n = octave.bounds.len() - 1;
+            let mut probes: Vec<f64> = (0..20_000).map(|i| 0.5 + f64::from(i) / 40_000.0).collect();
+            for b in &octave.bounds[..n] {
+                probes.extend([*b, b.next_down(), b.next_up()]);
+            }
+            for frac in probes.into_iter().filter(|f| (0.5..1.0).contains(f)) {
+                let expected = octave.bounds.partition_point(|b| *b < frac);
+                assert_eq!(octave.search(frac), expected, "{frac} at schema {schema}");
+            }
+        }
+    }
+
+    #[test]
+    fn frexp_is_gos() {
+        assert_eq!(frexp(1.0), (0.5, 1));
+        assert_eq!(frexp(3.0), (0.75, 2));
+        assert_eq!(frexp(0.1), (0.8, -3));
+    }
+}

@@ -1,0 +1,429 @@
+//! The native-histogram half of a histogram cell: sparse exponential buckets.
+//!
+//! Recording is lock-free: the current table, an open-addressing table of (bucket, count)
+//! slots, is found through an atomic generation number; an observation finds or claims its
+//! bucket's slot and adds one. A table starts small. When its populated buckets pass the
+//! budget, the schema is lowered by one (each bucket merged with its neighbour, as
+//! `client_golang` does); when they fill three quarters of it, it doubles. Either way a new
+//! table becomes current and the counts of the old one are moved into it. An observation that
+//! raced with the move and landed in the old table is not lost: a render merges every table
+//! the cell has used, mapped to the current schema.
+
+mod key;
+
+use crate::catalog::NativeHistogram;
+use crate::validate::MAX_NATIVE_BUCKETS;
+use key::{Octave, key_in, lower};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// The slots of a cell's first table.
+const FIRST_CAPACITY: usize = 16;
+
+/// Tables a cell may use: the first, one per schema step down (12 at most) and one per
+/// doubling up to the largest table, for [`MAX_NATIVE_BUCKETS`] (8 at most).
+const GENERATIONS: usize = 21;
+
+/// The native buckets of one series.
+#[derive(Debug)]
+pub(crate) struct NativeCell {
+    spec: NativeHistogram,
+    /// The largest table: room for the budget and half again.
+    max_capacity: usize,
+    /// The generation of the current table: 0 for `first`, else an index in `later` + 1.
+    current: AtomicU8,
+    /// The first table, made on first use: most series never need another.
+    first: OnceLock<Table>,
+    /// The tables after the first, allocated on the first move.
+    later: OnceLock<Box<[OnceLock<Table>; GENERATIONS - 1]>>,
+    zero: AtomicU64,
+    nan: AtomicU64,
+    /// Serialises moves to a new table (rare) with each other and with snapshots.
+    moving: Mutex<()>,
+}
+
+/// A snapshot of the native buckets, at the current schema.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Snapshot {
+    pub(crate) schema: i8,
+    pub(crate) zero_count: u64,
+    /// Observations that were NaN: counted in the histogram, in no bucket.
+    pub(crate) nan_count: u64,
+    /// `(bucket index, count)` sorted by index, counts above zero.
+    pub(crate) positive: Vec<(i32, u64)>,
+    pub(crate) negative: Vec<(i32, u64)>,
+}
+
+impl Snapshot {
+    /// Every observation: the buckets, the zero bucket and NaNs.
+    pub(crate) fn count(&self) -> u64 {
+        let buckets = |b: &[(i32, u64)]| b.iter().map(|(_, c)| c).sum::<u64>();
+        buckets(&self.positive) + buckets(&self.negative) + self.zero_count + self.nan_count
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// 0: empty; else [`tag`] of the bucket.
+    tag: AtomicU64,
+    count: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Table {
+    schema: i8,
+    /// The bounds of one octave at `schema`, for a positive schema.
+    octave: Option<&'static Octave>,
+    slots: Box<[Slot]>,
+    mask: usize,
+    /// Populated buckets.
+    used: AtomicU32,
+}
+
+/// What adding to a table did.
+enum Added {
+    /// To a bucket already there.
+    Existing,
+    /// To a bucket this call claimed.
+    Claimed,
+    /// Nowhere: the table is full.
+    Full,
+}
+
+#[inline]
+fn tag(negative: bool, key: i32) -> u64 {
+    (1 << 33) | (u64::from(negative) << 32) | u64::from(key.cast_unsigned())
+}
+
+fn untag(tag: u64) -> (bool, i32) {
+    #[allow(clippy::cast_possible_truncation)] // the low 32 bits are the key
+    let key = (tag as u32).cast_signed();
+    (tag & (1 << 32) != 0, key)
+}
+
+impl Table {
+    fn new(schema: i8, capacity: usize) -> Self {
+        let slots = (0..capacity)
+            .map(|_| Slot {
+                tag: AtomicU64::new(0),
+                count: AtomicU64::new(0),
+            })
+            .collect();
+        Self {
+            schema,
+            octave: (schema > 0).then(|| Octave::of(schema)),
+            slots,
+            mask: capacity - 1,
+            used: AtomicU32::new(0),
+        }
+    }
+
+    fn used(&self) -> usize {
+        usize::try_from(self.used.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    /// Whether the populated buckets fill more than three quarters of the slots.
+    fn crowded(&self) -> bool {
+        self.used().saturating_mul(4) > self.slots.len() * 3
+    }
+
+    #[inline]
+    fn add(&self, tag: u64, n: u64) -> Added {
+        let hash = (tag ^ (tag >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        #[allow(clippy::cast_possible_truncation)] // the top bits, masked below
+        let mut at = (hash >> 40) as usize;
+        for _ in 0..self.slots.len() {
+            at &= self.mask;
+            let Some(slot) = self.slots.get(at) else {
+                return Added::Full;
+            };
+            let found = slot.tag.load(Ordering::Acquire);
+            if found == tag {
+                slot.count.fetch_add(n, Ordering::Relaxed);
+                return Added::Existing;
+            }
+            if found == 0 {
+                match slot
+                    .tag
+                    .compare_exchange(0, tag, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        slot.count.fetch_add(n, Ordering::Relaxed);
+                        self.used.fetch_add(1, Ordering::Relaxed);
+                        return Added::Claimed;
+                    }
+                    Err(other) if other == tag => {
+                        slot.count.fetch_add(n, Ordering::Relaxed);
+                        return Added::Existing;
+                    }
+                    Err(_) => {}
+                }
+            }
+            at += 1;
+        }
+        Added::Full
+    }
+}
+
+impl NativeCell {
+    pub(crate) fn new(spec: NativeHistogram) -> Self {
+        let want = usize::try_from(spec.max_buckets.min(MAX_NATIVE_BUCKETS)).unwrap_or(1);
+        let max_capacity = (want + want / 2 + 1)
+            .next_power_of_two()
+            .max(FIRST_CAPACITY);
+        Self {
+            spec,
+            max_capacity,
+            current: AtomicU8::new(0),
+            first: OnceLock::new(),
+            later: OnceLock::new(),
+            zero: AtomicU64::new(0),
+            nan: AtomicU64::new(0),
+            moving: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn spec(&self) -> NativeHistogram {
+        self.spec
+    }
+
+    /// Table `generation`; the first is made on first use.
+    #[inline]
+    fn table(&self, generation: u8) -> Option<&Table> {
+        if generation == 0 {
+            Some(
+                self.first
+                    .get_or_init(|| Table::new(self.spec.schema, FIRST_CAPACITY)),
+            )
+        } else {
+            self.later_slot(generation)?.get()
+        }
+    }
+
+    /// Where table `generation` (1 or more) lives, once `later` is allocated.
+    fn later_slot(&self, generation: u8) -> Option<&OnceLock<Table>> {
+        let at = usize::from(generation).checked_sub(1)?;
+        self.later.get()?.get(at)
+    }
+
+    fn over_budget(&self, table: &Table) -> bool {
+        table.used() > usize::try_from(self.spec.max_buckets).unwrap_or(usize::MAX)
+    }
+
+    /// Counts one observation.
+    #[inline]
+    pub(crate) fn observe(&self, value: f64) {
+        if value.is_nan() {
+            self.nan.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let abs = value.abs();
+        if abs <= self.spec.zero_threshold {
+            self.zero.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let negative = value < 0.0;
+        loop {
+            let generation = self.current.load(Ordering::Acquire);
+            let Some(table) = self.table(generation) else {
+                return;
+            };
+            let key = key_in(abs, table.schema, table.octave);
+            match table.add(tag(negative, key), 1) {
+                Added::Existing => return,
+                Added::Claimed => {
+                    if table.crowded() || self.over_budget(table) {
+                        self.advance(generation);
+                    }
+                    return;
+                }
+                Added::Full => {
+                    if !self.advance(generation) {
+                        // No table left to move to: only values spread across the whole
+                        // range of `f64` get here; the observation stays in the count.
+                        self.nan.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves from table `from` to new tables (a lower schema past the budget, twice the
+    /// slots when crowded) until the current one fits. Whether the current table changed.
+    #[cold]
+    fn advance(&self, from: u8) -> bool {
+        let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut generation = self.current.load(Ordering::Acquire);
+        if generation != from {
+            return true; // another observation moved it already
+        }
+        let mut moved = false;
+        loop {
+            let Some(old) = self.table(generation) else {
+                return moved;
+            };
+            let (schema, capacity) =
+                if self.over_budget(old) && old.schema > NativeHistogram::MIN_SCHEMA {
+                    (old.schema - 1, old.slots.len())
+                } else if (old.crowded() || self.over_budget(old))
+                    && old.slots.len() < self.max_capacity
+                {
+                    (old.schema, old.slots.len() * 2)
+                } else {
+                    return moved;
+                };
+            let next = generation.saturating_add(1);
+            self.later.get_or_init(Box::default);
+            let Some(slot) = self.later_slot(next) else {
+                return moved;
+            };
+            let new = slot.get_or_init(|| Table::new(schema, capacity));
+            self.current.store(next, Ordering::Release);
+            for slot in &old.slots {
+                let tag = slot.tag.load(Ordering::Acquire);
+                if tag == 0 {
+                    continue;
+                }
+                let n = slot.count.swap(0, Ordering::AcqRel);
+                if n == 0 {
+                    continue;
+                }
+                let (negative, key) = untag(tag);
+                let key = lower(key, old.schema - schema);
+                if let Added::Full = new.add(self::tag(negative, key), n) {
+                    // Kept where it was: renders merge every table.
+                    slot.count.fetch_add(n, Ordering::Relaxed);
+                }
+            }
+            generation = next;
+            moved = true;
+        }
+    }
+
+    /// The buckets now, merged from every table used, at the current schema. Taken while no
+    /// move is under way, so no count is caught between two tables: counts never go down
+    /// from one scrape to the next (Prometheus would read that as a reset).
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current.load(Ordering::Acquire);
+        let schema = self.table(current).map_or(self.spec.schema, |t| t.schema);
+        let mut positive = Vec::new();
+        let mut negative = Vec::new();
+        for generation in 0..=current {
+            let table = if generation == 0 {
+                self.first.get()
+            } else {
+                self.later_slot(generation).and_then(OnceLock::get)
+            };
+            let Some(table) = table else {
+                continue;
+            };
+            for slot in &table.slots {
+                let tag = slot.tag.load(Ordering::Acquire);
+                let n = slot.count.load(Ordering::Relaxed);
+                if tag == 0 || n == 0 {
+                    continue;
+                }
+                let (neg, key) = untag(tag);
+                let key = lower(key, table.schema - schema);
+                if neg {
+                    negative.push((key, n));
+                } else {
+                    positive.push((key, n));
+                }
+            }
+        }
+        Snapshot {
+            schema,
+            zero_count: self.zero.load(Ordering::Relaxed),
+            nan_count: self.nan.load(Ordering::Relaxed),
+            positive: merge(positive),
+            negative: merge(negative),
+        }
+    }
+}
+
+/// Sorts by bucket and adds up the counts of equal buckets.
+fn merge(mut buckets: Vec<(i32, u64)>) -> Vec<(i32, u64)> {
+    buckets.sort_unstable_by_key(|(k, _)| *k);
+    let mut out: Vec<(i32, u64)> = Vec::with_capacity(buckets.len());
+    for (k, n) in buckets {
+        match out.last_mut() {
+            Some((last, sum)) if *last == k => *sum += n,
+            _ => out.push((k, n)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_grow_before_the_schema_drops() {
+        let cell = NativeCell::new(NativeHistogram {
+            schema: 3,
+            zero_threshold: 0.0,
+            max_buckets: 40,
+        });
+        // 30 buckets at schema 3: more than 12 crowd the first table, which doubles twice.
+        for i in 0..30 {
+            cell.observe(2f64.powf(f64::from(i) / 8.0));
+        }
+        let s = cell.snapshot();
+        assert_eq!(s.schema, 3);
+        assert_eq!(s.positive, (0..30).map(|k| (k, 1)).collect::<Vec<_>>());
+        // Past 40 buckets, the schema drops: 45 buckets at 3 are 23 at 2.
+        for i in 30..45 {
+            cell.observe(2f64.powf(f64::from(i) / 8.0));
+        }
+        let s = cell.snapshot();
+        assert_eq!(s.schema, 2);
+        assert_eq!(s.count(), 45);
+        assert_eq!(s.positive.len(), 23);
+        assert_eq!(s.positive[0], (0, 1));
+        assert_eq!(s.positive[1], (1, 2));
+    }
+
+    #[test]
+    fn concurrent_observations_across_moves_are_all_counted() {
+        let cell = NativeCell::new(NativeHistogram {
+            schema: 8,
+            zero_threshold: 1e-9,
+            max_buckets: 20,
+        });
+        let threads = 4;
+        let per_thread = 20_000u32;
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let cell = &cell;
+                scope.spawn(move || {
+                    for i in 0..per_thread {
+                        // Spread over twelve decades, both signs, some in the zero bucket.
+                        let v = 1e-6 * 10f64.powf(f64::from((i * 7 + t) % 1200) / 100.0);
+                        cell.observe(if i % 3 == 0 { -v } else { v });
+                        if i % 5 == 0 {
+                            cell.observe(0.0);
+                        }
+                    }
+                });
+            }
+            // Snapshots while the schema drops: the count only grows.
+            let mut last = 0;
+            for _ in 0..200 {
+                let count = cell.snapshot().count();
+                assert!(count >= last, "{count} after {last}");
+                last = count;
+            }
+        });
+        let s = cell.snapshot();
+        let observed = u64::from(per_thread) * 4;
+        assert_eq!(s.count(), observed + observed / 5);
+        assert_eq!(s.zero_count, observed / 5);
+        assert_eq!(s.nan_count, 0);
+        assert!(s.positive.len() + s.negative.len() <= 20, "{s:?}");
+        assert!(s.schema < 8);
+    }
+}
