@@ -222,8 +222,11 @@ impl ApiRoutes<()> {
     /// As [`build`](Self::build).
     pub fn instrument<E>(self, layer: ApiMetricsLayer<E>) -> Result<MeteredRouter, RouteError> {
         let (router, table) = self.build()?;
+        // `with_state(())` turns every handler into a route now, as axum's own
+        // `Router::into_make_service` and `axum::serve` do; a `Router` called as a plain
+        // service would convert (and allocate for) its handler on every request.
         Ok(MeteredRouter {
-            inner: layer.endpoint(table).layer(router),
+            inner: layer.endpoint(table).layer(router.with_state(())),
         })
     }
 }
