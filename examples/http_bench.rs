@@ -17,15 +17,16 @@
 //! - `axum-prometheus`: the axum-prometheus crate's `PrometheusMetricLayer::pair()` plus
 //!   `/metrics`, the layer users pick today.
 //!
-//! The `tmc` variants fold histogram samples into buckets itself every 1,024 requests
-//! instead of on the default 5-second upkeep thread: the same work per sample, but at
-//! points fixed by the request count, so instruction counts repeat from run to run (on a
-//! wall-clock timer, the exporter's epoch-based reclamation lands on the request thread at
-//! varying moments).
+//! The registry's upkeep (advancing the coarse clock the idle stamps read) runs every 1,024
+//! requests instead of on the default 5-second thread, so it lands at points fixed by the
+//! request count, never at a wall-clock moment.
 //!
 //! `--worker-threads N` sets the runtime's threads (1: a current-thread runtime);
-//! `--exit-after N` exits cleanly after serving N `/hello` requests, so the server's
-//! instructions per request can be counted under `valgrind --tool=callgrind`. Used by
+//! `--exit-after N` exits cleanly after serving N `/hello` requests; `--mark A,B` calls
+//! [`callgrind_mark`] at the A-th and at the B-th `/hello` request, so that
+//! `valgrind --tool=callgrind --dump-after='*callgrind_mark*'` writes the instructions of
+//! exactly B - A request cycles to its second dump: start-up (quanta's wall-clock-bounded TSC
+//! calibration, the runtime, the listener) and shutdown stay out of the count. Used by
 //! `benches/http_overhead.sh` and `benches/http_instructions.sh`.
 
 use axum::Router;
@@ -51,6 +52,7 @@ struct Args {
     bind: SocketAddr,
     worker_threads: usize,
     exit_after: Option<u64>,
+    marks: [u64; 2],
 }
 
 fn parse() -> Result<Args, String> {
@@ -59,6 +61,7 @@ fn parse() -> Result<Args, String> {
         bind: ([127, 0, 0, 1], 8081).into(),
         worker_threads: 2,
         exit_after: None,
+        marks: [0; 2],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +77,20 @@ fn parse() -> Result<Args, String> {
             "--exit-after" => {
                 args.exit_after = Some(value()?.parse().map_err(|e| format!("--exit-after: {e}"))?);
             }
+            "--mark" => {
+                let v = value()?;
+                let parsed = v
+                    .split_once(',')
+                    .and_then(|(a, b)| Some([a.parse().ok()?, b.parse().ok()?]));
+                match parsed {
+                    Some([a, b]) if 0 < a && a < b => args.marks = [a, b],
+                    _ => {
+                        return Err(format!(
+                            "--mark {v}: give two request numbers A,B with 0 < A < B"
+                        ));
+                    }
+                }
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -87,7 +104,7 @@ fn parse() -> Result<Args, String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse().map_err(|e| format!("{e}\nusage: http_bench --variant <bare|noop-layer|tmc|tmc-nospans|tmc-outer|axum-prometheus> [--bind ADDR] [--worker-threads N] [--exit-after N]"))?;
+    let args = parse().map_err(|e| format!("{e}\nusage: http_bench --variant <bare|noop-layer|tmc|tmc-nospans|tmc-outer|axum-prometheus> [--bind ADDR] [--worker-threads N] [--exit-after N] [--mark A,B]"))?;
     let runtime = if args.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -99,6 +116,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()?
     };
     runtime.block_on(serve(args))
+}
+
+/// Marks a point of the run for callgrind (`--dump-after='*callgrind_mark*'` dumps the
+/// counts as this returns, and starts counting again from zero). Never inlined, so the
+/// symbol exists; does nothing else.
+#[inline(never)]
+fn callgrind_mark(n: u64) {
+    std::hint::black_box(n);
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -113,8 +138,12 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .upkeep_interval(None)
         .build()?;
     let upkeep = args.variant.starts_with("tmc").then(|| metrics.clone());
+    let marks = args.marks;
     let hello = get(move |Path(id): Path<u32>| {
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if marks.contains(&n) {
+            callgrind_mark(n);
+        }
         if n == limit {
             notify.notify_one();
         }

@@ -25,16 +25,6 @@ impl<B> ResponseBody<B> {
     pub(crate) fn new(inner: B, guard: Option<(RequestGuard, u16)>, grpc: bool) -> Self {
         Self { inner, guard, grpc }
     }
-
-    /// The inner body when nothing is left to record (no request guard: recorded at the
-    /// head, or excluded), else this body.
-    #[cfg(feature = "axum")]
-    pub(crate) fn into_inner_if_done(self) -> Result<B, Self> {
-        match self.guard {
-            None => Ok(self.inner),
-            Some(_) => Err(self),
-        }
-    }
 }
 
 impl<B: Body> Body for ResponseBody<B> {

@@ -53,14 +53,22 @@ fn bodiless(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-    B: Body,
-{
-    type Output = Result<Response<ResponseBody<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<F> ResponseFuture<F> {
+    /// Polls the inner future to the response head, settles the guard and hands `wrap` the
+    /// response, the guard with the status to record when the body has to carry them (`None`
+    /// when the request is already recorded or excluded) and whether gRPC statuses are read.
+    /// The [`Future`] impl and outer mode's `MeteredFuture` build their body in `wrap`, so
+    /// each moves the response once.
+    #[inline]
+    pub(crate) fn poll_with<B, E, R>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        wrap: impl FnOnce(Response<B>, Option<(RequestGuard, u16)>, bool) -> R,
+    ) -> Poll<Result<R, E>>
+    where
+        F: Future<Output = Result<Response<B>, E>>,
+        B: Body,
+    {
         let this = self.project();
         let result = {
             let _entered = this
@@ -90,7 +98,7 @@ where
                     }
                     other => other.map(|g| (g, status)),
                 };
-                Ok(response.map(|body| ResponseBody::new(body, guard, grpc)))
+                Ok(wrap(response, guard, grpc))
             }
             Err(error) => {
                 if let Some(guard) = guard {
@@ -98,6 +106,20 @@ where
                 }
                 Err(error)
             }
+        })
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_with(cx, |response, guard, grpc| {
+            response.map(|body| ResponseBody::new(body, guard, grpc))
         })
     }
 }

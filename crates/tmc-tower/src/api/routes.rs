@@ -1,7 +1,7 @@
 //! One list of routes, two products: the axum `Router` and the [`RouteTable`] of outer mode.
 
 use super::table::{RouteError, RouteTable};
-use super::{ApiMetrics, ApiMetricsLayer, ResponseFuture};
+use super::{ApiMetrics, ApiMetricsLayer, ResponseBody, ResponseFuture};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
 /// Builds an axum `Router` and the matching [`RouteTable`] from one list of routes, so an
@@ -222,8 +222,11 @@ impl ApiRoutes<()> {
     /// As [`build`](Self::build).
     pub fn instrument<E>(self, layer: ApiMetricsLayer<E>) -> Result<MeteredRouter, RouteError> {
         let (router, table) = self.build()?;
+        // `with_state(())` turns every handler into a route now, as axum's own
+        // `Router::into_make_service` and `axum::serve` do; a `Router` called as a plain
+        // service would convert (and allocate for) its handler on every request.
         Ok(MeteredRouter {
-            inner: layer.endpoint(table).layer(router),
+            inner: layer.endpoint(table).layer(router.with_state(())),
         })
     }
 }
@@ -283,10 +286,12 @@ impl Future for MeteredFuture {
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = ready!(self.project().inner.poll(cx))?;
         // axum's body as it is when nothing is left to measure; else one more box.
-        Poll::Ready(Ok(
-            response.map(|body| body.into_inner_if_done().unwrap_or_else(Body::new))
-        ))
+        self.project()
+            .inner
+            .poll_with(cx, |response, guard, grpc| match guard {
+                None => response,
+                guard => response.map(|body| Body::new(ResponseBody::new(body, guard, grpc))),
+            })
     }
 }
