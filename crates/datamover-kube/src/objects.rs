@@ -1,7 +1,6 @@
 //! The objects the operator creates on Kubernetes: the clone PVC, owner references, and
 //! the core's Job (one builder for both backends, [`datamover::job`]) as a `batch/v1` Job.
 
-use datamover::job::DATAMOVER_LABEL;
 use datamover::types::DataMover;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
@@ -36,16 +35,6 @@ pub fn owned_by(meta: &ObjectMeta, uid: &str) -> bool {
         .is_some_and(|refs| refs.iter().any(|r| r.uid == uid))
 }
 
-fn labels(dm_name: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (DATAMOVER_LABEL.to_owned(), dm_name.to_owned()),
-        (
-            "app.kubernetes.io/managed-by".to_owned(),
-            "datamover-operator".to_owned(),
-        ),
-    ])
-}
-
 /// The clone of `source`: same size, access modes and storage class, with a `dataSource`
 /// naming the source PVC, owned by the DataMover.
 #[must_use]
@@ -65,7 +54,7 @@ pub fn clone_pvc(
             serde_json::Value::Number(n) => Some(n.to_string()),
             _ => None,
         });
-    let mut labels = labels(&owner.name);
+    let mut labels = datamover::job::labels(&owner.name);
     labels.insert(CLONE_OF_LABEL.into(), source.metadata.name.clone());
     PersistentVolumeClaim {
         metadata: ObjectMeta {

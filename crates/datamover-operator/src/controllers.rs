@@ -20,6 +20,25 @@ use std::time::Duration;
 use tmc_metrics::Metrics;
 use tmc_runtime::{Backoff, Manager, Store, reconciler_fn};
 
+/// `reconcile` under the operation layer: counted and timed as `operation` `reconcile` of
+/// `component` (`component_type` `kind`).
+fn instrumented<K, Ctx, F, Fut, A, E>(
+    metrics: &Metrics,
+    component: &'static str,
+    kind: &'static str,
+    reconcile: F,
+) -> impl Fn(Arc<K>, Arc<Ctx>) -> tmc_metrics::TrackedResult<Fut> + Clone + use<K, Ctx, F, Fut, A, E>
+where
+    F: Fn(Arc<K>, Arc<Ctx>) -> Fut + Clone,
+    Fut: std::future::Future<Output = Result<A, E>>,
+    E: tmc_metrics::Classify,
+{
+    tmc_tower::operation::instrument_reconcile(
+        metrics.collector().operation(component, kind, "reconcile"),
+        reconcile,
+    )
+}
+
 /// How long in-flight reconciles and tasks get at shutdown.
 pub(crate) const GRACE: Duration = Duration::from_secs(5);
 
@@ -67,10 +86,10 @@ pub(crate) fn datamovers<C: Cluster>(
         cluster,
         metrics: metrics.collector(),
     });
-    let reconcile = tmc_tower::operation::instrument_reconcile(
-        metrics
-            .collector()
-            .operation("DataMoverController", "datamover", "reconcile"),
+    let reconcile = instrumented(
+        metrics,
+        "DataMoverController",
+        "datamover",
         reconciler::reconcile::<C>,
     );
     let controller = manager
@@ -116,12 +135,10 @@ pub(crate) fn schedules<C: ScheduleCluster>(
         .controller("datamoverschedule", schedules)
         .owns(runs)
         .reconciler(reconciler_fn(
-            tmc_tower::operation::instrument_reconcile(
-                metrics.collector().operation(
-                    "DataMoverScheduleController",
-                    "datamoverschedule",
-                    "reconcile",
-                ),
+            instrumented(
+                metrics,
+                "DataMoverScheduleController",
+                "datamoverschedule",
                 schedule::reconcile::<C>,
             ),
             ctx,
@@ -140,12 +157,10 @@ pub(crate) fn embedded_restores(manager: &mut Manager, cluster: Arc<Embedded>, m
         .controller("datamoverpopulator", Pvcs(Arc::clone(&store)))
         .owns(Jobs(store))
         .reconciler(reconciler_fn(
-            tmc_tower::operation::instrument_reconcile(
-                metrics.collector().operation(
-                    "DataMoverPopulatorController",
-                    "datamoverpopulator",
-                    "reconcile",
-                ),
+            instrumented(
+                metrics,
+                "DataMoverPopulatorController",
+                "datamoverpopulator",
                 restore::reconcile,
             ),
             ctx,
@@ -165,12 +180,10 @@ pub(crate) fn kube_restores(manager: &mut Manager, cluster: &KubeCluster, metric
         .owns::<Job>(cluster.clone())
         .owns::<PersistentVolumeClaim>(cluster.clone())
         .reconciler(reconciler_fn(
-            tmc_tower::operation::instrument_reconcile(
-                metrics.collector().operation(
-                    "DataMoverPopulatorController",
-                    "datamoverpopulator",
-                    "reconcile",
-                ),
+            instrumented(
+                metrics,
+                "DataMoverPopulatorController",
+                "datamoverpopulator",
                 datamover_kube::restore::reconcile,
             ),
             ctx,

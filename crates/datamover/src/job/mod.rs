@@ -172,7 +172,10 @@ pub fn owner_reference(dm: &DataMover) -> OwnerReference {
     }
 }
 
-fn labels(dm_name: &str) -> BTreeMap<String, String> {
+/// The labels on everything the operator creates for the DataMover `dm_name`: its name
+/// ([`DATAMOVER_LABEL`]) and `app.kubernetes.io/managed-by: datamover-operator`.
+#[must_use]
+pub fn labels(dm_name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (DATAMOVER_LABEL.to_owned(), dm_name.to_owned()),
         (
