@@ -111,6 +111,14 @@ pub async fn reconcile(
     match job.outcome() {
         None => Ok(Action::await_change()),
         Some(JobOutcome::Complete) => {
+            if let Err(message) = move_into_place(&ctx, ns, name).await {
+                set_condition(&mut pvc, false, "RestoreFailed", &message);
+                write(&ctx, &pvc).await?;
+                ctx.metrics
+                    .datamover_restore_finished(ns, Outcome::Failure, took(), 0);
+                tracing::warn!(pvc = %format!("{ns}/{name}"), %message, "restore failed");
+                return Ok(Action::await_change());
+            }
             let p = job.status.progress.unwrap_or_default();
             let msg = format!(
                 "restored from DataMoverPopulator {source}: {} bytes, {} files",
@@ -133,4 +141,30 @@ pub async fn reconcile(
             Ok(Action::await_change())
         }
     }
+}
+
+/// Moves a completed restore's copy from its staging dir into the PVC's directory, whole
+/// (one rename), right before the PVC is written `Bound`: nothing is in the PVC's
+/// directory before. Already in place (the rename done, the status write lost): nothing
+/// to do.
+///
+/// # Errors
+/// A message naming the directory when the copy is missing or cannot be moved.
+async fn move_into_place(ctx: &PopulatorContext, ns: &str, name: &str) -> Result<(), String> {
+    let volumes = &ctx.cluster.volumes;
+    let (staging, target) = (volumes.restore_staging(ns, name), volumes.dir(ns, name));
+    if !tokio::fs::try_exists(&staging).await.unwrap_or(false) {
+        return if tokio::fs::try_exists(&target).await.unwrap_or(false) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the restored copy is gone from {}: delete the PVC and restore again",
+                staging.display()
+            ))
+        };
+    }
+    let _ = tokio::fs::remove_dir_all(&target).await;
+    tokio::fs::rename(&staging, &target)
+        .await
+        .map_err(|e| format!("renaming the restored data into {}: {e}", target.display()))
 }

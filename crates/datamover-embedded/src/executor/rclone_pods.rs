@@ -65,8 +65,9 @@ impl RclonePods {
 }
 
 impl RclonePods {
-    /// A restore Job's pod: `rclone copy <destination>/<RESTORE_PATH> <staging dir>`, then
-    /// the staging dir renamed to the PVC's directory, so the PVC's directory holds either
+    /// A restore Job's pod: `rclone copy <destination>/<RESTORE_PATH> <staging dir>`; the
+    /// restore reconciler renames the staging dir to the PVC's directory as it binds the
+    /// PVC, so the PVC's directory holds either
     /// nothing or the whole backup.
     fn start_restore(
         &self,
@@ -98,7 +99,6 @@ impl RclonePods {
         crate::policy::check_env(&extra)?;
         let plan = Plan::new(&values, &extra, Some(path.trim_end_matches('/')))
             .map_err(|e| format!("secret {secret_name}: {e}"))?;
-        let target = self.cluster.volumes.dir(ns, claim);
         let staging = self.cluster.volumes.restore_staging(ns, claim);
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging)
@@ -143,11 +143,8 @@ impl RclonePods {
                         "the PVC {ns}/{claim} was deleted during its restore; the copy is removed"
                     ));
                 }
-                // The PVC's directory appears whole, or not at all.
-                let _ = tokio::fs::remove_dir_all(&target).await;
-                tokio::fs::rename(&staging, &target).await.map_err(|e| {
-                    format!("renaming the restored data into {}: {e}", target.display())
-                })?;
+                // The whole copy waits in the staging dir: the restore reconciler moves it
+                // into the PVC's directory in the step that makes the PVC `Bound`.
                 Ok(copied)
             }),
         })

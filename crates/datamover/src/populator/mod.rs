@@ -3,12 +3,13 @@
 //!
 //! A PVC whose `spec.dataSourceRef` is
 //! `{apiGroup: datamover.a-cup-of.coffee, kind: DataMoverPopulator, name: ...}` starts
-//! `Pending`. The backend's restore reconciler creates a restore Job ([`job`]) for it (`batch/v1`-shaped, owned by
-//! the PVC, like the sync Job); on the embedded backend the executor runs it as
-//! `rclone copy <destination>/<path> <staging dir>`, renames the staging dir into place,
-//! and only then is the PVC `Bound`. A missing backup path fails the Job with a clear
-//! reason, and the PVC stays `Pending` with a `Restored=False` condition: nothing
-//! half-written is ever in a PVC that reports `Bound`.
+//! `Pending`. The backend's restore reconciler creates a restore Job ([`job`]) for it
+//! (`batch/v1`-shaped, owned by the PVC, like the sync Job); on the embedded backend the
+//! executor runs it as `rclone copy <destination>/<path> <staging dir>`, and the restore
+//! reconciler renames the staging dir into place in the step that writes the PVC `Bound`.
+//! A missing backup path fails the Job with a clear reason, and the PVC stays `Pending`
+//! with a `Restored=False` condition: nothing half-written is ever in a PVC that reports
+//! `Bound`.
 
 pub mod job;
 
