@@ -2,7 +2,7 @@
 //! core/v1 `PersistentVolumeClaim` and `Secret` shapes the embedded backend needs.
 //!
 //! With the `kube` feature, [`DataMoverSpec`] also derives `kube::CustomResource`: the
-//! Kubernetes object is `DataMoverResource`, with the same spec and status ([`crd`](crate::crd)).
+//! Kubernetes object is `DataMoverResource`, with the same spec and status (`datamover::crd`, feature `kube`).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

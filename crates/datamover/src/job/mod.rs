@@ -10,7 +10,7 @@
 //! nothing else); the embedded executor reads the same fields and ignores those that only
 //! a kubelet acts on (security context, termination message, [`STATS_ENV`]).
 //!
-//! Beyond `batch/v1`, the status carries the live [`SyncProgress`] of the running pod and
+//! Beyond `batch/v1`, the status carries the live [`SyncProgress`](crate::progress::SyncProgress) of the running pod and
 //! the last pod's error, so the DataMover can mirror them.
 
 mod model;
@@ -187,7 +187,7 @@ pub fn labels(dm_name: &str) -> BTreeMap<String, String> {
 
 /// The sync Job of `dm` for its clone (`status.restoredPvcName`): `ADD_TIMESTAMP_PREFIX`,
 /// [`STATS_ENV`] and `additionalEnv` (last, so it can override them) as `env`, owned by
-/// `dm`; the rest as [`RcloneJob::build`] makes every Job.
+/// `dm`; the rest as every Job (see the module docs).
 #[must_use]
 pub fn sync_job(dm: &DataMover) -> Job {
     let name = &dm.metadata.name;
