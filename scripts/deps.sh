@@ -19,6 +19,7 @@ test)
         openssl:openssl
         kubectl:kubernetes-client
         chromium:chromium
+        protoc:protobuf-compiler
     )
     ;;
 *)
