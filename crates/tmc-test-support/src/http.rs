@@ -107,26 +107,30 @@ impl Request {
         self
     }
 
-    /// Sends the request and reads the whole answer.
+    /// Sends the request and reads the whole answer (from synchronous test code: it runs
+    /// on the client's own runtime).
     pub fn send(self) -> Result<Reply, Error> {
+        runtime().block_on(self.send_async())
+    }
+
+    /// [`send`](Self::send) for async tests: on the caller's runtime.
+    pub async fn send_async(self) -> Result<Reply, Error> {
         let timeout = self.timeout;
         let what = format!("{} http://{}{}", self.method, self.addr, self.path);
-        runtime()
-            .block_on(async move {
-                let read = async {
-                    let response = self.start().await?;
-                    let (parts, body) = response.into_parts();
-                    let bytes = body
-                        .collect()
-                        .await
-                        .map_err(|e| Error(format!("reading the body: {e}")))?
-                        .to_bytes();
-                    Ok(Reply::new(&parts, bytes))
-                };
-                tokio::time::timeout(timeout, read)
-                    .await
-                    .map_err(|_| Error(format!("no answer within {timeout:?}")))?
-            })
+        let read = async {
+            let response = self.start().await?;
+            let (parts, body) = response.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| Error(format!("reading the body: {e}")))?
+                .to_bytes();
+            Ok(Reply::new(&parts, bytes))
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| Error(format!("no answer within {timeout:?}")))
+            .and_then(|r| r)
             .map_err(|e: Error| Error(format!("{what}: {e}")))
     }
 
