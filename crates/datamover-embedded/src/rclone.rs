@@ -140,6 +140,24 @@ pub fn spawn_restore(
 }
 
 fn start(rclone: &Path, args: [&str; 3], plan: &Plan, uid: &str) -> Result<Child, String> {
+    let mut command = command(rclone, args, plan, uid);
+    command.spawn().map_err(|e| {
+        format!(
+            "cannot start {}: {e} (install rclone or pass --rclone PATH)",
+            rclone.display()
+        )
+    })
+}
+
+/// Variables of the operator's own environment that would change what rclone does with a
+/// destination the secret configures, so they reach rclone only when the secret or
+/// `additionalEnv` sets them: `AWS_CA_BUNDLE` (many corporate machines and CI runners
+/// export it; rclone's S3 client then fails at start-up loading it), and rclone's own
+/// configuration file.
+pub const NOT_INHERITED: &[&str] = &["AWS_CA_BUNDLE", "RCLONE_CONFIG"];
+
+/// The rclone command line and environment of a pod (see [`spawn`]).
+fn command(rclone: &Path, args: [&str; 3], plan: &Plan, uid: &str) -> Command {
     let mut command = Command::new(rclone);
     command
         .args(args)
@@ -161,18 +179,42 @@ fn start(rclone: &Path, args: [&str; 3], plan: &Plan, uid: &str) -> Result<Child
             "--timeout",
             "60s",
         ])
-        .arg(marker(uid))
+        .arg(marker(uid));
+    for name in NOT_INHERITED {
+        if !plan.env.iter().any(|(k, _)| k == name) {
+            command.env_remove(name);
+        }
+    }
+    command
         .envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    command.spawn().map_err(|e| {
-        format!(
-            "cannot start {}: {e} (install rclone or pass --rclone PATH)",
-            rclone.display()
-        )
-    })
+    command
+}
+
+/// rclone's words on a plain (not JSON) stderr line, such as the error it prints before it
+/// starts logging (`Failed to create file system for "...": ...`), without the date and
+/// time it puts first.
+fn plain_line(line: &str) -> Option<&str> {
+    let line = line.trim();
+    let bytes = line.as_bytes();
+    // `YYYY/MM/DD HH:MM:SS `
+    let stamped = bytes.len() > 20
+        && bytes[4] == b'/'
+        && bytes[7] == b'/'
+        && bytes[10] == b' '
+        && bytes[13] == b':'
+        && bytes[16] == b':'
+        && bytes[19] == b' ';
+    let text = if stamped {
+        line[20..].trim_start()
+    } else {
+        line
+    };
+    let text = text.strip_prefix("ERROR :").map_or(text, str::trim_start);
+    (!text.is_empty()).then_some(text)
 }
 
 /// Follows a started sync to its end, publishing its progress as rclone reports it (every
@@ -187,10 +229,16 @@ pub async fn follow(
 ) -> Result<SyncProgress, String> {
     let mut last = SyncProgress::default();
     let mut last_error = String::new();
+    let mut last_plain = String::new();
     if let Some(stderr) = child.stderr.take() {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                // What rclone prints before its JSON log starts: the reason it cannot
+                // start at all, in its own words.
+                if let Some(text) = plain_line(&line) {
+                    last_plain = text.to_owned();
+                }
                 continue;
             };
             if let Some(stats) = entry.get("stats") {
@@ -217,6 +265,9 @@ pub async fn follow(
         progress.send_replace(last);
         Ok(last)
     } else {
+        if last_error.is_empty() {
+            last_error = last_plain;
+        }
         let detail = if last_error.is_empty() {
             String::new()
         } else {
@@ -343,6 +394,73 @@ mod tests {
         assert!(
             err.starts_with("the secret names no destination: set DESTINATION"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_operators_aws_ca_bundle_and_rclone_config_do_not_reach_rclone_unless_set() {
+        let plan = Plan::new(&values(&[("DESTINATION", "/backups/")]), &[], None).unwrap();
+        let cmd = command(Path::new("rclone"), ["sync", "a/", "b"], &plan, "u");
+        let removed: Vec<_> = cmd
+            .as_std()
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(removed, ["AWS_CA_BUNDLE", "RCLONE_CONFIG"]);
+        let own = Plan::new(
+            &values(&[
+                ("DESTINATION", "/backups/"),
+                ("AWS_CA_BUNDLE", "/etc/ca.pem"),
+            ]),
+            &[],
+            None,
+        )
+        .unwrap();
+        let cmd = command(Path::new("rclone"), ["sync", "a/", "b"], &own, "u");
+        let envs: Vec<_> = cmd
+            .as_std()
+            .get_envs()
+            .filter(|(k, _)| *k == "AWS_CA_BUNDLE")
+            .map(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(envs, [Some("/etc/ca.pem".to_owned())]);
+    }
+
+    #[test]
+    fn a_plain_stderr_line_reads_as_rclones_words() {
+        assert_eq!(
+            plain_line(
+                "2026/12/06 03:50:00 Failed to create file system for \"x:y\": didn't find section in config file\n"
+            ),
+            Some("Failed to create file system for \"x:y\": didn't find section in config file")
+        );
+        assert_eq!(
+            plain_line("2026/12/06 03:50:00 ERROR : too bad"),
+            Some("too bad")
+        );
+        assert_eq!(plain_line("  \n"), None);
+    }
+
+    /// A remote rclone cannot build fails before the JSON log starts: the failure says why
+    /// in rclone's own words (real rclone, a destination under a temp dir's name only).
+    #[tokio::test]
+    async fn a_sync_that_cannot_start_says_why_in_rclones_words() {
+        let dir = crate::testdir::tempdir();
+        std::fs::write(dir.join("a.txt"), "a").unwrap();
+        let plan = Plan::new(
+            &values(&[("DESTINATION", "nosuchremote:backups")]),
+            &[],
+            None,
+        )
+        .unwrap();
+        let child = spawn(Path::new("rclone"), &dir, &plan, "test-uid").unwrap();
+        let (tx, _rx) = tokio::sync::watch::channel(SyncProgress::default());
+        let err = follow(child, &plan, &tx).await.unwrap_err();
+        // The destination is the secret's value: scrubbed, like every secret value.
+        assert_eq!(
+            err,
+            "rclone exited with exit status: 1: Failed to create file system for \"***\": didn't find section in config file"
         );
     }
 }
