@@ -114,7 +114,10 @@ impl OtelEndpoint {
     }
 
     /// Counts the request as active; returns its connection index for [`finish`](Self::finish).
-    #[inline]
+    /// Out of line and cold, so the default naming's request path pays only the check that
+    /// there is no `OtelEndpoint`.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn start<B>(&self, request: &Request<B>) -> u8 {
         let connection = connection(request, self.https_default);
         self.active(connection).increment(1.0);
@@ -122,6 +125,8 @@ impl OtelEndpoint {
     }
 
     /// Counts the request as no longer active and observes its duration.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn finish(&self, connection: u8, status: u16, seconds: f64) {
         self.active(connection).decrement(1.0);
         {
