@@ -205,7 +205,8 @@ impl<E> ApiMetricsLayer<E> {
 
     /// The most distinct route templates this layer labels; requests to further templates
     /// are labelled `__overflow__` and counted in
-    /// `tmc_metrics_series_folded_total{metric="tmc_api_requests_total"}`. At least 1.
+    /// `tmc_metrics_series_folded_total{metric="tmc_api_requests_total"}` (with
+    /// `Naming::OpenTelemetry`, `metric="http_server_request_duration_seconds"`). At least 1.
     pub fn max_endpoints(self, max: usize) -> Self {
         self.reconfigure(|c| c.max_endpoints = max.max(1))
     }
