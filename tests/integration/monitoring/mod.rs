@@ -11,5 +11,6 @@ mod formats;
 mod native;
 mod promql;
 mod rules;
+mod semconv;
 mod server;
 mod support;

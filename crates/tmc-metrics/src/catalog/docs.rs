@@ -3,6 +3,18 @@
 use super::{CATALOG, MetricKind, NATIVE_HISTOGRAMS, NativeHistogram, Subsystem};
 use std::fmt::Write as _;
 
+/// What the OpenTelemetry naming's labels hold, under its table.
+const HTTP_NOTE: &str = "\n`ApiMetricsLayer::naming(Naming::OpenTelemetry)` records these in place of the \
+    `tmc_api_*` families, `Naming::Both` beside them; the default records only `tmc_api_*`. \
+    The attributes of OpenTelemetry's HTTP server semantic conventions become labels with \
+    underscores. `http_request_method` is one of the nine standard methods or `_OTHER`; \
+    `http_route` is the route template (the groups, cap and `__overflow__` of `endpoint`), \
+    left out on requests that matched no route; `url_scheme` is `http` or `https`; \
+    `network_protocol_version` is `1.0`, `1.1`, `2` or `3`. `error_type` is set only on \
+    failures: the status code on a 5xx, `_OTHER` when the service or the response body \
+    failed, `cancelled` when the request was dropped first (these two have no \
+    `http_response_status_code`). The body sizes are labelled by method and route only.\n";
+
 /// Renders the metrics reference as Markdown: one table per subsystem with every family's
 /// name, type, labels, buckets and help text, then the native histograms and the names that
 /// differ from the seeds.
@@ -54,6 +66,9 @@ pub fn render_markdown() -> String {
                 "| `{}` | {} | {} | {} | {} |",
                 def.name, def.kind, labels, buckets, def.help
             );
+        }
+        if subsystem == Subsystem::Http {
+            out.push_str(HTTP_NOTE);
         }
     }
     out.push_str(

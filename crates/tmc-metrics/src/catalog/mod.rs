@@ -17,10 +17,15 @@
 
 mod docs;
 mod families;
+mod http;
 mod native;
 
 pub use docs::render_markdown;
 pub use families::*;
+pub use http::{
+    HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_DURATION_BUCKETS, HTTP_SERVER_REQUEST_BODY_SIZE_BYTES,
+    HTTP_SERVER_REQUEST_DURATION_SECONDS, HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES,
+};
 pub use native::{NATIVE_HISTOGRAMS, NativeHistogram};
 
 /// The type of a metric family, as Prometheus names it.
@@ -73,6 +78,8 @@ pub enum Subsystem {
     Recovery,
     /// Process and API metrics.
     System,
+    /// HTTP server metrics under OpenTelemetry's semantic-convention names.
+    Http,
     /// The controller runtime and its work queue.
     Controller,
     /// Metrics about the metric system itself.
@@ -93,6 +100,7 @@ impl Subsystem {
             Self::Cluster => "TMC clusters",
             Self::Recovery => "TMC recovery",
             Self::System => "TMC system and API",
+            Self::Http => "HTTP server (OpenTelemetry semantic conventions)",
             Self::Controller => "Controller runtime",
             Self::Meta => "The metric system itself",
         }

@@ -6,8 +6,9 @@
 //! default; `MetricsBuilder::native_histogram` sets or removes one for any family.
 
 use super::{
-    CONTROLLER_RUNTIME_RECONCILE_TIME_SECONDS, DATAMOVER_PHASE_DURATION_SECONDS, MetricDef,
-    TMC_API_REQUEST_DURATION_SECONDS, TMC_COMPONENT_OPERATION_DURATION_SECONDS,
+    CONTROLLER_RUNTIME_RECONCILE_TIME_SECONDS, DATAMOVER_PHASE_DURATION_SECONDS,
+    HTTP_SERVER_REQUEST_DURATION_SECONDS, MetricDef, TMC_API_REQUEST_DURATION_SECONDS,
+    TMC_COMPONENT_OPERATION_DURATION_SECONDS,
 };
 
 /// The shape of a native histogram: its resolution, its zero bucket and its bucket budget.
@@ -57,9 +58,14 @@ impl Default for NativeHistogram {
 }
 
 /// The catalog families with a native histogram by default: the latencies of API requests,
-/// operations, reconciles and DataMover phases.
+/// operations, reconciles and DataMover phases, and OpenTelemetry's
+/// `http_server_request_duration_seconds`.
 pub static NATIVE_HISTOGRAMS: &[(&MetricDef, NativeHistogram)] = &[
     (&TMC_API_REQUEST_DURATION_SECONDS, NativeHistogram::DEFAULT),
+    (
+        &HTTP_SERVER_REQUEST_DURATION_SECONDS,
+        NativeHistogram::DEFAULT,
+    ),
     (
         &TMC_COMPONENT_OPERATION_DURATION_SECONDS,
         NativeHistogram::DEFAULT,

@@ -618,6 +618,23 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
         .record(512.0);
     c.histogram(&catalog::TMC_API_RESPONSE_BODY_SIZE_BYTES, ["GET", value])
         .record(512.0);
+    c.histogram(
+        &catalog::HTTP_SERVER_REQUEST_DURATION_SECONDS,
+        ["GET", value, "500", "http", "1.1", "500"],
+    )
+    .record(0.25);
+    c.gauge(&catalog::HTTP_SERVER_ACTIVE_REQUESTS, ["GET", "http"])
+        .increment(1.0);
+    c.histogram(
+        &catalog::HTTP_SERVER_REQUEST_BODY_SIZE_BYTES,
+        ["GET", value],
+    )
+    .record(512.0);
+    c.histogram(
+        &catalog::HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES,
+        ["GET", value],
+    )
+    .record(512.0);
     // The controller runtime records these through the generic handles.
     for def in CATALOG.iter().filter(|d| {
         matches!(

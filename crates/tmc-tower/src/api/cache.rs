@@ -2,14 +2,17 @@
 //! lookup and a few atomic operations, never label formatting.
 
 use super::labels::{METHODS, OVERFLOW_ENDPOINT, UNMATCHED_ENDPOINT, status_label};
+use super::otel::{Fanout, Naming, OtelEndpoint};
 use rustc_hash::FxBuildHasher;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use tmc_metrics::MetricsCollector;
 use tmc_metrics::catalog::{
-    TMC_API_REQUEST_BODY_SIZE_BYTES, TMC_API_REQUEST_DURATION_SECONDS, TMC_API_REQUESTS_IN_FLIGHT,
-    TMC_API_REQUESTS_TOTAL, TMC_API_RESPONSE_BODY_SIZE_BYTES, TMC_METRICS_SERIES_FOLDED_TOTAL,
+    HTTP_SERVER_REQUEST_BODY_SIZE_BYTES, HTTP_SERVER_REQUEST_DURATION_SECONDS,
+    HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES, TMC_API_REQUEST_BODY_SIZE_BYTES,
+    TMC_API_REQUEST_DURATION_SECONDS, TMC_API_REQUESTS_IN_FLIGHT, TMC_API_REQUESTS_TOTAL,
+    TMC_API_RESPONSE_BODY_SIZE_BYTES, TMC_METRICS_SERIES_FOLDED_TOTAL,
 };
 use tmc_metrics::metrics::{Counter, Gauge, Histogram};
 
@@ -23,6 +26,10 @@ pub(crate) struct Config {
     pub(crate) grpc: bool,
     /// Whether requests get an `api_request` span (when a subscriber wants it).
     pub(crate) spans: bool,
+    /// Which families are recorded.
+    pub(crate) naming: Naming,
+    /// The `url_scheme` of requests whose URI names none: `https` when set.
+    pub(crate) https: bool,
 }
 
 /// `FxHash` (`rustc-hash`): route templates are short and not attacker-chosen (unmatched
@@ -52,10 +59,12 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     pub(crate) fn new(collector: MetricsCollector, config: Config) -> Self {
-        let folded = collector.counter(
-            &TMC_METRICS_SERIES_FOLDED_TOTAL,
-            [TMC_API_REQUESTS_TOTAL.name],
-        );
+        let folded_family = if config.naming.tmc() {
+            TMC_API_REQUESTS_TOTAL.name
+        } else {
+            HTTP_SERVER_REQUEST_DURATION_SECONDS.name
+        };
+        let folded = collector.counter(&TMC_METRICS_SERIES_FOLDED_TOTAL, [folded_family]);
         Self {
             collector,
             clock: quanta::Clock::new(),
@@ -76,7 +85,7 @@ impl Shared {
     ) -> Option<Arc<Endpoint>> {
         let (index, method_label) = method;
         let Some(template) = template else {
-            return Some(self.fixed(&self.unmatched[index], method_label, UNMATCHED_ENDPOINT));
+            return Some(self.fixed(&self.unmatched[index], method_label, None));
         };
         let map = &self.by_method[index];
         if let Some(entry) = map
@@ -94,7 +103,7 @@ impl Shared {
         }
         if self.templates.load(Ordering::Relaxed) >= self.config.max_endpoints {
             self.folded.increment(1);
-            return Some(self.fixed(&self.overflow[index], method_label, OVERFLOW_ENDPOINT));
+            return Some(self.fixed(&self.overflow[index], method_label, Some(OVERFLOW_ENDPOINT)));
         }
         let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
         let label = self
@@ -105,7 +114,12 @@ impl Shared {
         map.entry(template.into())
             .or_insert_with(|| {
                 self.templates.fetch_add(1, Ordering::Relaxed);
-                Some(Arc::new(Endpoint::new(self, method_label, template, label)))
+                Some(Arc::new(Endpoint::new(
+                    self,
+                    method_label,
+                    template,
+                    Some(label),
+                )))
             })
             .clone()
     }
@@ -139,7 +153,7 @@ impl Shared {
         &self,
         slot: &OnceLock<Arc<Endpoint>>,
         method: &'static str,
-        label: &str,
+        label: Option<&str>,
     ) -> Arc<Endpoint> {
         slot.get_or_init(|| Arc::new(Endpoint::new(self, method, "", label)))
             .clone()
@@ -177,6 +191,10 @@ pub(crate) struct Endpoint {
     others: RwLock<Vec<(u16, Handles)>>,
     /// Request and response body size histograms, made on first use (opt-in).
     sizes: OnceLock<[Histogram; 2]>,
+    /// The `tmc_api_*` families are recorded (else their handles are no-ops).
+    tmc: bool,
+    /// The handles under OpenTelemetry's names, with `Naming::OpenTelemetry` or `Both`.
+    pub(crate) otel: Option<Box<OtelEndpoint>>,
 }
 
 struct Handles {
@@ -194,19 +212,35 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    fn new(shared: &Shared, method: &'static str, template: &str, label: &str) -> Self {
+    /// `label` is `None` for requests that matched no route.
+    fn new(shared: &Shared, method: &'static str, template: &str, label: Option<&str>) -> Self {
+        let naming = shared.config.naming;
+        let tmc_label = label.unwrap_or(UNMATCHED_ENDPOINT);
         Self {
             collector: shared.collector.clone(),
             clock: shared.clock.clone(),
             method,
             template: template.into(),
-            label: label.into(),
-            in_flight: shared
-                .collector
-                .gauge(&TMC_API_REQUESTS_IN_FLIGHT, [method, label]),
+            label: tmc_label.into(),
+            in_flight: if naming.tmc() {
+                shared
+                    .collector
+                    .gauge(&TMC_API_REQUESTS_IN_FLIGHT, [method, tmc_label])
+            } else {
+                Gauge::noop()
+            },
             first: OnceLock::new(),
             others: RwLock::new(Vec::new()),
             sizes: OnceLock::new(),
+            tmc: naming.tmc(),
+            otel: naming.otel().then(|| {
+                Box::new(OtelEndpoint::new(
+                    &shared.collector,
+                    method,
+                    label,
+                    shared.config.https,
+                ))
+            }),
         }
     }
 
@@ -214,12 +248,28 @@ impl Endpoint {
     pub(crate) fn sizes(&self) -> &[Histogram; 2] {
         self.sizes.get_or_init(|| {
             let labels = [self.method, &*self.label];
-            [
-                self.collector
-                    .histogram(&TMC_API_REQUEST_BODY_SIZE_BYTES, labels),
-                self.collector
-                    .histogram(&TMC_API_RESPONSE_BODY_SIZE_BYTES, labels),
-            ]
+            let tmc = self.tmc.then(|| {
+                [
+                    self.collector
+                        .histogram(&TMC_API_REQUEST_BODY_SIZE_BYTES, labels),
+                    self.collector
+                        .histogram(&TMC_API_RESPONSE_BODY_SIZE_BYTES, labels),
+                ]
+            });
+            let otel = self.otel.as_ref().map(|otel| {
+                [
+                    otel.by_route(&HTTP_SERVER_REQUEST_BODY_SIZE_BYTES),
+                    otel.by_route(&HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES),
+                ]
+            });
+            match (tmc, otel) {
+                (Some([a, b]), Some([c, d])) => [
+                    Histogram::from_arc(Arc::new(Fanout(a, c))),
+                    Histogram::from_arc(Arc::new(Fanout(b, d))),
+                ],
+                (Some(one), None) | (None, Some(one)) => one,
+                (None, None) => [Histogram::noop(), Histogram::noop()],
+            }
         })
     }
 
@@ -256,6 +306,12 @@ impl Endpoint {
     }
 
     fn handles(&self, status: u16) -> Handles {
+        if !self.tmc {
+            return Handles {
+                requests: Counter::noop(),
+                duration: Histogram::noop(),
+            };
+        }
         let code = status_label(status);
         let labels = [self.method, &*self.label, &*code];
         Handles {

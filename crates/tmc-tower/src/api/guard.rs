@@ -13,6 +13,8 @@ pub(crate) struct RequestGuard {
     /// Raw clock reading at the call (see `quanta::Clock::raw`).
     start: u64,
     status: u16,
+    /// The request's protocol version and scheme, for OpenTelemetry's names (else 0).
+    connection: u8,
     /// The request's `api_request` span; `None` when spans are off or no subscriber wants
     /// it, so a disabled span is never entered, exited or dropped (each would check for a
     /// `log` logger when tracing's `log` feature is on).
@@ -21,7 +23,11 @@ pub(crate) struct RequestGuard {
 
 impl RequestGuard {
     #[inline]
-    pub(crate) fn start(endpoint: Arc<Endpoint>, spans: bool) -> Self {
+    pub(crate) fn start<B>(
+        endpoint: Arc<Endpoint>,
+        spans: bool,
+        request: &http::Request<B>,
+    ) -> Self {
         let span = (spans && info_wanted())
             .then(|| {
                 tracing::info_span!(
@@ -34,11 +40,16 @@ impl RequestGuard {
             })
             .filter(|span| !span.is_disabled());
         endpoint.in_flight.increment(1.0);
+        let connection = match &endpoint.otel {
+            Some(otel) => otel.start(request),
+            None => 0,
+        };
         let start = endpoint.clock.raw();
         Self {
             endpoint,
             start,
             status: STATUS_CANCELLED,
+            connection,
             span,
         }
     }
@@ -92,7 +103,11 @@ impl Drop for RequestGuard {
             .clock
             .delta_as_nanos(self.start, self.endpoint.clock.raw());
         #[allow(clippy::cast_precision_loss)] // exact below 104 days
-        self.endpoint.record(self.status, nanos as f64 / 1e9);
+        let seconds = nanos as f64 / 1e9;
+        self.endpoint.record(self.status, seconds);
+        if let Some(otel) = &self.endpoint.otel {
+            otel.finish(self.connection, self.status, seconds);
+        }
     }
 }
 

@@ -51,6 +51,8 @@ impl ApiMetricsLayer<DefaultEndpoint> {
             at_head: false,
             grpc: false,
             spans: true,
+            naming: super::Naming::Tmc,
+            https: false,
         };
         let shared = Arc::new(Shared::new(collector.clone(), config.clone()));
         Self {
@@ -148,8 +150,10 @@ impl<E> ApiMetricsLayer<E> {
     }
 
     /// A layer recording request and response body sizes
-    /// (`tmc_api_request_body_size_bytes`, `tmc_api_response_body_size_bytes`) with this
-    /// layer's endpoints: same labels, exclusions, groups and cap. Opt-in, because it wraps
+    /// (`tmc_api_request_body_size_bytes`, `tmc_api_response_body_size_bytes`, or under
+    /// OpenTelemetry's names `http_server_request_body_size_bytes` and
+    /// `http_server_response_body_size_bytes{http_request_method,http_route}`, as
+    /// [`naming`](Self::naming) says) with this layer's endpoints: same labels, exclusions, groups and cap. Opt-in, because it wraps
     /// the request body too (an inner axum route re-boxes it). Stack it beside this layer;
     /// see [`BodySizeLayer`](super::BodySizeLayer).
     pub fn body_sizes(&self) -> super::BodySizeLayer<E>
@@ -159,9 +163,50 @@ impl<E> ApiMetricsLayer<E> {
         super::BodySizeLayer::new(self.shared.clone(), self.endpoint.clone())
     }
 
+    /// Which names the layer records under: the `tmc_api_*` families (the default),
+    /// OpenTelemetry's HTTP server semantic conventions (`http_server_request_duration_seconds`
+    /// and the rest), or both; see [`Naming`](super::Naming). Fixed when the layer is built: the
+    /// default path does no per-request work for the names it does not record. Body sizes
+    /// ([`body_sizes`](Self::body_sizes)) follow the same choice; call this first.
+    ///
+    /// ```
+    /// use axum::{Router, body::Body, routing::get};
+    /// use http::Request;
+    /// use tmc_metrics::Metrics;
+    /// use tmc_tower::api::{ApiMetricsLayer, Naming};
+    /// use tower::ServiceExt;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let metrics = Metrics::builder().build()?;
+    /// let app = Router::new()
+    ///     .route("/users/{id}", get(|| async { "user" }))
+    ///     .layer(ApiMetricsLayer::new(&metrics).naming(Naming::OpenTelemetry));
+    /// let response = app.oneshot(Request::get("/users/42").body(Body::empty())?).await?;
+    /// axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+    ///
+    /// let text = metrics.render();
+    /// assert!(text.contains(
+    ///     r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200",url_scheme="http",network_protocol_version="1.1"} 1"#
+    /// ));
+    /// assert!(!text.contains("tmc_api_requests_total{"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn naming(self, naming: super::Naming) -> Self {
+        self.reconfigure(|c| c.naming = naming)
+    }
+
+    /// Labels requests whose URI names no scheme (HTTP/1.1's origin-form, what a server
+    /// behind its own TLS sees) `url_scheme="https"` instead of `http`, under OpenTelemetry's
+    /// names. A URI with a scheme (HTTP/2's `:scheme`) keeps its own.
+    pub fn url_scheme_https(self, https: bool) -> Self {
+        self.reconfigure(|c| c.https = https)
+    }
+
     /// The most distinct route templates this layer labels; requests to further templates
     /// are labelled `__overflow__` and counted in
-    /// `tmc_metrics_series_folded_total{metric="tmc_api_requests_total"}`. At least 1.
+    /// `tmc_metrics_series_folded_total{metric="tmc_api_requests_total"}` (with
+    /// `Naming::OpenTelemetry`, `metric="http_server_request_duration_seconds"`). At least 1.
     pub fn max_endpoints(self, max: usize) -> Self {
         self.reconfigure(|c| c.max_endpoints = max.max(1))
     }

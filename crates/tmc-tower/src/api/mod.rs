@@ -27,6 +27,10 @@
 //!
 //! Opt-in body sizes: [`ApiMetricsLayer::body_sizes`].
 //!
+//! OpenTelemetry's HTTP server names (`http_server_request_duration_seconds`,
+//! `http_server_active_requests`, ...) in place of these, or beside them:
+//! [`ApiMetricsLayer::naming`] with a [`Naming`].
+//!
 //! Inside a `Router`, the layer covers the fallback (unmatched requests) too:
 //!
 //! ```
@@ -57,6 +61,7 @@ mod future;
 mod guard;
 mod labels;
 mod layer;
+mod otel;
 #[cfg(feature = "axum")]
 mod routes;
 mod service;
@@ -72,6 +77,7 @@ pub use labels::{
     OVERFLOW_ENDPOINT, ResolveEndpoint, UNMATCHED_ENDPOINT,
 };
 pub use layer::{ApiMetricsLayer, DEFAULT_MAX_ENDPOINTS};
+pub use otel::Naming;
 #[cfg(feature = "axum")]
 pub use routes::{ApiRoutes, MeteredFuture, MeteredRouter};
 pub use service::ApiMetrics;

@@ -66,7 +66,7 @@ where
         let guard = route
             .shared
             .endpoint_cached(route, method, self.endpoint.resolve(&request).as_deref())
-            .map(|endpoint| RequestGuard::start(endpoint, route.shared.config.spans));
+            .map(|endpoint| RequestGuard::start(endpoint, route.shared.config.spans, &request));
         let head_only = request.method() == http::Method::HEAD;
         let config = &route.shared.config;
         let flags = Flags {
