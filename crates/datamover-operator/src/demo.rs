@@ -104,7 +104,7 @@ pub(crate) async fn run(
         source.display()
     );
     for _ in 0..600 {
-        if let Some(dm) = store.datamover("default", "demo-backup")
+        if let Some(dm) = store.object::<datamover::types::DataMover>("default", "demo-backup")
             && (dm.status.phase == "Completed" || dm.status.phase == "Failed")
         {
             println!("demo: DataMover default/demo-backup is {}", dm.status.phase);

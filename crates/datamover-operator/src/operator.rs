@@ -10,7 +10,7 @@ use datamover::types::DataMover;
 use datamover_embedded::Embedded;
 use datamover_embedded::executor::{Executor, ExecutorConfig, RclonePods};
 use datamover_embedded::policy::Policy;
-use datamover_embedded::store::{DataMovers, EmbeddedStore, Jobs, Pvcs};
+use datamover_embedded::store::EmbeddedStore;
 use datamover_embedded::volumes::Volumes;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -420,12 +420,12 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     let controller = {
         let (metrics, args, stop) = (obs.metrics.clone(), args.clone(), stopped(stop_rx.clone()));
         tokio::spawn(async move {
-            let pvcs = store.clone();
+            let pvcs = store.of::<datamover::types::PersistentVolumeClaim>();
             drive(
-                DataMovers(store.clone()),
-                Jobs(store.clone()),
+                store.of::<datamover::types::DataMover>(),
+                store.of::<datamover::job::Job>(),
                 // A clone binding (the provisioner's copy done) brings its DataMover back.
-                move |c| c.owns::<datamover::types::PersistentVolumeClaim>(Pvcs(pvcs)),
+                move |c| c.owns::<datamover::types::PersistentVolumeClaim>(pvcs),
                 cluster,
                 &metrics,
                 &args,

@@ -10,7 +10,6 @@ use datamover::schedule::reconciler::{self as schedule, ScheduleCluster, Schedul
 use datamover::types::{DataMover, PersistentVolumeClaim};
 use datamover_embedded::Embedded;
 use datamover_embedded::restore::{self as restore, PopulatorContext};
-use datamover_embedded::store::{DataMovers, Jobs, Pvcs, Schedules};
 use datamover_kube::KubeCluster;
 use std::future::Future;
 use std::sync::Arc;
@@ -105,15 +104,15 @@ pub(crate) async fn run(
     let store = Arc::clone(&cluster.store);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let census = tokio::spawn(datamover::schedule::census::run(
-        Schedules(Arc::clone(&store)),
+        store.of::<DataMoverSchedule>(),
         Arc::clone(&clock),
         metrics.collector(),
         Duration::from_secs(5),
     ));
     let stop = Stop::new();
     let schedules = spawn_schedules(
-        Schedules(Arc::clone(&store)),
-        DataMovers(Arc::clone(&store)),
+        store.of::<DataMoverSchedule>(),
+        store.of::<DataMover>(),
         Arc::clone(&cluster),
         clock,
         &metrics,
@@ -123,8 +122,8 @@ pub(crate) async fn run(
         cluster,
         metrics: metrics.collector(),
     });
-    let restores = Controller::new("datamoverpopulator", Pvcs(Arc::clone(&store)))
-        .owns(Jobs(Arc::clone(&store)))
+    let restores = Controller::new("datamoverpopulator", store.of::<PersistentVolumeClaim>())
+        .owns(store.of::<Job>())
         .reconciler(reconciler_fn(
             tmc_tower::operation::instrument_reconcile(
                 metrics.collector().operation(

@@ -121,10 +121,8 @@ impl Hub {
     }
 
     async fn forward(self, mut stop: watch::Receiver<bool>) {
-        let mut datamovers = tmc_runtime::Store::watch(&datamover_embedded::store::DataMovers(
-            self.inner.store.clone(),
-        ));
-        let mut jobs = self.inner.store.watch_jobs();
+        let mut datamovers = self.inner.store.watch::<DataMover>();
+        let mut jobs = self.inner.store.watch::<Job>();
         loop {
             let update = tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
@@ -181,7 +179,13 @@ impl Hub {
             .iter()
             .map(to_json)
             .collect();
-        let jobs: Vec<Value> = self.inner.store.jobs().iter().map(job_json).collect();
+        let jobs: Vec<Value> = self
+            .inner
+            .store
+            .objects::<Job>(None)
+            .iter()
+            .map(job_json)
+            .collect();
         let charts = self
             .inner
             .charts
