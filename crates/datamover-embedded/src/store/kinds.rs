@@ -7,6 +7,7 @@ use datamover::manifest::Object;
 use datamover::populator::DataMoverPopulator;
 use datamover::schedule::DataMoverSchedule;
 use datamover::types::{DataMover, Kind, ObjectMeta, PersistentVolumeClaim, Secret};
+use std::any::Any;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -134,8 +135,12 @@ pub(super) enum Change<'a> {
     Deleted(ObjectKey),
 }
 
+/// One changed object, shared by every watcher of its kind: made by the first, an
+/// `Arc<K>` behind the type erasure.
+type Shared = Option<Arc<dyn Any + Send + Sync>>;
+
 /// Sends one change on; `false` once the receiver is gone.
-type Sink = Box<dyn Fn(&Change<'_>) -> bool + Send>;
+type Sink = Box<dyn Fn(&Change<'_>, &mut Shared) -> bool + Send>;
 
 /// The watchers, keyed by the kind they watch.
 #[derive(Default)]
@@ -153,9 +158,16 @@ impl Watchers {
     /// A new watcher of `K`.
     pub(super) fn add<K: Stored>(&mut self) -> UnboundedReceiver<Event<K>> {
         let (tx, rx): (UnboundedSender<Event<K>>, _) = unbounded_channel();
-        let sink: Sink = Box::new(move |change| match change {
+        let sink: Sink = Box::new(move |change, shared| match change {
             Change::Applied(o) => {
-                K::in_object(o).is_none_or(|o| tx.send(Event::Applied(Arc::new(o.clone()))).is_ok())
+                let Some(object) = K::in_object(o) else {
+                    return true;
+                };
+                let any = shared.get_or_insert_with(|| Arc::new(object.clone()));
+                match Arc::clone(any).downcast::<K>() {
+                    Ok(object) => tx.send(Event::Applied(object)).is_ok(),
+                    Err(_) => tx.send(Event::Applied(Arc::new(object.clone()))).is_ok(),
+                }
             }
             Change::Deleted(key) => tx.send(Event::Deleted(key.clone())).is_ok(),
         });
@@ -166,7 +178,8 @@ impl Watchers {
     /// Tells the watchers of `kind` of `change`, dropping those whose receiver is gone.
     pub(super) fn send(&mut self, kind: Kind, change: &Change<'_>) {
         if let Some(sinks) = self.0.get_mut(&kind) {
-            sinks.retain(|sink| sink(change));
+            let mut shared = None;
+            sinks.retain(|sink| sink(change, &mut shared));
         }
     }
 }
