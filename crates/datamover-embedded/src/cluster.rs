@@ -8,6 +8,7 @@ use crate::store::{EmbeddedStore, StoreError};
 use crate::volumes::Volumes;
 use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
 use datamover::job::{self, Job};
+use datamover::schedule::DataMoverSchedule;
 use datamover::types::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,11 +51,11 @@ impl Embedded {
         match kind {
             Kind::DataMover => clones.extend(
                 self.store
-                    .datamover(namespace, name)
+                    .object::<DataMover>(namespace, name)
                     .map(|dm| dm.status.restored_pvc_name),
             ),
             Kind::DataMoverSchedule => {
-                if let Some(s) = self.store.schedule(namespace, name) {
+                if let Some(s) = self.store.object::<DataMoverSchedule>(namespace, name) {
                     clones.extend(
                         self.store
                             .datamovers_owned_by(namespace, &s.metadata.uid)
@@ -65,9 +66,11 @@ impl Embedded {
             }
             _ => {}
         }
+        let (ns, n) = (namespace.to_owned(), name.to_owned());
         if !self
             .store
-            .delete(kind, namespace, name)
+            .write(move |s| s.delete(kind, &ns, &n))
+            .await
             .map_err(DeleteError::Store)?
         {
             return Ok(false);
@@ -102,11 +105,12 @@ pub enum DeleteError {
 
 impl Cluster for Embedded {
     fn datamover(&self, namespace: &str, name: &str) -> Option<DataMover> {
-        self.store.datamover(namespace, name)
+        self.store.object::<DataMover>(namespace, name)
     }
 
     async fn write_status(&self, dm: &DataMover) -> Result<DataMover, ClusterError> {
-        Ok(self.store.update_status(dm)?)
+        let dm = dm.clone();
+        Ok(self.store.write(move |s| s.update_status(&dm)).await?)
     }
 
     async fn claim_clone_name(
@@ -114,15 +118,19 @@ impl Cluster for Embedded {
         dm: &DataMover,
         unix_seconds: u64,
     ) -> Result<DataMover, ClusterError> {
-        Ok(self.store.claim_clone_name(dm, unix_seconds)?)
+        let dm = dm.clone();
+        Ok(self
+            .store
+            .write(move |s| s.claim_clone_name(&dm, unix_seconds))
+            .await?)
     }
 
     fn pvc(&self, namespace: &str, name: &str) -> Option<PersistentVolumeClaim> {
-        self.store.pvc(namespace, name)
+        self.store.object::<PersistentVolumeClaim>(namespace, name)
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
-        self.store.secret(namespace, name)
+        self.store.object::<Secret>(namespace, name)
     }
 
     async fn clone_pvc(
@@ -131,7 +139,7 @@ impl Cluster for Embedded {
         source: &PersistentVolumeClaim,
         clone: &str,
     ) -> Result<CloneState, ClusterError> {
-        if let Some(existing) = self.store.pvc(namespace, clone) {
+        if let Some(existing) = self.store.object::<PersistentVolumeClaim>(namespace, clone) {
             // Ours (a clone of this source) or a foreign PVC that took the name.
             if crate::clones::clone_source(&existing) != Some(&source.metadata.name) {
                 return Err(ClusterError::Volume(format!(
@@ -160,16 +168,9 @@ impl Cluster for Embedded {
         // Owned by the DataMover that claimed the name: deleting it deletes its clone.
         let owner = self
             .store
-            .list(Kind::DataMover, Some(namespace))
+            .objects::<DataMover>(Some(namespace))
             .into_iter()
-            .find_map(|o| match o {
-                datamover::manifest::Object::DataMover(dm)
-                    if dm.status.restored_pvc_name == clone =>
-                {
-                    Some(dm)
-                }
-                _ => None,
-            })
+            .find(|dm| dm.status.restored_pvc_name == clone)
             .ok_or_else(|| {
                 ClusterError::Volume(format!(
                     "no DataMover in {namespace} claims the clone {clone}"
@@ -205,7 +206,7 @@ impl Cluster for Embedded {
             "datamover.a-cup-of.coffee/clone-of".into(),
             source.metadata.name.clone(),
         );
-        self.store.put_pvc(pvc)?;
+        self.store.write(move |s| s.put_pvc(pvc)).await?;
         // The provisioner copies it; its `Bound` event brings the DataMover back.
         Ok(CloneState::Pending)
     }
@@ -215,8 +216,10 @@ impl Cluster for Embedded {
             .remove(namespace, name)
             .await
             .map_err(ClusterError::Volume)?;
+        let (ns, name) = (namespace.to_owned(), name.to_owned());
         self.store
-            .delete(Kind::PersistentVolumeClaim, namespace, name)?;
+            .write(move |s| s.delete(Kind::PersistentVolumeClaim, &ns, &name))
+            .await?;
         Ok(())
     }
 
@@ -230,17 +233,17 @@ impl Cluster for Embedded {
     }
 
     fn job(&self, namespace: &str, name: &str) -> Option<Job> {
-        self.store.job(namespace, name)
+        self.store.object::<Job>(namespace, name)
     }
 
     async fn create_job(&self, dm: &DataMover) -> Result<(Job, bool), ClusterError> {
         let job = job::sync_job(dm);
         let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
-        match self.store.create_job(job) {
+        match self.store.write(move |s| s.create(job)).await {
             Ok(job) => Ok((job, true)),
             Err(StoreError::AlreadyExists { .. }) => self
                 .store
-                .job(&ns, &name)
+                .object::<Job>(&ns, &name)
                 .map(|j| (j, false))
                 .ok_or_else(|| ClusterError::Sync(format!("the Job {ns}/{name} vanished"))),
             Err(e) => Err(e.into()),

@@ -9,12 +9,13 @@
 use crate::cluster::Embedded;
 use crate::store::StoreError;
 use datamover::backend::ClusterError;
+use datamover::job::Job;
 use datamover::job::JobOutcome;
-use datamover::manifest::Object;
+use datamover::populator::DataMoverPopulator;
 use datamover::populator::job::{restore_job, restore_job_name};
 use datamover::reconciler::ReconcileError;
 use datamover::time;
-use datamover::types::{Condition, PersistentVolumeClaim};
+use datamover::types::{Condition, PersistentVolumeClaim, Secret};
 use std::sync::Arc;
 use std::time::Duration;
 use tmc_metrics::{MetricsCollector, Outcome};
@@ -38,10 +39,12 @@ fn restored(pvc: &PersistentVolumeClaim) -> Option<&Condition> {
 }
 
 async fn write(ctx: &PopulatorContext, pvc: &PersistentVolumeClaim) -> Result<(), ReconcileError> {
+    let pvc = pvc.clone();
     match ctx
         .cluster
         .store
-        .update_object_status(&Object::PersistentVolumeClaim(pvc.clone()))
+        .write(move |s| s.update_status(&pvc))
+        .await
     {
         Ok(_) => Ok(()),
         Err(e @ StoreError::Conflict { .. }) => Err(ReconcileError::Conflict(e.to_string())),
@@ -59,7 +62,7 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let store = &ctx.cluster.store;
     let (ns, name) = (&object.metadata.namespace, &object.metadata.name);
-    let Some(mut pvc) = store.pvc(ns, name) else {
+    let Some(mut pvc) = store.object::<PersistentVolumeClaim>(ns, name) else {
         return Ok(Action::await_change());
     };
     let Some(source) = datamover::populator::source_of(&pvc).map(str::to_owned) else {
@@ -70,8 +73,8 @@ pub async fn reconcile(
         return Ok(Action::await_change());
     }
     let job_name = restore_job_name(name, &pvc.metadata.uid);
-    let Some(job) = store.job(ns, &job_name) else {
-        let Some(populator) = store.populator(ns, &source) else {
+    let Some(job) = store.object::<Job>(ns, &job_name) else {
+        let Some(populator) = store.object::<DataMoverPopulator>(ns, &source) else {
             let msg = format!(
                 "the DataMoverPopulator {ns}/{source} (spec.dataSourceRef.name) does not exist: create it"
             );
@@ -80,7 +83,7 @@ pub async fn reconcile(
             return Ok(Action::requeue(datamover::populator::RETRY_MISSING));
         };
         let secret = &populator.spec.secret_name;
-        if store.secret(ns, secret).is_none() {
+        if store.object::<Secret>(ns, secret).is_none() {
             let msg = format!(
                 "the secret {ns}/{secret} of DataMoverPopulator {source} does not exist: create it"
             );
@@ -88,7 +91,8 @@ pub async fn reconcile(
             write(&ctx, &pvc).await?;
             return Ok(Action::requeue(datamover::populator::RETRY_MISSING));
         }
-        let created = match store.create_job(restore_job(&pvc, &populator)) {
+        let job = restore_job(&pvc, &populator);
+        let created = match store.write(move |s| s.create(job)).await {
             Ok(_) => true,
             Err(StoreError::AlreadyExists { .. }) => false,
             Err(e) => return Err(ClusterError::from(e).into()),

@@ -43,21 +43,17 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
 }
 
 pub(crate) fn to_json(object: &Object) -> Value {
-    let value = match object {
-        Object::DataMover(o) => serde_json::to_value(o),
-        Object::PersistentVolumeClaim(o) => serde_json::to_value(o),
-        Object::Job(o) => serde_json::to_value(o),
-        Object::DataMoverSchedule(o) => serde_json::to_value(o),
-        Object::DataMoverPopulator(o) => serde_json::to_value(o),
+    match object {
+        // A Secret's values never leave the operator.
         Object::Secret(o) => {
             let mut redacted = o.clone();
             for v in redacted.data.values_mut() {
                 v.clear();
             }
-            serde_json::to_value(redacted)
+            Object::Secret(redacted).to_json()
         }
-    };
-    value.unwrap_or(Value::Null)
+        other => other.to_json(),
+    }
 }
 
 /// The API behind its bearer token and request metrics.

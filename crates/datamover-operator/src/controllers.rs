@@ -13,7 +13,6 @@ use datamover::schedule::reconciler::{self as schedule, ScheduleCluster, Schedul
 use datamover::types::{DataMover, PersistentVolumeClaim};
 use datamover_embedded::Embedded;
 use datamover_embedded::restore::{self, PopulatorContext};
-use datamover_embedded::store::{Jobs, Pvcs};
 use datamover_kube::KubeCluster;
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,8 +153,8 @@ pub(crate) fn embedded_restores(manager: &mut Manager, cluster: Arc<Embedded>, m
         metrics: metrics.collector(),
     });
     let controller = manager
-        .controller("datamoverpopulator", Pvcs(Arc::clone(&store)))
-        .owns(Jobs(store))
+        .controller("datamoverpopulator", store.of::<PersistentVolumeClaim>())
+        .owns(store.of::<Job>())
         .reconciler(reconciler_fn(
             instrumented(
                 metrics,

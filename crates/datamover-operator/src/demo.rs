@@ -5,6 +5,7 @@ use datamover_embedded::policy::Policy;
 use datamover_embedded::store::EmbeddedStore;
 use datamover_embedded::volumes::Volumes;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the demo prints at the end, so its hints work as printed.
@@ -84,7 +85,7 @@ fn binary() -> String {
 }
 
 pub(crate) async fn run(
-    store: &EmbeddedStore,
+    store: &Arc<EmbeddedStore>,
     policy: &Policy,
     hints: &Hints,
 ) -> Result<(), String> {
@@ -98,13 +99,17 @@ pub(crate) async fn run(
     let text = MANIFESTS.replace("{destination}", &destination.display().to_string());
     let objects = manifest::parse(&text).map_err(|e| e.to_string())?;
     policy.check_objects(&objects, store, &volumes)?;
-    store.apply(objects, &volumes).map_err(|e| e.to_string())?;
+    // A store write (an fsync) runs off the async workers, as every other one does.
+    store
+        .write(move |store| store.apply(objects, &volumes))
+        .await
+        .map_err(|e| e.to_string())?;
     println!(
         "demo: applied PersistentVolumeClaim demo-data ({}), Secret demo-destination, DataMover demo-backup",
         source.display()
     );
     for _ in 0..600 {
-        if let Some(dm) = store.datamover("default", "demo-backup")
+        if let Some(dm) = store.object::<datamover::types::DataMover>("default", "demo-backup")
             && (dm.status.phase == "Completed" || dm.status.phase == "Failed")
         {
             println!("demo: DataMover default/demo-backup is {}", dm.status.phase);

@@ -7,7 +7,7 @@ use crate::telemetry::LogFormat;
 use datamover_embedded::Embedded;
 use datamover_embedded::executor::{Executor, ExecutorConfig, RclonePods};
 use datamover_embedded::policy::Policy;
-use datamover_embedded::store::{DataMovers, EmbeddedStore, Jobs, Pvcs, Schedules};
+use datamover_embedded::store::EmbeddedStore;
 use datamover_embedded::volumes::Volumes;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -354,19 +354,15 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     });
     controllers::datamovers(
         &mut manager,
-        (
-            DataMovers(store.clone()),
-            Jobs(store.clone()),
-            Pvcs(store.clone()),
-        ),
+        (store.of(), store.of(), store.of()),
         cluster.clone(),
         &obs.metrics,
         args.concurrency,
     )?;
     controllers::schedules(
         &mut manager,
-        Schedules(store.clone()),
-        DataMovers(store.clone()),
+        store.of(),
+        store.of(),
         cluster.clone(),
         &obs.metrics,
     );

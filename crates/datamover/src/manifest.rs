@@ -66,6 +66,39 @@ impl Object {
             Self::DataMoverPopulator(o) => &o.metadata,
         }
     }
+
+    /// The object's metadata, to change.
+    #[must_use]
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Self::DataMover(o) => &mut o.metadata,
+            Self::PersistentVolumeClaim(o) => &mut o.metadata,
+            Self::Secret(o) => &mut o.metadata,
+            Self::Job(o) => &mut o.metadata,
+            Self::DataMoverSchedule(o) => &mut o.metadata,
+            Self::DataMoverPopulator(o) => &mut o.metadata,
+        }
+    }
+
+    /// The object as JSON, as the API shows it and the embedded store keeps it.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// An object serialises as its kind's own document (`apiVersion`, `kind`, `metadata`, ...).
+impl serde::Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::DataMover(o) => o.serialize(serializer),
+            Self::PersistentVolumeClaim(o) => o.serialize(serializer),
+            Self::Secret(o) => o.serialize(serializer),
+            Self::Job(o) => o.serialize(serializer),
+            Self::DataMoverSchedule(o) => o.serialize(serializer),
+            Self::DataMoverPopulator(o) => o.serialize(serializer),
+        }
+    }
 }
 
 /// Why a manifest was refused.

@@ -396,6 +396,22 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Self; 6] = [
+        Self::DataMover,
+        Self::PersistentVolumeClaim,
+        Self::Secret,
+        Self::Job,
+        Self::DataMoverSchedule,
+        Self::DataMoverPopulator,
+    ];
+
+    /// The kind whose `kind` field value is exactly `name` (`DataMover`, `Job`, ...).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The `kind` field value.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

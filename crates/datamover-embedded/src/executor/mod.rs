@@ -158,11 +158,11 @@ impl<R: PodRunner> Executor<R> {
     /// Runs until `shutdown` completes, then stops every running pod (within the grace
     /// period) and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut events = self.store.watch_jobs();
+        let mut events = self.store.watch::<Job>();
         let slots = Arc::new(Semaphore::new(self.config.max_concurrent_syncs.max(1)));
         let mut workers = Workers::default();
         let mut tasks = JoinSet::new();
-        for job in self.store.jobs() {
+        for job in self.store.objects::<Job>(None) {
             self.ensure(&job, &slots, &mut workers, &mut tasks);
         }
         tokio::pin!(shutdown);

@@ -6,6 +6,7 @@ use crate::rclone::{self, Plan};
 use datamover::job::{self, Job};
 use datamover::progress::SyncProgress;
 use datamover::time;
+use datamover::types::{PersistentVolumeClaim, Secret};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -35,14 +36,14 @@ impl RclonePods {
         let container = job.container().ok_or("the Job has no container")?;
         let secret_name = job.secret_name().ok_or("the Job names no secret")?;
         let secret = store
-            .secret(ns, secret_name)
+            .object::<Secret>(ns, secret_name)
             .ok_or_else(|| format!("the secret {ns}/{secret_name} does not exist"))?;
         let values = secret
             .values()
             .map_err(|key| format!("secret {secret_name}: data.{key} is not valid base64 text"))?;
         let claim = job.claim_name().ok_or("the Job mounts no volume")?;
         let pvc = store
-            .pvc(ns, claim)
+            .object::<PersistentVolumeClaim>(ns, claim)
             .ok_or_else(|| format!("the PVC {ns}/{claim} does not exist"))?;
         let mut prefixed = false;
         let mut extra = Vec::new();
@@ -79,7 +80,7 @@ impl RclonePods {
         let container = job.container().ok_or("the Job has no container")?;
         let secret_name = job.secret_name().ok_or("the Job names no secret")?;
         let secret = store
-            .secret(ns, secret_name)
+            .object::<Secret>(ns, secret_name)
             .ok_or_else(|| format!("the secret {ns}/{secret_name} does not exist"))?;
         let values = secret
             .values()
@@ -135,7 +136,7 @@ impl RclonePods {
                     }
                 };
                 if store
-                    .pvc(&ns, &claim)
+                    .object::<PersistentVolumeClaim>(&ns, &claim)
                     .is_none_or(|p| p.metadata.uid != owner_uid)
                 {
                     let _ = tokio::fs::remove_dir_all(&staging).await;

@@ -137,7 +137,7 @@ fn job(store: &EmbeddedStore, name: &str) -> Job {
     dm.metadata.uid = format!("uid-{name}");
     dm.spec.secret_name = "s".into();
     dm.status.restored_pvc_name = "data-cloned-1".into();
-    store.create_job(sync_job(&dm)).unwrap()
+    store.create(sync_job(&dm)).unwrap()
 }
 
 fn config(max: usize) -> ExecutorConfig {
@@ -166,7 +166,7 @@ fn spawn(
 
 fn stored(store: &EmbeddedStore, name: &str) -> Job {
     store
-        .job("default", &format!("{name}-sync-uid{name}"))
+        .object::<Job>("default", &format!("{name}-sync-uid{name}"))
         .unwrap()
 }
 
@@ -267,7 +267,7 @@ async fn a_job_found_active_at_start_should_have_its_lost_pod_stopped_counted_an
     let mut j = job(&store, "a");
     j.status.active = 1;
     j.status.start_time = "2026-11-30T00:00:00Z".into();
-    store.update_job_status(&j).unwrap();
+    store.update_status(&j).unwrap();
     let (stop, task) = spawn(&store, &pods, config(8));
     tokio::time::sleep(Duration::from_secs(30)).await;
 

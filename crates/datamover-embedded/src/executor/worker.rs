@@ -41,15 +41,16 @@ impl<R: PodRunner> Worker<R> {
     /// The Job as stored now, if it is still ours and unfinished.
     fn current(&self) -> Result<Job, Done> {
         let ns = self.key.namespace().unwrap_or("default");
-        match self.store.job(ns, self.key.name()) {
+        match self.store.object::<Job>(ns, self.key.name()) {
             Some(job) if job.metadata.uid == self.uid && job.outcome().is_none() => Ok(job),
             _ => Err(Done),
         }
     }
 
     /// Writes `job`'s status; `Done` when the Job is gone.
-    fn write(&self, job: &Job) -> Result<Job, Done> {
-        match self.store.update_job_status(job) {
+    async fn write(&self, job: &Job) -> Result<Job, Done> {
+        let job = job.clone();
+        match self.store.write(move |s| s.update_status(&job)).await {
             Ok(job) => Ok(job),
             Err(StoreError::NotFound { .. }) => Err(Done),
             Err(e) => {
@@ -70,7 +71,7 @@ impl<R: PodRunner> Worker<R> {
     }
 
     /// Counts a failed pod; past `backoffLimit` the Job fails.
-    fn fail_pod(&self, mut job: Job, error: &str) -> Result<Job, Done> {
+    async fn fail_pod(&self, mut job: Job, error: &str) -> Result<Job, Done> {
         job.status.active = 0;
         job.status.failed += 1;
         job.status.last_pod_error = error.to_owned();
@@ -82,11 +83,11 @@ impl<R: PodRunner> Worker<R> {
             );
             condition(&mut job, "Failed", "BackoffLimitExceeded", &message);
             tracing::warn!(job = %self.key, %message, "sync job failed");
-            self.write(&job)?;
+            self.write(&job).await?;
             return Err(Done);
         }
         tracing::info!(job = %self.key, failed, error, "sync pod failed; retrying after backoff");
-        self.write(&job)
+        self.write(&job).await
     }
 
     /// One pod, from waiting for its turn to its end.
@@ -95,7 +96,9 @@ impl<R: PodRunner> Worker<R> {
         if job.status.active > 0 {
             // Its pod was lost with a previous operator process.
             self.runner.stop_left_behind(&job, self.config.grace).await;
-            job = self.fail_pod(job, "the pod was lost: the operator stopped while it ran")?;
+            job = self
+                .fail_pod(job, "the pod was lost: the operator stopped while it ran")
+                .await?;
         }
         if job.status.failed > 0 {
             let wait = self.config.backoff_after(job.status.failed);
@@ -114,7 +117,7 @@ impl<R: PodRunner> Worker<R> {
         let mut pod = match self.runner.start(&job, progress_tx) {
             Ok(pod) => pod,
             Err(e) => {
-                self.fail_pod(job, &e)?;
+                self.fail_pod(job, &e).await?;
                 return Ok(());
             }
         };
@@ -123,7 +126,7 @@ impl<R: PodRunner> Worker<R> {
             job.status.start_time = time::rfc3339(time::now_ms());
         }
         job.status.progress = Some(SyncProgress::default());
-        job = self.write(&job)?;
+        job = self.write(&job).await?;
         tracing::info!(job = %self.key, pod = job.pods(), pid = ?pod.pid, "sync pod started");
 
         let mut tick = tokio::time::interval(self.config.progress_interval);
@@ -134,7 +137,7 @@ impl<R: PodRunner> Worker<R> {
                 _ = tick.tick() => {
                     if progress_rx.has_changed().unwrap_or(false) {
                         job.status.progress = Some(*progress_rx.borrow_and_update());
-                        job = self.write(&job)?;
+                        job = self.write(&job).await?;
                     }
                 }
                 reason = Self::stopped(&mut self.stop) => {
@@ -148,7 +151,7 @@ impl<R: PodRunner> Worker<R> {
                         // Not the pod's fault: the next start runs a new one.
                         if let Ok(mut job) = self.current() {
                             job.status.active = 0;
-                            let _ = self.write(&job);
+                            let _ = self.write(&job).await;
                         }
                     }
                     return Err(Done);
@@ -163,13 +166,13 @@ impl<R: PodRunner> Worker<R> {
                 job.status.succeeded += 1;
                 job.status.completion_time = time::rfc3339(time::now_ms());
                 condition(&mut job, "Complete", "Completed", "the sync pod succeeded");
-                self.write(&job)?;
+                self.write(&job).await?;
                 tracing::info!(job = %self.key, bytes = last.bytes, files = last.files, "sync job complete");
                 Err(Done)
             }
             Err(e) => {
                 job.status.progress = Some(*progress_rx.borrow());
-                self.fail_pod(job, &e).map(drop)
+                self.fail_pod(job, &e).await.map(drop)
             }
         }
     }

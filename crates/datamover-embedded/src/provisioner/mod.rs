@@ -49,7 +49,7 @@ fn wants_copy(pvc: &PersistentVolumeClaim) -> bool {
 /// again at the next start).
 pub async fn run(cluster: Arc<Embedded>, shutdown: impl Future<Output = ()>) {
     // Watch before listing, so a clone stored in between is seen by one or the other.
-    let mut events = cluster.store.watch_pvcs();
+    let mut events = cluster.store.watch::<PersistentVolumeClaim>();
     let busy = Arc::new(Mutex::new(HashSet::<String>::new()));
     // The clones seen: their directories go when they do.
     let mut clones = HashSet::<ObjectKey>::new();
@@ -73,7 +73,7 @@ pub async fn run(cluster: Arc<Embedded>, shutdown: impl Future<Output = ()>) {
             // As it is now: it may have been bound, failed or deleted while it waited.
             let current = cluster
                 .store
-                .pvc(&pvc.metadata.namespace, &pvc.metadata.name)
+                .object::<PersistentVolumeClaim>(&pvc.metadata.namespace, &pvc.metadata.name)
                 .filter(|p| p.metadata.uid == uid && wants_copy(p));
             if let Some(pvc) = current {
                 copy(&cluster, pvc).await;
@@ -126,7 +126,11 @@ pub async fn run(cluster: Arc<Embedded>, shutdown: impl Future<Output = ()>) {
 /// operator's own, under the volumes root.
 async fn remove_deleted(cluster: &Embedded, key: &ObjectKey) {
     let ns = key.namespace().unwrap_or("default");
-    if cluster.store.pvc(ns, key.name()).is_some() {
+    if cluster
+        .store
+        .object::<PersistentVolumeClaim>(ns, key.name())
+        .is_some()
+    {
         return;
     }
     match cluster.volumes.remove(ns, key.name()).await {
@@ -145,7 +149,7 @@ async fn copy(cluster: &Embedded, pvc: PersistentVolumeClaim) {
     // Still the clone we copied for? It may have been deleted (its DataMover with it).
     let current = cluster
         .store
-        .pvc(&ns, &name)
+        .object::<PersistentVolumeClaim>(&ns, &name)
         .filter(|p| p.metadata.uid == pvc.metadata.uid);
     let Some(mut current) = current else {
         let _ = tokio::fs::remove_dir_all(&staging).await;
@@ -159,7 +163,7 @@ async fn copy(cluster: &Embedded, pvc: PersistentVolumeClaim) {
             if let Err(e) = tokio::fs::rename(&staging, &target).await {
                 let _ = tokio::fs::remove_dir_all(&staging).await;
                 let msg = format!("renaming the copy into {}: {e}", target.display());
-                fail(cluster, &mut current, &msg);
+                fail(cluster, &mut current, &msg).await;
                 return;
             }
             current.status.phase = "Bound".into();
@@ -171,11 +175,11 @@ async fn copy(cluster: &Embedded, pvc: PersistentVolumeClaim) {
                 "Cloned",
                 &format!("copied from PVC {source}"),
             );
-            write(cluster, current);
+            write(cluster, current).await;
         }
         Err(msg) => {
             let _ = tokio::fs::remove_dir_all(&staging).await;
-            fail(cluster, &mut current, &msg);
+            fail(cluster, &mut current, &msg).await;
         }
     }
 }
@@ -188,9 +192,12 @@ async fn fill(
 ) -> Result<(), String> {
     let ns = &pvc.metadata.namespace;
     let source_name = clone_source(pvc).unwrap_or_default();
-    let source = cluster.store.pvc(ns, source_name).ok_or_else(|| {
-        format!("the source PVC {ns}/{source_name} was deleted before it was cloned")
-    })?;
+    let source = cluster
+        .store
+        .object::<PersistentVolumeClaim>(ns, source_name)
+        .ok_or_else(|| {
+            format!("the source PVC {ns}/{source_name} was deleted before it was cloned")
+        })?;
     if let Some(host) = source
         .metadata
         .annotations
@@ -232,7 +239,7 @@ async fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     }
 }
 
-fn fail(cluster: &Embedded, pvc: &mut PersistentVolumeClaim, msg: &str) {
+async fn fail(cluster: &Embedded, pvc: &mut PersistentVolumeClaim, msg: &str) {
     datamover::conditions::set(
         &mut pvc.status.conditions,
         CLONED,
@@ -241,22 +248,24 @@ fn fail(cluster: &Embedded, pvc: &mut PersistentVolumeClaim, msg: &str) {
         msg,
     );
     tracing::warn!(pvc = %format!("{}/{}", pvc.metadata.namespace, pvc.metadata.name), %msg, "clone failed");
-    write(cluster, pvc.clone());
+    write(cluster, pvc.clone()).await;
 }
 
 /// Writes the clone's status; a conflicting write (someone else changed the PVC) is
 /// retried on the current object, a deleted PVC is left alone.
-fn write(cluster: &Embedded, mut pvc: PersistentVolumeClaim) {
+async fn write(cluster: &Embedded, mut pvc: PersistentVolumeClaim) {
     for _ in 0..5 {
+        let attempt = pvc.clone();
         match cluster
             .store
-            .update_object_status(&Object::PersistentVolumeClaim(pvc.clone()))
+            .write(move |s| s.update_status(&attempt))
+            .await
         {
             Ok(_) | Err(StoreError::NotFound { .. }) => return,
             Err(StoreError::Conflict { .. }) => {
                 let Some(current) = cluster
                     .store
-                    .pvc(&pvc.metadata.namespace, &pvc.metadata.name)
+                    .object::<PersistentVolumeClaim>(&pvc.metadata.namespace, &pvc.metadata.name)
                 else {
                     return;
                 };

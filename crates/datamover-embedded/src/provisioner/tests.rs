@@ -7,6 +7,7 @@ use crate::store::EmbeddedStore;
 use crate::testdir::{TestDir, tempdir};
 use datamover::backend::{CloneState, Cluster, ClusterError};
 use datamover::manifest::parse;
+use datamover::types::DataMover;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -50,12 +51,14 @@ impl Fixture {
     /// Claims a clone name for `nightly` and asks for the clone, as the reconciler does.
     async fn clone_pvc(&self) -> (String, Result<CloneState, ClusterError>) {
         let store = &self.cluster.store;
-        let mut dm = store.datamover("default", "nightly").unwrap();
+        let mut dm = store.object::<DataMover>("default", "nightly").unwrap();
         if dm.status.restored_pvc_name.is_empty() {
             dm = store.claim_clone_name(&dm, 1_700_000_000).unwrap();
         }
         let name = dm.status.restored_pvc_name.clone();
-        let source = store.pvc("default", "data").unwrap();
+        let source = store
+            .object::<PersistentVolumeClaim>("default", "data")
+            .unwrap();
         let state = self.cluster.clone_pvc("default", &source, &name).await;
         (name, state)
     }
@@ -70,8 +73,15 @@ impl Fixture {
 
     /// Waits (a hang guard, not a timing assertion) until the PVC `name` satisfies `done`.
     async fn until(&self, name: &str, done: impl Fn(Option<&PersistentVolumeClaim>) -> bool) {
-        let mut events = self.cluster.store.watch_pvcs();
-        let check = || done(self.cluster.store.pvc("default", name).as_ref());
+        let mut events = self.cluster.store.watch::<PersistentVolumeClaim>();
+        let check = || {
+            done(
+                self.cluster
+                    .store
+                    .object::<PersistentVolumeClaim>("default", name)
+                    .as_ref(),
+            )
+        };
         tokio::time::timeout(Duration::from_secs(30), async {
             while !check() {
                 events.recv().await;
@@ -110,7 +120,11 @@ async fn a_clone_should_be_pending_at_once_then_bound_holding_an_identical_tree(
     let _stop = f.start();
     let (name, state) = f.clone_pvc().await;
     assert_eq!(state.unwrap(), CloneState::Pending);
-    let stored = f.cluster.store.pvc("default", &name).unwrap();
+    let stored = f
+        .cluster
+        .store
+        .object::<PersistentVolumeClaim>("default", &name)
+        .unwrap();
     assert_eq!(
         stored.metadata.owner_references[0].name, "nightly",
         "the clone is owned by the DataMover that claimed it"
@@ -119,7 +133,11 @@ async fn a_clone_should_be_pending_at_once_then_bound_holding_an_identical_tree(
 
     f.until(&name, |p| p.is_some_and(|p| p.status.phase == "Bound"))
         .await;
-    let bound = f.cluster.store.pvc("default", &name).unwrap();
+    let bound = f
+        .cluster
+        .store
+        .object::<PersistentVolumeClaim>("default", &name)
+        .unwrap();
     let cloned = bound.status.conditions.iter().find(|c| c.type_ == CLONED);
     assert_eq!(
         cloned.map(|c| (c.status.as_str(), c.message.as_str())),
@@ -168,7 +186,11 @@ async fn a_failed_copy_should_leave_the_clone_pending_and_fail_the_next_clone_ca
     let _stop = f.start();
     f.until(&name, |p| p.is_some_and(|p| clone_failure(p).is_some()))
         .await;
-    let pvc = f.cluster.store.pvc("default", &name).unwrap();
+    let pvc = f
+        .cluster
+        .store
+        .object::<PersistentVolumeClaim>("default", &name)
+        .unwrap();
     assert_eq!(pvc.status.phase, "Pending");
     let expected = format!("the source volume {} is not a directory", data.display());
     assert_eq!(clone_failure(&pvc), Some(expected.as_str()));
@@ -214,7 +236,7 @@ async fn deleting_the_datamover_should_delete_its_clone_and_the_clones_directory
 async fn a_name_taken_by_a_foreign_pvc_should_not_be_adopted() {
     let f = fixture();
     let store = &f.cluster.store;
-    let dm = store.datamover("default", "nightly").unwrap();
+    let dm = store.object::<DataMover>("default", "nightly").unwrap();
     let dm = store.claim_clone_name(&dm, 1_700_000_000).unwrap();
     let name = dm.status.restored_pvc_name.clone();
     let foreign = parse(&format!(

@@ -3,14 +3,13 @@
 use crate::cluster::{DeleteError, Embedded};
 use crate::store::StoreError;
 use datamover::backend::ClusterError;
-use datamover::manifest::Object;
 use datamover::schedule::DataMoverSchedule;
 use datamover::schedule::reconciler::ScheduleCluster;
 use datamover::types::{DataMover, Kind};
 
 impl ScheduleCluster for Embedded {
     fn schedule(&self, namespace: &str, name: &str) -> Option<DataMoverSchedule> {
-        self.store.schedule(namespace, name)
+        self.store.object::<DataMoverSchedule>(namespace, name)
     }
 
     fn owned(&self, namespace: &str, uid: &str) -> Vec<DataMover> {
@@ -19,14 +18,11 @@ impl ScheduleCluster for Embedded {
 
     async fn create_datamover(&self, dm: DataMover) -> Result<(DataMover, bool), ClusterError> {
         let (ns, name) = (dm.metadata.namespace.clone(), dm.metadata.name.clone());
-        match self.store.create(Object::DataMover(dm)) {
-            Ok(Object::DataMover(dm)) => Ok((dm, true)),
-            Ok(_) => Err(ClusterError::Volume(format!(
-                "DataMover {ns}/{name}: stored as another kind"
-            ))),
+        match self.store.write(move |s| s.create(dm)).await {
+            Ok(dm) => Ok((dm, true)),
             Err(StoreError::AlreadyExists { .. }) => self
                 .store
-                .datamover(&ns, &name)
+                .object::<DataMover>(&ns, &name)
                 .map(|dm| (dm, false))
                 .ok_or_else(|| ClusterError::Volume(format!("the DataMover {ns}/{name} vanished"))),
             Err(e) => Err(e.into()),
@@ -51,16 +47,11 @@ impl ScheduleCluster for Embedded {
         &self,
         schedule: &DataMoverSchedule,
     ) -> Result<DataMoverSchedule, ClusterError> {
-        match self
+        let schedule = schedule.clone();
+        Ok(self
             .store
-            .update_object_status(&Object::DataMoverSchedule(schedule.clone()))?
-        {
-            Object::DataMoverSchedule(s) => Ok(s),
-            _ => Err(ClusterError::Volume(format!(
-                "DataMoverSchedule {}/{}: stored as another kind",
-                schedule.metadata.namespace, schedule.metadata.name
-            ))),
-        }
+            .write(move |s| s.update_status(&schedule))
+            .await?)
     }
 }
 

@@ -66,7 +66,10 @@ impl Fixture {
     }
 
     fn schedule(&self) -> DataMoverSchedule {
-        self.cluster.store.schedule("default", "nightly").unwrap()
+        self.cluster
+            .store
+            .object::<DataMoverSchedule>("default", "nightly")
+            .unwrap()
     }
 
     async fn reconcile(&self) -> Action {
@@ -89,7 +92,11 @@ impl Fixture {
 
     /// Ends a run as the DataMover reconciler would.
     fn finish(&self, name: &str, phase: &str) {
-        let mut dm = self.cluster.store.datamover("default", name).unwrap();
+        let mut dm = self
+            .cluster
+            .store
+            .object::<DataMover>("default", name)
+            .unwrap();
         dm.status.phase = phase.into();
         dm.status.completion_time = datamover::time::rfc3339(self.clock.now_ms());
         self.cluster.store.update_status(&dm).unwrap();
@@ -296,12 +303,11 @@ async fn a_restart_should_not_fire_a_run_twice() {
 
 #[tokio::test(start_paused = true)]
 async fn the_controller_should_requeue_at_each_run_time_without_waiting_in_a_reconcile() {
-    use crate::store::{DataMovers, Schedules};
     let f = Fixture::new("schedule: '* * * * *'");
     let store = Arc::clone(&f.cluster.store);
     let controller =
-        tmc_runtime::Controller::new("datamoverschedule", Schedules(Arc::clone(&store)))
-            .owns(DataMovers(Arc::clone(&store)))
+        tmc_runtime::Controller::new("datamoverschedule", store.of::<DataMoverSchedule>())
+            .owns(store.of::<DataMover>())
             .reconciler(tmc_runtime::reconciler_fn(reconcile::<Embedded>, f.ctx()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(controller.run(async move {

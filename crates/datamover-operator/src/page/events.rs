@@ -122,10 +122,8 @@ impl Hub {
     }
 
     async fn forward(self, stop: CancellationToken) {
-        let mut datamovers = tmc_runtime::Store::watch(&datamover_embedded::store::DataMovers(
-            self.inner.store.clone(),
-        ));
-        let mut jobs = self.inner.store.watch_jobs();
+        let mut datamovers = self.inner.store.watch::<DataMover>();
+        let mut jobs = self.inner.store.watch::<Job>();
         loop {
             let update = tokio::select! {
                 () = stop.cancelled() => return,
@@ -182,7 +180,13 @@ impl Hub {
             .iter()
             .map(to_json)
             .collect();
-        let jobs: Vec<Value> = self.inner.store.jobs().iter().map(job_json).collect();
+        let jobs: Vec<Value> = self
+            .inner
+            .store
+            .objects::<Job>(None)
+            .iter()
+            .map(job_json)
+            .collect();
         let charts = self
             .inner
             .charts

@@ -1,0 +1,230 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use crate::volumes::Volumes;
+use datamover::job::Job;
+use datamover::manifest::parse;
+use datamover::progress::SyncProgress;
+use datamover::types::DataMover;
+
+fn dm(name: &str) -> Object {
+    parse(&format!(
+        "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: {name}}}\nspec: {{sourcePvc: data, secretName: s}}\n"
+    ))
+    .unwrap()
+    .remove(0)
+}
+
+#[test]
+fn store_should_persist_objects_and_versions_across_reopen() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    let applied = store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
+    assert_eq!(applied[0].1, Applied::Created);
+    let mut a = store.object::<DataMover>("default", "a").unwrap();
+    assert_eq!(
+        (a.metadata.generation, a.metadata.resource_version.as_str()),
+        (1, "1")
+    );
+    a.status.phase = "CreatingClonedPVC".into();
+    let a = store.update_status(&a).unwrap();
+    assert_eq!(a.metadata.resource_version, "2");
+    drop(store);
+
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    let again = store.object::<DataMover>("default", "a").unwrap();
+    assert_eq!(again.status.phase, "CreatingClonedPVC");
+    assert_eq!(again.metadata.resource_version, "2");
+    // Versions keep counting up after a restart.
+    assert_eq!(
+        store.apply(vec![dm("b")], &Volumes::new(&dir)).unwrap()[0]
+            .0
+            .metadata()
+            .resource_version,
+        "3"
+    );
+}
+
+#[test]
+fn a_stale_status_write_is_a_conflict_and_changes_nothing() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
+    let stale = store.object::<DataMover>("default", "a").unwrap();
+    let mut fresh = stale.clone();
+    fresh.status.phase = "CreatingClonedPVC".into();
+    store.update_status(&fresh).unwrap();
+    let mut stale = stale;
+    stale.status.phase = "Failed".into();
+    let err = store.update_status(&stale).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "DataMover default/a was modified (resourceVersion 1 is stale, now 2): re-read and retry"
+    );
+    assert_eq!(
+        store
+            .object::<DataMover>("default", "a")
+            .unwrap()
+            .status
+            .phase,
+        "CreatingClonedPVC"
+    );
+}
+
+#[test]
+fn reapplying_keeps_status_and_bumps_generation_only_on_spec_change() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
+    let mut a = store.object::<DataMover>("default", "a").unwrap();
+    a.status.phase = "Completed".into();
+    store.update_status(&a).unwrap();
+    assert_eq!(
+        store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap()[0].1,
+        Applied::Unchanged
+    );
+    let Object::DataMover(mut changed) = dm("a") else {
+        panic!()
+    };
+    changed.spec.add_timestamp_prefix = true;
+    assert_eq!(
+        store
+            .apply(vec![Object::DataMover(changed)], &Volumes::new(&dir))
+            .unwrap()[0]
+            .1,
+        Applied::Configured
+    );
+    let a = store.object::<DataMover>("default", "a").unwrap();
+    assert_eq!(
+        (a.metadata.generation, a.status.phase.as_str()),
+        (2, "Completed")
+    );
+}
+
+#[test]
+fn clone_names_claimed_in_the_same_second_are_unique_and_stable() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    store
+        .apply(vec![dm("a"), dm("b")], &Volumes::new(&dir))
+        .unwrap();
+    let a = store
+        .claim_clone_name(&store.object::<DataMover>("default", "a").unwrap(), 1000)
+        .unwrap();
+    let b = store
+        .claim_clone_name(&store.object::<DataMover>("default", "b").unwrap(), 1000)
+        .unwrap();
+    assert_eq!(a.status.restored_pvc_name, "data-cloned-1000");
+    assert_eq!(b.status.restored_pvc_name, "data-cloned-1001");
+    // Claiming again for the same DataMover may reuse its own name.
+    let again = store.claim_clone_name(&a, 1000).unwrap();
+    assert_eq!(again.status.restored_pvc_name, "data-cloned-1000");
+}
+
+pub(crate) fn tempdir() -> std::path::PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "dm-store-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_stored_object_of_an_unknown_kind_is_refused_not_read_as_another_kind() {
+    let dir = tempdir();
+    let path = dir.join("store.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(OBJECTS)
+            .unwrap()
+            .insert(
+                "Widget/default/w",
+                br#"{"metadata":{"name":"w"}}"#.as_slice(),
+            )
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = EmbeddedStore::open(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "stored object Widget/default/w has the unknown kind \"Widget\": the store keeps \
+         DataMover, PersistentVolumeClaim, Secret, Job, DataMoverSchedule, DataMoverPopulator"
+    );
+}
+
+fn sync_job(store: &EmbeddedStore) -> Job {
+    store
+        .apply(vec![dm("a")], &Volumes::new(tempdir()))
+        .unwrap();
+    let a = store.object::<DataMover>("default", "a").unwrap();
+    store.create(datamover::job::sync_job(&a)).unwrap()
+}
+
+#[test]
+fn a_progress_tick_alone_is_progress_only_and_a_pod_change_is_not() {
+    let store = EmbeddedStore::open(&tempdir().join("store.redb")).unwrap();
+    let mut job = sync_job(&store);
+    job.status.active = 1;
+    job.status.progress = Some(SyncProgress::default());
+    let started = job;
+    assert!(!Job::progress_only(&sync_job_unstarted(&store), &started));
+    let mut tick = started.clone();
+    tick.status.progress = Some(SyncProgress {
+        bytes: 10,
+        ..SyncProgress::default()
+    });
+    assert!(Job::progress_only(&started, &tick));
+    let mut failed = tick;
+    failed.status.failed = 1;
+    assert!(!Job::progress_only(&started, &failed));
+}
+
+fn sync_job_unstarted(store: &EmbeddedStore) -> Job {
+    store.objects::<Job>(None).into_iter().next().unwrap()
+}
+
+#[test]
+fn progress_written_without_durability_is_kept_by_the_next_durable_write() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    let mut job = sync_job(&store);
+    job.status.active = 1;
+    job.status.progress = Some(SyncProgress::default());
+    let mut job = store.update_status(&job).unwrap();
+    job.status.progress = Some(SyncProgress {
+        bytes: 10,
+        files: 1,
+        ..SyncProgress::default()
+    });
+    let mut job = store.update_status(&job).unwrap();
+    // Visible at once.
+    assert_eq!(
+        store
+            .object::<Job>("default", &job.metadata.name)
+            .unwrap()
+            .status
+            .progress
+            .map(|p| (p.bytes, p.files)),
+        Some((10, 1))
+    );
+    job.status.active = 0;
+    job.status.succeeded = 1;
+    store.update_status(&job).unwrap();
+    let name = job.metadata.name;
+    drop(store);
+
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    let again = store.object::<Job>("default", &name).unwrap();
+    assert_eq!(
+        (
+            again.status.succeeded,
+            again.status.progress.map(|p| (p.bytes, p.files))
+        ),
+        (1, Some((10, 1)))
+    );
+}
