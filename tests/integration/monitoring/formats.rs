@@ -115,16 +115,7 @@ fn prometheus_stores_the_same_samples_from_openmetrics_and_text_scrapes() {
                 }
             },
         ));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let target = listener.local_addr().unwrap();
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (_rt, target) = super::support::serve(app);
 
     let dir = TempDir::new("prometheus-formats");
     let job = |name: &str| {

@@ -51,15 +51,6 @@ fn value(p: &Prometheus, q: &str) -> Result<f64, String> {
 fn prometheus_scrapes_native_histograms_over_protobuf() {
     let metrics = Metrics::builder().upkeep_interval(None).build().unwrap();
     let collector = metrics.collector();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let target = listener.local_addr().unwrap();
     let text = metrics.clone();
     let app = axum::Router::new()
         .route("/metrics", tmc_tower::axum::metrics_route(metrics))
@@ -75,7 +66,7 @@ fn prometheus_scrapes_native_histograms_over_protobuf() {
                 }
             }),
         );
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (_rt, target) = super::support::serve(app);
 
     let request = |ms: u64| {
         collector.record_api_request("GET", "/api/v1/clusters", "200", Duration::from_millis(ms));

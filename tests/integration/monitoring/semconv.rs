@@ -51,15 +51,6 @@ fn label_sets(p: &Prometheus, query: &str) -> Result<Vec<String>, String> {
 #[test]
 fn prometheus_answers_queries_by_the_opentelemetry_http_names() {
     let metrics = Metrics::builder().upkeep_interval(None).build().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let target = listener.local_addr().unwrap();
     let app = axum::Router::new()
         .route(
             "/api/v1/users/{id}",
@@ -71,7 +62,7 @@ fn prometheus_answers_queries_by_the_opentelemetry_http_names() {
         )
         .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
         .layer(ApiMetricsLayer::new(&metrics).naming(Naming::Both));
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (_rt, target) = super::support::serve(app);
 
     // Three users, one 500, two paths no route matches, one unknown method.
     for id in 1..=3 {

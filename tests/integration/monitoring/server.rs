@@ -217,17 +217,8 @@ fn prometheus_scrapes_a_datamover_run_with_the_shipped_config_and_loads_the_ship
     // The exporter: a private registry served on a loopback port.
     let metrics = Metrics::builder().upkeep_interval(None).build().unwrap();
     let collector = metrics.collector();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let target = listener.local_addr().unwrap();
     let app = axum::Router::new().route("/metrics", tmc_tower::axum::metrics_route(metrics));
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (rt, target) = super::support::serve(app);
 
     // A successful backup in `default`, before Prometheus starts.
     record_run(

@@ -119,3 +119,19 @@ pub(crate) fn recorded_names() -> BTreeSet<String> {
         .map(|r| r.name)
         .collect()
 }
+
+/// `app` served on a loopback port by a one-worker runtime of its own; it serves until the
+/// returned runtime is dropped (or shut down).
+pub(crate) fn serve(app: axum::Router) -> (tokio::runtime::Runtime, std::net::SocketAddr) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let target = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (rt, target)
+}

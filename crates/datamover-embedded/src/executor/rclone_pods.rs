@@ -7,6 +7,7 @@ use datamover::job::{self, Job};
 use datamover::progress::SyncProgress;
 use datamover::time;
 use datamover::types::{PersistentVolumeClaim, Secret};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -29,18 +30,27 @@ impl RclonePods {
         Self { cluster }
     }
 
-    /// The source directory and the plan of `job`'s pod.
-    fn plan(&self, job: &Job) -> Result<(std::path::PathBuf, Plan), String> {
+    /// The name and decoded values of the secret `job`'s pod takes its environment from.
+    fn secret_values(&self, job: &Job) -> Result<(String, BTreeMap<String, String>), String> {
         let ns = &job.metadata.namespace;
-        let store = &self.cluster.store;
-        let container = job.container().ok_or("the Job has no container")?;
         let secret_name = job.secret_name().ok_or("the Job names no secret")?;
-        let secret = store
+        let secret = self
+            .cluster
+            .store
             .object::<Secret>(ns, secret_name)
             .ok_or_else(|| format!("the secret {ns}/{secret_name} does not exist"))?;
         let values = secret
             .values()
             .map_err(|key| format!("secret {secret_name}: data.{key} is not valid base64 text"))?;
+        Ok((secret_name.to_owned(), values))
+    }
+
+    /// The source directory and the plan of `job`'s pod.
+    fn plan(&self, job: &Job) -> Result<(std::path::PathBuf, Plan), String> {
+        let ns = &job.metadata.namespace;
+        let store = &self.cluster.store;
+        let container = job.container().ok_or("the Job has no container")?;
+        let (secret_name, values) = self.secret_values(job)?;
         let claim = job.claim_name().ok_or("the Job mounts no volume")?;
         let pvc = store
             .object::<PersistentVolumeClaim>(ns, claim)
@@ -76,15 +86,8 @@ impl RclonePods {
         progress: watch::Sender<SyncProgress>,
     ) -> Result<Pod, String> {
         let ns = &job.metadata.namespace;
-        let store = &self.cluster.store;
         let container = job.container().ok_or("the Job has no container")?;
-        let secret_name = job.secret_name().ok_or("the Job names no secret")?;
-        let secret = store
-            .object::<Secret>(ns, secret_name)
-            .ok_or_else(|| format!("the secret {ns}/{secret_name} does not exist"))?;
-        let values = secret
-            .values()
-            .map_err(|key| format!("secret {secret_name}: data.{key} is not valid base64 text"))?;
+        let (secret_name, values) = self.secret_values(job)?;
         let claim = job.claim_name().ok_or("the Job mounts no volume")?;
         let mut path = None;
         let mut extra = Vec::new();
