@@ -395,3 +395,50 @@ where
         .operation(component_type, component_id, operation)
         .track(future)
 }
+
+/// Operations, made from the collector: `collector.operation(...)`.
+impl MetricsCollector {
+    /// An operation with its labels resolved once: start trackers from it on the hot path.
+    ///
+    /// ```
+    /// use tmc_metrics::{ErrorKind, Metrics, TmcError};
+    ///
+    /// let metrics = Metrics::builder().build()?;
+    /// let sync = metrics.collector().operation("SyncTargetController", "syncer-1", "sync-deployment");
+    /// sync.start().success();
+    /// let err = TmcError::from_http_status(404, "syncer", "sync-deployment", "gone");
+    /// sync.start().error(&err);
+    /// drop(sync.start()); // neither: counted as cancelled
+    /// let text = metrics.render();
+    /// for status in ["success", "error", "cancelled"] {
+    ///     assert!(text.contains(&format!(
+    ///         "tmc_component_operations_total{{component_type=\"SyncTargetController\",\
+    ///          component_id=\"syncer-1\",operation=\"sync-deployment\",status=\"{status}\"}} 1"
+    ///     )));
+    /// }
+    /// # Ok::<(), tmc_metrics::MetricsError>(())
+    /// ```
+    #[must_use]
+    pub fn operation(
+        &self,
+        component_type: &str,
+        component_id: &str,
+        operation: &str,
+    ) -> Operation {
+        Operation::new(self, component_type, component_id, operation)
+    }
+
+    /// Starts tracking one operation, resolving its labels now (the seed's
+    /// `NewOperationTracker`). Prefer [`operation`](Self::operation) when the same operation
+    /// runs often.
+    #[must_use]
+    pub fn new_operation_tracker(
+        &self,
+        component_type: &str,
+        component_id: &str,
+        operation: &str,
+    ) -> OperationTracker {
+        self.operation(component_type, component_id, operation)
+            .start()
+    }
+}

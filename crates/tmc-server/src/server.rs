@@ -45,14 +45,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-/// Liveness probe path.
-pub const HEALTHZ_PATH: &str = "/healthz";
-/// Readiness probe path.
-pub const READYZ_PATH: &str = "/readyz";
-/// The metrics summary's path, whatever the exposition's path.
-pub const SUMMARY_PATH: &str = "/metrics/summary";
-/// Paths the exposition may not take.
-pub(crate) const RESERVED_PATHS: [&str; 3] = [HEALTHZ_PATH, READYZ_PATH, SUMMARY_PATH];
+pub use crate::config::{HEALTHZ_PATH, READYZ_PATH, SUMMARY_PATH};
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

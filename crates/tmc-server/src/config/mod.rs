@@ -32,12 +32,20 @@ mod load;
 pub use duration::{format_duration, parse_duration};
 pub use load::{ConfigLoader, ConfigOverrides, ENV_PREFIX, Origin};
 
-use crate::server::RESERVED_PATHS;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
+
+/// Liveness probe path.
+pub const HEALTHZ_PATH: &str = "/healthz";
+/// Readiness probe path.
+pub const READYZ_PATH: &str = "/readyz";
+/// The metrics summary's path, whatever the exposition's path.
+pub const SUMMARY_PATH: &str = "/metrics/summary";
+/// Paths the exposition may not take.
+pub(crate) const RESERVED_PATHS: [&str; 3] = [HEALTHZ_PATH, READYZ_PATH, SUMMARY_PATH];
 
 /// Default `port`: 8080, where the seed's scrape configuration looks.
 pub const DEFAULT_PORT: u16 = 8080;
