@@ -23,7 +23,4 @@ pub mod schedules;
 pub mod store;
 pub mod volumes;
 
-#[cfg(test)]
-mod testdir;
-
 pub use cluster::Embedded;

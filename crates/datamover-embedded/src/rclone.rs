@@ -446,7 +446,7 @@ mod tests {
     /// in rclone's own words (real rclone, a destination under a temp dir's name only).
     #[tokio::test]
     async fn a_sync_that_cannot_start_says_why_in_rclones_words() {
-        let dir = crate::testdir::tempdir();
+        let dir = tmc_test_support::tempdir();
         std::fs::write(dir.join("a.txt"), "a").unwrap();
         let plan = Plan::new(
             &values(&[("DESTINATION", "nosuchremote:backups")]),

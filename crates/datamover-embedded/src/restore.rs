@@ -157,8 +157,13 @@ pub async fn reconcile(
 async fn move_into_place(ctx: &PopulatorContext, ns: &str, name: &str) -> Result<(), String> {
     let volumes = &ctx.cluster.volumes;
     let (staging, target) = (volumes.restore_staging(ns, name), volumes.dir(ns, name));
-    if !tokio::fs::try_exists(&staging).await.unwrap_or(false) {
-        return if tokio::fs::try_exists(&target).await.unwrap_or(false) {
+    let exists = |dir: std::path::PathBuf| async move {
+        tokio::fs::try_exists(&dir)
+            .await
+            .map_err(|e| format!("checking {}: {e}", dir.display()))
+    };
+    if !exists(staging.clone()).await? {
+        return if exists(target.clone()).await? {
             Ok(())
         } else {
             Err(format!(

@@ -27,19 +27,6 @@ fn named(name: &str, rv: &str) -> Value {
     dm
 }
 
-/// The sync Job of DataMover `owner` (as [`named`] makes it), with `status`.
-fn job_of(owner: &str, rv: &str, status: &Value) -> Value {
-    json!({"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": format!("{owner}-sync"), "namespace": "default",
-                        "resourceVersion": rv, "uid": format!("job-uid-{owner}"),
-                        "ownerReferences": [{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
-                            "kind": "DataMover", "name": owner, "uid": format!("uid-{owner}"),
-                            "controller": true}]},
-           "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
-                    "containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]}}},
-           "status": status})
-}
-
 /// A watch `ERROR` event: 410 Gone, the resourceVersion is too old.
 fn expired() -> Value {
     json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},

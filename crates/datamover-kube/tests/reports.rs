@@ -24,19 +24,6 @@ fn waiting(name: &str, rv: &str) -> Value {
     dm
 }
 
-/// The sync Job of DataMover `owner`, with `status`.
-fn job_of(owner: &str, rv: &str, status: &Value) -> Value {
-    json!({"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": format!("{owner}-sync"), "namespace": "default",
-                        "resourceVersion": rv, "uid": format!("job-uid-{owner}"),
-                        "ownerReferences": [{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
-                            "kind": "DataMover", "name": owner, "uid": format!("uid-{owner}"),
-                            "controller": true}]},
-           "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
-                    "containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]}}},
-           "status": status})
-}
-
 /// The pods of `nightly-sync`: one, rclone's final statistics in its termination message.
 fn nightly_pods() -> Value {
     let message = r#"{"level":"notice","msg":"Transferred: 4 KiB / 4 KiB, 100%","stats":{"bytes":4096,"transfers":3,"totalBytes":4096,"totalTransfers":3,"speed":0.0,"eta":0}}"#;

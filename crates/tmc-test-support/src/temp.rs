@@ -105,12 +105,12 @@ impl Drop for TempDir {
     }
 }
 
-/// The temp dirs of test processes that have ended without removing them.
+/// The temp dirs of test processes that have ended without removing them. Fails when the
+/// temp dir cannot be read: a check that cannot look has not passed.
 pub fn leftovers() -> Vec<PathBuf> {
     let base = std::env::temp_dir();
-    let Ok(entries) = std::fs::read_dir(&base) else {
-        return Vec::new();
-    };
+    let entries = std::fs::read_dir(&base)
+        .unwrap_or_else(|e| panic!("cannot read {} to look for leftovers: {e}", base.display()));
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| owner(&e.file_name()).is_some_and(|pid| !alive(pid)))

@@ -2,12 +2,12 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::testdir::{TestDir, tempdir};
 use datamover::job::{JobOutcome, sync_job};
 use datamover::types::DataMover;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tmc_test_support::{TempDir as TestDir, tempdir};
 use tokio::time::Instant;
 
 /// How long a scripted pod runs, and how it ends.

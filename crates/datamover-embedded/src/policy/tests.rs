@@ -2,7 +2,7 @@
 //! "a destination that must be refused". No test names `/` or a system directory.
 
 use super::*;
-use crate::testdir::{TestDir, tempdir};
+use tmc_test_support::{TempDir as TestDir, tempdir};
 
 /// `<tmp>/{data, hosts, dests, outside}` and the policy allowing `hosts` and `dests`.
 fn setup() -> (TestDir, Policy) {

@@ -4,12 +4,12 @@
 use super::*;
 use crate::clones::{CLONED, clone_failure, clone_source};
 use crate::store::EmbeddedStore;
-use crate::testdir::{TestDir, tempdir};
 use datamover::backend::{CloneState, Cluster, ClusterError};
 use datamover::manifest::parse;
 use datamover::types::DataMover;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
+use tmc_test_support::{TempDir as TestDir, tempdir};
 
 struct Fixture {
     _dir: TestDir,

@@ -3,7 +3,6 @@
 
 use crate::cluster::Embedded;
 use crate::store::EmbeddedStore;
-use crate::testdir::{TestDir, tempdir};
 use datamover::manifest::parse;
 use datamover::reconciler::phase;
 use datamover::schedule::DataMoverSchedule;
@@ -16,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tmc_metrics::Metrics;
 use tmc_runtime::Action;
+use tmc_test_support::{TempDir as TestDir, tempdir};
 
 struct Fixture {
     dir: TestDir,

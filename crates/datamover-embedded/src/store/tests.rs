@@ -6,6 +6,7 @@ use datamover::job::Job;
 use datamover::manifest::parse;
 use datamover::progress::SyncProgress;
 use datamover::types::DataMover;
+use tmc_test_support::tempdir;
 
 fn dm(name: &str) -> Object {
     parse(&format!(
@@ -19,7 +20,9 @@ fn dm(name: &str) -> Object {
 fn store_should_persist_objects_and_versions_across_reopen() {
     let dir = tempdir();
     let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
-    let applied = store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
+    let applied = store
+        .apply(vec![dm("a")], &Volumes::new(dir.to_path_buf()))
+        .unwrap();
     assert_eq!(applied[0].1, Applied::Created);
     let mut a = store.object::<DataMover>("default", "a").unwrap();
     assert_eq!(
@@ -37,7 +40,9 @@ fn store_should_persist_objects_and_versions_across_reopen() {
     assert_eq!(again.metadata.resource_version, "2");
     // Versions keep counting up after a restart.
     assert_eq!(
-        store.apply(vec![dm("b")], &Volumes::new(&dir)).unwrap()[0]
+        store
+            .apply(vec![dm("b")], &Volumes::new(dir.to_path_buf()))
+            .unwrap()[0]
             .0
             .metadata()
             .resource_version,
@@ -49,7 +54,9 @@ fn store_should_persist_objects_and_versions_across_reopen() {
 fn a_stale_status_write_is_a_conflict_and_changes_nothing() {
     let dir = tempdir();
     let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
-    store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
+    store
+        .apply(vec![dm("a")], &Volumes::new(dir.to_path_buf()))
+        .unwrap();
     let stale = store.object::<DataMover>("default", "a").unwrap();
     let mut fresh = stale.clone();
     fresh.status.phase = "CreatingClonedPVC".into();
@@ -75,12 +82,17 @@ fn a_stale_status_write_is_a_conflict_and_changes_nothing() {
 fn reapplying_keeps_status_and_bumps_generation_only_on_spec_change() {
     let dir = tempdir();
     let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
-    store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap();
+    store
+        .apply(vec![dm("a")], &Volumes::new(dir.to_path_buf()))
+        .unwrap();
     let mut a = store.object::<DataMover>("default", "a").unwrap();
     a.status.phase = "Completed".into();
     store.update_status(&a).unwrap();
     assert_eq!(
-        store.apply(vec![dm("a")], &Volumes::new(&dir)).unwrap()[0].1,
+        store
+            .apply(vec![dm("a")], &Volumes::new(dir.to_path_buf()))
+            .unwrap()[0]
+            .1,
         Applied::Unchanged
     );
     let Object::DataMover(mut changed) = dm("a") else {
@@ -89,7 +101,10 @@ fn reapplying_keeps_status_and_bumps_generation_only_on_spec_change() {
     changed.spec.add_timestamp_prefix = true;
     assert_eq!(
         store
-            .apply(vec![Object::DataMover(changed)], &Volumes::new(&dir))
+            .apply(
+                vec![Object::DataMover(changed)],
+                &Volumes::new(dir.to_path_buf())
+            )
             .unwrap()[0]
             .1,
         Applied::Configured
@@ -106,7 +121,7 @@ fn clone_names_claimed_in_the_same_second_are_unique_and_stable() {
     let dir = tempdir();
     let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
     store
-        .apply(vec![dm("a"), dm("b")], &Volumes::new(&dir))
+        .apply(vec![dm("a"), dm("b")], &Volumes::new(dir.to_path_buf()))
         .unwrap();
     let a = store
         .claim_clone_name(&store.object::<DataMover>("default", "a").unwrap(), 1000)
@@ -119,18 +134,6 @@ fn clone_names_claimed_in_the_same_second_are_unique_and_stable() {
     // Claiming again for the same DataMover may reuse its own name.
     let again = store.claim_clone_name(&a, 1000).unwrap();
     assert_eq!(again.status.restored_pvc_name, "data-cloned-1000");
-}
-
-pub(crate) fn tempdir() -> std::path::PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "dm-store-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -158,8 +161,9 @@ fn a_stored_object_of_an_unknown_kind_is_refused_not_read_as_another_kind() {
 }
 
 fn sync_job(store: &EmbeddedStore) -> Job {
+    let volumes = tempdir();
     store
-        .apply(vec![dm("a")], &Volumes::new(tempdir()))
+        .apply(vec![dm("a")], &Volumes::new(volumes.to_path_buf()))
         .unwrap();
     let a = store.object::<DataMover>("default", "a").unwrap();
     store.create(datamover::job::sync_job(&a)).unwrap()
@@ -167,7 +171,8 @@ fn sync_job(store: &EmbeddedStore) -> Job {
 
 #[test]
 fn a_progress_tick_alone_is_progress_only_and_a_pod_change_is_not() {
-    let store = EmbeddedStore::open(&tempdir().join("store.redb")).unwrap();
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
     let mut job = sync_job(&store);
     job.status.active = 1;
     job.status.progress = Some(SyncProgress::default());

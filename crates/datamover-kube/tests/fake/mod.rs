@@ -169,6 +169,18 @@ pub fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .split('&')
         .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
+/// The sync Job of DataMover `owner` (its uid `uid-<owner>`), with `status`.
+pub fn job_of(owner: &str, rv: &str, status: &Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": format!("{owner}-sync"), "namespace": "default",
+                        "resourceVersion": rv, "uid": format!("job-uid-{owner}"),
+                        "ownerReferences": [{"apiVersion": "datamover.a-cup-of.coffee/v1alpha1",
+                            "kind": "DataMover", "name": owner, "uid": format!("uid-{owner}"),
+                            "controller": true}]},
+           "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
+                    "containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]}}},
+           "status": status})
+}
 
 pub fn datamover(name: &str, rv: &str, status: Value) -> Value {
     json!({
