@@ -236,6 +236,25 @@ impl Cluster for Embedded {
         self.store.object::<Job>(namespace, name)
     }
 
+    fn movers(&self) -> Vec<DataMover> {
+        let mut movers = self.store.objects::<DataMover>(None);
+        movers.extend(
+            self.store
+                .objects::<DataMoverSchedule>(None)
+                .iter()
+                .map(datamover::schedule::reconciler::as_datamover),
+        );
+        movers
+    }
+
+    fn locate(
+        &self,
+        values: &std::collections::BTreeMap<String, String>,
+        extra: &[(String, String)],
+    ) -> Result<datamover::overlap::Location, String> {
+        crate::policy::locate(values, extra)
+    }
+
     async fn create_job(&self, dm: &DataMover) -> Result<(Job, bool), ClusterError> {
         let job = job::sync_job(dm);
         let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());

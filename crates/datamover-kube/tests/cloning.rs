@@ -172,3 +172,64 @@ async fn a_429_with_retry_after_is_transient_and_honoured() {
     );
     assert_eq!(action.requeue_after(), Some(Duration::from_secs(7)));
 }
+
+/// The overlap rule on Kubernetes: a DataMover whose sync would mirror into the bucket
+/// another existing DataMover writes timestamp folders to fails before its Job is created,
+/// naming the other, with a Warning Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_overlapping_another_datamovers_fails_before_its_job() {
+    let mut nightly = datamover(
+        "nightly",
+        "10",
+        json!({"phase": "CreatingPod", "restoredPvcName": "data-cloned-1"}),
+    );
+    nightly["spec"]["addTimestampPrefix"] = json!(false);
+    nightly["spec"]["sourcePvc"] = json!("other");
+    // The existing one: the fixture's prefixed backup of `data` into the same bucket.
+    let mut weekly = datamover("weekly", "11", json!({"phase": "Completed"}));
+    weekly["metadata"]["uid"] = json!("1f2e3d4c-0000-0000-0000-000000000000");
+    let object = std::sync::Arc::new(std::sync::Mutex::new(Object {
+        value: nightly,
+        version: 10,
+        conflicts: 0,
+    }));
+    let dm = std::sync::Arc::clone(&object);
+    // BUCKET_NAME=backups, BUCKET_HOST=minio.storage, BUCKET_PORT=9000.
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": "default"},
+        "data": {"BUCKET_NAME": "YmFja3Vwcw==", "BUCKET_HOST": "bWluaW8uc3RvcmFnZQ==",
+                 "BUCKET_PORT": "OTAwMA=="}});
+    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
+        _ if r.is_watch() => Reply::Hold,
+        ("GET", DM) => list(
+            "DataMoverList",
+            "11",
+            vec![dm.lock().unwrap().value.clone(), weekly.clone()],
+        ),
+        ("GET", PVCS) => list("PersistentVolumeClaimList", "20", vec![]),
+        ("GET", SECRETS) => list("SecretList", "1", vec![secret.clone()]),
+        ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+        ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
+        _ => status(404, "NotFound"),
+    };
+    let (cluster, log, _m, ctx) = start(script).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "Failed");
+    let writes = fake::writes(&log);
+    assert!(
+        writes.iter().all(|r| r.path != JOBS),
+        "no Job may be created"
+    );
+    let expected = "destination s3://backups at http://minio.storage:9000 overlaps DataMover default/weekly (s3://backups at http://minio.storage:9000): rclone sync makes its target equal to the source, so a sync of one would delete what the other wrote; choose a destination apart from it (two objects with addTimestampPrefix: true may share one base), or delete DataMover default/weekly first";
+    let status = &object.lock().unwrap().value["status"];
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["reason"], "DestinationOverlap");
+    assert_eq!(ready["message"], expected);
+    let warning = writes.iter().rfind(|r| r.path == EVENTS).unwrap();
+    assert_eq!(warning.body["type"], "Warning");
+    assert_eq!(warning.body["note"], expected);
+}

@@ -316,3 +316,36 @@ fn a_missing_backup_path_should_fail_the_restore_with_a_clear_reason() {
         Some(1.0)
     );
 }
+
+#[test]
+fn a_schedules_runs_into_one_mirror_should_not_refuse_each_other_nor_a_rerun_by_hand() {
+    require_rclone();
+    let dir = tempdir();
+    let (source, dest) = (dir.join("source"), dir.join("mirror"));
+    sample_tree(&source);
+    let op = operator(dir.join("data")).start();
+    op.apply(&format!(
+        "{}apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {{name: mirror}}\nspec:\n  schedule: \"* * * * *\"\n  sourcePvc: data\n  secretName: backup\n---\napiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: by-hand}}\nspec:\n  sourcePvc: data\n  secretName: backup\n",
+        source_and_secret(&source, &dest),
+    ));
+    let by_hand = op.finished("by-hand", Duration::from_secs(60));
+    assert_eq!(by_hand["status"]["phase"], "Completed", "{by_hand}");
+    // Two runs of the schedule into the same mirror, each after the other.
+    op.wait_for(
+        "two scheduled runs to end",
+        Duration::from_secs(150),
+        || {
+            runs_of(&op, "mirror")
+                .iter()
+                .filter(|d| matches!(d["status"]["phase"].as_str(), Some("Completed" | "Failed")))
+                .count()
+                >= 2
+        },
+    );
+    for run in runs_of(&op, "mirror") {
+        if run["status"]["phase"] != "" {
+            assert_ne!(run["status"]["phase"], "Failed", "{run}");
+        }
+    }
+    assert_eq!(tree(&dest), tree(&source), "the mirror is the source");
+}

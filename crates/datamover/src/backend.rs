@@ -151,6 +151,24 @@ pub trait Cluster: Send + Sync + 'static {
     fn check_sync(&self, request: &SyncRequest) -> Result<String, String>;
     /// The sync Job `name`, as last seen.
     fn job(&self, namespace: &str, name: &str) -> Option<Job>;
+    /// Every DataMover, and every `DataMoverSchedule` as
+    /// [`as_datamover`](crate::schedule::reconciler::as_datamover) shows it, in all
+    /// namespaces: the objects whose destinations the
+    /// [overlap rule](crate::overlap) keeps apart.
+    fn movers(&self) -> Vec<DataMover>;
+    /// Where a sync with a secret's `values` and `extra` variables on top writes, as this
+    /// backend's syncs see it: [`Location::locate`](crate::overlap::Location::locate) by
+    /// default; the embedded backend resolves local paths (symlinks, the working dir).
+    ///
+    /// # Errors
+    /// The secret names no destination, or a local path cannot be resolved.
+    fn locate(
+        &self,
+        values: &std::collections::BTreeMap<String, String>,
+        extra: &[(String, String)],
+    ) -> Result<crate::overlap::Location, String> {
+        crate::overlap::Location::locate(values, extra)
+    }
     /// Creates the sync Job of `dm` ([`sync_job`](crate::job::sync_job): its clone, secret and env, owned by
     /// `dm`) and returns at once; `true` with it when this call created it, `false` when it
     /// existed already (adopted).

@@ -9,6 +9,7 @@
 //! - [`backend`]: the [`backend::Cluster`] trait the reconciler talks through, and its error.
 //! - [`reconciler`]: the phase machine and its `datamover_*` metrics; [`schedule`] and
 //!   [`populator`]: `DataMoverSchedule` and `DataMoverPopulator` and their reconcile rules.
+//! - [`overlap`]: the rule that no backup's sync deletes what another live object wrote.
 //! - [`job`]: the sync and restore Job (`batch/v1`-shaped, owned by its DataMover or PVC),
 //!   the same object on both backends, and how a Job ended; [`progress`]: what a sync moved.
 //! - `crd` (feature `kube`): the Kubernetes objects of the same spec and status types.
@@ -35,6 +36,7 @@ pub mod conditions;
 pub mod crd;
 pub mod job;
 pub mod manifest;
+pub mod overlap;
 pub mod populator;
 pub mod progress;
 pub mod reconciler;

@@ -455,18 +455,43 @@ async fn create_job<C: Cluster>(
     ctx: &Context<C>,
 ) -> Result<Action, ReconcileError> {
     let ns = dm.metadata.namespace.clone();
-    let destination = match prepare_sync(&dm, ctx) {
-        Ok((_, destination)) => destination,
+    let (mut request, mut destination) = match prepare_sync(&dm, ctx) {
+        Ok(prepared) => prepared,
         Err((reason, msg)) => return fail_phase(dm, ctx, reason, &msg).await,
     };
+    // Prefixed syncs check and create one at a time, so two on one base see each other's
+    // Job and never share a timestamp folder.
+    let serial = if dm.spec.add_timestamp_prefix {
+        Some(PREFIXED_JOB_CREATION.lock().await)
+    } else {
+        None
+    };
+    match check_overlap(ctx.cluster.as_ref(), &dm) {
+        Ok(None) => {}
+        Ok(Some(wait)) => return Ok(Action::requeue(wait)),
+        Err(msg) => {
+            drop(serial);
+            return fail_phase(dm, ctx, "DestinationOverlap", &msg).await;
+        }
+    }
     let m = &ctx.metrics;
-    match ctx.cluster.create_job(&dm).await {
+    let created = ctx.cluster.create_job(&dm).await;
+    drop(serial);
+    match created {
         Ok((job, created)) => {
             // The Job is the durable record: counted once, however often this status
             // write is retried.
             if created {
                 m.datamover_pod_creation(&ns, Op::Started);
                 m.datamover_pod_creation(&ns, Op::Success);
+            }
+            // The timestamp folder is the Job's creation second, as its pod names it.
+            let created = time::parse_rfc3339(&job.metadata.creation_timestamp);
+            if let (Some(ms), Some(_)) = (created, &request.prefix) {
+                request.prefix = Some(time::prefix(ms));
+                if let Ok(d) = ctx.cluster.check_sync(&request) {
+                    destination = d;
+                }
             }
             dm.status.destination = destination;
             dm.status.job_name.clone_from(&job.metadata.name);
@@ -484,4 +509,59 @@ async fn create_job<C: Cluster>(
             fail_phase(dm, ctx, "JobCreationFailed", &msg).await
         }
     }
+}
+
+/// Held while a timestamp-prefixed sync is checked and its Job created (see
+/// [`check_overlap`]).
+static PREFIXED_JOB_CREATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The [overlap rule](crate::overlap) for `dm`'s sync, right before its Job is created (and,
+/// on the embedded backend, before each of its pods starts): `Err` with the refusal when its
+/// target overlaps where another live DataMover or schedule writes; `Ok(Some(wait))` when
+/// another timestamp-prefixed DataMover on the same base created its Job in this very
+/// second, so this one's `YYYY-MM-DD-HHMMSS` folder would be the same: wait for the next
+/// second. (On Kubernetes the rclone image names the folder when its pod starts, so there
+/// the wait narrows the window rather than closing it.)
+///
+/// # Errors
+/// The refusal, naming the other object and its destination.
+pub fn check_overlap<C: Cluster>(cluster: &C, dm: &DataMover) -> Result<Option<Duration>, String> {
+    let ns = &dm.metadata.namespace;
+    let Some(secret) = cluster.secret(ns, &dm.spec.secret_name) else {
+        return Ok(None); // nothing to sync to: the sync fails on its own with the reason
+    };
+    let locate = |v: &_, e: &[_]| cluster.locate(v, e);
+    let Ok(location) = crate::overlap::locate_mover(dm, &secret, locate) else {
+        return Ok(None); // no destination this rule can place: the sync says why on its own
+    };
+    let candidate = crate::overlap::Claim::new(dm, location);
+    let movers = cluster.movers();
+    let claims = crate::overlap::claims(&movers, |ns, n| cluster.secret(ns, n), locate);
+    crate::overlap::check(&candidate, &claims)?;
+    if !candidate.timestamped {
+        return Ok(None);
+    }
+    let now = time::now_ms();
+    let folder = time::prefix(now);
+    let same_second = claims
+        .iter()
+        .filter(|c| {
+            c.kind == candidate.kind
+                && (&c.namespace, &c.name) != (ns, &dm.metadata.name)
+                && c.timestamped
+                && c.location == candidate.location
+        })
+        .filter_map(|c| {
+            movers.iter().find(|m| {
+                crate::overlap::Claim::kind_of(m) == c.kind
+                    && (&m.metadata.namespace, &m.metadata.name) == (&c.namespace, &c.name)
+            })
+        })
+        .filter_map(|other| {
+            let name = job::job_name(&other.metadata.name, &other.metadata.uid);
+            cluster.job(&other.metadata.namespace, &name)
+        })
+        .filter_map(|job| time::parse_rfc3339(&job.metadata.creation_timestamp))
+        .any(|created| time::prefix(created) == folder);
+    Ok(same_second.then(|| Duration::from_millis(1_000 - now % 1_000 + 10)))
 }

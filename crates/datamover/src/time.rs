@@ -29,6 +29,17 @@ pub fn prefix(ms: u64) -> String {
     timestamp(ms).strftime("%Y-%m-%d-%H%M%S").to_string()
 }
 
+/// Whether `name` is a folder name [`prefix`] writes (`YYYY-MM-DD-HHMMSS`).
+///
+/// ```
+/// assert!(datamover::time::is_prefix("2026-12-06-051209"));
+/// assert!(!datamover::time::is_prefix("team-a"));
+/// ```
+#[must_use]
+pub fn is_prefix(name: &str) -> bool {
+    name.len() == 17 && jiff::civil::DateTime::strptime("%Y-%m-%d-%H%M%S", name).is_ok()
+}
+
 /// Unix milliseconds of an RFC 3339 time (as [`rfc3339`] writes it, or any RFC 3339
 /// timestamp with an offset); `None` for anything else or a time before 1970.
 #[must_use]

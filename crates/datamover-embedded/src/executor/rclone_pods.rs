@@ -6,7 +6,7 @@ use crate::rclone::{self, Plan};
 use datamover::job::{self, Job};
 use datamover::progress::SyncProgress;
 use datamover::time;
-use datamover::types::{PersistentVolumeClaim, Secret};
+use datamover::types::{DataMover, PersistentVolumeClaim, Secret};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -166,6 +166,27 @@ impl PodRunner for RclonePods {
                 "the volume {} is not a directory",
                 source.display()
             ));
+        }
+        // Checked at apply, and again here: a root removed across a restart, a symlink
+        // swapped in, or a secret edited since must not let this pod's sync delete anything.
+        crate::policy::check_local_destination(
+            &self.cluster.policy,
+            &plan.destination,
+            &plan.env,
+            &source,
+        )?;
+        let owner = job
+            .metadata
+            .owner_references
+            .iter()
+            .find(|o| o.kind == "DataMover")
+            .and_then(|o| {
+                self.cluster
+                    .store
+                    .object::<DataMover>(&job.metadata.namespace, &o.name)
+            });
+        if let Some(dm) = owner {
+            datamover::reconciler::check_overlap(&self.cluster, &dm)?;
         }
         let child = rclone::spawn(&self.cluster.rclone, &source, &plan, &job.metadata.uid)?;
         let pid = child.id();

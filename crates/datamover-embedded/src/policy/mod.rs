@@ -15,7 +15,9 @@
 use crate::store::EmbeddedStore;
 use crate::volumes::Volumes;
 use datamover::manifest::Object;
+use datamover::overlap::Location;
 use datamover::types::{DataMover, HOST_PATH_ANNOTATION, Kind, Secret};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod env;
@@ -156,8 +158,14 @@ impl Policy {
         }
         let local = match destination.split_once(':') {
             Some((remote, _)) if !remote.contains(['/', '\\']) => {
-                let wanted = format!("RCLONE_CONFIG_{}_TYPE", env_name(remote));
-                if let Some((_, kind)) = env.iter().find(|(k, _)| env_name(k) == wanted) {
+                let wanted = format!(
+                    "RCLONE_CONFIG_{}_TYPE",
+                    datamover::overlap::env_name(remote)
+                );
+                if let Some((_, kind)) = env
+                    .iter()
+                    .find(|(k, _)| datamover::overlap::env_name(k) == wanted)
+                {
                     let kind = kind.trim().to_ascii_lowercase();
                     if LOCAL_CAPABLE.contains(&kind.as_str()) {
                         return Err(format!(
@@ -284,12 +292,16 @@ impl Policy {
             .collect();
         movers.reverse(); // the applied version first
         let mut seen = std::collections::BTreeSet::new();
-        for dm in movers {
+        movers.retain(|dm| {
+            seen.insert((
+                dm.kind.clone(),
+                dm.metadata.namespace.clone(),
+                dm.metadata.name.clone(),
+            ))
+        });
+        let touched = |dm: &DataMover| {
             let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
-            if !seen.insert((dm.kind.clone(), ns.clone(), name.clone())) {
-                continue;
-            }
-            let touched = objects.iter().any(|o| {
+            objects.iter().any(|o| {
                 let m = o.metadata();
                 m.namespace == *ns
                     && match o.kind() {
@@ -300,16 +312,16 @@ impl Policy {
                         Kind::Secret => m.name == dm.spec.secret_name,
                         Kind::Job | Kind::DataMoverPopulator => false,
                     }
-            });
+            })
+        };
+        for dm in movers.iter().filter(|dm| touched(dm)) {
+            let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
             let (Some(Object::PersistentVolumeClaim(pvc)), Some(Object::Secret(secret))) = (
                 find(Kind::PersistentVolumeClaim, ns, &dm.spec.source_pvc),
                 find(Kind::Secret, ns, &dm.spec.secret_name),
             ) else {
                 continue;
             };
-            if !touched {
-                continue;
-            }
             let who = format!("{} {ns}/{name}", dm.kind);
             let mut env = secret_env(&secret).map_err(|e| format!("{who}: {e}"))?;
             env.extend(
@@ -322,6 +334,26 @@ impl Policy {
             if let Some((_, dest)) = env.iter().rev().find(|(k, _)| k == "DESTINATION") {
                 self.check_destination(dest, &env, Some(&source))
                     .map_err(|e| format!("{who} (secret {}): {e}", dm.spec.secret_name))?;
+            }
+        }
+        // No sync may delete what another live DataMover or schedule wrote.
+        let secret = |ns: &str, name: &str| match find(Kind::Secret, ns, name) {
+            Some(Object::Secret(s)) => Some(s),
+            _ => None,
+        };
+        let claims = datamover::overlap::claims(&movers, secret, locate);
+        for dm in movers.iter().filter(|dm| touched(dm)) {
+            let mine = |c: &&datamover::overlap::Claim| {
+                (&c.kind, &c.namespace, &c.name)
+                    == (&dm.kind, &dm.metadata.namespace, &dm.metadata.name)
+            };
+            if let Some(candidate) = claims.iter().find(mine) {
+                datamover::overlap::check(candidate, &claims).map_err(|e| {
+                    format!(
+                        "{} {}/{}: {e}",
+                        dm.kind, dm.metadata.namespace, dm.metadata.name
+                    )
+                })?;
             }
         }
         Ok(())
@@ -343,6 +375,19 @@ pub fn check_local_destination(
 ) -> Result<(), String> {
     check_env(env)?;
     policy.check_destination(destination, env, Some(source))
+}
+
+/// Where a sync with a secret's `values` and `extra` variables writes on this machine:
+/// [`Location::locate`], a local path resolved as rclone will see it ([`resolve`]: made
+/// absolute, symlinks followed), so a symlink into another's destination is caught.
+///
+/// # Errors
+/// The secret names no destination, or the path cannot be resolved.
+pub fn locate(
+    values: &BTreeMap<String, String>,
+    extra: &[(String, String)],
+) -> Result<Location, String> {
+    Location::locate(values, extra)?.map_local(resolve)
 }
 
 /// Checks `spec.additionalEnv` for the embedded backend: no variable that lets rclone
@@ -375,20 +420,6 @@ fn secret_env(secret: &Secret) -> Result<Vec<(String, String)>, String> {
 /// One contains the other (or they are the same).
 fn overlaps(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
-}
-
-/// The name rclone derives a config variable from: upper case, `-` and other punctuation
-/// as `_`.
-fn env_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn list(roots: &[PathBuf]) -> String {

@@ -18,7 +18,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf, String> {
             .map_err(|e| format!("the working directory: {e}"))?
             .join(path)
     };
-    let lexical = follow(&clean(&absolute))?;
+    let lexical = follow(&datamover::overlap::clean(&absolute))?;
     let kernel = follow(&absolute)?;
     if lexical != kernel {
         return Err(format!(
@@ -29,21 +29,6 @@ pub fn resolve(path: &Path) -> Result<PathBuf, String> {
         ));
     }
     Ok(lexical)
-}
-
-/// `path` with `.` and `..` removed lexically, as Go's `filepath.Clean` does.
-fn clean(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for component in path.components() {
-        match component {
-            Component::Normal(name) => out.push(name),
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
-        }
-    }
-    out
 }
 
 /// Walks an absolute `path` component by component, following symlinks; a `..` goes up

@@ -230,3 +230,105 @@ fn env_that_reaches_outside_the_policy_should_be_refused_naming_the_key() {
     ])
     .unwrap();
 }
+
+/// A manifest of one PVC, one secret naming `destination` and one DataMover backing the PVC
+/// up, all called `name` in namespace `team`.
+fn backup(name: &str, destination: &Path, timestamped: bool) -> Vec<Object> {
+    datamover::manifest::parse(&format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}, namespace: team}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: team}}\nstringData: {{DESTINATION: \"{}\"}}\n---\n\
+         apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: {name}, namespace: team}}\n\
+         spec: {{sourcePvc: {name}, secretName: {name}, addTimestampPrefix: {timestamped}}}\n",
+        destination.display()
+    ))
+    .unwrap()
+}
+
+#[test]
+fn apply_should_refuse_a_destination_overlapping_another_datamovers_even_through_a_symlink() {
+    let (dir, policy) = setup();
+    let store = crate::store::EmbeddedStore::open(&dir.join("data/store.redb")).unwrap();
+    let volumes = Volumes::new(dir.join("data/volumes"));
+    let first = backup("a", &dir.join("dests/team/a"), false);
+    policy.check_objects(&first, &store, &volumes).unwrap();
+    store.apply(first, &volumes).unwrap();
+    let resolved_a = dir.join("dests/team/a");
+    let refusal = |what: &str, other: &Path| {
+        format!(
+            "DataMover team/b: destination {} overlaps DataMover team/a ({}): rclone sync makes its target equal to the source, so a sync of one would delete what the other wrote; choose a destination apart from it (two objects with addTimestampPrefix: true may share one base), or delete DataMover team/a first",
+            other.display(),
+            what
+        )
+    };
+    let shown_a = resolved_a.display().to_string();
+    for (dest, resolved) in [
+        (dir.join("dests/team/a"), dir.join("dests/team/a")),
+        (dir.join("dests/team"), dir.join("dests/team")),
+        (
+            dir.join("dests/team/a/inner"),
+            dir.join("dests/team/a/inner"),
+        ),
+    ] {
+        let err = policy
+            .check_objects(&backup("b", &dest, false), &store, &volumes)
+            .unwrap_err();
+        assert_eq!(err, refusal(&shown_a, &resolved), "{}", dest.display());
+    }
+    std::fs::create_dir_all(dir.join("dests/team/a")).unwrap();
+    std::os::unix::fs::symlink(dir.join("dests/team/a"), dir.join("dests/alias")).unwrap();
+    let err = policy
+        .check_objects(
+            &backup("b", &dir.join("dests/alias"), false),
+            &store,
+            &volumes,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        refusal(&shown_a, &resolved_a),
+        "a symlink into a's destination"
+    );
+    // A sibling is fine, and so is re-applying a itself.
+    policy
+        .check_objects(
+            &backup("b", &dir.join("dests/team/b"), false),
+            &store,
+            &volumes,
+        )
+        .unwrap();
+    policy
+        .check_objects(
+            &backup("a", &dir.join("dests/team/a"), false),
+            &store,
+            &volumes,
+        )
+        .unwrap();
+}
+
+#[test]
+fn apply_should_accept_prefixed_datamovers_sharing_a_base_but_not_a_mirror_into_it() {
+    let (dir, policy) = setup();
+    let store = crate::store::EmbeddedStore::open(&dir.join("data/store.redb")).unwrap();
+    let volumes = Volumes::new(dir.join("data/volumes"));
+    let base = dir.join("dests/team");
+    store.apply(backup("a", &base, true), &volumes).unwrap();
+    policy
+        .check_objects(&backup("b", &base, true), &store, &volumes)
+        .unwrap();
+    let err = policy
+        .check_objects(&backup("b", &base, false), &store, &volumes)
+        .unwrap_err();
+    assert!(
+        err.starts_with(&format!(
+            "DataMover team/b: destination {} overlaps DataMover team/a ({})",
+            base.display(),
+            base.display()
+        )),
+        "{err}"
+    );
+    // Applying both at once is checked alike.
+    let mut both = backup("c", &dir.join("dests/other"), false);
+    both.extend(backup("d", &dir.join("dests/other/d"), false));
+    let err = policy.check_objects(&both, &store, &volumes).unwrap_err();
+    assert!(err.contains("overlaps DataMover team/"), "{err}");
+}

@@ -510,6 +510,20 @@ impl Cluster for KubeCluster {
         cached(self, namespace, name)
     }
 
+    fn movers(&self) -> Vec<DataMover> {
+        let datamovers = self
+            .inner
+            .datamovers
+            .state()
+            .into_iter()
+            .filter_map(|o| <DataMover as Cached>::convert(&o, self));
+        let schedules = self.inner.schedules.state().into_iter().filter_map(|o| {
+            <DataMoverSchedule as Cached>::convert(&o, self)
+                .map(|s| datamover::schedule::reconciler::as_datamover(&s))
+        });
+        datamovers.chain(schedules).collect()
+    }
+
     async fn create_job(&self, dm: &DataMover) -> Result<(SyncJob, bool), ClusterError> {
         let job = objects::sync_job(dm)
             .map_err(|e| ClusterError::Sync(format!("creating the sync job: {e}")))?;
