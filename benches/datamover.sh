@@ -4,8 +4,9 @@
 #   benches/datamover.sh [GIB] [SMALL]
 #
 # 1. A GIB GiB tree (64 MiB files of random bytes, default 1 GiB): `rclone sync` alone, then
-#    the operator end to end (apply to Completed: clone + sync + cleanup), alternated
-#    3 times; prints the median of each and the ratio operator / rclone.
+#    the operator end to end (apply to Completed) with copyMethod Clone (clone + sync +
+#    cleanup) and Direct (sync of the source itself), alternated 3 times; prints the median
+#    of each and the ratios to rclone. SMALL=0 stops there.
 # 2. SMALL DataMovers (default 1000) of a small tree applied at once: time until every one
 #    is Completed, the reconcile p99 (controller_runtime_reconcile_time_seconds), and the
 #    CPU seconds of the operator and of its children (rclone, cp): on a 2-core machine the
@@ -65,12 +66,11 @@ for le, c in buckets:
 ' "$1"
 }
 
-rclone_times=(); operator_times=()
-for round in 1 2 3; do
-  rm -rf "$WORK/dest-rclone"; sync
-  t0=$(now); rclone sync "$WORK/source/" "$WORK/dest-rclone" >/dev/null 2>&1; t1=$(now)
-  rclone_times+=("$(echo "$t1 - $t0" | awk '{print $1 - $3}')")
-
+# One DataMover of the GIB tree, apply to Completed: `clone` (clone + sync + cleanup, the
+# default) or `direct` (copyMethod: Direct: sync the source itself). Prints the seconds.
+operator_backup() {
+  local spec="{sourcePvc: big, secretName: dest, deletePvcAfterBackup: true}"
+  [ "$1" = direct ] && spec="{sourcePvc: big, secretName: dest, copyMethod: Direct}"
   rm -rf "$WORK/dest-op"; sync
   start_operator
   cat > "$WORK/big.yaml" <<YAML
@@ -86,22 +86,34 @@ stringData: {DESTINATION: "$WORK/dest-op"}
 apiVersion: datamover.a-cup-of.coffee/v1alpha1
 kind: DataMover
 metadata: {name: big}
-spec: {sourcePvc: big, secretName: dest, deletePvcAfterBackup: true}
+spec: $spec
 YAML
+  local t0 t1
   t0=$(now)
   "$BIN" apply -f "$WORK/big.yaml" --server "$SERVER" >/dev/null
   until "$BIN" get dm big --server "$SERVER" | grep -qE "Completed|Failed"; do sleep 0.05; done
   t1=$(now)
-  "$BIN" get dm big --server "$SERVER" | grep -q Completed || { echo "big backup failed" >&2; exit 1; }
-  operator_times+=("$(echo "$t1 - $t0" | awk '{print $1 - $3}')")
+  "$BIN" get dm big --server "$SERVER" | grep -q Completed || { echo "big backup ($1) failed" >&2; exit 1; }
   stop_operator
-  echo "round $round: rclone ${rclone_times[-1]} s, operator ${operator_times[-1]} s" >&2
+  echo "$t1 - $t0" | awk '{print $1 - $3}'
+}
+
+# rclone alone, Clone and Direct, interleaved so load affects them alike.
+rclone_times=(); clone_times=(); direct_times=()
+for round in 1 2 3; do
+  rm -rf "$WORK/dest-rclone"; sync
+  t0=$(now); rclone sync "$WORK/source/" "$WORK/dest-rclone" >/dev/null 2>&1; t1=$(now)
+  rclone_times+=("$(echo "$t1 - $t0" | awk '{print $1 - $3}')")
+  clone_times+=("$(operator_backup clone)")
+  direct_times+=("$(operator_backup direct)")
+  echo "round $round: rclone ${rclone_times[-1]} s, Clone ${clone_times[-1]} s, Direct ${direct_times[-1]} s" >&2
 done
-python3 - "${rclone_times[*]}" "${operator_times[*]}" "$GIB" <<'PY'
+python3 - "${rclone_times[*]}" "${clone_times[*]}" "${direct_times[*]}" "$GIB" <<'PY'
 import statistics, sys
-r = statistics.median(map(float, sys.argv[1].split())); o = statistics.median(map(float, sys.argv[2].split()))
-print(f"{sys.argv[3]} GiB: rclone sync alone {r:.2f} s, operator end to end {o:.2f} s, ratio {o / r:.3f}")
+r, c, d = (statistics.median(map(float, a.split())) for a in sys.argv[1:4])
+print(f"{sys.argv[4]} GiB: rclone sync alone {r:.2f} s; operator end to end: copyMethod Clone {c:.2f} s (ratio {c / r:.3f}), Direct {d:.2f} s (ratio {d / r:.3f})")
 PY
+[ "$SMALL" = 0 ] && exit 0
 
 # Many small DataMovers.
 mkdir -p "$WORK/small"; echo hello > "$WORK/small/a.txt"; mkdir -p "$WORK/small/d"; echo x > "$WORK/small/d/b.txt"

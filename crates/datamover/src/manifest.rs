@@ -314,6 +314,22 @@ fn spec_of<'a>(
 fn backup_field(key: &str, value: &Value, ctx: &Ctx, path: &str) -> Result<bool, ManifestError> {
     match key {
         "sourcePvc" | "secretName" => {}
+        "copyMethod" => {
+            let method = string(Some(value), ctx, path, false)?;
+            if !CopyMethod::VALUES.contains(&method.as_str()) {
+                let hint = if method == "Snapshot" {
+                    " (VolumeSnapshots are not supported yet)"
+                } else {
+                    ""
+                };
+                return Err(ctx.err(
+                    path,
+                    format!(
+                        "{method:?} is not a copy method{hint}: give Clone (the default: sync a clone of the source) or Direct (sync the source itself)"
+                    ),
+                ));
+            }
+        }
         "addTimestampPrefix" | "deletePvcAfterBackup" | "suspend" => {
             if !matches!(value, Value::Bool(_)) {
                 return Err(ctx.err(
@@ -404,6 +420,19 @@ fn required_name(
     dns_name(&value, ctx, &path)
 }
 
+/// `copyMethod: Direct` with `deletePvcAfterBackup: true` is refused: the PVC it would
+/// delete is the source.
+fn direct_deletes_nothing(spec: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
+    let direct = spec.get("copyMethod").and_then(Value::as_str) == Some("Direct");
+    if direct && spec.get("deletePvcAfterBackup").and_then(Value::as_bool) == Some(true) {
+        return Err(ctx.err(
+            "spec.deletePvcAfterBackup",
+            crate::reconciler::DIRECT_DELETES_NOTHING,
+        ));
+    }
+    Ok(())
+}
+
 fn validate_datamover(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), ManifestError> {
     let spec = spec_of(map, ctx, "spec.sourcePvc and spec.secretName")?;
     for (key, value) in spec {
@@ -412,10 +441,11 @@ fn validate_datamover(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manife
         if key == "suspend" || !backup_field(key, value, ctx, &path)? {
             return Err(ctx.err(
                 &path,
-                format!("unknown field {key:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image"),
+                format!("unknown field {key:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod"),
             ));
         }
     }
+    direct_deletes_nothing(spec, ctx)?;
     required_name(spec, ctx, "sourcePvc", "the PVC to back up")?;
     required_name(spec, ctx, "secretName", "the secret naming the destination")
 }
@@ -453,7 +483,7 @@ fn validate_schedule(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manifes
             other => {
                 return Err(ctx.err(
                     &path,
-                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit"),
+                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit"),
                 ));
             }
         }
@@ -464,6 +494,7 @@ fn validate_schedule(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manifes
             "required: a 5-field cron pattern in UTC, e.g. \"0 3 * * *\"",
         ));
     }
+    direct_deletes_nothing(spec, ctx)?;
     required_name(spec, ctx, "sourcePvc", "the PVC to back up")?;
     required_name(spec, ctx, "secretName", "the secret naming the destination")
 }
@@ -634,7 +665,7 @@ stringData:
             ),
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePVC: p, secretName: s}\n",
-                "document 1 (DataMover a): spec.sourcePVC: unknown field \"sourcePVC\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image",
+                "document 1 (DataMover a): spec.sourcePVC: unknown field \"sourcePVC\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod",
             ),
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: A_B}\nspec: {sourcePvc: p, secretName: s}\n",
@@ -651,6 +682,14 @@ stringData:
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePvc: p, secretName: s, additionalEnv: [{name: 1X}]}\n",
                 "document 1 (DataMover a): spec.additionalEnv[0].name: \"1X\" is not a valid variable name (letters, digits, '_')",
+            ),
+            (
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePvc: p, secretName: s, copyMethod: Snapshot}\n",
+                "document 1 (DataMover a): spec.copyMethod: \"Snapshot\" is not a copy method (VolumeSnapshots are not supported yet): give Clone (the default: sync a clone of the source) or Direct (sync the source itself)",
+            ),
+            (
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {name: a}\nspec: {schedule: \"@daily\", sourcePvc: p, secretName: s, copyMethod: Direct, deletePvcAfterBackup: true}\n",
+                "document 1 (DataMoverSchedule a): spec.deletePvcAfterBackup: copyMethod: Direct syncs the source volume itself, so there is no clone to delete: remove deletePvcAfterBackup (or set copyMethod: Clone)",
             ),
             (
                 "a: [1\n",
@@ -680,7 +719,7 @@ stringData:
             ),
             (
                 "kind: DataMoverSchedule\nspec: {schedule: '@daily', sourcePvc: p, secretName: s, suspended: true}\n",
-                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit",
+                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit",
             ),
             (
                 "kind: DataMoverPopulator\nspec: {secretName: s, path: ../etc}\n",
@@ -692,7 +731,7 @@ stringData:
             ),
             (
                 "kind: DataMover\nspec: {sourcePvc: p, secretName: s, suspend: true}\n",
-                "document 1 (DataMover a): spec.suspend: unknown field \"suspend\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image",
+                "document 1 (DataMover a): spec.suspend: unknown field \"suspend\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod",
             ),
         ];
         for (doc, expected) in cases {

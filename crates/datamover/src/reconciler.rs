@@ -147,6 +147,7 @@ pub async fn reconcile<C: Cluster>(
     };
     let m = &ctx.metrics;
     match dm.status.phase.as_str() {
+        "" if dm.spec.is_direct() => return start_direct(dm, &ctx).await,
         "" => {
             dm.status.start_time = time::rfc3339(time::now_ms());
             enter(&mut dm.status, phase::CREATING_CLONED_PVC);
@@ -198,6 +199,51 @@ pub async fn reconcile<C: Cluster>(
     }
     Ok(Action::await_change())
 }
+
+/// `copyMethod: Direct`: no clone; straight to `CreatingPod`, the Job reading the source PVC.
+/// `deletePvcAfterBackup` is refused (at apply, and here for objects that did not pass
+/// through it): the PVC to delete would be the source.
+async fn start_direct<C: Cluster>(
+    mut dm: DataMover,
+    ctx: &Context<C>,
+) -> Result<Action, ReconcileError> {
+    let ns = dm.metadata.namespace.clone();
+    dm.status.start_time = time::rfc3339(time::now_ms());
+    enter(&mut dm.status, phase::CREATING_POD);
+    let refusal = if dm.spec.delete_pvc_after_backup {
+        Some(("InvalidSpec", DIRECT_DELETES_NOTHING.to_owned()))
+    } else if ctx.cluster.pvc(&ns, &dm.spec.source_pvc).is_none() {
+        let msg = format!("the source PVC {ns}/{} does not exist", dm.spec.source_pvc);
+        Some(("SourcePVCNotFound", msg))
+    } else {
+        prepare_sync(&dm, ctx).err()
+    };
+    if let Some((reason, msg)) = refusal {
+        fail(&mut dm.status, reason, &msg);
+        ctx.cluster.write_status(&dm).await?;
+        ctx.metrics
+            .datamover_phase_started(phase::CREATING_POD, &ns);
+        ctx.metrics.datamover_phase_finished(
+            phase::CREATING_POD,
+            &ns,
+            Outcome::Failure,
+            Duration::ZERO,
+        );
+        return Ok(Action::await_change());
+    }
+    let msg = format!(
+        "syncing the source volume {} directly (copyMethod: Direct)",
+        dm.spec.source_pvc
+    );
+    condition(&mut dm.status, "Ready", false, "InProgress", &msg);
+    ctx.cluster.write_status(&dm).await?;
+    ctx.metrics
+        .datamover_phase_started(phase::CREATING_POD, &ns);
+    Ok(Action::await_change())
+}
+
+/// Why `copyMethod: Direct` and `deletePvcAfterBackup: true` do not go together.
+pub const DIRECT_DELETES_NOTHING: &str = "copyMethod: Direct syncs the source volume itself, so there is no clone to delete: remove deletePvcAfterBackup (or set copyMethod: Clone)";
 
 fn complete(status: &mut DataMoverStatus) {
     status.completion_time = time::rfc3339(time::now_ms());
@@ -330,7 +376,7 @@ fn sync_request(dm: &DataMover, secret: &Secret) -> Result<SyncRequest, String> 
     };
     Ok(SyncRequest {
         namespace: dm.metadata.namespace.clone(),
-        clone: dm.status.restored_pvc_name.clone(),
+        clone: dm.sync_claim().to_owned(),
         secret: values,
         extra_env: dm
             .spec

@@ -200,6 +200,55 @@ pub struct DataMoverSpec {
     /// Container image configuration for the sync job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
+    /// How the data is read: `Clone` (the default, the original's behaviour: a point-in-time
+    /// clone of the source is synced, then kept or deleted) or `Direct` (the source volume
+    /// itself is synced while in use: no clone, nothing to delete).
+    #[serde(default, skip_serializing_if = "CopyMethod::is_clone")]
+    pub copy_method: CopyMethod,
+}
+
+impl DataMoverSpec {
+    /// `copyMethod: Direct`.
+    #[must_use]
+    pub fn is_direct(&self) -> bool {
+        self.copy_method == CopyMethod::Direct
+    }
+}
+
+impl DataMover {
+    /// The PVC the sync Job reads: the source itself with `copyMethod: Direct`, else the
+    /// clone (`status.restoredPvcName`).
+    #[must_use]
+    pub fn sync_claim(&self) -> &str {
+        if self.spec.is_direct() {
+            &self.spec.source_pvc
+        } else {
+            &self.status.restored_pvc_name
+        }
+    }
+}
+
+/// How a backup reads its source volume.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub enum CopyMethod {
+    /// Clone the source PVC first and sync the clone (a point-in-time copy).
+    #[default]
+    Clone,
+    /// Sync the source PVC itself (no clone: for idle volumes, or data that tolerates a
+    /// copy taken while it changes).
+    Direct,
+}
+
+impl CopyMethod {
+    /// The values `copyMethod` accepts.
+    pub const VALUES: [&'static str; 2] = ["Clone", "Direct"];
+
+    /// The default, [`CopyMethod::Clone`] (left out when serialised).
+    #[must_use]
+    pub fn is_clone(&self) -> bool {
+        *self == Self::Clone
+    }
 }
 
 /// A condition, Kubernetes style (fields an API server may omit default to empty).

@@ -6,7 +6,7 @@ use crate::rclone::{self, Plan};
 use datamover::job::{self, Job};
 use datamover::progress::SyncProgress;
 use datamover::time;
-use datamover::types::{DataMover, PersistentVolumeClaim, Secret};
+use datamover::types::{DataMover, HOST_PATH_ANNOTATION, PersistentVolumeClaim, Secret};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -71,6 +71,11 @@ impl RclonePods {
         });
         let plan = Plan::new(&values, &extra, prefix.as_deref())
             .map_err(|e| format!("secret {secret_name}: {e}"))?;
+        // A clone lives under the volumes dir; a source read directly (`copyMethod:
+        // Direct`) may be a host path, checked against its roots as a clone's source is.
+        if let Some(host) = pvc.metadata.annotations.get(HOST_PATH_ANNOTATION) {
+            self.cluster.policy.check_host_path(host)?;
+        }
         Ok((self.cluster.volume_dir(&pvc), plan))
     }
 }

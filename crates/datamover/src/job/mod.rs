@@ -185,7 +185,8 @@ pub fn labels(dm_name: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The sync Job of `dm` for its clone (`status.restoredPvcName`): `ADD_TIMESTAMP_PREFIX`,
+/// The sync Job of `dm` for its clone (`status.restoredPvcName`), or its source PVC with
+/// `copyMethod: Direct` ([`DataMover::sync_claim`]): `ADD_TIMESTAMP_PREFIX`,
 /// [`STATS_ENV`] and `additionalEnv` (last, so it can override them) as `env`, owned by
 /// `dm`; the rest as every Job (see the module docs).
 #[must_use]
@@ -203,7 +204,7 @@ pub fn sync_job(dm: &DataMover) -> Job {
         ),
         additional_env: &dm.spec.additional_env,
         secret: &dm.spec.secret_name,
-        claim: &dm.status.restored_pvc_name,
+        claim: dm.sync_claim(),
     }
     .build()
 }
@@ -320,6 +321,11 @@ mod tests {
         assert_eq!(job.spec.backoff_limit, 2);
         assert_eq!(job.secret_name(), Some("creds"));
         assert_eq!(job.claim_name(), Some("data-cloned-1"));
+        // copyMethod: Direct reads the source PVC itself.
+        let mut direct = dm;
+        direct.spec.source_pvc = "data".into();
+        direct.spec.copy_method = crate::types::CopyMethod::Direct;
+        assert_eq!(sync_job(&direct).claim_name(), Some("data"));
         let c = job.container().unwrap();
         assert_eq!(c.image, "ghcr.io/qjoly/datamover-rclone:latest");
         let env: Vec<(&str, &str)> = c

@@ -14,7 +14,7 @@ pub mod clock;
 pub mod cron;
 pub mod reconciler;
 
-use crate::types::{DataMover, EnvVar, Image, ObjectMeta};
+use crate::types::{CopyMethod, DataMover, EnvVar, Image, ObjectMeta};
 use serde::{Deserialize, Serialize};
 
 /// The schedule's kind.
@@ -86,6 +86,9 @@ pub struct DataMoverScheduleSpec {
     /// The sync jobs' image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
+    /// How each run reads the source: `Clone` (default) or `Direct`.
+    #[serde(default, skip_serializing_if = "CopyMethod::is_clone")]
+    pub copy_method: CopyMethod,
     /// No new runs while true; running ones go on.
     #[serde(default)]
     pub suspend: bool,

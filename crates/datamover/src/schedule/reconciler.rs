@@ -91,6 +91,7 @@ pub fn as_datamover(schedule: &DataMoverSchedule) -> DataMover {
             delete_pvc_after_backup: s.delete_pvc_after_backup,
             additional_env: s.additional_env.clone(),
             image: s.image.clone(),
+            copy_method: s.copy_method,
         },
         status: crate::types::DataMoverStatus::default(),
     }

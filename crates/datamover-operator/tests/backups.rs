@@ -1,4 +1,5 @@
-//! No backup deletes another (issue 23): the real binary, the real rclone, real files.
+//! Backups you can trust, and how they read their source: no backup deletes another
+//! (issue 23), `copyMethod: Direct` (issue 24). The real binary, the real rclone, real files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed setup is a failed test
 
@@ -150,4 +151,71 @@ fn no_backup_should_delete_another_and_prefixed_ones_should_share_a_base() {
         let src = if *name == "prefixed-a" { &a } else { &b };
         assert_eq!(files(Path::new(folder)), files(src), "{name} is intact");
     }
+}
+
+#[test]
+fn copy_method_direct_should_back_up_the_source_itself_without_a_clone() {
+    require_rclone();
+    let dir = tempdir();
+    let op = operator(dir.join("data")).start();
+    let dest = dir.join("backups/direct");
+    op.apply(&format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: app}}\n---\n{}",
+        secret("direct", &dest)
+    ));
+    // The PVC's directory, as the operator made it: the app's data.
+    let volume = op.data.join("volumes/default/app");
+    std::fs::write(volume.join("state.db"), b"rows\n").unwrap();
+    std::fs::create_dir_all(volume.join("logs")).unwrap();
+    std::fs::write(volume.join("logs/today.log"), b"line\n").unwrap();
+
+    let refused = op.api(
+        "POST",
+        "/apply",
+        Some(&format!(
+            "{}  copyMethod: Direct\n  deletePvcAfterBackup: true\n",
+            datamover("direct-cleanup", "app", "direct", false).trim_end_matches("---\n")
+        )),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("DataMover direct-cleanup): spec.deletePvcAfterBackup: copyMethod: Direct syncs the source volume itself, so there is no clone to delete: remove deletePvcAfterBackup (or set copyMethod: Clone)"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        op.api(
+            "GET",
+            &format!("{DATAMOVERS}/datamovers/direct-cleanup"),
+            None
+        )
+        .status,
+        404
+    );
+
+    op.apply(&format!(
+        "{}  copyMethod: Direct\n",
+        datamover("direct", "app", "direct", false).trim_end_matches("---\n")
+    ));
+    let done = op.finished("direct", Duration::from_secs(60));
+    assert_eq!(done["status"]["phase"], "Completed", "{done}");
+    assert_eq!(
+        done["status"]["restoredPvcName"],
+        serde_json::Value::Null,
+        "{done}"
+    );
+    assert_eq!(files(&dest), files(&volume));
+    let volumes: Vec<String> = std::fs::read_dir(op.data.join("volumes/default"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        volumes,
+        ["app"],
+        "no clone (nor a clone's staging dir) was made"
+    );
+    assert!(
+        !op.metrics().contains("CreatingClonedPVC"),
+        "no clone phase was counted"
+    );
 }
