@@ -9,6 +9,7 @@
 //! | `/apis/batch/v1/namespaces/{ns}/jobs[/{name}]` | GET, DELETE |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers`, `/api/v1/{plural}`, `/apis/batch/v1/jobs` | GET: every namespace |
 //! | `/apply` | POST: multi-document YAML or JSON; all documents are stored, or none |
+//! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/trigger` | POST: run the schedule now ([`crate::trigger`]) |
 //!
 //! Every request needs `Authorization: Bearer <token>` (the token of `<data-dir>/api-token`):
 //! 401 without one, 403 with a wrong one. `/apply` refuses host paths and local
@@ -122,6 +123,10 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .route(
             "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/{plural}/{name}",
             get(one_group).delete(delete_group),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/trigger",
+            post(crate::trigger::handler),
         )
         .route("/api/v1/{plural}", get(list_core_all))
         .route("/api/v1/namespaces/{ns}/{plural}", get(list_core))

@@ -12,6 +12,7 @@ mod output;
 mod page;
 mod table;
 mod telemetry;
+mod trigger;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -78,6 +79,16 @@ enum Command {
         #[command(flatten)]
         server: client::ServerArg,
     },
+    /// Start a run of a schedule now (skipped while one of its runs is active).
+    Trigger {
+        /// What to trigger.
+        #[arg(value_enum)]
+        kind: TriggerKind,
+        /// The schedule's name.
+        name: String,
+        #[command(flatten)]
+        select: Select,
+    },
     /// Delete a resource.
     Delete {
         /// The kind.
@@ -88,6 +99,14 @@ enum Command {
         #[command(flatten)]
         select: Select,
     },
+}
+
+/// What `trigger` starts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum TriggerKind {
+    /// A `DataMoverSchedule`: one run now.
+    #[value(alias = "schedules", alias = "datamoverschedule")]
+    Schedule,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +162,11 @@ fn main() -> ExitCode {
             output::describe(&select.server, kind.into(), &name, &select.namespace)
         }
         Command::PageUrl { server } => page_url(&server),
+        Command::Trigger {
+            kind: TriggerKind::Schedule,
+            name,
+            select,
+        } => trigger::schedule(&select.server, &name, &select.namespace),
         Command::Delete { kind, name, select } => {
             output::delete(&select.server, kind.into(), &name, &select.namespace)
         }

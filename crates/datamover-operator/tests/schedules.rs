@@ -349,3 +349,71 @@ fn a_schedules_runs_into_one_mirror_should_not_refuse_each_other_nor_a_rerun_by_
     }
     assert_eq!(tree(&dest), tree(&source), "the mirror is the source");
 }
+
+#[test]
+fn trigger_schedule_should_start_one_run_at_once_of_a_schedule_due_in_a_year() {
+    require_rclone();
+    let dir = tempdir();
+    let (source, dest) = (dir.join("source"), dir.join("dest"));
+    sample_tree(&source);
+    let op = operator(dir.join("data")).start();
+    op.apply(&format!(
+        "{}apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {{name: yearly}}\nspec:\n  schedule: \"0 0 1 1 *\"\n  sourcePvc: data\n  secretName: backup\n  addTimestampPrefix: true\n",
+        source_and_secret(&source, &dest),
+    ));
+    let printed = cli(&op, &["trigger", "schedule", "yearly"]);
+    assert!(
+        printed.starts_with("datamoverschedule/yearly triggered"),
+        "{printed}"
+    );
+    op.wait_for(
+        "the manual run to complete",
+        Duration::from_secs(60),
+        || {
+            runs_of(&op, "yearly")
+                .iter()
+                .any(|d| d["status"]["phase"] == "Completed")
+        },
+    );
+    let runs = runs_of(&op, "yearly");
+    assert_eq!(runs.len(), 1, "one run: {runs:?}");
+    assert!(
+        runs[0]["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("yearly-now-"),
+        "{}",
+        runs[0]["metadata"]["name"]
+    );
+    let folder = runs[0]["status"]["destination"].as_str().unwrap();
+    assert_eq!(
+        tree(Path::new(folder)),
+        tree(&source),
+        "the backup is identical"
+    );
+    let s = op.get(&format!("{GROUP}/datamoverschedules/yearly"));
+    assert!(
+        !s["status"]["lastManualTrigger"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{s}"
+    );
+    let err = Command::new(BIN)
+        .args([
+            "trigger",
+            "schedule",
+            "nope",
+            "--server",
+            &format!("http://{}", op.api),
+        ])
+        .arg("--token-file")
+        .arg(op.data.join("api-token"))
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&err.stderr),
+        "error: datamoverschedule default/nope not found\n"
+    );
+}

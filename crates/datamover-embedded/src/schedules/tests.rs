@@ -117,6 +117,19 @@ impl Fixture {
         next
     }
 
+    /// Sets the run-now annotation to `value`, as `trigger schedule` does.
+    fn trigger(&self, value: &str) {
+        let mut s = self.schedule();
+        s.metadata
+            .annotations
+            .insert(datamover::schedule::TRIGGER_ANNOTATION.into(), value.into());
+        let objects = vec![datamover::manifest::Object::DataMoverSchedule(s)];
+        self.cluster
+            .store
+            .apply(objects, &self.cluster.volumes)
+            .unwrap();
+    }
+
     fn counter(&self, line: &str) -> u64 {
         let text = self.metrics.render();
         text.lines()
@@ -329,4 +342,52 @@ async fn the_controller_should_requeue_at_each_run_time_without_waiting_in_a_rec
     running.await.unwrap();
     assert_eq!(f.runs().len(), 3);
     assert_eq!(f.schedule().status.skipped_runs, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trigger_should_start_one_run_at_once_even_suspended_and_skip_while_one_is_active() {
+    // Yearly, and suspended: nothing would run on its own.
+    let f = Fixture::new("schedule: '0 0 1 1 *', suspend: true");
+    f.reconcile().await;
+    assert!(f.run_names().is_empty());
+    f.trigger("first");
+    let at = f.clock.now_ms();
+    f.reconcile().await;
+    f.reconcile().await;
+    assert_eq!(f.run_names(), [manual_run_name("nightly", at)]);
+    let s = f.schedule();
+    assert_eq!(s.status.last_manual_trigger, "first");
+    assert_eq!(s.status.active.len(), 1);
+    assert_eq!(
+        f.counter(r#"datamover_schedule_runs_total{schedule="nightly",status="started",namespace="default"}"#),
+        1
+    );
+    // A new value while that run is active: skipped and counted, like a scheduled run.
+    f.trigger("second");
+    f.reconcile().await;
+    assert_eq!(f.runs().len(), 1);
+    let s = f.schedule();
+    assert_eq!(
+        (s.status.skipped_runs, s.status.last_manual_trigger.as_str()),
+        (1, "second")
+    );
+    assert!(
+        s.status.message.starts_with("skipped the manual run"),
+        "{}",
+        s.status.message
+    );
+    assert_eq!(
+        f.counter(r#"datamover_schedule_skipped_runs_total{schedule="nightly",reason="active",namespace="default"}"#),
+        1
+    );
+    // Once it ended, the next value starts another; its outcome is counted.
+    f.finish(&manual_run_name("nightly", at), phase::COMPLETED);
+    tokio::time::advance(Duration::from_secs(5)).await;
+    f.trigger("third");
+    f.reconcile().await;
+    assert_eq!(f.runs().len(), 2);
+    assert_eq!(
+        f.counter(r#"datamover_schedule_runs_total{schedule="nightly",status="success",namespace="default"}"#),
+        1
+    );
 }

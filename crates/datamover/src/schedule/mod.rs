@@ -23,6 +23,10 @@ pub const KIND: &str = "DataMoverSchedule";
 pub const SCHEDULE_LABEL: &str = "datamover.a-cup-of.coffee/schedule";
 /// Annotation on every DataMover a schedule created: the scheduled time (RFC 3339).
 pub const SCHEDULED_AT_ANNOTATION: &str = "datamover.a-cup-of.coffee/scheduled-at";
+/// Set on a schedule to any new value to start one run now (as `trigger.manual` does in `VolSync`):
+/// `datamover-operator trigger schedule NAME`, or `kubectl annotate --overwrite`. The value
+/// handled last is `status.lastManualTrigger`.
+pub const TRIGGER_ANNOTATION: &str = "datamover.a-cup-of.coffee/trigger";
 /// `successfulJobsHistoryLimit` when not given, as CronJob.
 pub const DEFAULT_SUCCESSFUL_HISTORY: u32 = 3;
 /// `failedJobsHistoryLimit` when not given, as CronJob.
@@ -152,6 +156,10 @@ pub struct DataMoverScheduleStatus {
     /// Why the last run was skipped, or why the schedule cannot run.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The value of the trigger annotation last answered (with a run, or a skip while a
+    /// run was active).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_manual_trigger: String,
 }
 
 /// A `DataMoverSchedule`.

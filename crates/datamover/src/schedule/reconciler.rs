@@ -11,12 +11,17 @@
 //!   reconcile adopts it instead of starting a second), the earlier ones are *missed*
 //!   (counted: after downtime at most one run starts). While a child is active the due run
 //!   is *skipped* (counted, and shown in `status.skippedRuns` and `status.message`);
+//! - a new value of the [`TRIGGER_ANNOTATION`] starts one run at once
+//!   (`<schedule>-now-<unix seconds>`), suspended or not, or is skipped (and counted) while
+//!   a run is active; `status.lastManualTrigger` records the value answered;
 //! - it returns at once, asking to be requeued at the next scheduled time; a child's
 //!   change brings it back sooner ([`Controller::owns`](tmc_runtime::Controller::owns)).
 
 use super::clock::Clock;
 use super::cron::CronSchedule;
-use super::{DataMoverSchedule, ObjectReference, SCHEDULE_LABEL, SCHEDULED_AT_ANNOTATION};
+use super::{
+    DataMoverSchedule, ObjectReference, SCHEDULE_LABEL, SCHEDULED_AT_ANNOTATION, TRIGGER_ANNOTATION,
+};
 use crate::backend::ClusterError;
 use crate::reconciler::{ReconcileError, phase};
 use crate::time;
@@ -232,6 +237,7 @@ pub async fn reconcile<C: ScheduleCluster>(
             .next_after(now)
             .map(|next| Duration::from_millis(next - now));
     }
+    run_now(&mut schedule, now, &ctx, &mut counts).await?;
     schedule.status.active_jobs = u32::try_from(schedule.status.active.len()).unwrap_or(u32::MAX);
     if schedule.status != before {
         ctx.cluster.write_status(&schedule).await?;
@@ -310,6 +316,69 @@ async fn run_due<C: ScheduleCluster>(
         String::new()
     };
     Ok(())
+}
+
+/// The run a new value of [`TRIGGER_ANNOTATION`] asks for: started at once (suspended or
+/// not: it is an explicit request), or skipped while a run is active, like a scheduled one.
+async fn run_now<C: ScheduleCluster>(
+    schedule: &mut DataMoverSchedule,
+    now: u64,
+    ctx: &ScheduleContext<C>,
+    counts: &mut Counts,
+) -> Result<(), ReconcileError> {
+    let Some(trigger) = schedule
+        .metadata
+        .annotations
+        .get(TRIGGER_ANNOTATION)
+        .filter(|t| !t.is_empty() && **t != schedule.status.last_manual_trigger)
+        .cloned()
+    else {
+        return Ok(());
+    };
+    if !schedule.status.active.is_empty() {
+        let status = &mut schedule.status;
+        status.skipped_runs += 1;
+        status.last_manual_trigger = trigger;
+        let running: Vec<&str> = status.active.iter().map(|r| r.name.as_str()).collect();
+        status.message = format!(
+            "skipped the manual run: the previous run ({}) is still active",
+            running.join(", ")
+        );
+        counts.skipped += 1;
+        return Ok(());
+    }
+    let mut run = run_for(schedule, now);
+    run.metadata.name = manual_run_name(&schedule.metadata.name, now);
+    run.metadata
+        .annotations
+        .insert(TRIGGER_ANNOTATION.into(), trigger.clone());
+    let (dm, created) = ctx.cluster.create_datamover(run).await?;
+    let (ns, name) = (&schedule.metadata.namespace, &schedule.metadata.name);
+    if created {
+        ctx.metrics.datamover_schedule_run(name, ns, Op::Started);
+        tracing::info!(schedule = %format!("{ns}/{name}"), datamover = %dm.metadata.name, %trigger, "manual run started");
+    }
+    let status = &mut schedule.status;
+    status.active.push(reference(&dm));
+    status.last_schedule_time = time::rfc3339(now);
+    status.last_manual_trigger = trigger;
+    status.message = format!("started a manual run, {}", dm.metadata.name);
+    Ok(())
+}
+
+/// The name of a run started by hand at `at_ms`: `<schedule>-now-<unix seconds>` (the
+/// schedule's name cut to 48 characters), apart from the scheduled runs' names.
+///
+/// ```
+/// assert_eq!(
+///     datamover::schedule::reconciler::manual_run_name("nightly", 1_796_040_000_000),
+///     "nightly-now-1796040000"
+/// );
+/// ```
+#[must_use]
+pub fn manual_run_name(schedule: &str, at_ms: u64) -> String {
+    let base: String = schedule.chars().take(48).collect();
+    format!("{}-now-{}", base.trim_end_matches(['-', '.']), at_ms / 1000)
 }
 
 /// Deletes finished children beyond the history limits, oldest first; the successful and
