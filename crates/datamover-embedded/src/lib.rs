@@ -11,7 +11,9 @@
 //!   source directory outside any reconcile, then binds the clone.
 //! - [`restore`]: the restore reconciler, filling a PVC from a `DataMoverPopulator`.
 //! - [`policy`]: which host directories the backend may read and write.
+//! - [`catalogue`]: the backups (timestamp folders) a destination holds.
 
+pub mod catalogue;
 pub mod clones;
 pub mod cluster;
 pub mod executor;

@@ -180,13 +180,8 @@ fn command(rclone: &Path, args: [&str; 3], plan: &Plan, uid: &str) -> Command {
             "60s",
         ])
         .arg(marker(uid));
-    for name in NOT_INHERITED {
-        if !plan.env.iter().any(|(k, _)| k == name) {
-            command.env_remove(name);
-        }
-    }
+    environment(&mut command, plan);
     command
-        .envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -194,10 +189,21 @@ fn command(rclone: &Path, args: [&str; 3], plan: &Plan, uid: &str) -> Command {
     command
 }
 
+/// Gives `command` the plan's environment on top of the operator's, without the
+/// [`NOT_INHERITED`] variables the plan does not set.
+pub fn environment(command: &mut Command, plan: &Plan) {
+    for name in NOT_INHERITED {
+        if !plan.env.iter().any(|(k, _)| k == name) {
+            command.env_remove(name);
+        }
+    }
+    command.envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+}
+
 /// rclone's words on a plain (not JSON) stderr line, such as the error it prints before it
 /// starts logging (`Failed to create file system for "...": ...`), without the date and
 /// time it puts first.
-fn plain_line(line: &str) -> Option<&str> {
+pub(crate) fn plain_line(line: &str) -> Option<&str> {
     let line = line.trim();
     let bytes = line.as_bytes();
     // `YYYY/MM/DD HH:MM:SS `

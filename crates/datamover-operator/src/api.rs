@@ -9,6 +9,7 @@
 //! | `/apis/batch/v1/namespaces/{ns}/jobs[/{name}]` | GET, DELETE |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers`, `/api/v1/{plural}`, `/apis/batch/v1/jobs` | GET: every namespace |
 //! | `/apply` | POST: multi-document YAML or JSON; all documents are stored, or none |
+//! | `/apis/datamover.a-cup-of.coffee/v1alpha1[/namespaces/{ns}]/backups[?secret=\|schedule=\|datamover=NAME]` | GET: the backups at a destination ([`crate::backups`]) |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/trigger` | POST: run the schedule now ([`crate::trigger`]) |
 //!
 //! Every request needs `Authorization: Bearer <token>` (the token of `<data-dir>/api-token`):
@@ -111,6 +112,14 @@ pub(crate) fn routes(state: ApiState) -> Router {
                     delete(s, Kind::Job, ns, name)
                 },
             ),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/backups",
+            get(crate::backups::everywhere),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/backups",
+            get(crate::backups::in_namespace),
         )
         .route(
             "/apis/datamover.a-cup-of.coffee/v1alpha1/{plural}",

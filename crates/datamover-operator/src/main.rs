@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod backups;
 mod client;
 mod controllers;
 mod demo;
@@ -15,6 +16,7 @@ mod telemetry;
 mod trigger;
 
 use clap::{Args, Parser, Subcommand};
+use datamover::types::Kind;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,6 +65,9 @@ enum Command {
         /// After listing, print each change as it happens, until Ctrl-C.
         #[arg(short = 'w', long = "watch")]
         watch: bool,
+        /// With `get backups`: whose destination to list.
+        #[command(flatten)]
+        source: backups::Source,
     },
     /// Show one resource in detail, with its conditions.
     Describe {
@@ -147,30 +152,43 @@ fn main() -> ExitCode {
             all_namespaces,
             output,
             watch,
+            source,
         } => {
             let namespace = (!all_namespaces).then_some(select.namespace.as_str());
-            output::get(
-                &select.server,
-                kind.into(),
-                name.as_deref(),
-                namespace,
-                output,
-                watch,
-            )
+            if kind == output::KindArg::Backups {
+                return exit(backups::get(&select.server, &source, namespace, output));
+            }
+            if source.secret.is_some() || source.schedule.is_some() || source.datamover.is_some() {
+                return exit(Err(
+                    "--secret, --schedule and --datamover go with `get backups`".into(),
+                ));
+            }
+            Kind::try_from(kind).and_then(|kind| {
+                output::get(
+                    &select.server,
+                    kind,
+                    name.as_deref(),
+                    namespace,
+                    output,
+                    watch,
+                )
+            })
         }
-        Command::Describe { kind, name, select } => {
-            output::describe(&select.server, kind.into(), &name, &select.namespace)
-        }
+        Command::Describe { kind, name, select } => Kind::try_from(kind)
+            .and_then(|kind| output::describe(&select.server, kind, &name, &select.namespace)),
         Command::PageUrl { server } => page_url(&server),
         Command::Trigger {
             kind: TriggerKind::Schedule,
             name,
             select,
         } => trigger::schedule(&select.server, &name, &select.namespace),
-        Command::Delete { kind, name, select } => {
-            output::delete(&select.server, kind.into(), &name, &select.namespace)
-        }
+        Command::Delete { kind, name, select } => Kind::try_from(kind)
+            .and_then(|kind| output::delete(&select.server, kind, &name, &select.namespace)),
     };
+    exit(result)
+}
+
+fn exit(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -102,18 +102,27 @@ pub(crate) enum KindArg {
         alias = "datamoverpopulators"
     )]
     Populators,
+    /// Backups: the timestamp folders at a destination (`get` only; `--secret`,
+    /// `--schedule` or `--datamover` says whose).
+    #[value(alias = "backup")]
+    Backups,
 }
 
-impl From<KindArg> for Kind {
-    fn from(k: KindArg) -> Self {
-        match k {
+impl TryFrom<KindArg> for Kind {
+    type Error = String;
+
+    fn try_from(k: KindArg) -> Result<Self, String> {
+        Ok(match k {
             KindArg::Datamovers => Self::DataMover,
             KindArg::Pvc => Self::PersistentVolumeClaim,
             KindArg::Secrets => Self::Secret,
             KindArg::Jobs => Self::Job,
             KindArg::Schedules => Self::DataMoverSchedule,
             KindArg::Populators => Self::DataMoverPopulator,
-        }
+            KindArg::Backups => {
+                return Err("backups are folders at a destination, not objects: list them with `get backups`, restore one with a DataMoverPopulator, and delete them with the schedule's retention".into());
+            }
+        })
     }
 }
 

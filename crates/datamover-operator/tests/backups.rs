@@ -219,3 +219,111 @@ fn copy_method_direct_should_back_up_the_source_itself_without_a_clone() {
         "no clone phase was counted"
     );
 }
+
+/// Runs the CLI against `op`; its stdout, or its stderr when it fails.
+fn cli(op: &support::Operator, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(support::BIN)
+        .args(args)
+        .args(["--server", &format!("http://{}", op.api)])
+        .arg("--token-file")
+        .arg(op.data.join("api-token"))
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8(out.stderr).unwrap())
+    }
+}
+
+#[test]
+fn get_backups_should_list_each_timestamp_folder_with_its_size_and_files() {
+    require_rclone();
+    let dir = tempdir();
+    let a = source(&dir, "a");
+    std::fs::write(a.join("big.bin"), vec![7u8; 100_000]).unwrap();
+    let size: u64 = files(&a).values().map(|v| v.len() as u64).sum();
+    let base = dir.join("backups/team");
+    std::fs::create_dir_all(base.join("keep-me")).unwrap();
+    std::fs::write(base.join("keep-me/not-a-backup.txt"), "x").unwrap();
+    let op = operator(dir.join("data")).start();
+    op.apply(&format!(
+        "{}{}{}{}{}",
+        pvc("a", &a),
+        secret("team", &base),
+        datamover("one", "a", "team", true),
+        datamover("two", "a", "team", true),
+        datamover("three", "a", "team", true),
+    ));
+    for name in ["one", "two", "three"] {
+        let dm = op.finished(name, Duration::from_secs(60));
+        assert_eq!(dm["status"]["phase"], "Completed", "{dm}");
+    }
+    let listed: serde_json::Value = serde_json::from_str(
+        &cli(&op, &["get", "backups", "--secret", "team", "-o", "json"]).unwrap(),
+    )
+    .unwrap();
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{listed}");
+    let mut names: Vec<&str> = items.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    for i in items {
+        assert_eq!(
+            (i["size"].as_u64(), i["files"].as_u64()),
+            (Some(size), Some(3)),
+            "{i}"
+        );
+        assert_eq!(i["source"], "Secret team");
+        let name = i["name"].as_str().unwrap();
+        assert_eq!(
+            i["time"].as_str(),
+            datamover::time::prefix_time(name).as_deref(),
+            "{i}"
+        );
+    }
+    let sorted = {
+        let mut s = names.clone();
+        s.sort_unstable_by(|x, y| y.cmp(x));
+        s
+    };
+    assert_eq!(names, sorted, "newest first");
+    names.sort_unstable();
+    let written: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|n| {
+            let d = op.datamover(n)["status"]["destination"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            d.rsplit('/').next().unwrap().to_owned()
+        })
+        .collect();
+    let mut written: Vec<&str> = written.iter().map(String::as_str).collect();
+    written.sort_unstable();
+    assert_eq!(names, written, "the folders the three DataMovers wrote");
+
+    // By DataMover, as a table; and with no selector, every prefixed writer's destination
+    // once, naming them all.
+    let table = cli(&op, &["get", "backups", "--datamover", "two"]).unwrap();
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["SOURCE", "BACKUP", "TIME", "SIZE", "FILES"]);
+    assert_eq!(table.lines().count(), 4, "{table}");
+    let all: serde_json::Value =
+        serde_json::from_str(&cli(&op, &["get", "backups", "-A", "-o", "json"]).unwrap()).unwrap();
+    let all = all["items"].as_array().unwrap();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(
+        all[0]["source"],
+        "DataMover one, DataMover three, DataMover two"
+    );
+    assert_eq!(all[0]["namespace"], "default");
+
+    assert_eq!(
+        cli(&op, &["get", "backups", "--secret", "nope"]).unwrap_err(),
+        "error: the secret default/nope does not exist\n"
+    );
+    assert!(
+        cli(&op, &["delete", "backups", "x"])
+            .unwrap_err()
+            .starts_with("error: backups are folders at a destination, not objects")
+    );
+}

@@ -40,6 +40,24 @@ pub fn is_prefix(name: &str) -> bool {
     name.len() == 17 && jiff::civil::DateTime::strptime("%Y-%m-%d-%H%M%S", name).is_ok()
 }
 
+/// The RFC 3339 time a [`prefix`] folder name stands for.
+///
+/// ```
+/// assert_eq!(
+///     datamover::time::prefix_time("2026-12-06-051209").as_deref(),
+///     Some("2026-12-06T05:12:09Z")
+/// );
+/// assert_eq!(datamover::time::prefix_time("team-a"), None);
+/// ```
+#[must_use]
+pub fn prefix_time(name: &str) -> Option<String> {
+    if !is_prefix(name) {
+        return None;
+    }
+    let at = jiff::civil::DateTime::strptime("%Y-%m-%d-%H%M%S", name).ok()?;
+    Some(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
 /// Unix milliseconds of an RFC 3339 time (as [`rfc3339`] writes it, or any RFC 3339
 /// timestamp with an offset); `None` for anything else or a time before 1970.
 #[must_use]
