@@ -10,6 +10,7 @@ mod listen;
 mod operator;
 mod output;
 mod page;
+mod store_health;
 mod table;
 mod telemetry;
 
