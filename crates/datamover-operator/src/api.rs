@@ -240,15 +240,19 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
                 .collect();
             axum::Json(json!({ "items": items })).into_response()
         }
-        Ok(Err(Refused::Store(e))) => store_error(&e, &data_dir),
+        Ok(Err(Refused::Store(e))) => store_error(&e, &data_dir, "nothing was stored"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
 /// A write the store refused: 507 (the data dir is full) or 503 (another I/O error), naming
 /// the data dir and the cause; 500 for anything else.
-fn store_error(e: &datamover_embedded::store::StoreError, data_dir: &std::path::Path) -> Response {
-    let (status, message) = crate::store_health::status_and_message(e, data_dir);
+fn store_error(
+    e: &datamover_embedded::store::StoreError,
+    data_dir: &std::path::Path,
+    nothing: &str,
+) -> Response {
+    let (status, message) = crate::store_health::status_and_message(e, data_dir, nothing);
     error(status, message)
 }
 
@@ -294,7 +298,9 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("deleted {} {ns}/{name}, {e}", kind.as_str()),
         ),
-        Err(DeleteError::Store(e)) => store_error(&e, state.cluster.policy.data_dir()),
+        Err(DeleteError::Store(e)) => {
+            store_error(&e, state.cluster.policy.data_dir(), "nothing was deleted")
+        }
     }
 }
 

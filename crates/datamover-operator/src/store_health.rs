@@ -72,21 +72,25 @@ pub(crate) async fn recover(store: Arc<EmbeddedStore>, stop: CancellationToken) 
 }
 
 /// The API's answer to a write the store refused: 507 when the data dir is full, 503 for
-/// another I/O error (both name the data dir, the file and the cause, and say what to do),
-/// 500 for anything else.
-pub(crate) fn status_and_message(e: &StoreError, data_dir: &Path) -> (StatusCode, String) {
+/// another I/O error (both name the data dir, the file and the cause, say `nothing`, e.g.
+/// `nothing was stored`, and what to do), 500 for anything else.
+pub(crate) fn status_and_message(
+    e: &StoreError,
+    data_dir: &Path,
+    nothing: &str,
+) -> (StatusCode, String) {
     match e.write_failure() {
         Some(f) if f.kind == WriteErrorKind::NoSpace => (
             StatusCode::INSUFFICIENT_STORAGE,
             format!(
-                "{}: {f}; nothing was stored: free space there, then try again (no restart needed)",
+                "{}: {f}; {nothing}: free space there, then try again (no restart needed)",
                 what(f.kind, data_dir)
             ),
         ),
         Some(f) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "{}: {f}; nothing was stored: the operator reopens its store every {}s; try again once the disk is fixed",
+                "{}: {f}; {nothing}: the operator reopens its store every {}s; try again once the disk is fixed",
                 what(f.kind, data_dir),
                 RETRY_EVERY.as_secs()
             ),

@@ -53,9 +53,10 @@ fn a_full_data_dir_refuses_apply_with_507_and_the_operator_writes_again_once_spa
     std::fs::write(source.join("a.txt"), "alpha").unwrap();
     let op = operator(&data).start();
     op.apply(&format!(
-        "{}{}",
+        "{}{}{}",
         pvc("data", &source),
-        secret("backup", &fs.join("backup"))
+        secret("backup", &fs.join("backup")),
+        big_secret("kept"),
     ));
 
     let (filler, _) = fs.fill("filler");
@@ -80,6 +81,19 @@ fn a_full_data_dir_refuses_apply_with_507_and_the_operator_writes_again_once_spa
         format!(
             "the data dir {} is full: cannot write {}: No space left on device (os error 28); \
              nothing was stored: free space there, then try again (no restart needed)",
+            data.display(),
+            store.display()
+        )
+    );
+    // A delete needs a write too: refused alike, and the object stays.
+    let r = op.api("DELETE", "/api/v1/namespaces/default/secrets/kept", None);
+    assert_eq!(r.status, 507, "{}", r.body);
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        body["error"],
+        format!(
+            "the data dir {} is full: cannot write {}: No space left on device (os error 28); \
+             nothing was deleted: free space there, then try again (no restart needed)",
             data.display(),
             store.display()
         )
@@ -119,6 +133,8 @@ fn a_full_data_dir_refuses_apply_with_507_and_the_operator_writes_again_once_spa
     std::fs::remove_file(&filler).unwrap();
     op.apply(&datamover("after", "data", "backup"));
     assert_eq!(probe(op.metrics, "/readyz"), (200, "ok\n".to_owned()));
+    op.get("/api/v1/namespaces/default/secrets/kept");
+    op.get("/api/v1/namespaces/default/secrets/backup");
     for name in &stored {
         op.get(&format!("/api/v1/namespaces/default/secrets/{name}"));
     }
