@@ -9,6 +9,7 @@ use crate::volumes::Volumes;
 use datamover::job::Job;
 use datamover::manifest::parse;
 use datamover::progress::SyncProgress;
+use std::time::Duration;
 use tmc_test_support::Tmpfs;
 
 fn dm(name: &str) -> Object {
@@ -150,4 +151,56 @@ fn recover_reopens_the_store_once_space_returns_without_waiting_for_a_write() {
     drop(store);
     let store = EmbeddedStore::open(&file).unwrap();
     assert_eq!(store.list(Kind::Secret, None).len(), stored.len());
+}
+
+#[tokio::test]
+async fn a_reconcile_whose_write_the_disk_refuses_fails_and_is_requeued_with_backoff() {
+    use datamover::reconciler::{Context, RetryAfterPolicy, reconcile};
+    use tmc_runtime::{Action, ErrorPolicy, Retry};
+    let fs = Tmpfs::mount("4m");
+    let file = fs.join("store.redb");
+    let volumes = Volumes::new(fs.join("volumes"));
+    let store = Arc::new(EmbeddedStore::open(&file).unwrap());
+    // A new DataMover: its first step writes its first phase.
+    store.apply(vec![dm("a")], &volumes).unwrap();
+    let (filler, _) = fs.fill("filler");
+    apply_until_full(&store, &volumes);
+    let ctx = Arc::new(Context {
+        cluster: Arc::new(crate::cluster::Embedded {
+            store: Arc::clone(&store),
+            volumes,
+            rclone: "rclone".into(),
+            policy: Arc::new(crate::policy::Policy::new(&fs, &[], &[]).unwrap()),
+        }),
+        metrics: tmc_metrics::Metrics::builder().build().unwrap().collector(),
+    });
+    let a = Arc::new(store.object::<DataMover>("default", "a").unwrap());
+
+    let err = reconcile(Arc::clone(&a), Arc::clone(&ctx))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot write {}: No space left on device (os error 28)",
+            file.display()
+        )
+    );
+    // The operator's error policy requeues it after the backoff: the controller goes on.
+    let backoff = Duration::from_millis(800);
+    assert_eq!(
+        RetryAfterPolicy.on_error(Arc::clone(&a), &err, Retry::new(5, backoff)),
+        Action::requeue(backoff)
+    );
+    assert_eq!(
+        store.object::<DataMover>("default", "a").unwrap().status,
+        a.status,
+        "nothing was written"
+    );
+
+    // Once space returns, the retried step is written.
+    std::fs::remove_file(&filler).unwrap();
+    reconcile(Arc::clone(&a), ctx).await.unwrap();
+    let after = store.object::<DataMover>("default", "a").unwrap();
+    assert_eq!(after.status.phase, "CreatingClonedPVC");
 }
