@@ -16,6 +16,9 @@
 //! 401 without one, 403 with a wrong one. `/apply` refuses host paths and local
 //! destinations outside the roots the operator was given ([`datamover_embedded::policy`]).
 //!
+//! A write the disk refuses answers 507 (the data dir is full) or 503 (another I/O error),
+//! naming the data dir and the cause; nothing is stored then.
+//!
 //! Secret values are never returned: `data` keys come back with empty values. Deleting a
 //! DataMover deletes the cloned PVC it made (volume and object) and its sync Job (whose
 //! pod the executor then stops), as owner references would on Kubernetes.
@@ -221,6 +224,7 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
     };
     let store = state.cluster.store.clone();
+    let data_dir = state.cluster.policy.data_dir().to_path_buf();
     let result = tokio::task::spawn_blocking(move || {
         state
             .cluster
@@ -250,9 +254,20 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
                 .collect();
             axum::Json(json!({ "items": items })).into_response()
         }
-        Ok(Err(Refused::Store(e))) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(Refused::Store(e))) => store_error(&e, &data_dir, "nothing was stored"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
+}
+
+/// A write the store refused: 507 (the data dir is full) or 503 (another I/O error), naming
+/// the data dir and the cause; 500 for anything else.
+fn store_error(
+    e: &datamover_embedded::store::StoreError,
+    data_dir: &std::path::Path,
+    nothing: &str,
+) -> Response {
+    let (status, message) = crate::store_health::status_and_message(e, data_dir, nothing);
+    error(status, message)
 }
 
 /// Why `/apply` stored nothing.
@@ -297,7 +312,9 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("deleted {} {ns}/{name}, {e}", kind.as_str()),
         ),
-        Err(DeleteError::Store(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(DeleteError::Store(e)) => {
+            store_error(&e, state.cluster.policy.data_dir(), "nothing was deleted")
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod listen;
 mod operator;
 mod output;
 mod page;
+mod store_health;
 mod table;
 mod telemetry;
 mod trigger;

@@ -300,6 +300,12 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     let readiness = manager.readiness();
     obs.health
         .readiness_gate("controllers started", move || readiness.is_ready());
+    crate::store_health::watch(
+        &store,
+        &obs.health,
+        &obs.metrics.collector(),
+        policy.data_dir(),
+    );
     let serving = obs.start(None, &stop).await?;
     let api_state = ApiState {
         cluster: (*cluster).clone(),
@@ -346,6 +352,10 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         },
     );
     manager.task("executor", move |stop| executor.run(stop.cancelled_owned()));
+    let recovering = store.clone();
+    manager.task("store-recovery", move |stop| {
+        crate::store_health::recover(recovering, stop)
+    });
     // The embedded CSI: copies clones outside any reconcile; a clone's `Bound` event brings
     // its DataMover back.
     let provisioned = cluster.clone();

@@ -221,6 +221,9 @@ fn backups_should_arrive_identical_with_and_without_timestamp_prefix_and_cleanup
             r#"datamover_operations_total{phase="CreatingPod",status="success",namespace="default"} 2"#,
             r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 2"#,
             r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 2"#,
+            // Both kinds exist from the start, at 0: no write was refused.
+            r#"datamover_store_write_errors_total{kind="io"} 0"#,
+            r#"datamover_store_write_errors_total{kind="no_space"} 0"#,
         ]
     );
     assert!(op.metrics().contains(
@@ -286,6 +289,9 @@ fn an_unreachable_destination_should_fail_after_three_attempts_and_count_the_fai
             // One Job per DataMover; its three pods are the Job's retries.
             r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 1"#,
             r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 1"#,
+            // Both kinds exist from the start, at 0: no write was refused.
+            r#"datamover_store_write_errors_total{kind="io"} 0"#,
+            r#"datamover_store_write_errors_total{kind="no_space"} 0"#,
         ]
     );
 }
@@ -335,6 +341,9 @@ fn a_missing_source_pvc_or_secret_should_fail_with_a_reason_and_be_counted() {
         [
             r#"datamover_operations_total{phase="CreatingClonedPVC",status="failure",namespace="default"} 2"#,
             r#"datamover_operations_total{phase="CreatingClonedPVC",status="started",namespace="default"} 2"#,
+            // Both kinds exist from the start, at 0: no write was refused.
+            r#"datamover_store_write_errors_total{kind="io"} 0"#,
+            r#"datamover_store_write_errors_total{kind="no_space"} 0"#,
         ]
     );
     assert!(op.metrics().contains(
@@ -477,6 +486,9 @@ fn a_hundred_datamovers_at_once_should_all_complete_and_the_metrics_add_up() {
             r#"datamover_operations_total{phase="CreatingPod",status="success",namespace="default"} 100"#,
             r#"datamover_pod_creation_operations_total{status="started",namespace="default"} 100"#,
             r#"datamover_pod_creation_operations_total{status="success",namespace="default"} 100"#,
+            // Both kinds exist from the start, at 0: no write was refused.
+            r#"datamover_store_write_errors_total{kind="io"} 0"#,
+            r#"datamover_store_write_errors_total{kind="no_space"} 0"#,
         ]
     );
 }

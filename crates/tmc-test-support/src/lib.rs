@@ -2,6 +2,7 @@
 //!
 //! - [`TempDir`]: a fresh directory under the system temp dir, removed when the test ends,
 //!   panics included, and checked gone ([`temp`]);
+//! - [`Tmpfs`]: a small filesystem of its own on a temp dir, to fill (mounting needs root);
 //! - [`Process`]: a child in a process group of its own, killed with its group on drop;
 //! - [`http`]: one HTTP/1.1 client on hyper, for every test that speaks HTTP;
 //! - [`Prometheus`]: a real Prometheus on a loopback port, read through its API;
@@ -18,11 +19,13 @@ pub mod operator;
 pub mod process;
 pub mod prometheus;
 pub mod temp;
+pub mod tmpfs;
 
 pub use operator::Operator;
 pub use process::Process;
 pub use prometheus::Prometheus;
 pub use temp::{TempDir, tempdir};
+pub use tmpfs::Tmpfs;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};

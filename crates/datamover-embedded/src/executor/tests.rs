@@ -326,3 +326,78 @@ async fn shutdown_should_stop_pods_without_spending_a_retry() {
     assert_eq!((left.status.active, left.status.failed), (0, 0));
     assert_eq!(left.outcome(), None);
 }
+
+/// Fills `fs` and applies Secrets of 16 KiB until the store refuses one, so that it fails
+/// every write until space returns; returns the filler to remove.
+fn break_store(store: &EmbeddedStore, fs: &tmc_test_support::Tmpfs) -> std::path::PathBuf {
+    let (filler, _) = fs.fill("filler");
+    let volumes = crate::volumes::Volumes::new(fs.join("volumes"));
+    let blob = "x".repeat(16 * 1024);
+    for i in 0..1000 {
+        let secret = datamover::manifest::parse(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: s{i}}}\nstringData: {{blob: {blob}}}\n"
+        ))
+        .unwrap();
+        if store.apply(secret, &volumes).is_err() {
+            assert!(store.write_failure().is_some());
+            assert!(store.recover().is_err(), "the disk is full");
+            return filler;
+        }
+    }
+    panic!("1000 Secrets of 16 KiB fit on a full filesystem");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_disk_drops_progress_ticks_and_delays_the_end_of_a_sync_without_losing_it() {
+    let fs = tmc_test_support::Tmpfs::mount("4m");
+    let store = Arc::new(EmbeddedStore::open(&fs.join("store.redb")).unwrap());
+    let pods = Scripted::new();
+    let j = job(&store, "a");
+    // Progress half way, at 30 s; the pod succeeds at 60 s.
+    pods.script(&j.metadata.name, vec![(60, Ok(()))]);
+    let (stop, task) = spawn(&store, &pods, config(8));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let filler = break_store(&store, &fs);
+
+    // The progress tick at 30 s was refused and dropped: the pod runs on.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    assert_eq!(pods.0.running.load(Ordering::SeqCst), 1);
+    assert_eq!(pods.0.killed.load(Ordering::SeqCst), 0);
+    let running = stored(&store, "a");
+    assert_eq!(
+        (
+            running.status.active,
+            running.status.progress.unwrap().bytes
+        ),
+        (1, 0)
+    );
+
+    // The pod ended at 60 s; its end cannot be written yet and is retried.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(pods.0.running.load(Ordering::SeqCst), 0);
+    assert_eq!(pods.0.killed.load(Ordering::SeqCst), 0);
+    assert_eq!(stored(&store, "a").outcome(), None);
+
+    // Space returns at 65 s: the next attempt (91 s: 60, 61, 63, 67, 75, 91) stores the end.
+    std::fs::remove_file(&filler).unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let done = stored(&store, "a");
+    assert_eq!(done.outcome(), Some(JobOutcome::Complete));
+    assert_eq!(
+        (
+            done.status.active,
+            done.status.succeeded,
+            done.status.failed
+        ),
+        (0, 1, 0)
+    );
+    assert_eq!(done.status.progress.unwrap().bytes, 100);
+    assert_eq!(
+        pods.starts(&j.metadata.name),
+        [0],
+        "one pod, never restarted"
+    );
+    assert_eq!(store.write_failure(), None);
+    drop(stop);
+    task.await.unwrap();
+}

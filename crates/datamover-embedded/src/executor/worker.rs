@@ -7,6 +7,7 @@ use datamover::progress::SyncProgress;
 use datamover::time;
 use datamover::types::Condition;
 use std::sync::Arc;
+use std::time::Duration;
 use tmc_runtime::ObjectKey;
 use tokio::sync::{Semaphore, watch};
 
@@ -19,6 +20,9 @@ pub(super) struct Worker<R> {
     pub(super) uid: String,
     pub(super) stop: watch::Receiver<Option<Stop>>,
 }
+
+/// The longest wait between two attempts of a status write the disk refused.
+const WRITE_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// The worker ends: the Job finished, was deleted, or the executor stops.
 struct Done;
@@ -47,15 +51,48 @@ impl<R: PodRunner> Worker<R> {
         }
     }
 
-    /// Writes `job`'s status; `Done` when the Job is gone.
+    /// Writes `job`'s status; `Done` when the Job is gone. A write the disk refuses (see
+    /// [`StoreError::Write`]) is retried, 1 s doubling to [`WRITE_RETRY_MAX`], until it is
+    /// stored or the worker is stopped: a pod's start or end is not lost to a full disk.
     async fn write(&self, job: &Job) -> Result<Job, Done> {
-        let job = job.clone();
-        match self.store.write(move |s| s.update_status(&job)).await {
-            Ok(job) => Ok(job),
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let attempt = job.clone();
+            match self.store.write(move |s| s.update_status(&attempt)).await {
+                Ok(job) => return Ok(job),
+                Err(StoreError::NotFound { .. }) => return Err(Done),
+                Err(e @ StoreError::Write(_)) => {
+                    tracing::warn!(job = %self.key, error = %e, retry_in = ?wait,
+                        "cannot write the Job's status; retrying");
+                    let mut stop = self.stop.clone();
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = Self::stopped(&mut stop) => return Err(Done),
+                    }
+                    wait = (wait * 2).min(WRITE_RETRY_MAX);
+                }
+                Err(e) => {
+                    // Only this worker writes the Job's status: a conflict or a database
+                    // error is not ours to resolve; the next step re-reads.
+                    tracing::error!(job = %self.key, error = %e, "cannot write the Job's status");
+                    return Err(Done);
+                }
+            }
+        }
+    }
+
+    /// Writes a running pod's progress tick; `None` when the disk refused it: the tick is
+    /// dropped (logged), the sync goes on, and a later tick or the pod's end writes again.
+    async fn write_progress(&self, job: &Job) -> Result<Option<Job>, Done> {
+        let tick = job.clone();
+        match self.store.write(move |s| s.update_status(&tick)).await {
+            Ok(job) => Ok(Some(job)),
+            Err(e @ StoreError::Write(_)) => {
+                tracing::warn!(job = %self.key, error = %e, "a progress tick was dropped: the store cannot write");
+                Ok(None)
+            }
             Err(StoreError::NotFound { .. }) => Err(Done),
             Err(e) => {
-                // Only this worker writes the Job's status: a conflict or a database error
-                // is not ours to resolve; the next step re-reads.
                 tracing::error!(job = %self.key, error = %e, "cannot write the Job's status");
                 Err(Done)
             }
@@ -136,8 +173,11 @@ impl<R: PodRunner> Worker<R> {
                 exit = &mut pod.exit => break exit,
                 _ = tick.tick() => {
                     if progress_rx.has_changed().unwrap_or(false) {
-                        job.status.progress = Some(*progress_rx.borrow_and_update());
-                        job = self.write(&job).await?;
+                        let mut tick = job.clone();
+                        tick.status.progress = Some(*progress_rx.borrow_and_update());
+                        if let Some(written) = self.write_progress(&tick).await? {
+                            job = written;
+                        }
                     }
                 }
                 reason = Self::stopped(&mut self.stop) => {

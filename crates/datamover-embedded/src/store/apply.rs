@@ -26,7 +26,8 @@ impl EmbeddedStore {
     /// until its restore fills one.
     ///
     /// # Errors
-    /// [`StoreError::Database`] when the write fails; nothing is stored then.
+    /// [`StoreError::Write`] when the disk refuses the write (or a new PVC's directory);
+    /// nothing is stored then.
     pub fn apply(
         &self,
         objects: Vec<Object>,
@@ -57,7 +58,7 @@ impl EmbeddedStore {
                         if !pvc.metadata.annotations.contains_key(HOST_PATH_ANNOTATION) {
                             let dir = volumes.dir(&pvc.metadata.namespace, &pvc.metadata.name);
                             std::fs::create_dir_all(&dir)
-                                .map_err(|e| self.db_err(redb::Error::Io(e)))?;
+                                .map_err(|e| self.directory_failed(&dir, &e))?;
                         }
                         pvc.status.phase = "Bound".into();
                     }

@@ -68,7 +68,57 @@ pub enum StoreError {
         /// The kinds the store keeps, comma-separated.
         accepted: String,
     },
+    /// A write failed on the disk (full, or failing): nothing of it was stored. The store
+    /// reopens its database on the next write, or when [`EmbeddedStore::recover`] runs.
+    ///
+    /// [`EmbeddedStore::recover`]: super::EmbeddedStore::recover
+    #[error("{0}")]
+    Write(WriteFailure),
     /// The runtime shut down before a write handed to the blocking pool ran.
     #[error("the store write was cancelled: the runtime is shutting down")]
     Cancelled,
+}
+
+/// What kind of disk error a write met: the `kind` label of
+/// `datamover_store_write_errors_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteErrorKind {
+    /// The filesystem (or the quota) is full: `no_space`.
+    NoSpace,
+    /// Any other I/O error: `io`.
+    Io,
+}
+
+impl WriteErrorKind {
+    /// `no_space` or `io`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NoSpace => "no_space",
+            Self::Io => "io",
+        }
+    }
+}
+
+/// A write the disk refused: which file, what kind of error, and the system's words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot write {path}: {cause}")]
+pub struct WriteFailure {
+    /// The database file.
+    pub path: String,
+    /// No space, or another I/O error.
+    pub kind: WriteErrorKind,
+    /// The error as the system put it, e.g. `No space left on device (os error 28)`.
+    pub cause: String,
+}
+
+impl StoreError {
+    /// The disk error of a failed write ([`StoreError::Write`]), if it was one.
+    #[must_use]
+    pub fn write_failure(&self) -> Option<&WriteFailure> {
+        match self {
+            Self::Write(failure) => Some(failure),
+            _ => None,
+        }
+    }
 }

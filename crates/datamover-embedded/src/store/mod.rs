@@ -21,6 +21,15 @@
 //!   which makes it durable too. A crash loses at most the progress ticks since then; a
 //!   running sync costs no fsync per tick.
 //!
+//! # Disk errors
+//!
+//! A write the disk refuses (full, or failing) returns [`StoreError::Write`] and changes
+//! nothing: not the cache, not the watchers. redb then refuses every write until its
+//! database is reopened, so the store does that itself, on the next write or when
+//! [`EmbeddedStore::recover`] runs, and first writes the cache (what was acknowledged) back
+//! to the file. [`EmbeddedStore::write_failure`] says why writes fail meanwhile; each failure
+//! counts in `datamover_store_write_errors_total{kind}`.
+//!
 //! # Blocking
 //!
 //! The store's methods block: a write is a transaction and, durable, an fsync. From async
@@ -28,11 +37,12 @@
 //! pool. Reads are served from the cache and do not block on the disk.
 
 mod apply;
+mod disk;
 mod error;
 mod kinds;
 
 pub use apply::Applied;
-pub use error::StoreError;
+pub use error::{StoreError, WriteErrorKind, WriteFailure};
 pub use kinds::{Stored, Typed};
 
 use datamover::manifest::Object;
@@ -41,9 +51,10 @@ use datamover::types::{DataMover, Kind, PersistentVolumeClaim};
 use kinds::{Change, Watchers};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use tmc_metrics::MetricsCollector;
 use tmc_runtime::{Event, ObjectKey};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -55,8 +66,16 @@ type Key = (Kind, String, String);
 /// The store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct EmbeddedStore {
-    db: Database,
+    /// `None` while a reopen after a failed write has not succeeded yet.
+    db: Mutex<Option<Database>>,
+    /// The database file, for reopening it.
+    file: PathBuf,
+    /// The file as shown in errors.
     path: String,
+    /// Why writes fail, from a failed write until the database is reopened.
+    failure: RwLock<Option<WriteFailure>>,
+    /// Where failed writes are counted.
+    metrics: MetricsCollector,
     cache: RwLock<BTreeMap<Key, Object>>,
     next_version: AtomicU64,
     watchers: Mutex<Watchers>,
@@ -103,13 +122,23 @@ impl EmbeddedStore {
             .map_or(0, |v| v.value());
         drop((objects, meta, read));
         Ok(Self {
-            db,
+            db: Mutex::new(Some(db)),
+            file: path.to_owned(),
             path: shown,
+            failure: RwLock::default(),
+            metrics: MetricsCollector::facade(),
             cache: RwLock::new(cache),
             next_version: AtomicU64::new(version + 1),
             watchers: Mutex::default(),
             write: Mutex::default(),
         })
+    }
+
+    /// Counts failed writes in `metrics` rather than through the `metrics` facade.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: MetricsCollector) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn db_err(&self, e: impl Into<redb::Error>) -> StoreError {
@@ -132,31 +161,7 @@ impl EmbeddedStore {
         remove: Vec<Key>,
         durability: Durability,
     ) -> Result<(), StoreError> {
-        let last_version = self.next_version.load(Ordering::SeqCst).saturating_sub(1);
-        let mut txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
-        txn.set_durability(durability).map_err(|e| self.db_err(e))?;
-        {
-            let mut table = txn.open_table(OBJECTS).map_err(|e| self.db_err(e))?;
-            for o in &objects {
-                let m = o.metadata();
-                let json = serde_json::to_vec(o).unwrap_or_default();
-                table
-                    .insert(
-                        storage_key(o.kind(), &m.namespace, &m.name).as_str(),
-                        json.as_slice(),
-                    )
-                    .map_err(|e| self.db_err(e))?;
-            }
-            for (kind, ns, name) in &remove {
-                table
-                    .remove(storage_key(*kind, ns, name).as_str())
-                    .map_err(|e| self.db_err(e))?;
-            }
-            let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
-            meta.insert("resourceVersion", last_version)
-                .map_err(|e| self.db_err(e))?;
-        }
-        txn.commit().map_err(|e| self.db_err(e))?;
+        self.write_txn(&objects, &remove, durability)?;
 
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -211,7 +216,8 @@ impl EmbeddedStore {
     /// resourceVersion, generation and creation time are set here.
     ///
     /// # Errors
-    /// [`StoreError::AlreadyExists`] when one has its name; [`StoreError::Database`].
+    /// [`StoreError::AlreadyExists`] when one has its name; [`StoreError::Write`] when the
+    /// disk refuses the write.
     pub fn create<K: Stored>(&self, object: K) -> Result<K, StoreError> {
         let _guard = self.lock();
         let m = object.meta();
@@ -241,7 +247,8 @@ impl EmbeddedStore {
     /// [module docs](self)).
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] for a stale version, [`StoreError::NotFound`] when deleted.
+    /// [`StoreError::Conflict`] for a stale version, [`StoreError::NotFound`] when deleted,
+    /// [`StoreError::Write`] when the disk refuses the write.
     pub fn update_status<K: Stored>(&self, object: &K) -> Result<K, StoreError> {
         let _guard = self.lock();
         self.update_status_locked(object)
@@ -311,7 +318,7 @@ impl EmbeddedStore {
     /// Stores a PVC the operator made (a clone): a new one gets its identity here.
     ///
     /// # Errors
-    /// [`StoreError::Database`].
+    /// [`StoreError::Write`] when the disk refuses the write.
     pub fn put_pvc(&self, pvc: PersistentVolumeClaim) -> Result<(), StoreError> {
         let _guard = self.lock();
         let mut object = Object::PersistentVolumeClaim(pvc);
@@ -328,7 +335,7 @@ impl EmbeddedStore {
     /// deletion; `false` when there was none.
     ///
     /// # Errors
-    /// [`StoreError::Database`].
+    /// [`StoreError::Write`] when the disk refuses the write; nothing is deleted then.
     pub fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<bool, StoreError> {
         let _guard = self.lock();
         let Some(object) = self.get(kind, namespace, name) else {
@@ -421,3 +428,6 @@ impl EmbeddedStore {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod disk_tests;

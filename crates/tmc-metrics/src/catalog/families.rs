@@ -598,6 +598,7 @@ pub static CATALOG: &[&MetricDef] = &[
     &DATAMOVER_RESTORE_OPERATIONS_TOTAL,
     &DATAMOVER_RESTORE_DURATION_SECONDS,
     &DATAMOVER_RESTORED_BYTES_TOTAL,
+    &DATAMOVER_STORE_WRITE_ERRORS_TOTAL,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -651,4 +652,17 @@ family!(
     DATAMOVER_RESTORED_BYTES_TOTAL, "datamover_restored_bytes_total", Counter, DataMover,
     ["namespace"], NONE,
     "Bytes copied from backups into restored PVCs, from rclone's transfer statistics, counted when a restore succeeds."
+);
+
+// ---------------------------------------------------------------------------------------------
+// DataMover embedded store (issue 23)
+
+family!(
+    /// `datamover_store_write_errors_total{kind}`: writes of the embedded store that the disk
+    /// refused: `no_space` (the data dir's filesystem or quota is full) or `io` (any other
+    /// I/O error). While writes fail, the operator retries every few seconds, and each
+    /// failed retry counts too.
+    DATAMOVER_STORE_WRITE_ERRORS_TOTAL, "datamover_store_write_errors_total", Counter, DataMover,
+    ["kind"], NONE,
+    "Writes of the embedded store the disk refused, by kind (no_space: the data dir is full; io: any other I/O error); failed retries while writes fail count too."
 );

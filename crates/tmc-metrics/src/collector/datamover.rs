@@ -162,6 +162,13 @@ impl MetricsCollector {
             .increment(bytes);
     }
 
+    /// Adds `count` to `datamover_store_write_errors_total{kind}` (`no_space` or `io`); a
+    /// count of 0 makes the series exist, so an alert sees its first increase.
+    pub fn datamover_store_write_errors(&self, kind: &str, count: u64) {
+        self.counter(&DATAMOVER_STORE_WRITE_ERRORS_TOTAL, [kind])
+            .increment(count);
+    }
+
     /// Counts a phase starting: `datamover_operations_total{status="started"}`.
     pub fn datamover_phase_started(&self, phase: &str, namespace: &str) {
         self.counter(

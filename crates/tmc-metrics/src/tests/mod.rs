@@ -576,6 +576,7 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
     c.datamover_schedule_freshness(value, value, 30.0, 60.0);
     c.datamover_restore_started(value);
     c.datamover_restore_finished(value, Outcome::Success, d, 4096);
+    c.datamover_store_write_errors(value, 1);
     c.record_component_health("t", value, "c", HealthStatus::Unknown);
     c.record_component_uptime("t", value, "c", d);
     c.operation("t", value, "op")

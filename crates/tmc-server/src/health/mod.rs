@@ -20,6 +20,7 @@
 
 mod aggregate;
 mod check;
+mod gates;
 mod monitor;
 
 pub use aggregate::{HealthCheckCounts, HealthDetails, OverallHealth};

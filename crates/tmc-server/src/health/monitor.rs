@@ -1,10 +1,11 @@
 //! The monitor: registered components, their last status, check rounds and readiness.
 
 use super::aggregate::{CheckCounters, aggregate};
+use super::gates::Gate;
 use super::{CheckResult, HealthCheck, HealthCheckCounts, OverallHealth};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tmc_metrics::{HealthStatus, Metrics, MetricsCollector};
@@ -87,7 +88,7 @@ impl HealthMonitorBuilder {
 /// ```
 #[derive(Clone)]
 pub struct HealthMonitor {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for HealthMonitor {
@@ -105,10 +106,10 @@ impl Default for HealthMonitor {
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     components: Mutex<BTreeMap<Key, Component>>,
     counters: CheckCounters,
-    gates: Mutex<Vec<Gate>>,
+    pub(super) gates: Mutex<Vec<Gate>>,
     check_timeout: Duration,
     collector: Option<MetricsCollector>,
     next_id: AtomicU64,
@@ -124,11 +125,6 @@ struct Component {
     message: Option<String>,
     check: Option<Arc<dyn HealthCheck>>,
     started: Instant,
-}
-
-struct Gate {
-    name: String,
-    ready: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 impl Inner {
@@ -327,37 +323,6 @@ impl HealthMonitor {
         }
     }
 
-    /// Adds a readiness gate: `/readyz` answers 503 while `ready` returns false. `name` says
-    /// what is awaited, e.g. `controller caches synced`.
-    pub fn readiness_gate(&self, name: &str, ready: impl Fn() -> bool + Send + Sync + 'static) {
-        self.inner
-            .gates
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Gate {
-                name: name.to_owned(),
-                ready: Box::new(ready),
-            });
-    }
-
-    /// Adds a readiness gate read from a flag: ready once `flag` is true.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use tmc_server::health::HealthMonitor;
-    ///
-    /// let health = HealthMonitor::new();
-    /// let synced = Arc::new(AtomicBool::new(false));
-    /// health.readiness_flag("controller caches synced", synced.clone());
-    /// assert_eq!(health.readiness().reasons, ["controller caches synced: not yet"]);
-    /// synced.store(true, Ordering::Release);
-    /// assert!(health.readiness().ready);
-    /// ```
-    pub fn readiness_flag(&self, name: &str, flag: Arc<AtomicBool>) {
-        self.readiness_gate(name, move || flag.load(Ordering::Acquire));
-    }
-
     /// Ready when the overall status is not `Unhealthy` and every readiness gate passes;
     /// otherwise the reasons, one per failed condition.
     #[must_use]
@@ -367,14 +332,7 @@ impl HealthMonitor {
         if overall.status == HealthStatus::Unhealthy {
             reasons.push(format!("overall health Unhealthy: {}", overall.message));
         }
-        let gates = self
-            .inner
-            .gates
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for gate in gates.iter().filter(|g| !(g.ready)()) {
-            reasons.push(format!("{}: not yet", gate.name));
-        }
+        reasons.extend(self.gates_not_ready());
         Readiness {
             ready: reasons.is_empty(),
             reasons,
