@@ -54,7 +54,14 @@ pub(crate) async fn handler(
             StatusCode::NOT_FOUND,
             "no such DataMoverSchedule".to_owned(),
         ),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Ok(Err(e)) => {
+            let (status, message) = crate::store_health::status_and_message(
+                &e,
+                state.cluster.policy.data_dir(),
+                "the run was not requested",
+            );
+            error(status, message)
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
