@@ -12,6 +12,7 @@
 //! - [`restore`]: the restore reconciler, filling a PVC from a `DataMoverPopulator`.
 //! - [`policy`]: which host directories the backend may read and write.
 //! - [`catalogue`]: the backups (timestamp folders) a destination holds.
+//! - [`verify`]: the check after a sync (`spec.verify`).
 
 pub mod catalogue;
 pub mod clones;
@@ -23,6 +24,7 @@ pub mod rclone;
 pub mod restore;
 pub mod schedules;
 pub mod store;
+pub mod verify;
 pub mod volumes;
 
 pub use cluster::Embedded;

@@ -327,3 +327,63 @@ fn get_backups_should_list_each_timestamp_folder_with_its_size_and_files() {
             .starts_with("error: backups are folders at a destination, not objects")
     );
 }
+
+#[test]
+fn verify_checksum_should_pass_on_a_fresh_backup_and_be_counted() {
+    require_rclone();
+    let dir = tempdir();
+    let a = source(&dir, "a");
+    let dest = dir.join("backups/verified");
+    let op = operator(dir.join("data")).start();
+    op.apply(&format!(
+        "{}{}{}  verify: checksum\n",
+        pvc("a", &a),
+        secret("verified", &dest),
+        datamover("verified", "a", "verified", false).trim_end_matches("---\n"),
+    ));
+    let done = op.finished("verified", Duration::from_secs(60));
+    assert_eq!(done["status"]["phase"], "Completed", "{done}");
+    assert!(
+        !done["status"]["verifiedAt"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{done}"
+    );
+    let verified = done["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Verified")
+        .cloned()
+        .unwrap();
+    assert_eq!(verified["status"], "True", "{verified}");
+    assert!(
+        verified["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the checksum check found no difference ("),
+        "{verified}"
+    );
+    let metrics = op.metrics();
+    assert!(
+        metrics.contains(
+            r#"datamover_verify_operations_total{status="success",namespace="default"} 1"#
+        ),
+        "{metrics}"
+    );
+    let bad = op.api(
+        "POST",
+        "/apply",
+        Some(&format!(
+            "{}  verify: sha256\n",
+            datamover("bad", "a", "verified", false).trim_end_matches("---\n")
+        )),
+    );
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.body.contains("spec.verify: \\\"sha256\\\" is not a verification: give none (the default), size (every file there with its size) or checksum (and its hash)"),
+        "{}",
+        bad.body
+    );
+}

@@ -314,6 +314,17 @@ fn spec_of<'a>(
 fn backup_field(key: &str, value: &Value, ctx: &Ctx, path: &str) -> Result<bool, ManifestError> {
     match key {
         "sourcePvc" | "secretName" => {}
+        "verify" => {
+            let mode = string(Some(value), ctx, path, false)?;
+            if !Verify::VALUES.contains(&mode.as_str()) {
+                return Err(ctx.err(
+                    path,
+                    format!(
+                        "{mode:?} is not a verification: give none (the default), size (every file there with its size) or checksum (and its hash)"
+                    ),
+                ));
+            }
+        }
         "copyMethod" => {
             let method = string(Some(value), ctx, path, false)?;
             if !CopyMethod::VALUES.contains(&method.as_str()) {
@@ -441,7 +452,7 @@ fn validate_datamover(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manife
         if key == "suspend" || !backup_field(key, value, ctx, &path)? {
             return Err(ctx.err(
                 &path,
-                format!("unknown field {key:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod"),
+                format!("unknown field {key:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify"),
             ));
         }
     }
@@ -483,7 +494,7 @@ fn validate_schedule(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manifes
             other => {
                 return Err(ctx.err(
                     &path,
-                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit"),
+                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit"),
                 ));
             }
         }
@@ -665,7 +676,7 @@ stringData:
             ),
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePVC: p, secretName: s}\n",
-                "document 1 (DataMover a): spec.sourcePVC: unknown field \"sourcePVC\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod",
+                "document 1 (DataMover a): spec.sourcePVC: unknown field \"sourcePVC\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify",
             ),
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: A_B}\nspec: {sourcePvc: p, secretName: s}\n",
@@ -719,7 +730,7 @@ stringData:
             ),
             (
                 "kind: DataMoverSchedule\nspec: {schedule: '@daily', sourcePvc: p, secretName: s, suspended: true}\n",
-                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit",
+                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit",
             ),
             (
                 "kind: DataMoverPopulator\nspec: {secretName: s, path: ../etc}\n",
@@ -731,7 +742,7 @@ stringData:
             ),
             (
                 "kind: DataMover\nspec: {sourcePvc: p, secretName: s, suspend: true}\n",
-                "document 1 (DataMover a): spec.suspend: unknown field \"suspend\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod",
+                "document 1 (DataMover a): spec.suspend: unknown field \"suspend\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify",
             ),
         ];
         for (doc, expected) in cases {

@@ -26,6 +26,9 @@ pub struct SyncProgress {
     /// Seconds left, once rclone can tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<u64>,
+    /// Milliseconds the check after the sync took, once it passed (`spec.verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_ms: Option<u64>,
 }
 
 impl SyncProgress {
@@ -100,6 +103,7 @@ mod tests {
                 total_files: Some(3),
                 bytes_per_second: 0,
                 eta_seconds: None,
+                verified_ms: None,
             })
         );
         assert_eq!(final_stats("rclone: command not found\n"), None);

@@ -401,12 +401,19 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
         return create_job(dm, ctx).await;
     };
     let before = (dm.status.attempts, dm.status.progress);
+    let failed_before = dm.status.failed_attempts;
     mirror(&mut dm.status, &job);
+    // A pod that failed its check after the sync: counted once its failure is stored.
+    let verify_failed = dm.status.failed_attempts > failed_before
+        && job.status.last_pod_error.starts_with(VERIFY_FAILED);
     match job.outcome() {
         None => {
-            if (dm.status.attempts, dm.status.progress) != before {
+            if (dm.status.attempts, dm.status.progress) != before || verify_failed {
                 dm = ctx.cluster.write_status(&dm).await?;
                 count_moved(ctx, &dm, before);
+            }
+            if verify_failed {
+                ctx.metrics.datamover_verify(&ns, Outcome::Failure, None);
             }
             Ok(Action::await_change())
         }
@@ -417,6 +424,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             dm.status.files_transferred = last.files;
             let msg = format!("synced to {}", dm.status.destination);
             condition(&mut dm.status, "Synced", true, "SyncSucceeded", &msg);
+            let verified = verified(&mut dm.status, dm.spec.verify, last.verified_ms);
             let cleanup = dm.spec.delete_pvc_after_backup;
             if cleanup {
                 enter(&mut dm.status, phase::CLEANING_UP);
@@ -430,6 +438,9 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             count_moved(ctx, &counted, before);
             let m = &ctx.metrics;
             m.datamover_data_sync(&ns, Outcome::Success);
+            if let Some(ms) = verified {
+                m.datamover_verify(&ns, Outcome::Success, Some(Duration::from_millis(ms)));
+            }
             m.datamover_phase_finished(phase::CREATING_POD, &ns, Outcome::Success, took);
             if cleanup {
                 m.datamover_phase_started(phase::CLEANING_UP, &ns);
@@ -446,10 +457,43 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             fail(&mut dm.status, "BackoffLimitExceeded", &message);
             ctx.cluster.write_status(&dm).await?;
             count_moved(ctx, &counted, before);
+            if verify_failed {
+                ctx.metrics.datamover_verify(&ns, Outcome::Failure, None);
+            }
             ctx.metrics.datamover_data_sync(&ns, Outcome::Failure);
             ctx.metrics
                 .datamover_phase_finished(phase::CREATING_POD, &ns, Outcome::Failure, took);
             Ok(Action::await_change())
+        }
+    }
+}
+
+/// How a pod's error starts when the check after its sync failed (the embedded executor's
+/// `verify` module words it so).
+pub const VERIFY_FAILED: &str = "verification";
+
+/// Records the check of a completed sync in `status` (`verifiedAt` and the `Verified`
+/// condition) when `spec.verify` asked for one; the milliseconds it took when it passed.
+fn verified(status: &mut DataMoverStatus, mode: Verify, ms: Option<u64>) -> Option<u64> {
+    if mode.is_none() {
+        return None;
+    }
+    match ms {
+        Some(ms) => {
+            status.verified_at = time::rfc3339(time::now_ms());
+            #[allow(clippy::cast_precision_loss)] // milliseconds, shown to a tenth
+            let msg = format!(
+                "the {} check found no difference ({:.1} s)",
+                mode.as_str(),
+                ms as f64 / 1000.0
+            );
+            condition(status, "Verified", true, "Verified", &msg);
+            Some(ms)
+        }
+        None => {
+            let msg = "the sync Job's image ran no check: verify runs on the embedded backend only, for now";
+            condition(status, "Verified", false, "NotVerified", msg);
+            None
         }
     }
 }

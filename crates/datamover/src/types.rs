@@ -205,6 +205,58 @@ pub struct DataMoverSpec {
     /// itself is synced while in use: no clone, nothing to delete).
     #[serde(default, skip_serializing_if = "CopyMethod::is_clone")]
     pub copy_method: CopyMethod,
+    /// What to check after the sync, between what was read and what landed: `none` (the
+    /// default), `size` (every file is there with its size) or `checksum` (and its hash,
+    /// downloading where the destination has none). A difference fails the sync pod,
+    /// naming the first differing paths.
+    #[serde(default, skip_serializing_if = "Verify::is_none")]
+    pub verify: Verify,
+}
+
+/// What a backup checks after its sync (`spec.verify`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// No check (the original's behaviour).
+    #[default]
+    None,
+    /// Every file is at the destination with its size (`rclone check --size-only`).
+    Size,
+    /// Every file is at the destination with its hash (`rclone check`, with `--download`
+    /// where the two sides share no hash).
+    Checksum,
+}
+
+impl Verify {
+    /// The values `verify` accepts.
+    pub const VALUES: [&'static str; 3] = ["none", "size", "checksum"];
+
+    /// `spec.verify` as written: `none`, `size` or `checksum`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Size => "size",
+            Self::Checksum => "checksum",
+        }
+    }
+
+    /// The default, [`Verify::None`] (left out when serialised).
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+
+    /// The mode a sync Job's `VERIFY` variable names (`none` for anything else).
+    #[must_use]
+    pub fn from_env(value: &str) -> Self {
+        match value {
+            "size" => Self::Size,
+            "checksum" => Self::Checksum,
+            _ => Self::None,
+        }
+    }
 }
 
 impl DataMoverSpec {
@@ -305,6 +357,10 @@ pub struct DataMoverStatus {
     /// Where the data went (secrets never appear here).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub destination: String,
+    /// RFC 3339 time the backup last passed its check (`spec.verify`); the `Verified`
+    /// condition says how.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub verified_at: String,
     /// RFC 3339 time the DataMover started.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub start_time: String,

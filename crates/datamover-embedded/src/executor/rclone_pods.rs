@@ -6,7 +6,7 @@ use crate::rclone::{self, Plan};
 use datamover::job::{self, Job};
 use datamover::progress::SyncProgress;
 use datamover::time;
-use datamover::types::{DataMover, HOST_PATH_ANNOTATION, PersistentVolumeClaim, Secret};
+use datamover::types::{DataMover, HOST_PATH_ANNOTATION, PersistentVolumeClaim, Secret, Verify};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -60,6 +60,8 @@ impl RclonePods {
         for e in container.env.iter().filter(|e| !job::is_stats_env(e)) {
             if e.name == "ADD_TIMESTAMP_PREFIX" {
                 prefixed = e.value == "true";
+            } else if e.name == job::VERIFY_ENV {
+                // The executor's own instruction, not rclone's.
             } else {
                 extra.push((e.name.clone(), e.value.clone()));
             }
@@ -193,11 +195,25 @@ impl PodRunner for RclonePods {
         if let Some(dm) = owner {
             datamover::reconciler::check_overlap(&self.cluster, &dm)?;
         }
-        let child = rclone::spawn(&self.cluster.rclone, &source, &plan, &job.metadata.uid)?;
+        let verify = job
+            .container()
+            .and_then(|c| c.env.iter().find(|e| e.name == job::VERIFY_ENV))
+            .map_or(Verify::None, |e| Verify::from_env(&e.value));
+        let uid = job.metadata.uid.clone();
+        let rclone_bin = self.cluster.rclone.clone();
+        let child = rclone::spawn(&rclone_bin, &source, &plan, &uid)?;
         let pid = child.id();
         Ok(Pod {
             pid,
-            exit: Box::pin(async move { rclone::follow(child, &plan, &progress).await }),
+            exit: Box::pin(async move {
+                let mut synced = rclone::follow(child, &plan, &progress).await?;
+                if verify != Verify::None {
+                    let ms =
+                        crate::verify::check(&rclone_bin, &source, &plan, verify, &uid).await?;
+                    synced.verified_ms = Some(ms);
+                }
+                Ok(synced)
+            }),
         })
     }
 

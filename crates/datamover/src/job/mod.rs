@@ -192,7 +192,7 @@ pub fn labels(dm_name: &str) -> BTreeMap<String, String> {
 #[must_use]
 pub fn sync_job(dm: &DataMover) -> Job {
     let name = &dm.metadata.name;
-    RcloneJob {
+    let mut job = RcloneJob {
         name: job_name(name, &dm.metadata.uid),
         namespace: &dm.metadata.namespace,
         labels: labels(name),
@@ -206,8 +206,24 @@ pub fn sync_job(dm: &DataMover) -> Job {
         secret: &dm.spec.secret_name,
         claim: dm.sync_claim(),
     }
-    .build()
+    .build();
+    if let Some(c) = job
+        .spec
+        .template
+        .spec
+        .containers
+        .first_mut()
+        .filter(|_| !dm.spec.verify.is_none())
+    {
+        c.env
+            .insert(1, EnvVar::new(VERIFY_ENV, dm.spec.verify.as_str()));
+    }
+    job
 }
+
+/// The sync Job's variable naming `spec.verify` (`size` or `checksum`; absent for `none`):
+/// the embedded executor runs `rclone check` after the sync when it is set.
+pub const VERIFY_ENV: &str = "VERIFY";
 
 /// What differs between the sync Job and the restore Job; [`RcloneJob::build`] makes both.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ pub mod clock;
 pub mod cron;
 pub mod reconciler;
 
-use crate::types::{CopyMethod, DataMover, EnvVar, Image, ObjectMeta};
+use crate::types::{CopyMethod, DataMover, EnvVar, Image, ObjectMeta, Verify};
 use serde::{Deserialize, Serialize};
 
 /// The schedule's kind.
@@ -93,6 +93,9 @@ pub struct DataMoverScheduleSpec {
     /// How each run reads the source: `Clone` (default) or `Direct`.
     #[serde(default, skip_serializing_if = "CopyMethod::is_clone")]
     pub copy_method: CopyMethod,
+    /// What each run checks after its sync: `none` (default), `size` or `checksum`.
+    #[serde(default, skip_serializing_if = "Verify::is_none")]
+    pub verify: Verify,
     /// No new runs while true; running ones go on.
     #[serde(default)]
     pub suspend: bool,

@@ -97,6 +97,7 @@ pub fn as_datamover(schedule: &DataMoverSchedule) -> DataMover {
             additional_env: s.additional_env.clone(),
             image: s.image.clone(),
             copy_method: s.copy_method,
+            verify: s.verify,
         },
         status: crate::types::DataMoverStatus::default(),
     }

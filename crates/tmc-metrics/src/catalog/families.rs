@@ -599,6 +599,8 @@ pub static CATALOG: &[&MetricDef] = &[
     &DATAMOVER_RESTORE_DURATION_SECONDS,
     &DATAMOVER_RESTORED_BYTES_TOTAL,
     &DATAMOVER_STORE_WRITE_ERRORS_TOTAL,
+    &DATAMOVER_VERIFY_OPERATIONS_TOTAL,
+    &DATAMOVER_VERIFY_DURATION_SECONDS,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -665,4 +667,22 @@ family!(
     DATAMOVER_STORE_WRITE_ERRORS_TOTAL, "datamover_store_write_errors_total", Counter, DataMover,
     ["kind"], NONE,
     "Writes of the embedded store the disk refused, by kind (no_space: the data dir is full; io: any other I/O error); failed retries while writes fail count too."
+);
+
+// ---------------------------------------------------------------------------------------------
+// DataMover verification (issue 24)
+
+family!(
+    /// `datamover_verify_operations_total{status,namespace}`: checks after a sync
+    /// (`spec.verify`): `success` when what landed matched what was read, `failure` for each
+    /// pod whose check found a difference.
+    DATAMOVER_VERIFY_OPERATIONS_TOTAL, "datamover_verify_operations_total", Counter, DataMover,
+    ["status", "namespace"], NONE,
+    "Checks of a backup against its source after the sync (spec.verify), by status (success; failure: a difference was found)."
+);
+family!(
+    /// `datamover_verify_duration_seconds{namespace}`: how long a check that passed took.
+    DATAMOVER_VERIFY_DURATION_SECONDS, "datamover_verify_duration_seconds", Histogram, DataMover,
+    ["namespace"], PHASE_BUCKETS,
+    "Time the check after a sync took (spec.verify), for checks that passed, in seconds."
 );

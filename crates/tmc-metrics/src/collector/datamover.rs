@@ -162,6 +162,20 @@ impl MetricsCollector {
             .increment(bytes);
     }
 
+    /// Counts a check after a sync (`spec.verify`) in `datamover_verify_operations_total`,
+    /// and how long one that passed took in `datamover_verify_duration_seconds`.
+    pub fn datamover_verify(&self, namespace: &str, outcome: Outcome, took: Option<Duration>) {
+        self.counter(
+            &DATAMOVER_VERIFY_OPERATIONS_TOTAL,
+            [outcome.as_str(), namespace],
+        )
+        .increment(1);
+        if let Some(took) = took {
+            self.histogram(&DATAMOVER_VERIFY_DURATION_SECONDS, [namespace])
+                .record(secs(took));
+        }
+    }
+
     /// Adds `count` to `datamover_store_write_errors_total{kind}` (`no_space` or `io`); a
     /// count of 0 makes the series exist, so an alert sees its first increase.
     pub fn datamover_store_write_errors(&self, kind: &str, count: u64) {

@@ -577,6 +577,7 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
     c.datamover_restore_started(value);
     c.datamover_restore_finished(value, Outcome::Success, d, 4096);
     c.datamover_store_write_errors(value, 1);
+    c.datamover_verify(value, Outcome::Success, Some(d));
     c.record_component_health("t", value, "c", HealthStatus::Unknown);
     c.record_component_uptime("t", value, "c", d);
     c.operation("t", value, "op")
