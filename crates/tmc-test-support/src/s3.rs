@@ -1,4 +1,4 @@
-//! A real S3 API on a loopback port: moto's server (PyPI), with boto3 as the S3 client that
+//! A real S3 API on a loopback port: moto's server (a Python package), with boto3 as the S3 client that
 //! reads back what a test wrote. Both live in the venv `scripts/deps.sh test` makes
 //! ([`VENV`]); without it a test fails, naming that command.
 
