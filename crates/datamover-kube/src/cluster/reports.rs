@@ -19,6 +19,7 @@ use super::{KubeCluster, convert, write};
 use crate::reflect::{Cached, key_of};
 use datamover::job::{Job as SyncJob, JobOutcome};
 use datamover::progress::SyncProgress;
+use datamover::types::Secret;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -145,13 +146,6 @@ impl KubeCluster {
             return;
         }
         let failed = matches!(outcome, JobOutcome::Failed(_));
-        // rclone's words may carry the secret's values (the bucket in a remote's name):
-        // scrubbed before they reach a status, an Event or a log.
-        let secrets = if failed {
-            self.secret_values(&job)
-        } else {
-            Vec::new()
-        };
         write(&reports.0).insert(
             key.clone(),
             Report {
@@ -160,9 +154,19 @@ impl KubeCluster {
             },
         );
         let this = self.clone();
-        let (namespace, name) = (job.metadata.namespace, job.metadata.name);
         tokio::spawn(async move {
-            let read = this.read_report(&namespace, &name, failed, &secrets).await;
+            // rclone's words may carry the secret's values (the bucket in a remote's
+            // name): scrubbed before they reach a status, an Event or a log, with the
+            // secret as cached once the Secret cache has listed (a Job's event may come
+            // before that, at start).
+            let secrets = if failed {
+                Secret::reflected(&this).wait_synced().await;
+                this.secret_values(&job)
+            } else {
+                Vec::new()
+            };
+            let (namespace, name) = (&job.metadata.namespace, &job.metadata.name);
+            let read = this.read_report(namespace, name, failed, &secrets).await;
             this.deliver(&key, &uid, read);
         });
     }
