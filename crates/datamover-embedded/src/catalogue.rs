@@ -90,11 +90,7 @@ pub async fn list(
         .map_err(|e| format!("rclone lsjson: {e}"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find_map(rclone::plain_line)
-            .unwrap_or_default();
+        let last = datamover::progress::last_error(&stderr).unwrap_or_default();
         if last.contains("directory not found") {
             return Ok(Vec::new());
         }

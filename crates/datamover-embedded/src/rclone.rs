@@ -9,8 +9,14 @@
 //! | `BUCKET_NAME` with `BUCKET_HOST`, `BUCKET_PORT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `TLS_HOST` (the original operator's secret) | an S3 remote at `http(s)://BUCKET_HOST:BUCKET_PORT` (https when `TLS_HOST` is `true`), bucket `BUCKET_NAME` |
 //!
 //! `addTimestampPrefix` appends a `YYYY-MM-DD-HHMMSS` folder to the destination.
+//!
+//! A secret's (or `additionalEnv`'s) `AWS_CA_BUNDLE` reaches rclone as its CA certificate
+//! option, `RCLONE_CA_CERT`, and `AWS_CA_BUNDLE` itself empty: the Job's env says so
+//! ([`datamover::job::ca_bundle_env`]), and with the variable set rclone's S3 client fails
+//! at start-up (`LoadCustomCABundleError: unable to load custom CA bundle, HTTPClient's
+//! transport unsupported type`).
 
-use datamover::progress::SyncProgress;
+use datamover::progress::{LastError, SyncProgress};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -93,9 +99,7 @@ impl Plan {
     /// `text` with every secret value replaced by `***`.
     #[must_use]
     pub fn scrub(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "***"))
+        datamover::progress::scrub(text, self.secrets.iter().map(String::as_str))
     }
 }
 
@@ -150,10 +154,10 @@ fn start(rclone: &Path, args: [&str; 3], plan: &Plan, uid: &str) -> Result<Child
 }
 
 /// Variables of the operator's own environment that would change what rclone does with a
-/// destination the secret configures, so they reach rclone only when the secret or
-/// `additionalEnv` sets them: `AWS_CA_BUNDLE` (many corporate machines and CI runners
-/// export it; rclone's S3 client then fails at start-up loading it), and rclone's own
-/// configuration file.
+/// destination the secret configures, so they reach rclone only when the plan sets them:
+/// `AWS_CA_BUNDLE` (many corporate machines and CI runners export it; rclone's S3 client
+/// then fails at start-up loading it; a Job's env sets it empty, and gives a secret's
+/// bundle as `RCLONE_CA_CERT`), and rclone's own configuration file.
 pub const NOT_INHERITED: &[&str] = &["AWS_CA_BUNDLE", "RCLONE_CONFIG"];
 
 /// The rclone command line and environment of a pod (see [`spawn`]).
@@ -200,29 +204,6 @@ pub fn environment(command: &mut Command, plan: &Plan) {
     command.envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
 }
 
-/// rclone's words on a plain (not JSON) stderr line, such as the error it prints before it
-/// starts logging (`Failed to create file system for "...": ...`), without the date and
-/// time it puts first.
-pub(crate) fn plain_line(line: &str) -> Option<&str> {
-    let line = line.trim();
-    let bytes = line.as_bytes();
-    // `YYYY/MM/DD HH:MM:SS `
-    let stamped = bytes.len() > 20
-        && bytes[4] == b'/'
-        && bytes[7] == b'/'
-        && bytes[10] == b' '
-        && bytes[13] == b':'
-        && bytes[16] == b':'
-        && bytes[19] == b' ';
-    let text = if stamped {
-        line[20..].trim_start()
-    } else {
-        line
-    };
-    let text = text.strip_prefix("ERROR :").map_or(text, str::trim_start);
-    (!text.is_empty()).then_some(text)
-}
-
 /// Follows a started sync to its end, publishing its progress as rclone reports it (every
 /// second), and returns the final statistics.
 ///
@@ -234,30 +215,18 @@ pub async fn follow(
     progress: &tokio::sync::watch::Sender<SyncProgress>,
 ) -> Result<SyncProgress, String> {
     let mut last = SyncProgress::default();
-    let mut last_error = String::new();
-    let mut last_plain = String::new();
+    // rclone's reason, in its words: an error it logged, else the plain line it printed
+    // before its JSON log started (the one reader of both backends).
+    let mut last_error = LastError::default();
     if let Some(stderr) = child.stderr.take() {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-                // What rclone prints before its JSON log starts: the reason it cannot
-                // start at all, in its own words.
-                if let Some(text) = plain_line(&line) {
-                    last_plain = text.to_owned();
-                }
-                continue;
-            };
-            if let Some(stats) = entry.get("stats") {
+            last_error.read_line(&line);
+            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(stats) = entry.get("stats")
+            {
                 last.read_rclone_stats(stats);
                 progress.send_replace(last);
-            }
-            if entry.get("level").and_then(serde_json::Value::as_str) == Some("error") {
-                last_error = entry
-                    .get("msg")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned();
             }
         }
     }
@@ -271,14 +240,10 @@ pub async fn follow(
         progress.send_replace(last);
         Ok(last)
     } else {
-        if last_error.is_empty() {
-            last_error = last_plain;
-        }
-        let detail = if last_error.is_empty() {
-            String::new()
-        } else {
-            format!(": {last_error}")
-        };
+        let detail = last_error
+            .last()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
         Err(plan.scrub(&format!("rclone exited with {status}{detail}")))
     }
 }
@@ -431,21 +396,6 @@ mod tests {
             .map(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
             .collect();
         assert_eq!(envs, [Some("/etc/ca.pem".to_owned())]);
-    }
-
-    #[test]
-    fn a_plain_stderr_line_reads_as_rclones_words() {
-        assert_eq!(
-            plain_line(
-                "2026/12/06 03:50:00 Failed to create file system for \"x:y\": didn't find section in config file\n"
-            ),
-            Some("Failed to create file system for \"x:y\": didn't find section in config file")
-        );
-        assert_eq!(
-            plain_line("2026/12/06 03:50:00 ERROR : too bad"),
-            Some("too bad")
-        );
-        assert_eq!(plain_line("  \n"), None);
     }
 
     /// A remote rclone cannot build fails before the JSON log starts: the failure says why

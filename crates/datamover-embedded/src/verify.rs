@@ -98,11 +98,7 @@ async fn run(
     let stderr = String::from_utf8_lossy(&out.stderr);
     let differences: Vec<String> = stdout.lines().filter_map(difference).collect();
     if !out.status.success() && differences.is_empty() {
-        let last = stderr
-            .lines()
-            .rev()
-            .find_map(rclone::plain_line)
-            .unwrap_or_default();
+        let last = datamover::progress::last_error(&stderr).unwrap_or_default();
         return Err(plan.scrub(&format!(
             "{FAILED} could not run: rclone check exited with {}: {last}",
             out.status

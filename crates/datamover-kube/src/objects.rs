@@ -158,7 +158,8 @@ mod tests {
         ]);
         let job = sync_job(&dm).unwrap();
         let env = env_of(&job);
-        let tail: Vec<_> = env.as_array().unwrap().iter().skip(5).cloned().collect();
+        // After the operation's variable, the 4 stats variables and the CA bundle's 2.
+        let tail: Vec<_> = env.as_array().unwrap().iter().skip(7).cloned().collect();
         assert_eq!(
             tail,
             [

@@ -157,7 +157,8 @@ impl<T: Cached> Reflected<T> {
         *self.synced.borrow()
     }
 
-    async fn wait_synced(&self) {
+    /// Waits until the first list has completed.
+    pub(crate) async fn wait_synced(&self) {
         let _ = self.synced.subscribe().wait_for(|s| *s).await;
     }
 

@@ -290,6 +290,10 @@ async fn a_datamover_runs_through_clone_job_and_cleanup() {
                {"name": "RCLONE_STATS", "value": "1m"},
                {"name": "RCLONE_STATS_LOG_LEVEL", "value": "NOTICE"},
                {"name": "RCLONE_LOG_FILE", "value": "/dev/termination-log"},
+               // The secret's AWS_CA_BUNDLE as rclone's --ca-cert; never itself.
+               {"name": "RCLONE_CA_CERT", "valueFrom": {"secretKeyRef":
+                   {"name": "creds", "key": "AWS_CA_BUNDLE", "optional": true}}},
+               {"name": "AWS_CA_BUNDLE"},
                {"name": "RCLONE_S3_NO_CHECK_BUCKET", "value": "true"}])
     );
     assert_eq!(

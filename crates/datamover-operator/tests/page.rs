@@ -28,7 +28,7 @@ fn the_page_should_show_a_throttled_backup_progressing_and_a_failure_with_its_re
     std::fs::write(source.join("data.bin"), noise(2 * 1024 * 1024, 7)).unwrap();
     let op = operator(dir.join("data")).start();
     op.apply(&format!(
-        "{}{}{}{}",
+        "{}{}{}{}{}{}",
         pvc("data", &source),
         secret("local", &dir.join("dest")),
         datamover(
@@ -38,6 +38,9 @@ fn the_page_should_show_a_throttled_backup_progressing_and_a_failure_with_its_re
             "  additionalEnv:\n    - {name: RCLONE_BWLIMIT, value: 64k}\n"
         ),
         datamover("broken", "data", "missing-secret", ""),
+        // A remote rclone cannot build: it fails at start-up, before its JSON log.
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: nosuch}\nstringData:\n  DESTINATION: \"nosuch:backups\"\n  RCLONE_CONFIG_NOSUCH_TYPE: nosuchbackend\n---\n",
+        datamover("cannot-start", "data", "nosuch", ""),
     ));
     let page = format!("http://{}/", op.api);
     let mut browser = Browser::start(&dir, 400, 900);
@@ -102,6 +105,17 @@ fn the_page_should_show_a_throttled_backup_progressing_and_a_failure_with_its_re
     assert_eq!(
         browser.eval("document.querySelector('#datamovers [data-key=\"default/broken\"] .reason').textContent"),
         "the secret default/missing-secret does not exist"
+    );
+    // A sync rclone could not start: its words (secret values scrubbed) in the failures.
+    let reason = browser.wait_for(
+        "(document.querySelector('#failures [data-key=\"default/cannot-start\"]') || {}).innerText",
+        Duration::from_secs(30),
+    );
+    assert!(
+        reason.as_str().unwrap().contains(
+            "BackoffLimitExceeded: 3 pods failed, backoffLimit is 2; the last one: rclone exited with exit status: 1: Failed to create file system for \"***\": didn't find backend called \"***\""
+        ),
+        "{reason}"
     );
     assert_eq!(
         browser.eval("document.getElementById('schedules-empty').textContent"),

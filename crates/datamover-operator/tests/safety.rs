@@ -8,6 +8,7 @@
 mod support;
 
 use support::{BIN, Operator, operator, require_rclone, tempdir};
+use tmc_test_support::pki::test_pki;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -378,77 +379,6 @@ fn the_demo_hints_should_work_as_printed_and_sigterm_should_stop_it() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-}
-
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("openssl is missing ({e}): install it with `apt-get install -y openssl`")
-        });
-    assert!(out.status.success(), "openssl {args:?}: {out:?}");
-}
-
-/// A test CA and a certificate for 127.0.0.1 signed by it: (ca, cert, key).
-fn test_pki(dir: &Path) -> (String, String, String) {
-    let p = |name: &str| dir.join(name).display().to_string();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &["-days", "2", "-subj", "/CN=dm-test-ca"],
-            &["-addext", "basicConstraints=critical,CA:TRUE"],
-            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-            &["-keyout", &p("ca.key"), "-out", &p("ca.pem")],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                &p("api.key"),
-                "-out",
-                &p("api.csr"),
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("api.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &p("api.csr"),
-        "-CA",
-        &p("ca.pem"),
-        "-CAkey",
-        &p("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &p("api.ext"),
-        "-out",
-        &p("api.pem"),
-    ]);
-    (p("ca.pem"), p("api.pem"), p("api.key"))
 }
 
 #[test]

@@ -449,6 +449,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             Ok(Action::await_change())
         }
         Some(JobOutcome::Failed(message)) => {
+            let message = with_pod_error(message, &job.status.last_pod_error);
             let took = elapsed(&dm.status);
             let progress = dm.status.progress.take();
             let mut counted = dm.clone();
@@ -495,6 +496,17 @@ fn verified(status: &mut DataMoverStatus, mode: Verify, ms: Option<u64>) -> Opti
             condition(status, "Verified", false, "NotVerified", msg);
             None
         }
+    }
+}
+
+/// A failed Job's message with rclone's words (the last pod's error), unless it has them
+/// already: the embedded executor's `Failed` condition names the last pod's error, the
+/// Kubernetes Job controller's says only `Job has reached the specified backoff limit`.
+fn with_pod_error(message: String, pod_error: &str) -> String {
+    if pod_error.is_empty() || message.contains(pod_error) {
+        message
+    } else {
+        format!("{message}; rclone: {pod_error}")
     }
 }
 

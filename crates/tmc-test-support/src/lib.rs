@@ -6,7 +6,9 @@
 //! - [`Process`]: a child in a process group of its own, killed with its group on drop;
 //! - [`http`]: one HTTP/1.1 client on hyper, for every test that speaks HTTP;
 //! - [`Prometheus`]: a real Prometheus on a loopback port, read through its API;
-//! - [`Operator`]: the real `datamover-operator`, started with [`operator::Options`].
+//! - [`Operator`]: the real `datamover-operator`, started with [`operator::Options`];
+//! - [`S3`]: a real S3 API (moto's server) and boto3 to read it back ([`s3`]);
+//! - [`pki::test_pki`]: a test CA and a certificate for 127.0.0.1, from `openssl`.
 //!
 //! Everything listens and connects on loopback only. This is test code: a failed setup
 //! panics with what failed and how to fix it (an install command, say), which fails the
@@ -16,14 +18,17 @@
 
 pub mod http;
 pub mod operator;
+pub mod pki;
 pub mod process;
 pub mod prometheus;
+pub mod s3;
 pub mod temp;
 pub mod tmpfs;
 
 pub use operator::Operator;
 pub use process::Process;
 pub use prometheus::Prometheus;
+pub use s3::S3;
 pub use temp::{TempDir, tempdir};
 pub use tmpfs::Tmpfs;
 

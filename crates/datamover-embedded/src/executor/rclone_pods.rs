@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Runs a Job's pod as `rclone sync <clone dir>/ <destination>`, with the secret's values,
-/// `ADD_TIMESTAMP_PREFIX` and `additionalEnv` as its environment (as `envFrom` and `env`
-/// give a pod). With `ADD_TIMESTAMP_PREFIX=true` the destination gains the
+/// Runs a Job's pod as `rclone sync <clone dir>/ <destination>`, with the secret's values
+/// and the Job's `env` (`ADD_TIMESTAMP_PREFIX`, the CA bundle's, `additionalEnv`) as its
+/// environment, as `envFrom` and `env` give a pod (a `valueFrom` of the Job's own secret
+/// included). With `ADD_TIMESTAMP_PREFIX=true` the destination gains the
 /// `YYYY-MM-DD-HHMMSS` folder of the Job's creation time, the same for every retry. The
 /// Job's [`STATS_ENV`](datamover::job::STATS_ENV) is the kubelet's business (rclone's
 /// statistics in the termination message): here rclone's statistics are read from its
@@ -62,8 +63,8 @@ impl RclonePods {
                 prefixed = e.value == "true";
             } else if e.name == job::VERIFY_ENV {
                 // The executor's own instruction, not rclone's.
-            } else {
-                extra.push((e.name.clone(), e.value.clone()));
+            } else if let Some(value) = env_value(e, &secret_name, &values)? {
+                extra.push((e.name.clone(), value));
             }
         }
         let prefix = prefixed.then(|| {
@@ -101,8 +102,8 @@ impl RclonePods {
         for e in container.env.iter().filter(|e| !job::is_stats_env(e)) {
             if e.name == datamover::populator::job::RESTORE_PATH_ENV {
                 path = Some(e.value.clone());
-            } else {
-                extra.push((e.name.clone(), e.value.clone()));
+            } else if let Some(value) = env_value(e, &secret_name, &values)? {
+                extra.push((e.name.clone(), value));
             }
         }
         let path = path.ok_or("the restore Job has no RESTORE_PATH")?;
@@ -159,6 +160,45 @@ impl RclonePods {
                 Ok(copied)
             }),
         })
+    }
+}
+
+/// The value a kubelet gives the Job's `env` entry `var`: its `value`, or, for a
+/// `valueFrom.secretKeyRef` to the Job's own secret (the CA bundle's,
+/// [`ca_bundle_env`](datamover::job::ca_bundle_env)), that key's value; `None` when an
+/// optional key is missing (the variable is not set, as on Kubernetes).
+///
+/// # Errors
+/// A message naming the variable for any other `valueFrom` (`additionalEnv` has none on
+/// this backend: apply refuses it), or a missing key that is not optional.
+fn env_value(
+    var: &datamover::types::EnvVar,
+    secret_name: &str,
+    values: &BTreeMap<String, String>,
+) -> Result<Option<String>, String> {
+    let Some(from) = &var.value_from else {
+        return Ok(Some(var.value.clone()));
+    };
+    let field = |k: &str| from.pointer(&format!("/secretKeyRef/{k}")).cloned();
+    let unsupported = || {
+        format!(
+            "env {}: valueFrom {from} is not supported by the embedded backend (only a key of the Job's own secret {secret_name})",
+            var.name
+        )
+    };
+    if field("name").as_ref().and_then(serde_json::Value::as_str) != Some(secret_name) {
+        return Err(unsupported());
+    }
+    let key = field("key")
+        .and_then(|k| k.as_str().map(str::to_owned))
+        .ok_or_else(unsupported)?;
+    match values.get(&key) {
+        Some(value) => Ok(Some(value.clone())),
+        None if field("optional") == Some(serde_json::Value::Bool(true)) => Ok(None),
+        None => Err(format!(
+            "env {}: the secret {secret_name} has no key {key}",
+            var.name
+        )),
     }
 }
 
@@ -219,5 +259,47 @@ impl PodRunner for RclonePods {
 
     async fn stop_left_behind(&self, job: &Job, grace: Duration) {
         rclone::stop_left_behind(&job.metadata.uid, grace).await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use datamover::types::EnvVar;
+
+    /// The CA bundle's `RCLONE_CA_CERT` takes the secret's `AWS_CA_BUNDLE`, as a kubelet
+    /// would; without that key it is not set at all; any other source is refused by name.
+    #[test]
+    fn a_jobs_secret_key_ref_reads_the_jobs_own_secret() {
+        let [cert, empty] = job::ca_bundle_env("creds");
+        let values = BTreeMap::from([("AWS_CA_BUNDLE".to_owned(), "/etc/ca.pem".to_owned())]);
+        assert_eq!(
+            env_value(&cert, "creds", &values).unwrap().as_deref(),
+            Some("/etc/ca.pem")
+        );
+        assert_eq!(env_value(&cert, "creds", &BTreeMap::new()).unwrap(), None);
+        assert_eq!(
+            env_value(&empty, "creds", &values).unwrap().as_deref(),
+            Some("")
+        );
+        let mut required = cert.clone();
+        required.value_from = Some(serde_json::json!(
+            {"secretKeyRef": {"name": "creds", "key": "AWS_CA_BUNDLE"}}
+        ));
+        assert_eq!(
+            env_value(&required, "creds", &BTreeMap::new()).unwrap_err(),
+            "env RCLONE_CA_CERT: the secret creds has no key AWS_CA_BUNDLE"
+        );
+        assert_eq!(
+            env_value(&cert, "other", &values).unwrap_err(),
+            r#"env RCLONE_CA_CERT: valueFrom {"secretKeyRef":{"key":"AWS_CA_BUNDLE","name":"creds","optional":true}} is not supported by the embedded backend (only a key of the Job's own secret other)"#
+        );
+        assert_eq!(
+            env_value(&EnvVar::new("A", "b"), "creds", &values)
+                .unwrap()
+                .as_deref(),
+            Some("b")
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! A finished Job's report: its final transfer statistics (and, for a failed restore, the
-//! error rclone logged last), read once from the termination message of its last pod (found
+//! A finished Job's report: its final transfer statistics (and, for a failed Job, the last
+//! error rclone printed, scrubbed of the Job's secret values), read once from the termination message of its last pod (found
 //! by the Job controller's `job-name` label), by a task of its own: never in the Job watch,
 //! so a slow or hanging pod list stalls no other Job's events.
 //!
@@ -19,6 +19,7 @@ use super::{KubeCluster, convert, write};
 use crate::reflect::{Cached, key_of};
 use datamover::job::{Job as SyncJob, JobOutcome};
 use datamover::progress::SyncProgress;
+use datamover::types::Secret;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -144,7 +145,7 @@ impl KubeCluster {
         if !owner_waits && !restore_waits {
             return;
         }
-        let failed_restore = restore_waits && matches!(outcome, JobOutcome::Failed(_));
+        let failed = matches!(outcome, JobOutcome::Failed(_));
         write(&reports.0).insert(
             key.clone(),
             Report {
@@ -153,19 +154,47 @@ impl KubeCluster {
             },
         );
         let this = self.clone();
-        let (namespace, name) = (job.metadata.namespace, job.metadata.name);
         tokio::spawn(async move {
-            let read = this.read_report(&namespace, &name, failed_restore).await;
+            // rclone's words may carry the secret's values (the bucket in a remote's
+            // name): scrubbed before they reach a status, an Event or a log, with the
+            // secret as cached once the Secret cache has listed (a Job's event may come
+            // before that, at start).
+            let secrets = if failed {
+                Secret::reflected(&this).wait_synced().await;
+                this.secret_values(&job)
+            } else {
+                Vec::new()
+            };
+            let (namespace, name) = (&job.metadata.namespace, &job.metadata.name);
+            let read = this.read_report(namespace, name, failed, &secrets).await;
             this.deliver(&key, &uid, read);
         });
     }
 
+    /// The values of the secret `job`'s pods take their environment from (none when it is
+    /// gone or unreadable: then there is nothing of it to scrub that the operator knows).
+    fn secret_values(&self, job: &SyncJob) -> Vec<String> {
+        job.secret_name()
+            .and_then(|name| {
+                datamover::backend::Cluster::secret(self, &job.metadata.namespace, name)
+            })
+            .and_then(|secret| secret.values().ok())
+            .map(|values| values.into_values().collect())
+            .unwrap_or_default()
+    }
+
     /// The report of Job `name`, from its last pod; `None` when the pods cannot be listed.
-    async fn read_report(&self, namespace: &str, name: &str, failed_restore: bool) -> Option<Read> {
+    async fn read_report(
+        &self,
+        namespace: &str,
+        name: &str,
+        failed: bool,
+        secrets: &[String],
+    ) -> Option<Read> {
         let api = self.ns::<core::Pod>(namespace);
         let lp = ListParams::default().labels(&format!("job-name={name}"));
         match self.call("list-pods", || api.list(&lp)).await {
-            Ok(pods) => Some(report(&pods.items, failed_restore)),
+            Ok(pods) => Some(report(&pods.items, failed, secrets)),
             Err(e) => {
                 tracing::warn!(error = %e, job = %format!("{namespace}/{name}"), "cannot read the sync pod's statistics");
                 None
@@ -196,9 +225,11 @@ impl KubeCluster {
     }
 }
 
-/// The report in the termination message of the last of `pods` that has one; the error
-/// rclone logged last only for a failed restore.
-fn report(pods: &[core::Pod], failed_restore: bool) -> Read {
+/// The report in the termination message of the last of `pods` that has one; for a
+/// `failed` Job, the last error rclone printed there ([`datamover::progress::last_error`]:
+/// a JSON error line, or the plain line it prints when it cannot start), every one of
+/// `secrets` scrubbed.
+fn report(pods: &[core::Pod], failed: bool, secrets: &[String]) -> Read {
     let last = pods
         .iter()
         .filter_map(|p| {
@@ -211,8 +242,9 @@ fn report(pods: &[core::Pod], failed_restore: bool) -> Read {
         .map(|(_, message)| message);
     let error = last
         .as_deref()
-        .filter(|_| failed_restore)
-        .and_then(last_logged_error);
+        .filter(|_| failed)
+        .and_then(datamover::progress::last_error)
+        .map(|e| datamover::progress::scrub(&e, secrets.iter().map(String::as_str)));
     Read {
         stats: last.and_then(|message| datamover::progress::final_stats(&message)),
         error,
@@ -234,24 +266,6 @@ fn termination_message(pod: &core::Pod) -> Option<String> {
         .message
         .clone()
         .filter(|m| !m.is_empty())
-}
-
-/// The last error rclone logged in a termination message: the `msg` of its last JSON line
-/// at level `error` (or `critical`), else its last non-JSON line (the log's tail).
-fn last_logged_error(message: &str) -> Option<String> {
-    let lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut plain = None;
-    let mut logged = None;
-    for line in lines {
-        match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(v) if matches!(v["level"].as_str(), Some("error" | "critical")) => {
-                logged = v["msg"].as_str().map(|m| m.trim().to_owned());
-            }
-            Ok(_) => {}
-            Err(_) => plain = Some(line.to_owned()),
-        }
-    }
-    logged.or(plain)
 }
 
 #[cfg(test)]

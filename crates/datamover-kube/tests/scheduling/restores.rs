@@ -233,7 +233,11 @@ async fn a_populator_restore_fills_a_prime_and_rebinds_its_volume_to_the_claim()
                {"name": "RCLONE_USE_JSON_LOG", "value": "true"},
                {"name": "RCLONE_STATS", "value": "1m"},
                {"name": "RCLONE_STATS_LOG_LEVEL", "value": "NOTICE"},
-               {"name": "RCLONE_LOG_FILE", "value": "/dev/termination-log"}])
+               {"name": "RCLONE_LOG_FILE", "value": "/dev/termination-log"},
+               // The secret's AWS_CA_BUNDLE as rclone's --ca-cert; never itself.
+               {"name": "RCLONE_CA_CERT", "valueFrom": {"secretKeyRef":
+                   {"name": "creds", "key": "AWS_CA_BUNDLE", "optional": true}}},
+               {"name": "AWS_CA_BUNDLE"}])
     );
     assert_eq!(c["envFrom"], json!([{"secretRef": {"name": "creds"}}]));
     assert_eq!(

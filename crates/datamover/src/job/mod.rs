@@ -50,6 +50,50 @@ pub const STATS_ENV: [(&str, &str); 4] = [
     ("RCLONE_LOG_FILE", TERMINATION_LOG),
 ];
 
+/// The AWS SDKs' CA bundle variable. rclone's S3 client fails at start-up whenever it is
+/// set, whatever the file (`Failed to create file system for "...": LoadCustomCABundleError:
+/// unable to load custom CA bundle, HTTPClient's transport unsupported type`), so the Job
+/// gives rclone the bundle as [`RCLONE_CA_CERT`] and sets this one empty (unset, to the
+/// SDK): see [`ca_bundle_env`].
+pub const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
+/// rclone's CA certificate option (`--ca-cert`) as a variable: the PEM file of the CAs its
+/// HTTP client trusts, on top of the system's, for every remote (S3's `https` endpoints
+/// included).
+pub const RCLONE_CA_CERT: &str = "RCLONE_CA_CERT";
+
+/// The Job's CA bundle variables, after [`STATS_ENV`] and before `additionalEnv`:
+/// [`RCLONE_CA_CERT`] from the secret's `AWS_CA_BUNDLE` key when it has one (an optional
+/// `secretKeyRef`: without the key, the secret's own `RCLONE_CA_CERT`, if any, stands), and
+/// [`AWS_CA_BUNDLE`] empty, so the secret's `AWS_CA_BUNDLE` (given by `envFrom`) never
+/// reaches rclone's S3 client. An `AWS_CA_BUNDLE` in `additionalEnv` becomes
+/// `RCLONE_CA_CERT` the same way ([`ca_bundle_renamed`]). The path is read where rclone
+/// runs: in the pod on Kubernetes (a file of the image, or of a volume), on the
+/// operator's machine on the embedded backend.
+#[must_use]
+pub fn ca_bundle_env(secret: &str) -> [EnvVar; 2] {
+    [
+        EnvVar {
+            name: RCLONE_CA_CERT.into(),
+            value: String::new(),
+            value_from: Some(serde_json::json!({
+                "secretKeyRef": {"name": secret, "key": AWS_CA_BUNDLE, "optional": true}
+            })),
+        },
+        EnvVar::new(AWS_CA_BUNDLE, ""),
+    ]
+}
+
+/// An `additionalEnv` entry as the Job carries it: `AWS_CA_BUNDLE` (value or `valueFrom`)
+/// becomes [`RCLONE_CA_CERT`] (see [`ca_bundle_env`]); every other entry is as written.
+#[must_use]
+pub fn ca_bundle_renamed(var: &EnvVar) -> EnvVar {
+    let mut var = var.clone();
+    if var.name == AWS_CA_BUNDLE {
+        var.name = RCLONE_CA_CERT.into();
+    }
+    var
+}
+
 /// Whether `var` is one of [`STATS_ENV`] as the builder set it (an `additionalEnv` entry
 /// that overrides one has another value and is not).
 #[must_use]
@@ -251,8 +295,8 @@ pub(crate) struct RcloneJob<'a> {
 impl RcloneJob<'_> {
     /// The Job: the rclone image (by default [`DEFAULT_IMAGE_NAME`]:[`DEFAULT_IMAGE_TAG`],
     /// pull policy [`DEFAULT_PULL_POLICY`]), `backoffLimit: 2`, restart policy `Never`,
-    /// the secret as `envFrom`, `env` as the operation's variable, [`STATS_ENV`] and
-    /// `additionalEnv`, the claim mounted at [`MOUNT_PATH`], the termination message at
+    /// the secret as `envFrom`, `env` as the operation's variable, [`STATS_ENV`], the CA
+    /// bundle's ([`ca_bundle_env`]) and `additionalEnv`, the claim mounted at [`MOUNT_PATH`], the termination message at
     /// [`TERMINATION_LOG`] (the log's tail on error), and the original operator's hardened
     /// security context (non-root [`NOBODY`], read-only root filesystem, no privilege
     /// escalation, drop ALL, seccomp `RuntimeDefault`).
@@ -260,7 +304,8 @@ impl RcloneJob<'_> {
         let or = |s: String, d: &str| if s.is_empty() { d.to_owned() } else { s };
         let mut env = vec![self.first_env];
         env.extend(STATS_ENV.iter().map(|(k, v)| EnvVar::new(*k, *v)));
-        env.extend(self.additional_env.iter().cloned());
+        env.extend(ca_bundle_env(self.secret));
+        env.extend(self.additional_env.iter().map(ca_bundle_renamed));
         Job {
             api_version: "batch/v1".into(),
             kind: "Job".into(),
@@ -350,7 +395,8 @@ mod tests {
             .map(|e| (e.name.as_str(), e.value.as_str()))
             .collect();
         // The one Job of both backends: the stats variables the kubelet's termination
-        // message needs come between the operation's variable and additionalEnv.
+        // message needs and the CA bundle's come between the operation's variable and
+        // additionalEnv.
         assert_eq!(
             env,
             [
@@ -359,8 +405,16 @@ mod tests {
                 ("RCLONE_STATS", "1m"),
                 ("RCLONE_STATS_LOG_LEVEL", "NOTICE"),
                 ("RCLONE_LOG_FILE", "/dev/termination-log"),
+                ("RCLONE_CA_CERT", ""),
+                ("AWS_CA_BUNDLE", ""),
                 ("RCLONE_BWLIMIT", "1M")
             ]
+        );
+        assert_eq!(
+            c.env[5].value_from,
+            Some(
+                serde_json::json!({"secretKeyRef": {"name": "creds", "key": "AWS_CA_BUNDLE", "optional": true}})
+            )
         );
         assert!(c.env.iter().filter(|e| is_stats_env(e)).count() == 4);
         assert_eq!(c.termination_message_path, TERMINATION_LOG);
@@ -371,6 +425,32 @@ mod tests {
         );
         assert!(job.owners("Other").is_empty());
         assert_eq!(job.outcome(), None);
+    }
+
+    /// rclone's S3 client fails whenever `AWS_CA_BUNDLE` is set: the bundle an
+    /// `additionalEnv` entry names reaches rclone as its `--ca-cert`, never as itself.
+    #[test]
+    fn an_aws_ca_bundle_in_additional_env_becomes_rclones_ca_cert() {
+        let mut dm = DataMover::default();
+        dm.spec.secret_name = "creds".into();
+        dm.spec.additional_env = vec![EnvVar::new("AWS_CA_BUNDLE", "/etc/ssl/corp.pem")];
+        let job = sync_job(&dm);
+        let env: Vec<(&str, &str)> = job
+            .container()
+            .unwrap()
+            .env
+            .iter()
+            .skip(5)
+            .map(|e| (e.name.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("RCLONE_CA_CERT", ""),
+                ("AWS_CA_BUNDLE", ""),
+                ("RCLONE_CA_CERT", "/etc/ssl/corp.pem")
+            ]
+        );
     }
 
     #[test]

@@ -37,8 +37,8 @@ pub fn restore_job_name(pvc: &str, uid: &str) -> String {
     format!("{}{suffix}", base.trim_end_matches(['-', '.']))
 }
 
-/// The Job that fills `pvc` from `populator`'s backup: `RESTORE_PATH`, [`STATS_ENV`] and
-/// `additionalEnv` as `env`, the PVC mounted at `/data/`, owned by the PVC; the rest as
+/// The Job that fills `pvc` from `populator`'s backup: `RESTORE_PATH`, [`STATS_ENV`], the CA
+/// bundle's ([`ca_bundle_env`](crate::job::ca_bundle_env)) and `additionalEnv` as `env`, the PVC mounted at `/data/`, owned by the PVC; the rest as
 /// every Job (the secret as `envFrom`, `backoffLimit: 2`, the image, the hardened pod).
 #[must_use]
 pub fn restore_job(pvc: &PersistentVolumeClaim, populator: &DataMoverPopulator) -> Job {
