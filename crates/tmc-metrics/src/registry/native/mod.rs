@@ -10,12 +10,14 @@
 //! the cell has used, mapped to the current schema.
 
 mod key;
+mod table;
 
 use crate::catalog::NativeHistogram;
 use crate::validate::MAX_NATIVE_BUCKETS;
-use key::{Octave, key_in, lower};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use key::lower;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use table::{Added, Table, classic, classic_bits, tag, untag};
 
 /// The slots of a cell's first table.
 const FIRST_CAPACITY: usize = 16;
@@ -28,6 +30,8 @@ const GENERATIONS: usize = 21;
 #[derive(Debug)]
 pub(crate) struct NativeCell {
     spec: NativeHistogram,
+    /// The classic bounds beside it, for the classic bucket each native bucket knows.
+    bounds: Arc<[f64]>,
     /// The largest table: room for the budget and half again.
     max_capacity: usize,
     /// The generation of the current table: 0 for `first`, else an index in `later` + 1.
@@ -40,6 +44,16 @@ pub(crate) struct NativeCell {
     nan: AtomicU64,
     /// Serialises moves to a new table (rare) with each other and with snapshots.
     moving: Mutex<()>,
+}
+
+/// Where an observation goes: [`NativeCell::locate`]'s answer.
+#[derive(Debug)]
+pub(crate) struct Target<'a> {
+    /// The count to add one to (a bucket's, the zero bucket's, NaN's), or `None` for the
+    /// slow path: a bucket to claim, a table to move from.
+    count: Option<&'a AtomicU64>,
+    /// The classic bucket of the observation, when its native bucket knows it.
+    pub(crate) classic: Option<usize>,
 }
 
 /// A snapshot of the native buckets, at the current schema.
@@ -62,117 +76,16 @@ impl Snapshot {
     }
 }
 
-#[derive(Debug)]
-struct Slot {
-    /// 0: empty; else [`tag`] of the bucket.
-    tag: AtomicU64,
-    count: AtomicU64,
-}
-
-#[derive(Debug)]
-struct Table {
-    schema: i8,
-    /// The bounds of one octave at `schema`, for a positive schema.
-    octave: Option<&'static Octave>,
-    slots: Box<[Slot]>,
-    mask: usize,
-    /// Populated buckets.
-    used: AtomicU32,
-}
-
-/// What adding to a table did.
-enum Added {
-    /// To a bucket already there.
-    Existing,
-    /// To a bucket this call claimed.
-    Claimed,
-    /// Nowhere: the table is full.
-    Full,
-}
-
-#[inline]
-fn tag(negative: bool, key: i32) -> u64 {
-    (1 << 33) | (u64::from(negative) << 32) | u64::from(key.cast_unsigned())
-}
-
-fn untag(tag: u64) -> (bool, i32) {
-    #[allow(clippy::cast_possible_truncation)] // the low 32 bits are the key
-    let key = (tag as u32).cast_signed();
-    (tag & (1 << 32) != 0, key)
-}
-
-impl Table {
-    fn new(schema: i8, capacity: usize) -> Self {
-        let slots = (0..capacity)
-            .map(|_| Slot {
-                tag: AtomicU64::new(0),
-                count: AtomicU64::new(0),
-            })
-            .collect();
-        Self {
-            schema,
-            octave: (schema > 0).then(|| Octave::of(schema)),
-            slots,
-            mask: capacity - 1,
-            used: AtomicU32::new(0),
-        }
-    }
-
-    fn used(&self) -> usize {
-        usize::try_from(self.used.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
-    }
-
-    /// Whether the populated buckets fill more than three quarters of the slots.
-    fn crowded(&self) -> bool {
-        self.used().saturating_mul(4) > self.slots.len() * 3
-    }
-
-    #[inline]
-    fn add(&self, tag: u64, n: u64) -> Added {
-        let hash = (tag ^ (tag >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        #[allow(clippy::cast_possible_truncation)] // the top bits, masked below
-        let mut at = (hash >> 40) as usize;
-        for _ in 0..self.slots.len() {
-            at &= self.mask;
-            let Some(slot) = self.slots.get(at) else {
-                return Added::Full;
-            };
-            let found = slot.tag.load(Ordering::Acquire);
-            if found == tag {
-                slot.count.fetch_add(n, Ordering::Relaxed);
-                return Added::Existing;
-            }
-            if found == 0 {
-                match slot
-                    .tag
-                    .compare_exchange(0, tag, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    Ok(_) => {
-                        slot.count.fetch_add(n, Ordering::Relaxed);
-                        self.used.fetch_add(1, Ordering::Relaxed);
-                        return Added::Claimed;
-                    }
-                    Err(other) if other == tag => {
-                        slot.count.fetch_add(n, Ordering::Relaxed);
-                        return Added::Existing;
-                    }
-                    Err(_) => {}
-                }
-            }
-            at += 1;
-        }
-        Added::Full
-    }
-}
-
 impl NativeCell {
-    pub(crate) fn new(spec: NativeHistogram) -> Self {
+    /// The native buckets of `spec` beside the classic `bounds`.
+    pub(crate) fn new(spec: NativeHistogram, bounds: Arc<[f64]>) -> Self {
         let want = usize::try_from(spec.max_buckets.min(MAX_NATIVE_BUCKETS)).unwrap_or(1);
         let max_capacity = (want + want / 2 + 1)
             .next_power_of_two()
             .max(FIRST_CAPACITY);
         Self {
             spec,
+            bounds,
             max_capacity,
             current: AtomicU8::new(0),
             first: OnceLock::new(),
@@ -210,26 +123,65 @@ impl NativeCell {
         table.used() > usize::try_from(self.spec.max_buckets).unwrap_or(usize::MAX)
     }
 
-    /// Counts one observation.
+    /// Where `value` goes, found by reading alone, so that a caller can look it up before
+    /// it writes anything (a locked write holds back the reads after it); then
+    /// [`NativeCell::commit`]. The common case, a bucket that exists, is a lookup in the
+    /// current table: the key from the bits of `value`, the slot at the key, and with it the
+    /// classic bucket when the native one lies inside one.
     #[inline]
+    pub(crate) fn locate(&self, value: f64) -> Target<'_> {
+        let (count, classic) = if value.is_nan() {
+            (Some(&self.nan), None)
+        } else if value.abs() <= self.spec.zero_threshold {
+            (Some(&self.zero), None)
+        } else {
+            let generation = self.current.load(Ordering::Acquire);
+            match self
+                .table(generation)
+                .and_then(|table| table.find(tag(value < 0.0, table.keys.key(value.abs()))))
+            {
+                Some((count, tag)) => (Some(count), classic(tag)),
+                None => (None, None),
+            }
+        };
+        Target { count, classic }
+    }
+
+    /// Counts the observation `value` that [`NativeCell::locate`] found `target` for. A
+    /// bucket found in a table that a move has left since is still counted: renders merge
+    /// every table.
+    #[inline]
+    pub(crate) fn commit(&self, target: &Target<'_>, value: f64) {
+        match target.count {
+            Some(count) => {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            None => self.observe_new(value),
+        }
+    }
+
+    /// Counts one observation.
+    #[cfg(test)]
     pub(crate) fn observe(&self, value: f64) {
-        if value.is_nan() {
-            self.nan.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+        self.commit(&self.locate(value), value);
+    }
+
+    /// Counts an observation of a finite or infinite `value` outside the zero bucket whose
+    /// bucket the current table did not have: claims its slot, moving to a new table when
+    /// this one is crowded, over budget or full.
+    #[cold]
+    #[inline(never)]
+    fn observe_new(&self, value: f64) {
         let abs = value.abs();
-        if abs <= self.spec.zero_threshold {
-            self.zero.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
         let negative = value < 0.0;
         loop {
             let generation = self.current.load(Ordering::Acquire);
             let Some(table) = self.table(generation) else {
                 return;
             };
-            let key = key_in(abs, table.schema, table.octave);
-            match table.add(tag(negative, key), 1) {
+            let key = table.keys.key(abs);
+            let classic = classic_bits(&self.bounds, &table.keys, negative, key);
+            match table.add(tag(negative, key), classic, 1) {
                 Added::Existing => return,
                 Added::Claimed => {
                     if table.crowded() || self.over_budget(table) {
@@ -291,7 +243,8 @@ impl NativeCell {
                 }
                 let (negative, key) = untag(tag);
                 let key = lower(key, old.schema - schema);
-                if let Added::Full = new.add(self::tag(negative, key), n) {
+                let classic = classic_bits(&self.bounds, &new.keys, negative, key);
+                if let Added::Full = new.add(self::tag(negative, key), classic, n) {
                     // Kept where it was: renders merge every table.
                     slot.count.fetch_add(n, Ordering::Relaxed);
                 }
@@ -363,11 +316,14 @@ mod tests {
 
     #[test]
     fn tables_grow_before_the_schema_drops() {
-        let cell = NativeCell::new(NativeHistogram {
-            schema: 3,
-            zero_threshold: 0.0,
-            max_buckets: 40,
-        });
+        let cell = NativeCell::new(
+            NativeHistogram {
+                schema: 3,
+                zero_threshold: 0.0,
+                max_buckets: 40,
+            },
+            Arc::from([]),
+        );
         // 30 buckets at schema 3: more than 12 crowd the first table, which doubles twice.
         for i in 0..30 {
             cell.observe(2f64.powf(f64::from(i) / 8.0));
@@ -389,11 +345,14 @@ mod tests {
 
     #[test]
     fn concurrent_observations_across_moves_are_all_counted() {
-        let cell = NativeCell::new(NativeHistogram {
-            schema: 8,
-            zero_threshold: 1e-9,
-            max_buckets: 20,
-        });
+        let cell = NativeCell::new(
+            NativeHistogram {
+                schema: 8,
+                zero_threshold: 1e-9,
+                max_buckets: 20,
+            },
+            Arc::from([0.001, 0.01, 0.1, 1.0]),
+        );
         let threads = 4;
         let per_thread = 20_000u32;
         std::thread::scope(|scope| {
