@@ -33,7 +33,8 @@ impl Keys {
         }
     }
 
-    /// The bucket of `abs` (positive, not NaN), as [`key`].
+    /// The bucket of `abs` (positive, not NaN): the `i` with `2^((i-1)/2^schema) < abs <=
+    /// 2^(i/2^schema)`.
     #[inline]
     pub(super) fn key(&self, abs: f64) -> i32 {
         let bits = abs.to_bits();

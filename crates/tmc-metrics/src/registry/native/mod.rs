@@ -2,7 +2,9 @@
 //!
 //! Recording is lock-free: the current table, an open-addressing table of (bucket, count)
 //! slots, is found through an atomic generation number; an observation finds or claims its
-//! bucket's slot and adds one. A table starts small. When its populated buckets pass the
+//! bucket's slot and adds one. Finding is reads alone ([`NativeCell::locate`]), so the
+//! histogram cell does it before any of its locked writes, and adding one is
+//! [`NativeCell::commit`]; claiming a slot is the cold path. A table starts small. When its populated buckets pass the
 //! budget, the schema is lowered by one (each bucket merged with its neighbour, as
 //! `client_golang` does); when they fill three quarters of it, it doubles. Either way a new
 //! table becomes current and the counts of the old one are moved into it. An observation that
