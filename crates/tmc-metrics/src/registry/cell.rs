@@ -166,7 +166,7 @@ impl HistogramCell {
         let _ = exemplars;
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
         Self {
-            native: native.map(|spec| Box::new(NativeCell::new(spec, Arc::clone(&bounds)))),
+            native: native.map(|spec| Box::new(NativeCell::new(spec))),
             #[cfg(feature = "opentelemetry")]
             exemplars: exemplars.then(|| (0..=bounds.len()).map(|_| Slot::default()).collect()),
             bounds,
@@ -224,7 +224,7 @@ impl HistogramFn for HistogramCell {
         }
         add_f64(&self.sum, value);
         if let Some((native, target)) = &native {
-            native.commit(target, value);
+            native.commit(target, value, &self.bounds);
         }
         #[cfg(feature = "opentelemetry")]
         if let Some(slot) = self.exemplars.as_deref().and_then(|s| s.get(index)) {

@@ -17,19 +17,19 @@ pub(super) fn key(abs: f64, schema: i8) -> i32 {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Keys {
     schema: i8,
-    /// The octave, for a positive schema (the slow path's bounds).
-    octave: Option<&'static Octave>,
     /// The octave's grid; empty for a schema of 0 or less.
     grid: &'static [Cell],
 }
 
 impl Keys {
     pub(super) fn of(schema: i8) -> Self {
-        let octave = (schema > 0).then(|| Octave::of(schema));
         Self {
             schema,
-            octave,
-            grid: octave.map_or(&[], |o| o.grid.as_slice()),
+            grid: if schema > 0 {
+                Octave::of(schema).grid.as_slice()
+            } else {
+                &[]
+            },
         }
     }
 
@@ -41,7 +41,7 @@ impl Keys {
         #[allow(clippy::cast_possible_truncation)] // 11 bits: `abs` has no sign bit
         let biased = (bits >> 52) as i32;
         if biased == 0 || biased == 0x7ff {
-            return key_rare(abs, self.schema, self.octave);
+            return key_rare(abs, self.schema);
         }
         let mantissa = bits & MANTISSA;
         // Go's frexp: abs = frac * 2^exp with frac in [0.5, 1).
@@ -69,7 +69,8 @@ const MANTISSA: u64 = (1 << 52) - 1;
 /// [`Keys::key`] for zero, subnormals and infinity, through [`frexp`].
 #[cold]
 #[inline(never)]
-fn key_rare(abs: f64, schema: i8, octave: Option<&Octave>) -> i32 {
+fn key_rare(abs: f64, schema: i8) -> i32 {
+    let octave = (schema > 0).then(|| Octave::of(schema));
     // Infinity goes past the bucket of `f64::MAX`.
     let past = i32::from(abs.is_infinite());
     let (frac, exp) = frexp(abs.min(f64::MAX));
@@ -244,11 +245,7 @@ mod tests {
                 }
             }
             for v in probes {
-                assert_eq!(
-                    keys.key(v),
-                    key_rare(v, schema, keys.octave),
-                    "{v} at schema {schema}"
-                );
+                assert_eq!(keys.key(v), key_rare(v, schema), "{v} at schema {schema}");
             }
         }
     }

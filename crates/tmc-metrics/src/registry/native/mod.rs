@@ -18,7 +18,7 @@ use crate::catalog::NativeHistogram;
 use crate::validate::MAX_NATIVE_BUCKETS;
 use key::lower;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use table::{Added, Table, classic, classic_bits, tag, untag};
 
 /// The slots of a cell's first table.
@@ -32,8 +32,6 @@ const GENERATIONS: usize = 21;
 #[derive(Debug)]
 pub(crate) struct NativeCell {
     spec: NativeHistogram,
-    /// The classic bounds beside it, for the classic bucket each native bucket knows.
-    bounds: Arc<[f64]>,
     /// The largest table: room for the budget and half again.
     max_capacity: usize,
     /// The generation of the current table: 0 for `first`, else an index in `later` + 1.
@@ -79,15 +77,13 @@ impl Snapshot {
 }
 
 impl NativeCell {
-    /// The native buckets of `spec` beside the classic `bounds`.
-    pub(crate) fn new(spec: NativeHistogram, bounds: Arc<[f64]>) -> Self {
+    pub(crate) fn new(spec: NativeHistogram) -> Self {
         let want = usize::try_from(spec.max_buckets.min(MAX_NATIVE_BUCKETS)).unwrap_or(1);
         let max_capacity = (want + want / 2 + 1)
             .next_power_of_two()
             .max(FIRST_CAPACITY);
         Self {
             spec,
-            bounds,
             max_capacity,
             current: AtomicU8::new(0),
             first: OnceLock::new(),
@@ -149,23 +145,24 @@ impl NativeCell {
         Target { count, classic }
     }
 
-    /// Counts the observation `value` that [`NativeCell::locate`] found `target` for. A
-    /// bucket found in a table that a move has left since is still counted: renders merge
-    /// every table.
+    /// Counts the observation `value` that [`NativeCell::locate`] found `target` for, beside
+    /// the classic `bounds` (sorted; a new slot records the classic bucket of its native
+    /// bucket). A bucket found in a table that a move has left since is still counted:
+    /// renders merge every table.
     #[inline]
-    pub(crate) fn commit(&self, target: &Target<'_>, value: f64) {
+    pub(crate) fn commit(&self, target: &Target<'_>, value: f64, bounds: &[f64]) {
         match target.count {
             Some(count) => {
                 count.fetch_add(1, Ordering::Relaxed);
             }
-            None => self.observe_new(value),
+            None => self.observe_new(value, bounds),
         }
     }
 
-    /// Counts one observation.
+    /// Counts one observation beside classic `bounds`.
     #[cfg(test)]
-    pub(crate) fn observe(&self, value: f64) {
-        self.commit(&self.locate(value), value);
+    pub(crate) fn observe(&self, value: f64, bounds: &[f64]) {
+        self.commit(&self.locate(value), value, bounds);
     }
 
     /// Counts an observation of a finite or infinite `value` outside the zero bucket whose
@@ -173,7 +170,7 @@ impl NativeCell {
     /// this one is crowded, over budget or full.
     #[cold]
     #[inline(never)]
-    fn observe_new(&self, value: f64) {
+    fn observe_new(&self, value: f64, bounds: &[f64]) {
         let abs = value.abs();
         let negative = value < 0.0;
         loop {
@@ -182,17 +179,17 @@ impl NativeCell {
                 return;
             };
             let key = table.keys.key(abs);
-            let classic = classic_bits(&self.bounds, &table.keys, negative, key);
+            let classic = classic_bits(bounds, &table.keys, negative, key);
             match table.add(tag(negative, key), classic, 1) {
                 Added::Existing => return,
                 Added::Claimed => {
                     if table.crowded() || self.over_budget(table) {
-                        self.advance(generation);
+                        self.advance(generation, bounds);
                     }
                     return;
                 }
                 Added::Full => {
-                    if !self.advance(generation) {
+                    if !self.advance(generation, bounds) {
                         // No table left to move to: only values spread across the whole
                         // range of `f64` get here; the observation stays in the count.
                         self.nan.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +203,7 @@ impl NativeCell {
     /// Moves from table `from` to new tables (a lower schema past the budget, twice the
     /// slots when crowded) until the current one fits. Whether the current table changed.
     #[cold]
-    fn advance(&self, from: u8) -> bool {
+    fn advance(&self, from: u8, bounds: &[f64]) -> bool {
         let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
         let mut generation = self.current.load(Ordering::Acquire);
         if generation != from {
@@ -245,7 +242,7 @@ impl NativeCell {
                 }
                 let (negative, key) = untag(tag);
                 let key = lower(key, old.schema - schema);
-                let classic = classic_bits(&self.bounds, &new.keys, negative, key);
+                let classic = classic_bits(bounds, &new.keys, negative, key);
                 if let Added::Full = new.add(self::tag(negative, key), classic, n) {
                     // Kept where it was: renders merge every table.
                     slot.count.fetch_add(n, Ordering::Relaxed);
@@ -318,24 +315,22 @@ mod tests {
 
     #[test]
     fn tables_grow_before_the_schema_drops() {
-        let cell = NativeCell::new(
-            NativeHistogram {
-                schema: 3,
-                zero_threshold: 0.0,
-                max_buckets: 40,
-            },
-            Arc::from([]),
-        );
+        let cell = NativeCell::new(NativeHistogram {
+            schema: 3,
+            zero_threshold: 0.0,
+            max_buckets: 40,
+        });
+        let bounds: &[f64] = &[];
         // 30 buckets at schema 3: more than 12 crowd the first table, which doubles twice.
         for i in 0..30 {
-            cell.observe(2f64.powf(f64::from(i) / 8.0));
+            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds);
         }
         let s = cell.snapshot();
         assert_eq!(s.schema, 3);
         assert_eq!(s.positive, (0..30).map(|k| (k, 1)).collect::<Vec<_>>());
         // Past 40 buckets, the schema drops: 45 buckets at 3 are 23 at 2.
         for i in 30..45 {
-            cell.observe(2f64.powf(f64::from(i) / 8.0));
+            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds);
         }
         let s = cell.snapshot();
         assert_eq!(s.schema, 2);
@@ -347,14 +342,12 @@ mod tests {
 
     #[test]
     fn concurrent_observations_across_moves_are_all_counted() {
-        let cell = NativeCell::new(
-            NativeHistogram {
-                schema: 8,
-                zero_threshold: 1e-9,
-                max_buckets: 20,
-            },
-            Arc::from([0.001, 0.01, 0.1, 1.0]),
-        );
+        let cell = NativeCell::new(NativeHistogram {
+            schema: 8,
+            zero_threshold: 1e-9,
+            max_buckets: 20,
+        });
+        let bounds: &[f64] = &[0.001, 0.01, 0.1, 1.0];
         let threads = 4;
         let per_thread = 20_000u32;
         std::thread::scope(|scope| {
@@ -364,9 +357,9 @@ mod tests {
                     for i in 0..per_thread {
                         // Spread over twelve decades, both signs, some in the zero bucket.
                         let v = 1e-6 * 10f64.powf(f64::from((i * 7 + t) % 1200) / 100.0);
-                        cell.observe(if i % 3 == 0 { -v } else { v });
+                        cell.observe(if i % 3 == 0 { -v } else { v }, bounds);
                         if i % 5 == 0 {
-                            cell.observe(0.0);
+                            cell.observe(0.0, bounds);
                         }
                     }
                 });
