@@ -1,5 +1,9 @@
-//! `--exemplars`: a real Prometheus with exemplar storage scrapes the real operator after API
-//! requests and a real backup; the trace ids it stores are those of the operator's JSON logs.
+//! A real Prometheus scrapes the real operator after API requests and a real backup:
+//! - `--exemplars`: with exemplar storage, the trace ids it stores are those of the
+//!   operator's JSON logs;
+//! - native histograms: with `--enable-feature=native-histograms` it scrapes protobuf and
+//!   reads the latency families' native histograms, which agree with the classic buckets a
+//!   second Prometheus (without the flag, scraping text) reads from the same operator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed setup is a failed test
 
@@ -253,5 +257,197 @@ fn with_an_otlp_endpoint_the_spans_are_exported_and_carry_the_logged_trace_ids()
             .any(|e| contains(&e.body, &trace) && contains(&e.body, b"api_request")),
         "no export holds trace {}",
         applied[0]
+    );
+}
+
+/// The instant vector `query` answers, or why there is none yet.
+fn query(p: &Prometheus, query: &str) -> Result<Vec<Value>, String> {
+    let data = p.api(&format!("/api/v1/query?query={}", encode(query)))?;
+    Ok(data["result"].as_array().cloned().unwrap_or_default())
+}
+
+/// The one value `q` answers, or why there is none yet.
+fn value(p: &Prometheus, q: &str) -> Result<f64, String> {
+    let result = query(p, q)?;
+    let [sample] = result.as_slice() else {
+        return Err(format!("{q}: {} samples: {result:?}", result.len()));
+    };
+    sample["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{q}: no value in {sample}"))
+}
+
+/// The buckets of the one native histogram `q` answers: (lower, upper, count), the zero
+/// bucket's lower bound its negative threshold.
+fn native_buckets(p: &Prometheus, q: &str) -> Vec<(f64, f64, f64)> {
+    let result = query(p, q).unwrap();
+    let [sample] = result.as_slice() else {
+        panic!("{q}: {result:?}");
+    };
+    let number = |v: &Value| -> f64 { v.as_str().unwrap().parse().unwrap() };
+    sample["histogram"][1]["buckets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{q}: not a native histogram: {sample}"))
+        .iter()
+        .map(|b| (number(&b[1]), number(&b[2]), number(&b[3])))
+        .collect()
+}
+
+/// Polls until `native` (histogram functions over the native histograms) and `classic`
+/// (the `_count` and `_sum` series) hold the same count, above zero, and the same sum of
+/// `family`'s observations: both have scraped the same state. Returns the count.
+fn same_in_both(native: &mut Prometheus, classic: &Prometheus, family: &str) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    native.poll(family, deadline, |p| {
+        let n = value(p, &format!("histogram_count(sum({family}))"))?;
+        let c = value(classic, &format!("sum({family}_count)"))?;
+        let n_sum = value(p, &format!("histogram_sum(sum({family}))"))?;
+        let c_sum = value(classic, &format!("sum({family}_sum)"))?;
+        if n == c && n > 0.0 && (n_sum - c_sum).abs() <= 1e-9 * c_sum.abs() {
+            Ok(n)
+        } else {
+            Err(format!(
+                "native count {n} sum {n_sum}, classic count {c} sum {c_sum}"
+            ))
+        }
+    })
+}
+
+#[test]
+fn prometheus_reads_the_operators_native_histograms_and_they_agree_with_the_classic_buckets() {
+    require_rclone();
+    let dir = tempdir();
+    let source = dir.join("source");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("file.txt"), "backed up\n").unwrap();
+    let op = operator(dir.join("data")).start();
+    let list = format!("{}/datamovers", support::DATAMOVERS);
+    // One request before Prometheus starts: its series is there at the first scrape, so the
+    // requests after it are an increase that `rate` sees.
+    op.get(&list);
+
+    let start = |name: &str, flags: &[&str]| {
+        let prom_dir = dir.join(name);
+        std::fs::create_dir_all(&prom_dir).unwrap();
+        Prometheus::start(&prom_dir, &scrape_config(name, op.metrics), flags)
+    };
+    // Prometheus 2.x with native histograms on asks for protobuf and keeps only the native
+    // half of a histogram that has both; the classic buckets come from a second one.
+    let mut native = start("native", &["--enable-feature=native-histograms"]);
+    let mut classic = start("classic", &[]);
+    let within = Duration::from_secs(60);
+    let first = r#"tmc_api_request_duration_seconds{method="GET"}"#;
+    native.poll("the first native scrape", Instant::now() + within, |p| {
+        value(p, &format!("histogram_count({first})"))
+    });
+    classic.poll("the first classic scrape", Instant::now() + within, |p| {
+        value(p, r#"tmc_api_request_duration_seconds_count{method="GET"}"#)
+    });
+
+    // API requests and a backup with the real rclone.
+    for _ in 0..20 {
+        op.get(&list);
+    }
+    op.apply(&format!(
+        "{}{}{}",
+        pvc("data", &source),
+        secret("dest", &dir.join("dest")),
+        datamover("nightly", "data", "dest", "")
+    ));
+    let dm = op.finished("nightly", within);
+    assert_eq!(dm["status"]["phase"], "Completed", "{dm}");
+
+    // A query only a native histogram answers: the classic Prometheus's series are floats.
+    let rate = native.poll("histogram_count(rate(...))", Instant::now() + within, |p| {
+        let rate = value(
+            p,
+            "histogram_count(sum(rate(tmc_api_request_duration_seconds[1m])))",
+        )?;
+        if rate > 0.0 {
+            Ok(rate)
+        } else {
+            Err(format!("rate {rate}"))
+        }
+    });
+    assert!(rate > 0.0);
+    assert_eq!(
+        query(
+            &classic,
+            "histogram_count(sum(rate(tmc_api_request_duration_seconds_count[1m])))"
+        )
+        .unwrap(),
+        Vec::<Value>::new()
+    );
+
+    // The same observations on both sides: counts and sums equal, for the API requests, the
+    // operations (reconciles) and the DataMover's phases.
+    for family in [
+        "tmc_api_request_duration_seconds",
+        "tmc_component_operation_duration_seconds",
+        "datamover_phase_duration_seconds",
+    ] {
+        let count = same_in_both(&mut native, &classic, family);
+        eprintln!("{family}: {count} observations on both sides");
+    }
+    // Bucket by bucket: each classic cumulative count lies between the native buckets wholly
+    // below its bound and those starting below it (equal when the bound is a native
+    // boundary, as 0.25, 0.5 and 1 are).
+    let buckets = native_buckets(&native, "sum(tmc_api_request_duration_seconds)");
+    let classic_buckets = query(
+        &classic,
+        "sum by (le) (tmc_api_request_duration_seconds_bucket)",
+    )
+    .unwrap();
+    assert_eq!(
+        classic_buckets.len(),
+        tmc_metrics::catalog::LATENCY_BUCKETS.len() + 1
+    );
+    for sample in &classic_buckets {
+        let le: f64 = sample["metric"]["le"].as_str().unwrap().parse().unwrap();
+        let count: f64 = sample["value"][1].as_str().unwrap().parse().unwrap();
+        let below: f64 = buckets.iter().filter(|b| b.1 <= le).map(|b| b.2).sum();
+        let reaching: f64 = buckets.iter().filter(|b| b.0 < le).map(|b| b.2).sum();
+        assert!(
+            below <= count && count <= reaching,
+            "le={le}: classic {count}, native {below}..{reaching} in {buckets:?}"
+        );
+    }
+    let phases = query(&native, "datamover_phase_duration_seconds").unwrap();
+    assert!(
+        phases.iter().all(|s| s["histogram"].is_array()),
+        "native histograms: {phases:?}"
+    );
+
+    // The medians of the GET requests. The operator answers in well under a millisecond,
+    // inside the first classic bucket (0, 1 ms], where the classic median is a linear guess;
+    // the native one is read at 9 % resolution. They agree at the classic resolution: the
+    // native median lies in the classic median's bucket, give or take one native bucket.
+    let native_median = native.poll("the native median", Instant::now() + within, |p| {
+        value(
+            p,
+            r#"histogram_quantile(0.5, sum(rate(tmc_api_request_duration_seconds{method="GET"}[1m])))"#,
+        )
+    });
+    let classic_median = classic.poll("the classic median", Instant::now() + within, |p| {
+        value(
+            p,
+            r#"histogram_quantile(0.5, sum by (le) (rate(tmc_api_request_duration_seconds_bucket{method="GET"}[1m])))"#,
+        )
+    });
+    let bounds = tmc_metrics::catalog::LATENCY_BUCKETS;
+    let at = bounds.partition_point(|b| *b < classic_median);
+    let (low, high) = (
+        at.checked_sub(1).map_or(0.0, |i| bounds[i]),
+        bounds.get(at).copied().unwrap_or(f64::INFINITY),
+    );
+    let width = tmc_metrics::catalog::NativeHistogram::growth(
+        tmc_metrics::catalog::NativeHistogram::DEFAULT.schema,
+    );
+    eprintln!("GET medians: native {native_median}, classic {classic_median} in ({low}, {high}]");
+    assert!(
+        native_median > low / width && native_median <= high * width,
+        "native median {native_median} outside the classic median's bucket ({low}, {high}] \
+         (classic median {classic_median}) by more than a factor {width}"
     );
 }

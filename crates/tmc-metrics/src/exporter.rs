@@ -10,7 +10,7 @@
 use crate::catalog::{LATENCY_BUCKETS, NativeHistogram};
 use crate::collector::MetricsCollector;
 use crate::custom::CustomMetrics;
-use crate::exposition::Format;
+use crate::exposition::{Format, TextFormat};
 use crate::registry::{Config, Registry};
 use crate::validate::{self, NameError};
 use metrics::Recorder;
@@ -160,12 +160,12 @@ impl MetricsBuilder {
     /// The text format 0.0.4 never carries exemplars. Default: off (no slot, no lookup).
     ///
     /// ```
-    /// use tmc_metrics::{Format, Metrics};
+    /// use tmc_metrics::{Metrics, TextFormat};
     ///
     /// let metrics = Metrics::builder().exemplars(true).build()?;
     /// metrics.collector().operation("syncer", "a", "get").call(|| Ok::<_, tmc_metrics::TmcError>(()))?;
     /// // No OpenTelemetry span here: no exemplar, the same lines as without.
-    /// assert!(!metrics.render_as(Format::OpenMetrics).contains(" # {"));
+    /// assert!(!metrics.render_as(TextFormat::OpenMetrics).contains(" # {"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "opentelemetry")]
@@ -364,34 +364,31 @@ impl Metrics {
     /// by name and series by labels, so two scrapes of the same state are identical.
     #[must_use]
     pub fn render(&self) -> String {
-        self.render_as(Format::Text)
+        self.render_as(TextFormat::Text)
     }
 
-    /// Renders every series in `format`; choose it with [`Format::from_accept`] and answer
-    /// with [`Format::content_type`].
+    /// Renders every series in a text `format`; choose it with [`Format::from_accept`] and
+    /// answer with [`TextFormat::content_type`].
     ///
     /// ```
-    /// use tmc_metrics::{Format, Metrics};
+    /// use tmc_metrics::{Metrics, TextFormat};
     /// let metrics = Metrics::builder().build()?;
     /// metrics.collector().datamover_cleanup("default", tmc_metrics::Outcome::Success);
-    /// let text = metrics.render_as(Format::OpenMetrics);
+    /// let text = metrics.render_as(TextFormat::OpenMetrics);
     /// assert!(text.contains("# TYPE datamover_cleanup_operations counter\n"));
     /// assert!(text.contains(r#"datamover_cleanup_operations_total{status="success",namespace="default"} 1"#));
     /// assert!(text.ends_with("# EOF\n"));
     /// # Ok::<(), tmc_metrics::MetricsError>(())
     /// ```
     ///
-    /// [`Format::Protobuf`] is binary: [`render_bytes`](Self::render_bytes) renders it, and
-    /// this renders [`Format::Text`] in its place.
+    /// [`Format::Protobuf`] is binary, so it is no [`TextFormat`]:
+    /// [`render_bytes`](Self::render_bytes) renders it.
     #[must_use]
-    pub fn render_as(&self, format: Format) -> String {
-        match format {
-            Format::Protobuf => self.inner.registry.render(Format::Text),
-            text => self.inner.registry.render(text),
-        }
+    pub fn render_as(&self, format: TextFormat) -> String {
+        self.inner.registry.render(format)
     }
 
-    /// Renders every series in `format` as the bytes of a response body: the text of
+    /// Renders every series in any `format` as the bytes of a response body: the text of
     /// [`render_as`](Self::render_as), or for [`Format::Protobuf`] length-delimited
     /// `io.prometheus.client.MetricFamily` messages, with the native histograms of the
     /// families that have one ([`MetricsBuilder::native_histogram`]) beside their classic
@@ -413,7 +410,9 @@ impl Metrics {
     pub fn render_bytes(&self, format: Format) -> Vec<u8> {
         match format {
             Format::Protobuf => self.inner.registry.render_protobuf(),
-            text => self.render_as(text).into_bytes(),
+            text => self
+                .render_as(TextFormat::try_from(text).unwrap_or_default())
+                .into_bytes(),
         }
     }
 
@@ -425,7 +424,7 @@ impl Metrics {
 }
 
 impl crate::Exposition for Metrics {
-    fn render_format(&self, format: Format) -> String {
+    fn render_format(&self, format: TextFormat) -> String {
         self.render_as(format)
     }
 

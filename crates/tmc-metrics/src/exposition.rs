@@ -21,8 +21,61 @@ pub enum Format {
     OpenMetrics,
     /// The Prometheus protobuf exposition ([`PROTOBUF_CONTENT_TYPE`]): length-delimited
     /// `io.prometheus.client.MetricFamily` messages, the only format that carries native
-    /// histograms. Binary: render it with [`Exposition::render_bytes`].
+    /// histograms. Binary, so no [`TextFormat`]: render it with [`Exposition::render_bytes`].
     Protobuf,
+}
+
+/// A text exposition format: what a `String` can hold, so what [`Exposition::render_format`]
+/// and `Metrics::render_as` render. [`Format::Protobuf`] is binary and has no variant here:
+/// [`Exposition::render_bytes`] renders every [`Format`].
+///
+/// ```
+/// use tmc_metrics::{Format, TextFormat};
+/// assert_eq!(Format::from(TextFormat::OpenMetrics), Format::OpenMetrics);
+/// assert_eq!(TextFormat::try_from(Format::Text), Ok(TextFormat::Text));
+/// assert_eq!(TextFormat::try_from(Format::Protobuf), Err(Format::Protobuf));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TextFormat {
+    /// [`Format::Text`], the Prometheus text format 0.0.4.
+    #[default]
+    Text,
+    /// [`Format::OpenMetrics`], OpenMetrics 1.0.
+    OpenMetrics,
+}
+
+impl TextFormat {
+    /// The `Content-Type` of a response in this format.
+    #[must_use]
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Self::Text => CONTENT_TYPE,
+            Self::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+}
+
+impl From<TextFormat> for Format {
+    fn from(format: TextFormat) -> Self {
+        match format {
+            TextFormat::Text => Self::Text,
+            TextFormat::OpenMetrics => Self::OpenMetrics,
+        }
+    }
+}
+
+impl TryFrom<Format> for TextFormat {
+    /// The format that is not text: [`Format::Protobuf`].
+    type Error = Format;
+
+    fn try_from(format: Format) -> Result<Self, Format> {
+        match format {
+            Format::Text => Ok(Self::Text),
+            Format::OpenMetrics => Ok(Self::OpenMetrics),
+            other => Err(other),
+        }
+    }
 }
 
 /// The content type of [`Format::OpenMetrics`].
@@ -55,21 +108,23 @@ impl Format {
     }
 
     /// The text format a scrape asks for in its `Accept` header: [`negotiate`](Self::negotiate)
-    /// among [`Format::Text`] and [`Format::OpenMetrics`] (never [`Format::Protobuf`]), for
-    /// callers that render text.
+    /// among [`Format::Text`] and [`Format::OpenMetrics`], for callers that render text.
     ///
     /// ```
-    /// use tmc_metrics::Format;
+    /// use tmc_metrics::{Format, TextFormat};
     /// // What Prometheus sends by default.
     /// let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
     ///     version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-    /// assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
-    /// assert_eq!(Format::from_accept(Some("text/plain;version=0.0.4")), Format::Text);
-    /// assert_eq!(Format::from_accept(None), Format::Text);
+    /// assert_eq!(Format::from_accept(Some(prometheus)), TextFormat::OpenMetrics);
+    /// assert_eq!(Format::from_accept(Some("text/plain;version=0.0.4")), TextFormat::Text);
+    /// assert_eq!(Format::from_accept(None), TextFormat::Text);
     /// ```
     #[must_use]
-    pub fn from_accept(accept: Option<&str>) -> Self {
-        Self::negotiate(accept, &[Self::Text, Self::OpenMetrics])
+    pub fn from_accept(accept: Option<&str>) -> TextFormat {
+        match Self::negotiate(accept, &[Self::Text, Self::OpenMetrics]) {
+            Self::OpenMetrics => TextFormat::OpenMetrics,
+            _ => TextFormat::Text,
+        }
     }
 
     /// The format among `offered` that a scrape's `Accept` header prefers: the highest
@@ -150,9 +205,8 @@ impl Format {
 /// Something that renders an exposition, such as [`Metrics`](crate::Metrics) (feature
 /// `registry`).
 pub trait Exposition: Clone + Send + Sync + 'static {
-    /// Renders every series in a text `format`. Asked for [`Format::Protobuf`], which is
-    /// binary, an implementation answers in [`Format::Text`].
-    fn render_format(&self, format: Format) -> String;
+    /// Renders every series in a text `format`.
+    fn render_format(&self, format: TextFormat) -> String;
 
     /// The formats this exposition renders, to negotiate among. Default: text and
     /// OpenMetrics.
@@ -161,9 +215,12 @@ pub trait Exposition: Clone + Send + Sync + 'static {
     }
 
     /// Renders every series in `format`, one of [`formats`](Self::formats), as the bytes of
-    /// a response body. Default: the text of [`render_format`](Self::render_format).
+    /// a response body. Default, for an exposition that renders text alone: the text of
+    /// [`render_format`](Self::render_format), [`TextFormat::Text`] for a format that is not
+    /// text (which [`formats`](Self::formats) does not offer).
     fn render_bytes(&self, format: Format) -> Vec<u8> {
-        self.render_format(format).into_bytes()
+        self.render_format(TextFormat::try_from(format).unwrap_or_default())
+            .into_bytes()
     }
 }
 
@@ -173,7 +230,7 @@ mod tests {
 
     #[test]
     fn accept_headers_choose_the_format() {
-        let f = |a: &str| Format::from_accept(Some(a));
+        let f = |a: &str| Format::from(Format::from_accept(Some(a)));
         assert_eq!(f("application/openmetrics-text"), Format::OpenMetrics);
         assert_eq!(
             f("application/openmetrics-text; version=1.0.0; charset=utf-8"),

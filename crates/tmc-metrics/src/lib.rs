@@ -103,7 +103,7 @@ pub use error::{Classify, ErrorClass, ErrorKind, Severity, TmcError, classify_dy
 #[cfg(feature = "registry")]
 pub use exporter::{DEFAULT_MAX_SERIES_PER_FAMILY, Metrics, MetricsBuilder, MetricsError};
 pub use exposition::{
-    CONTENT_TYPE, Exposition, Format, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE,
+    CONTENT_TYPE, Exposition, Format, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE, TextFormat,
 };
 pub use health::HealthStatus;
 pub use operation::{

@@ -329,7 +329,10 @@ async fn metrics_server_should_serve_openmetrics_or_text_as_the_accept_header_as
                       version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     let (content_type, body) = scrape(Some(prometheus)).await;
     assert_eq!(content_type, tmc_metrics::OPENMETRICS_CONTENT_TYPE);
-    assert_eq!(body, metrics.render_as(tmc_metrics::Format::OpenMetrics));
+    assert_eq!(
+        body,
+        metrics.render_as(tmc_metrics::TextFormat::OpenMetrics)
+    );
     assert!(body.contains("# TYPE datamover_cleanup_operations counter\n"));
     assert!(body.ends_with("# EOF\n"));
     for accept in [None, Some("text/plain;version=0.0.4"), Some("*/*")] {

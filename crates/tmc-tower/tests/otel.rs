@@ -323,12 +323,45 @@ async fn the_route_cap_should_fold_semconv_routes_into_overflow_and_count_the_fo
             r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="__overflow__",http_response_status_code="500",url_scheme="http",network_protocol_version="1.1",error_type="500"} 1"#,
         ]
     );
-    let folded = series(&m, "tmc_metrics_series_folded_total");
-    assert!(
-        folded.contains(
-            &r#"tmc_metrics_series_folded_total{metric="http_server_request_duration_seconds"} 1"#
-                .to_owned()
-        ),
-        "{folded:?}"
+    assert_eq!(
+        series(&m, "tmc_metrics_series_folded_total"),
+        [r#"tmc_metrics_series_folded_total{metric="http_server_request_duration_seconds"} 1"#]
     );
+}
+
+#[tokio::test]
+async fn the_fold_counter_should_name_only_the_family_the_layer_records() {
+    // Each builder call makes a new configuration; only the one a service is built with
+    // registers its fold counter, at 0 before any fold.
+    for (naming, family) in [
+        (
+            Naming::OpenTelemetry,
+            "http_server_request_duration_seconds",
+        ),
+        (Naming::Tmc, "tmc_api_requests_total"),
+        (Naming::Both, "tmc_api_requests_total"),
+    ] {
+        let m = metrics();
+        let layer = ApiMetricsLayer::new(&m).naming(naming).max_endpoints(5);
+        assert_eq!(
+            series(&m, "tmc_metrics_series_folded_total"),
+            Vec::<String>::new()
+        );
+        let svc = plain(layer);
+        assert_eq!(
+            series(&m, "tmc_metrics_series_folded_total"),
+            [format!(
+                r#"tmc_metrics_series_folded_total{{metric="{family}"}} 0"#
+            )],
+            "{naming:?}"
+        );
+        send(&svc, request("GET", "/users/1")).await.unwrap();
+        assert_eq!(
+            series(&m, "tmc_metrics_series_folded_total"),
+            [format!(
+                r#"tmc_metrics_series_folded_total{{metric="{family}"}} 0"#
+            )],
+            "{naming:?}"
+        );
+    }
 }

@@ -80,7 +80,9 @@ pub fn render_markdown() -> String {
          `(2^((i-1)/2^schema), 2^(i/2^schema)]`, a zero bucket, and the classic buckets' \
          exemplars. Past the bucket budget the schema drops by one, merging buckets in pairs. \
          The text format and OpenMetrics are unchanged. `MetricsBuilder::native_histogram` \
-         sets or removes one for any histogram.\n\n\
+         sets or removes one for any histogram. Recording stays lock-free: one observation \
+         into a family with a native histogram costs about 1.7× one into a family without \
+         (10.7 ns against 6.4 ns on the 2-core test machine, `docs/benchmarks.md`).\n\n\
          | name | schema | bucket growth | zero threshold | bucket budget |\n\
          | --- | --- | --- | --- | --- |\n",
     );

@@ -7,7 +7,7 @@
 use super::family::{Cell, Family, Series};
 use super::{Registry, text};
 use crate::catalog::MetricKind;
-use crate::exposition::Format;
+use crate::exposition::TextFormat;
 
 /// The unit OpenMetrics' `# UNIT` line names for a family, from its name's last word.
 pub(crate) fn unit_of(family: &str) -> Option<&'static str> {
@@ -20,7 +20,7 @@ pub(crate) fn unit_of(family: &str) -> Option<&'static str> {
 
 impl Registry {
     /// Renders every live series in `format`.
-    pub(crate) fn render(&self, format: Format) -> String {
+    pub(crate) fn render(&self, format: TextFormat) -> String {
         let now = self.tick();
         let period = self.retention();
         let families = self.sorted_families();
@@ -34,7 +34,7 @@ impl Registry {
                 }
             });
         }
-        if format == Format::OpenMetrics {
+        if format == TextFormat::OpenMetrics {
             out.push_str("# EOF\n");
         }
         self.set_last_len(out.len());
@@ -46,11 +46,11 @@ fn write_family(
     out: &mut String,
     family: &Family,
     series: &[&Series],
-    format: Format,
+    format: TextFormat,
     scratch: &mut Vec<u64>,
 ) {
     let name = family.name();
-    let om = format == Format::OpenMetrics;
+    let om = format == TextFormat::OpenMetrics;
     // OpenMetrics names a counter family without `_total`; its samples carry the suffix.
     let (family_name, sample_suffix) = match (om, family.kind()) {
         (true, MetricKind::Counter) => match name.strip_suffix("_total") {

@@ -130,7 +130,7 @@ fn openmetrics_carries_the_latest_exemplar_of_each_bucket_and_counter() {
     );
     assert_ne!(first, second);
     assert_eq!(
-        stamped(&m.render_as(Format::OpenMetrics), from, to),
+        stamped(&m.render_as(TextFormat::OpenMetrics), from, to),
         expected
     );
 }
@@ -150,11 +150,11 @@ fn the_text_format_and_a_registry_without_exemplars_render_the_same_lines() {
          myapp_jobs_total 3\n";
     let with = registry(true);
     record(&with);
-    assert_eq!(with.render_as(Format::Text), expected_text);
+    assert_eq!(with.render_as(TextFormat::Text), expected_text);
     let without = registry(false);
     record(&without);
-    assert_eq!(without.render_as(Format::Text), expected_text);
-    assert_eq!(without.render_as(Format::OpenMetrics), PLAIN_OM);
+    assert_eq!(without.render_as(TextFormat::Text), expected_text);
+    assert_eq!(without.render_as(TextFormat::OpenMetrics), PLAIN_OM);
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn without_a_tracer_no_exemplar_is_kept() {
     let _plain = tracing::subscriber::set_default(tracing_subscriber::registry());
     let m = registry(true);
     record(&m);
-    assert_eq!(m.render_as(Format::OpenMetrics), PLAIN_OM);
+    assert_eq!(m.render_as(TextFormat::OpenMetrics), PLAIN_OM);
 }
 
 #[test]

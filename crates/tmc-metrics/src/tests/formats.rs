@@ -60,7 +60,7 @@ fn the_text_format_renders_exactly() {
     );
     let m = state();
     assert_eq!(m.render(), expected);
-    assert_eq!(m.render_as(Format::Text), expected);
+    assert_eq!(m.render_as(TextFormat::Text), expected);
     assert_eq!(promtool_check_metrics(&expected), "");
 }
 
@@ -89,10 +89,10 @@ fn openmetrics_renders_exactly() {
          # EOF\n"
     );
     let m = state();
-    assert_eq!(m.render_as(Format::OpenMetrics), expected);
+    assert_eq!(m.render_as(TextFormat::OpenMetrics), expected);
     assert_eq!(
-        m.render_as(Format::OpenMetrics),
-        m.render_as(Format::OpenMetrics)
+        m.render_as(TextFormat::OpenMetrics),
+        m.render_as(TextFormat::OpenMetrics)
     );
 }
 
@@ -100,7 +100,7 @@ fn openmetrics_renders_exactly() {
 fn an_empty_registry_renders_nothing_or_only_eof() {
     let (m, _) = super::fresh();
     assert_eq!(m.render(), "");
-    assert_eq!(m.render_as(Format::OpenMetrics), "# EOF\n");
+    assert_eq!(m.render_as(TextFormat::OpenMetrics), "# EOF\n");
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn the_overflow_series_renders_in_both_formats() {
     let c = m.collector();
     c.datamover_cleanup("a", Outcome::Success);
     c.datamover_cleanup("b", Outcome::Success);
-    let om = m.render_as(Format::OpenMetrics);
+    let om = m.render_as(TextFormat::OpenMetrics);
     assert!(om.contains(
         "datamover_cleanup_operations_total{status=\"__overflow__\",namespace=\"__overflow__\"} 1\n"
     ));

@@ -251,7 +251,7 @@ fn native_histograms_leave_text_and_openmetrics_byte_for_byte() {
     let without = without.build().unwrap();
     record(&with);
     record(&without);
-    for format in [Format::Text, Format::OpenMetrics] {
+    for format in [TextFormat::Text, TextFormat::OpenMetrics] {
         assert_eq!(with.render_as(format), without.render_as(format));
     }
     // Protobuf differs: only `with` has native buckets.

@@ -45,7 +45,10 @@ pub(crate) struct Shared {
     unmatched: [OnceLock<Arc<Endpoint>>; METHODS],
     overflow: [OnceLock<Arc<Endpoint>>; METHODS],
     templates: AtomicUsize,
-    folded: Counter,
+    /// `tmc_metrics_series_folded_total{metric}`, registered (at 0) when a service is built
+    /// with this configuration: a layer's builder calls make one `Shared` each, and only
+    /// the last one's family may appear in the exposition.
+    folded: OnceLock<Counter>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -59,12 +62,6 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     pub(crate) fn new(collector: MetricsCollector, config: Config) -> Self {
-        let folded_family = if config.naming.tmc() {
-            TMC_API_REQUESTS_TOTAL.name
-        } else {
-            HTTP_SERVER_REQUEST_DURATION_SECONDS.name
-        };
-        let folded = collector.counter(&TMC_METRICS_SERIES_FOLDED_TOTAL, [folded_family]);
         Self {
             collector,
             clock: quanta::Clock::new(),
@@ -73,8 +70,23 @@ impl Shared {
             unmatched: Default::default(),
             overflow: Default::default(),
             templates: AtomicUsize::new(0),
-            folded,
+            folded: OnceLock::new(),
         }
+    }
+
+    /// The fold counter of the family the overflow series belongs to, registered on first
+    /// use: when a service is built ([`Layer::layer`](tower::Layer::layer)), so it reads 0
+    /// until the first fold, not by each builder call.
+    pub(crate) fn folded(&self) -> &Counter {
+        self.folded.get_or_init(|| {
+            let family = if self.config.naming.tmc() {
+                TMC_API_REQUESTS_TOTAL.name
+            } else {
+                HTTP_SERVER_REQUEST_DURATION_SECONDS.name
+            };
+            self.collector
+                .counter(&TMC_METRICS_SERIES_FOLDED_TOTAL, [family])
+        })
     }
 
     /// The endpoint entry for a request, or `None` when its route is excluded.
@@ -102,7 +114,7 @@ impl Shared {
             return None;
         }
         if self.templates.load(Ordering::Relaxed) >= self.config.max_endpoints {
-            self.folded.increment(1);
+            self.folded().increment(1);
             return Some(self.fixed(&self.overflow[index], method_label, Some(OVERFLOW_ENDPOINT)));
         }
         let mut map = map.write().unwrap_or_else(PoisonError::into_inner);

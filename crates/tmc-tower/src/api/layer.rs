@@ -216,6 +216,8 @@ impl<S, E: Clone> Layer<S> for ApiMetricsLayer<E> {
     type Service = ApiMetrics<S, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        // The fold counter of this configuration only, not of each builder step's.
+        self.shared.folded();
         ApiMetrics::new(inner, self.shared.clone(), self.endpoint.clone())
     }
 }

@@ -46,6 +46,7 @@ impl<S, E: Clone> Layer<S> for BodySizeLayer<E> {
     type Service = BodySizes<S, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        self.shared.folded();
         BodySizes {
             inner,
             route: Arc::new(RouteState::new(self.shared.clone())),

@@ -9,12 +9,68 @@ use std::sync::OnceLock;
 /// mantissa as `client_golang` does, so boundaries are exact.
 #[cfg(test)]
 pub(super) fn key(abs: f64, schema: i8) -> i32 {
-    key_in(abs, schema, (schema > 0).then(|| Octave::of(schema)))
+    Keys::of(schema).key(abs)
 }
 
-/// [`key`], with the octave of a positive `schema` at hand.
-#[inline]
-pub(super) fn key_in(abs: f64, schema: i8, octave: Option<&Octave>) -> i32 {
+/// What finding a key at one schema needs, held by each table so that a lookup reads the
+/// grid straight from it: the schema and, for a positive one, its octave's grid.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Keys {
+    schema: i8,
+    /// The octave's grid; empty for a schema of 0 or less.
+    grid: &'static [Cell],
+}
+
+impl Keys {
+    pub(super) fn of(schema: i8) -> Self {
+        Self {
+            schema,
+            grid: if schema > 0 {
+                Octave::of(schema).grid.as_slice()
+            } else {
+                &[]
+            },
+        }
+    }
+
+    /// The bucket of `abs` (positive, not NaN): the `i` with `2^((i-1)/2^schema) < abs <=
+    /// 2^(i/2^schema)`.
+    #[inline]
+    pub(super) fn key(&self, abs: f64) -> i32 {
+        let bits = abs.to_bits();
+        #[allow(clippy::cast_possible_truncation)] // 11 bits: `abs` has no sign bit
+        let biased = (bits >> 52) as i32;
+        if biased == 0 || biased == 0x7ff {
+            return key_rare(abs, self.schema);
+        }
+        let mantissa = bits & MANTISSA;
+        // Go's frexp: abs = frac * 2^exp with frac in [0.5, 1).
+        let exp = biased - 1022;
+        if self.schema > 0 {
+            // The grid's cells split the mantissa's top `schema + 2` bits.
+            let shift = 50 - i32::from(self.schema);
+            let at = usize::try_from(mantissa >> shift).unwrap_or(0);
+            let found = self.grid.get(at).map_or(0, |cell| {
+                cell.below.cast_signed() + i32::from(mantissa > cell.next)
+            });
+            found + (exp - 1) * (1_i32 << self.schema)
+        } else {
+            // frac == 0.5 exactly: a power of two, the top of the bucket below.
+            let k = exp - i32::from(mantissa == 0);
+            let shift = -i32::from(self.schema);
+            (k + (1_i32 << shift) - 1) >> shift
+        }
+    }
+}
+
+/// The mantissa bits of an `f64`.
+const MANTISSA: u64 = (1 << 52) - 1;
+
+/// [`Keys::key`] for zero, subnormals and infinity, through [`frexp`].
+#[cold]
+#[inline(never)]
+fn key_rare(abs: f64, schema: i8) -> i32 {
+    let octave = (schema > 0).then(|| Octave::of(schema));
     // Infinity goes past the bucket of `f64::MAX`.
     let past = i32::from(abs.is_infinite());
     let (frac, exp) = frexp(abs.min(f64::MAX));
@@ -37,7 +93,6 @@ pub(super) fn key_in(abs: f64, schema: i8, octave: Option<&Octave>) -> i32 {
 /// `abs` (Go's `math.Frexp`).
 #[inline]
 fn frexp(abs: f64) -> (f64, i32) {
-    const MANTISSA: u64 = (1 << 52) - 1;
     // A subnormal is scaled into the normal range first.
     let (abs, adjust) = if abs < f64::MIN_POSITIVE {
         (abs * 2f64.powi(64), -64)
@@ -56,11 +111,23 @@ fn frexp(abs: f64) -> (f64, i32) {
 #[derive(Debug)]
 pub(super) struct Octave {
     schema: i8,
-    /// `2^(j/2^schema - 1)` for `j` in `0..2^schema`, then `+Inf`.
+    /// `2^(j/2^schema - 1)` for `j` in `0..2^schema`, then `+Inf` (kept for the tests).
+    #[cfg(test)]
     bounds: Vec<f64>,
     /// For each of `2^(schema+2)` equal cells of the mantissa, the bounds below the cell's
-    /// start. Bounds are more than two cells apart, so a cell holds at most one.
-    grid: Vec<u16>,
+    /// start and the mantissa of the next bound. Bounds are more than two cells apart, so a
+    /// cell holds at most one.
+    grid: Vec<Cell>,
+}
+
+/// One cell of an [`Octave`]'s grid: what a lookup needs, in one load.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Cell {
+    /// The mantissa bits of the first bound at or above the cell's start (`u64::MAX` for
+    /// `+Inf`): every bound lies in `[0.5, 1)`, one binade, so mantissas order as the bounds.
+    next: u64,
+    /// The bounds below the cell's start.
+    below: u32,
 }
 
 impl Octave {
@@ -83,23 +150,33 @@ impl Octave {
         let grid = (0..cells)
             .map(|c| {
                 let start = 0.5 * (1.0 + f64::from(c) / f64::from(cells));
-                u16::try_from(bounds.partition_point(|b| *b < start)).unwrap_or(u16::MAX)
+                let below = bounds.partition_point(|b| *b < start);
+                let next = bounds
+                    .get(below)
+                    .filter(|b| b.is_finite())
+                    .map_or(u64::MAX, |b| b.to_bits() & MANTISSA);
+                Cell {
+                    next,
+                    below: u32::try_from(below).unwrap_or(u32::MAX),
+                }
             })
             .collect();
         Self {
             schema,
+            #[cfg(test)]
             bounds,
             grid,
         }
     }
 
     /// The bounds below `frac` (in `[0.5, 1)`): `bounds.partition_point(|b| b < frac)`.
-    #[inline]
     fn search(&self, frac: f64) -> usize {
-        let shift = 52 - i32::from(self.schema) - 2;
-        let cell = usize::try_from((frac.to_bits() & ((1 << 52) - 1)) >> shift).unwrap_or(0);
-        let below = self.grid.get(cell).map_or(0, |b| usize::from(*b));
-        below + usize::from(self.bounds.get(below).is_some_and(|b| *b < frac))
+        let mantissa = frac.to_bits() & MANTISSA;
+        let shift = 50 - i32::from(self.schema);
+        let at = usize::try_from(mantissa >> shift).unwrap_or(0);
+        self.grid.get(at).map_or(0, |cell| {
+            usize::try_from(cell.below).unwrap_or(0) + usize::from(mantissa > cell.next)
+        })
     }
 }
 
@@ -150,6 +227,25 @@ mod tests {
             for frac in probes.into_iter().filter(|f| (0.5..1.0).contains(f)) {
                 let expected = octave.bounds.partition_point(|b| *b < frac);
                 assert_eq!(octave.search(frac), expected, "{frac} at schema {schema}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_frexp_everywhere() {
+        // Every bucket boundary of the octaves around 1 and far out, and its neighbours.
+        for schema in NativeHistogram::MIN_SCHEMA..=NativeHistogram::MAX_SCHEMA {
+            let keys = Keys::of(schema);
+            let per_octave = 1_i32 << schema.max(0);
+            let mut probes = vec![f64::MIN_POSITIVE, f64::MAX, 1e-300, 1e300];
+            for exp in [-1000, -60, -3, -1, 0, 1, 2, 40, 1000] {
+                for j in 0..per_octave {
+                    let b = (f64::from(exp) + f64::from(j) / f64::from(per_octave)).exp2();
+                    probes.extend([b, b.next_down(), b.next_up()]);
+                }
+            }
+            for v in probes {
+                assert_eq!(keys.key(v), key_rare(v, schema), "{v} at schema {schema}");
             }
         }
     }

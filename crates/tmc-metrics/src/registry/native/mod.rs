@@ -2,7 +2,9 @@
 //!
 //! Recording is lock-free: the current table, an open-addressing table of (bucket, count)
 //! slots, is found through an atomic generation number; an observation finds or claims its
-//! bucket's slot and adds one. A table starts small. When its populated buckets pass the
+//! bucket's slot and adds one. Finding is reads alone ([`NativeCell::locate`]), so the
+//! histogram cell does it before any of its locked writes, and adding one is
+//! [`NativeCell::commit`]; claiming a slot is the cold path. A table starts small. When its populated buckets pass the
 //! budget, the schema is lowered by one (each bucket merged with its neighbour, as
 //! `client_golang` does); when they fill three quarters of it, it doubles. Either way a new
 //! table becomes current and the counts of the old one are moved into it. An observation that
@@ -10,12 +12,14 @@
 //! the cell has used, mapped to the current schema.
 
 mod key;
+mod table;
 
 use crate::catalog::NativeHistogram;
 use crate::validate::MAX_NATIVE_BUCKETS;
-use key::{Octave, key_in, lower};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use key::lower;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
+use table::{Added, Table, classic, classic_bits, tag, untag};
 
 /// The slots of a cell's first table.
 const FIRST_CAPACITY: usize = 16;
@@ -42,6 +46,16 @@ pub(crate) struct NativeCell {
     moving: Mutex<()>,
 }
 
+/// Where an observation goes: [`NativeCell::locate`]'s answer.
+#[derive(Debug)]
+pub(crate) struct Target<'a> {
+    /// The count to add one to (a bucket's, the zero bucket's, NaN's), or `None` for the
+    /// slow path: a bucket to claim, a table to move from.
+    count: Option<&'a AtomicU64>,
+    /// The classic bucket of the observation, when its native bucket knows it.
+    pub(crate) classic: Option<usize>,
+}
+
 /// A snapshot of the native buckets, at the current schema.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Snapshot {
@@ -59,109 +73,6 @@ impl Snapshot {
     pub(crate) fn count(&self) -> u64 {
         let buckets = |b: &[(i32, u64)]| b.iter().map(|(_, c)| c).sum::<u64>();
         buckets(&self.positive) + buckets(&self.negative) + self.zero_count + self.nan_count
-    }
-}
-
-#[derive(Debug)]
-struct Slot {
-    /// 0: empty; else [`tag`] of the bucket.
-    tag: AtomicU64,
-    count: AtomicU64,
-}
-
-#[derive(Debug)]
-struct Table {
-    schema: i8,
-    /// The bounds of one octave at `schema`, for a positive schema.
-    octave: Option<&'static Octave>,
-    slots: Box<[Slot]>,
-    mask: usize,
-    /// Populated buckets.
-    used: AtomicU32,
-}
-
-/// What adding to a table did.
-enum Added {
-    /// To a bucket already there.
-    Existing,
-    /// To a bucket this call claimed.
-    Claimed,
-    /// Nowhere: the table is full.
-    Full,
-}
-
-#[inline]
-fn tag(negative: bool, key: i32) -> u64 {
-    (1 << 33) | (u64::from(negative) << 32) | u64::from(key.cast_unsigned())
-}
-
-fn untag(tag: u64) -> (bool, i32) {
-    #[allow(clippy::cast_possible_truncation)] // the low 32 bits are the key
-    let key = (tag as u32).cast_signed();
-    (tag & (1 << 32) != 0, key)
-}
-
-impl Table {
-    fn new(schema: i8, capacity: usize) -> Self {
-        let slots = (0..capacity)
-            .map(|_| Slot {
-                tag: AtomicU64::new(0),
-                count: AtomicU64::new(0),
-            })
-            .collect();
-        Self {
-            schema,
-            octave: (schema > 0).then(|| Octave::of(schema)),
-            slots,
-            mask: capacity - 1,
-            used: AtomicU32::new(0),
-        }
-    }
-
-    fn used(&self) -> usize {
-        usize::try_from(self.used.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
-    }
-
-    /// Whether the populated buckets fill more than three quarters of the slots.
-    fn crowded(&self) -> bool {
-        self.used().saturating_mul(4) > self.slots.len() * 3
-    }
-
-    #[inline]
-    fn add(&self, tag: u64, n: u64) -> Added {
-        let hash = (tag ^ (tag >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        #[allow(clippy::cast_possible_truncation)] // the top bits, masked below
-        let mut at = (hash >> 40) as usize;
-        for _ in 0..self.slots.len() {
-            at &= self.mask;
-            let Some(slot) = self.slots.get(at) else {
-                return Added::Full;
-            };
-            let found = slot.tag.load(Ordering::Acquire);
-            if found == tag {
-                slot.count.fetch_add(n, Ordering::Relaxed);
-                return Added::Existing;
-            }
-            if found == 0 {
-                match slot
-                    .tag
-                    .compare_exchange(0, tag, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    Ok(_) => {
-                        slot.count.fetch_add(n, Ordering::Relaxed);
-                        self.used.fetch_add(1, Ordering::Relaxed);
-                        return Added::Claimed;
-                    }
-                    Err(other) if other == tag => {
-                        slot.count.fetch_add(n, Ordering::Relaxed);
-                        return Added::Existing;
-                    }
-                    Err(_) => {}
-                }
-            }
-            at += 1;
-        }
-        Added::Full
     }
 }
 
@@ -210,35 +121,75 @@ impl NativeCell {
         table.used() > usize::try_from(self.spec.max_buckets).unwrap_or(usize::MAX)
     }
 
-    /// Counts one observation.
+    /// Where `value` goes, found by reading alone, so that a caller can look it up before
+    /// it writes anything (a locked write holds back the reads after it); then
+    /// [`NativeCell::commit`]. The common case, a bucket that exists, is a lookup in the
+    /// current table: the key from the bits of `value`, the slot at the key, and with it the
+    /// classic bucket when the native one lies inside one.
     #[inline]
-    pub(crate) fn observe(&self, value: f64) {
-        if value.is_nan() {
-            self.nan.fetch_add(1, Ordering::Relaxed);
-            return;
+    pub(crate) fn locate(&self, value: f64) -> Target<'_> {
+        let (count, classic) = if value.is_nan() {
+            (Some(&self.nan), None)
+        } else if value.abs() <= self.spec.zero_threshold {
+            (Some(&self.zero), None)
+        } else {
+            let generation = self.current.load(Ordering::Acquire);
+            match self
+                .table(generation)
+                .and_then(|table| table.find(tag(value < 0.0, table.keys.key(value.abs()))))
+            {
+                Some((count, tag)) => (Some(count), classic(tag)),
+                None => (None, None),
+            }
+        };
+        Target { count, classic }
+    }
+
+    /// Counts the observation `value` that [`NativeCell::locate`] found `target` for, beside
+    /// the classic `bounds` (sorted; a new slot records the classic bucket of its native
+    /// bucket). A bucket found in a table that a move has left since is still counted:
+    /// renders merge every table.
+    #[inline]
+    pub(crate) fn commit(&self, target: &Target<'_>, value: f64, bounds: &[f64]) {
+        match target.count {
+            Some(count) => {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            None => self.observe_new(value, bounds),
         }
+    }
+
+    /// Counts one observation beside classic `bounds`.
+    #[cfg(test)]
+    pub(crate) fn observe(&self, value: f64, bounds: &[f64]) {
+        self.commit(&self.locate(value), value, bounds);
+    }
+
+    /// Counts an observation of a finite or infinite `value` outside the zero bucket whose
+    /// bucket the current table did not have: claims its slot, moving to a new table when
+    /// this one is crowded, over budget or full.
+    #[cold]
+    #[inline(never)]
+    fn observe_new(&self, value: f64, bounds: &[f64]) {
         let abs = value.abs();
-        if abs <= self.spec.zero_threshold {
-            self.zero.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
         let negative = value < 0.0;
         loop {
             let generation = self.current.load(Ordering::Acquire);
             let Some(table) = self.table(generation) else {
                 return;
             };
-            let key = key_in(abs, table.schema, table.octave);
-            match table.add(tag(negative, key), 1) {
+            let key = table.keys.key(abs);
+            let classic = classic_bits(bounds, &table.keys, negative, key);
+            match table.add(tag(negative, key), classic, 1) {
                 Added::Existing => return,
                 Added::Claimed => {
                     if table.crowded() || self.over_budget(table) {
-                        self.advance(generation);
+                        self.advance(generation, bounds);
                     }
                     return;
                 }
                 Added::Full => {
-                    if !self.advance(generation) {
+                    if !self.advance(generation, bounds) {
                         // No table left to move to: only values spread across the whole
                         // range of `f64` get here; the observation stays in the count.
                         self.nan.fetch_add(1, Ordering::Relaxed);
@@ -252,7 +203,7 @@ impl NativeCell {
     /// Moves from table `from` to new tables (a lower schema past the budget, twice the
     /// slots when crowded) until the current one fits. Whether the current table changed.
     #[cold]
-    fn advance(&self, from: u8) -> bool {
+    fn advance(&self, from: u8, bounds: &[f64]) -> bool {
         let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
         let mut generation = self.current.load(Ordering::Acquire);
         if generation != from {
@@ -291,7 +242,8 @@ impl NativeCell {
                 }
                 let (negative, key) = untag(tag);
                 let key = lower(key, old.schema - schema);
-                if let Added::Full = new.add(self::tag(negative, key), n) {
+                let classic = classic_bits(bounds, &new.keys, negative, key);
+                if let Added::Full = new.add(self::tag(negative, key), classic, n) {
                     // Kept where it was: renders merge every table.
                     slot.count.fetch_add(n, Ordering::Relaxed);
                 }
@@ -368,16 +320,17 @@ mod tests {
             zero_threshold: 0.0,
             max_buckets: 40,
         });
+        let bounds: &[f64] = &[];
         // 30 buckets at schema 3: more than 12 crowd the first table, which doubles twice.
         for i in 0..30 {
-            cell.observe(2f64.powf(f64::from(i) / 8.0));
+            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds);
         }
         let s = cell.snapshot();
         assert_eq!(s.schema, 3);
         assert_eq!(s.positive, (0..30).map(|k| (k, 1)).collect::<Vec<_>>());
         // Past 40 buckets, the schema drops: 45 buckets at 3 are 23 at 2.
         for i in 30..45 {
-            cell.observe(2f64.powf(f64::from(i) / 8.0));
+            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds);
         }
         let s = cell.snapshot();
         assert_eq!(s.schema, 2);
@@ -394,6 +347,7 @@ mod tests {
             zero_threshold: 1e-9,
             max_buckets: 20,
         });
+        let bounds: &[f64] = &[0.001, 0.01, 0.1, 1.0];
         let threads = 4;
         let per_thread = 20_000u32;
         std::thread::scope(|scope| {
@@ -403,9 +357,9 @@ mod tests {
                     for i in 0..per_thread {
                         // Spread over twelve decades, both signs, some in the zero bucket.
                         let v = 1e-6 * 10f64.powf(f64::from((i * 7 + t) % 1200) / 100.0);
-                        cell.observe(if i % 3 == 0 { -v } else { v });
+                        cell.observe(if i % 3 == 0 { -v } else { v }, bounds);
                         if i % 5 == 0 {
-                            cell.observe(0.0);
+                            cell.observe(0.0, bounds);
                         }
                     }
                 });
