@@ -52,7 +52,7 @@ pub async fn list(
     values: &BTreeMap<String, String>,
     extra: &[(String, String)],
 ) -> Result<Vec<Backup>, String> {
-    let plan = Plan::new(values, extra, None)?;
+    let plan = Plan::new(values, &as_in_a_job(values, extra), None)?;
     let mut command = Command::new(rclone_bin);
     command.args([
         "lsjson",
@@ -99,6 +99,31 @@ pub async fn list(
     let entries: Vec<Entry> = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("rclone lsjson printed something else than its listing: {e}"))?;
     Ok(summarise(&entries))
+}
+
+/// `extra` as a sync Job would give it on top of the secret's `values`: the secret's
+/// `AWS_CA_BUNDLE` as rclone's CA certificate and itself emptied, an `AWS_CA_BUNDLE` in
+/// `extra` renamed ([`datamover::job::ca_bundle_env`]), so the listing reaches the same
+/// S3 endpoints the syncs do.
+fn as_in_a_job(
+    values: &BTreeMap<String, String>,
+    extra: &[(String, String)],
+) -> Vec<(String, String)> {
+    use datamover::job::{AWS_CA_BUNDLE, RCLONE_CA_CERT};
+    let mut env = Vec::new();
+    if let Some(bundle) = values.get(AWS_CA_BUNDLE) {
+        env.push((RCLONE_CA_CERT.to_owned(), bundle.clone()));
+    }
+    env.push((AWS_CA_BUNDLE.to_owned(), String::new()));
+    env.extend(extra.iter().map(|(k, v)| {
+        let k = if k == AWS_CA_BUNDLE {
+            RCLONE_CA_CERT
+        } else {
+            k
+        };
+        (k.to_owned(), v.clone())
+    }));
+    env
 }
 
 /// The timestamp folders among the files' paths, newest first.

@@ -75,6 +75,25 @@ fn backup_and_restore(op: &Operator, s3: &S3, source: &Path, name: &str, secret:
         files,
         "the backup lands object for object"
     );
+    // The catalogue lists it from the bucket, with the source's size and file count.
+    let listed = op.get(&format!(
+        "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/backups?datamover={name}"
+    ));
+    let backup = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == folder)
+        .unwrap_or_else(|| panic!("{folder} is not in {listed}"));
+    let size: u64 = walk_files(source)
+        .iter()
+        .map(|p| p.metadata().unwrap().len())
+        .sum();
+    assert_eq!(
+        (backup["size"].as_u64(), backup["files"].as_u64()),
+        (Some(size), Some(4)),
+        "{backup}"
+    );
 
     let restored = format!("{name}-restored");
     op.apply(&format!(
@@ -148,4 +167,21 @@ fn an_aws_ca_bundle_in_the_secret_should_be_the_ca_rclone_trusts() {
         "{error}"
     );
     assert!(!error.contains(SECRET_ACCESS_KEY), "{error}");
+}
+
+/// Every file under `root`.
+fn walk_files(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
