@@ -321,6 +321,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         hub,
         stop: stop.clone(),
         tls: api_tls.is_some(),
+        api: api::routes(api_state.clone()),
     });
     let api_app = api::router(api_state, token.clone()).merge(page);
     let api_scheme = if api_tls.is_some() { "https" } else { "http" };

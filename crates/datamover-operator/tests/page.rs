@@ -42,6 +42,17 @@ fn the_page_should_show_a_throttled_backup_progressing_and_a_failure_with_its_re
         "apiVersion: v1\nkind: Secret\nmetadata: {name: nosuch}\nstringData:\n  DESTINATION: \"nosuch:backups\"\n  RCLONE_CONFIG_NOSUCH_TYPE: nosuchbackend\n---\n",
         datamover("cannot-start", "data", "nosuch", ""),
     ));
+    // A schedule due in a year, run now: its backup shows in its list on the page.
+    op.apply(&format!(
+        "{}apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {{name: yearly}}\nspec:\n  schedule: \"0 0 1 1 *\"\n  sourcePvc: data\n  secretName: sched\n  addTimestampPrefix: true\n",
+        secret("sched", &dir.join("sched-dest")),
+    ));
+    let trigger = op.api(
+        "POST",
+        "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamoverschedules/yearly/trigger",
+        None,
+    );
+    assert_eq!(trigger.status, 200, "{}", trigger.body);
     let page = format!("http://{}/", op.api);
     let mut browser = Browser::start(&dir, 400, 900);
 
@@ -117,9 +128,40 @@ fn the_page_should_show_a_throttled_backup_progressing_and_a_failure_with_its_re
         ),
         "{reason}"
     );
-    assert_eq!(
-        browser.eval("document.getElementById('schedules-empty').textContent"),
-        "No schedules."
+    // The schedule's backups, listed when its list is opened (the run is quick: 2 MiB).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let folder = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the manual run of yearly did not complete"
+        );
+        let runs = op.get("/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers");
+        let done = runs["items"].as_array().unwrap().iter().find(|d| {
+            d["metadata"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("yearly-now-")
+                && d["status"]["phase"] == "Completed"
+        });
+        if let Some(d) = done {
+            let dest = d["status"]["destination"].as_str().unwrap();
+            break dest.rsplit('/').next().unwrap().to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    browser.wait_for(
+        "!!document.querySelector('#schedules [data-key=\"default/yearly\"] details.backups summary')",
+        Duration::from_secs(30),
+    );
+    browser.eval("document.querySelector('#schedules [data-key=\"default/yearly\"] details.backups summary').click()");
+    let listed = browser.wait_for(
+        &format!("(document.querySelector('#schedules [data-key=\"default/yearly\"] [data-backup=\"{folder}\"]') || {{}}).innerText"),
+        Duration::from_secs(30),
+    );
+    let listed = listed.as_str().unwrap();
+    assert!(
+        listed.contains(&folder) && listed.contains("2.0 MiB, 1 file"),
+        "{listed}"
     );
 
     // The charts, from the operator's own metrics (sampled every 10 s).

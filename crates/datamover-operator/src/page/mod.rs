@@ -8,6 +8,7 @@
 //! | `GET /?token=<token>` | signs in (sets the cookie) and redirects to `/`: the link `datamover-operator page-url` prints |
 //! | `POST /login`, `POST /logout` | the login form's sign in (`token=`), and sign out |
 //! | `GET /events` | the live feed, server-sent events ([`events`]) |
+//! | `GET /backups?namespace=NS&schedule=NAME` | a schedule's backups, from the catalogue ([`crate::backups`]) |
 //! | `GET /assets/page.css`, `/assets/page.js` | the page's style and script (no data) |
 //!
 //! The page takes the API's token (`<data-dir>/api-token`) as `Authorization: Bearer`, or as
@@ -52,6 +53,8 @@ pub(crate) struct PageState {
     pub(crate) stop: CancellationToken,
     /// Whether the listener is TLS (the cookie is then `Secure`).
     pub(crate) tls: bool,
+    /// The resource API's routes, read in process (a schedule's backups).
+    pub(crate) api: Router,
 }
 
 /// The page's routes, each checking the token itself.
@@ -61,6 +64,7 @@ pub(crate) fn router(state: PageState) -> Router {
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/events", get(feed))
+        .route("/backups", get(backups))
         .route(
             "/assets/page.css",
             get(|| asset(CSS, "text/css; charset=utf-8")),
@@ -202,6 +206,52 @@ async fn feed(State(state): State<PageState>, headers: HeaderMap) -> Response {
         Access::Wrong => (StatusCode::FORBIDDEN, "the token is not this operator's"),
     };
     (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// `?namespace=&schedule=` of `/backups`.
+#[derive(Debug, Deserialize)]
+struct ScheduleParam {
+    namespace: String,
+    schedule: String,
+}
+
+/// A schedule's backups, as the API's catalogue lists them, for a signed-in page.
+async fn backups(
+    State(state): State<PageState>,
+    Query(param): Query<ScheduleParam>,
+    headers: HeaderMap,
+) -> Response {
+    let refuse = |status: StatusCode, message: &str| {
+        (status, axum::Json(json!({ "error": message }))).into_response()
+    };
+    match check(&state, &headers) {
+        Access::Granted => {}
+        Access::Missing => return refuse(StatusCode::UNAUTHORIZED, "sign in first"),
+        Access::Wrong => return refuse(StatusCode::FORBIDDEN, "the token is not this operator's"),
+    }
+    let name_like = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    if !name_like(&param.namespace) || !name_like(&param.schedule) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "namespace and schedule must be object names",
+        );
+    }
+    let uri = format!(
+        "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{}/backups?schedule={}",
+        param.namespace, param.schedule
+    );
+    let Ok(request) = axum::http::Request::get(uri).body(axum::body::Body::empty()) else {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot build the request",
+        );
+    };
+    let Ok(response) = tower::ServiceExt::oneshot(state.api.clone(), request).await;
+    response
 }
 
 async fn asset(body: &'static str, content_type: &'static str) -> Response {

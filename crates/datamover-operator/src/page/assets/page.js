@@ -107,6 +107,50 @@ function drawFailures() {
   $("failures-empty").hidden = failed.length > 0;
 }
 
+// A schedule's backups, fetched from the catalogue when its list is opened (and kept
+// across redraws): "namespace/name" -> {open, rows, error}.
+const backups = new Map();
+
+function backupsOf(ns, name) {
+  const k = key(ns, name);
+  const state = backups.get(k) || { open: false };
+  const details = el("details", { class: "backups" });
+  details.open = state.open;
+  details.append(el("summary", {}, "Backups"));
+  const body = el("div", { class: "backups-body", "aria-live": "polite" });
+  details.append(body);
+  const show = (st) => {
+    if (st.error) { body.replaceChildren(el("p", { class: "reason" }, st.error)); return; }
+    if (!st.rows) { body.replaceChildren(el("p", { class: "muted" }, "Listing…")); return; }
+    if (st.rows.length === 0) { body.replaceChildren(el("p", { class: "muted" }, "No backups at the destination.")); return; }
+    const list = el("ul", { class: "backup-list" });
+    for (const b of st.rows) {
+      const item = el("li", { "data-backup": b.name });
+      item.append(el("span", { class: "backup-name" }, b.name),
+        el("span", { class: "muted" }, bytes(b.size) + ", " + b.files + (b.files === 1 ? " file" : " files")));
+      list.append(item);
+    }
+    body.replaceChildren(list);
+  };
+  show(state);
+  details.addEventListener("toggle", () => {
+    const now = backups.get(k) || {};
+    // A redraw restoring an open list that has its answer: nothing to fetch.
+    if (details.open && now.open && (now.rows || now.error)) return;
+    now.open = details.open;
+    backups.set(k, now);
+    if (!details.open) return;
+    now.rows = undefined; now.error = undefined;
+    show(now);
+    fetch("/backups?namespace=" + encodeURIComponent(ns) + "&schedule=" + encodeURIComponent(name),
+      { credentials: "same-origin" })
+      .then((r) => r.json().then((j) => (r.ok ? { rows: j.items || [] } : { error: j.error || ("HTTP " + r.status) })))
+      .catch((e) => ({ error: String(e) }))
+      .then((st) => { Object.assign(now, st); show(now); });
+  });
+  return details;
+}
+
 function drawSchedules(s) {
   const items = (s && s.items) || [];
   $("schedules").replaceChildren(...items.map((sc) => {
@@ -119,6 +163,7 @@ function drawSchedules(s) {
     li.append(top, el("p", {}, "Schedule: " + (spec.schedule || "—")),
       el("p", { class: "next-run" }, "Next run: " + (spec.suspend ? "suspended" : next || "—")));
     if (st.lastScheduleTime) li.append(el("p", { class: "stats" }, "Last run: " + st.lastScheduleTime));
+    li.append(backupsOf(m.namespace || "default", m.name || ""));
     return li;
   }));
   $("schedules-empty").hidden = items.length > 0;
