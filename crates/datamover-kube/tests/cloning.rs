@@ -233,3 +233,67 @@ async fn a_destination_overlapping_another_datamovers_fails_before_its_job() {
     assert_eq!(warning.body["type"], "Warning");
     assert_eq!(warning.body["note"], expected);
 }
+
+/// `copyMethod: Direct` on Kubernetes: no clone is created; the sync Job mounts the source
+/// PVC itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_method_direct_mounts_the_source_and_creates_no_clone() {
+    let mut nightly = datamover("nightly", "10", json!({}));
+    nightly["spec"]["copyMethod"] = json!("Direct");
+    nightly["spec"]["deletePvcAfterBackup"] = json!(false);
+    let object = std::sync::Arc::new(std::sync::Mutex::new(Object {
+        value: nightly,
+        version: 10,
+        conflicts: 0,
+    }));
+    let dm = std::sync::Arc::clone(&object);
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": "default"},
+        "data": {"DESTINATION": "cmVtb3RlOmJhY2t1cHM="}});
+    let script = move |r: &Req| match (r.method.as_str(), r.path.as_str()) {
+        _ if r.is_watch() => Reply::Hold,
+        ("GET", DM) => list(
+            "DataMoverList",
+            "10",
+            vec![dm.lock().unwrap().value.clone()],
+        ),
+        ("GET", PVCS) => list(
+            "PersistentVolumeClaimList",
+            "20",
+            vec![pvc("data", "Bound")],
+        ),
+        ("GET", SECRETS) => list("SecretList", "1", vec![secret.clone()]),
+        ("PATCH", DM_STATUS) => dm.lock().unwrap().patch_status(r),
+        ("POST", JOBS) => {
+            let mut created = r.body.clone();
+            created["metadata"]["uid"] = json!("job-uid");
+            created["metadata"]["resourceVersion"] = json!("30");
+            created["metadata"]["creationTimestamp"] = json!("2026-01-01T00:01:00Z");
+            Reply::Json(201, created)
+        }
+        ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
+        _ => status(404, "NotFound"),
+    };
+    let (cluster, log, _m, ctx) = start(script).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    let writes = fake::writes(&log);
+    assert!(
+        writes.iter().all(|r| r.path != NS_PVCS),
+        "no clone may be created"
+    );
+    let job = writes
+        .iter()
+        .find(|r| r.is("POST", JOBS))
+        .expect("the sync Job");
+    assert_eq!(
+        job.body["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data"
+    );
+    let status = &object.lock().unwrap().value["status"];
+    assert_eq!(
+        status["restoredPvcName"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+}
