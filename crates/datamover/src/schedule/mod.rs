@@ -13,6 +13,7 @@ pub mod census;
 pub mod clock;
 pub mod cron;
 pub mod reconciler;
+pub mod retention;
 
 use crate::types::{DataMover, EnvVar, Image, ObjectMeta};
 use serde::{Deserialize, Serialize};
