@@ -177,6 +177,10 @@ pub struct JobStatus {
     /// Why the last failed pod failed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_pod_error: String,
+    /// A prune Job's decision once it succeeded: the backups kept and those pruned (or,
+    /// in a dry run, those that would have been).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::schedule::retention::Selection>,
 }
 
 /// A pod's security context (`core/v1`, the fields the operator sets).

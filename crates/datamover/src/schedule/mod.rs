@@ -96,6 +96,11 @@ pub struct DataMoverScheduleSpec {
     /// Finished failed DataMovers kept (default 1); older ones are deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_jobs_history_limit: Option<u32>,
+    /// Which backups (timestamp folders) stay at the destination; after each successful
+    /// run a prune Job deletes the others. Absent: every backup stays. Needs
+    /// `addTimestampPrefix: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<retention::Retention>,
 }
 
 /// A reference to a DataMover a schedule started.
@@ -150,6 +155,9 @@ pub struct DataMoverScheduleStatus {
     /// Why the last run was skipped, or why the schedule cannot run.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The last prune of `spec.retention`: when, what it kept and what it pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<retention::RetentionStatus>,
 }
 
 /// A `DataMoverSchedule`.

@@ -12,6 +12,8 @@ use crate::time;
 use crate::types::{API_VERSION, DataMover, EnvVar, OwnerReference};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Annotation on a prune Job naming the run whose success it follows.
+pub const AFTER_RUN_ANNOTATION: &str = "datamover.a-cup-of.coffee/after-run";
 /// The prune container's rules, as [`Retention::encode`] writes them.
 pub const RETENTION_ENV: &str = "RETENTION";
 /// `true` when the prune deletes nothing.

@@ -18,12 +18,13 @@
 //! says goes.
 
 mod job;
+pub(crate) mod reconcile;
 #[cfg(test)]
 mod tests;
 
 pub use job::{
-    DRY_RUN_ENV, EXCLUDED_ENV, NEWEST_ENV, RETENTION_ENV, excluded, folder_of, is_prune, prune_job,
-    prune_job_name,
+    AFTER_RUN_ANNOTATION, DRY_RUN_ENV, EXCLUDED_ENV, NEWEST_ENV, RETENTION_ENV, excluded,
+    folder_of, is_prune, prune_job, prune_job_name,
 };
 
 use crate::time;
@@ -40,18 +41,23 @@ pub const MAX_KEEP: u32 = 10_000;
 pub struct Retention {
     /// The newest N backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "kube", schemars(range(min = 1, max = 10_000)))]
     pub keep_last: Option<u32>,
     /// The newest backup of each of the N most recent UTC hours that have backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "kube", schemars(range(min = 1, max = 10_000)))]
     pub keep_hourly: Option<u32>,
     /// The newest backup of each of the N most recent UTC days that have backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "kube", schemars(range(min = 1, max = 10_000)))]
     pub keep_daily: Option<u32>,
     /// The newest backup of each of the N most recent ISO weeks that have backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "kube", schemars(range(min = 1, max = 10_000)))]
     pub keep_weekly: Option<u32>,
     /// The newest backup of each of the N most recent UTC months that have backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "kube", schemars(range(min = 1, max = 10_000)))]
     pub keep_monthly: Option<u32>,
     /// Report what would be pruned; delete nothing.
     #[serde(default)]
