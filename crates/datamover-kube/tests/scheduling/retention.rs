@@ -230,3 +230,88 @@ async fn a_failed_prune_job_is_recorded_counted_and_deleted() {
     );
     assert_granted(&log);
 }
+
+/// The prune pod's termination message: rclone's log, then the decision the script left.
+fn prune_pod() -> Value {
+    let message = concat!(
+        r#"{"level":"info","msg":"purged","source":"operations/operations.go:1"}"#,
+        "\n",
+        r#"{"level":"notice","msg":"retention","retention":{"kept":["2026-11-30-110002","2026-11-29-110001"],"pruned":["2026-11-28-110003","2026-11-27-110000"]}}"#,
+        "\n"
+    );
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "nightly-prune-29933940-x1", "namespace": "default",
+                        "creationTimestamp": "2026-11-30T11:05:02Z",
+                        "labels": {"job-name": PRUNE_JOB}},
+           "spec": {"containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]},
+           "status": {"phase": "Succeeded", "containerStatuses": [{"name": "rclone", "ready": false,
+               "restartCount": 0, "image": "ghcr.io/qjoly/datamover-rclone:latest", "imageID": "",
+               "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": message}}}]}})
+}
+
+/// A prune Job that succeeded: read as running until its pod's decision is read, then
+/// recorded in `status.retention` (kept and pruned, newest first), counted, and deleted.
+#[tokio::test(start_paused = true)]
+async fn a_succeeded_prune_job_is_recorded_from_its_pods_termination_message() {
+    let object = Arc::new(Mutex::new(Object {
+        value: schedule(json!({"lastScheduleTime": "2026-11-30T12:00:00Z"})),
+        version: 5,
+        conflicts: 0,
+    }));
+    let done = prune_job(
+        json!({"succeeded": 1, "completionTime": "2026-11-30T11:06:00Z",
+        "conditions": [{"type": "Complete", "status": "True"}]}),
+    );
+    let delete = format!("{JOBS}/{PRUNE_JOB}");
+    let deleted = delete.clone();
+    let pods = "/api/v1/namespaces/default/pods";
+    let (cluster, log, m) = boot(script(Arc::clone(&object), vec![done], move |r| {
+        match (r.method.as_str(), r.path.as_str()) {
+            ("DELETE", p) if p == deleted => Some(Reply::Json(
+                200,
+                json!({"kind": "Status", "status": "Success"}),
+            )),
+            ("GET", p) if p == pods && !r.is_watch() => {
+                Some(list("PodList", "50", vec![prune_pod()]))
+            }
+            _ => None,
+        }
+    }))
+    .await;
+    let key = ObjectKey::namespaced("default", PRUNE_JOB);
+    for _ in 0..100 {
+        let job = Store::<datamover::job::Job>::get(&cluster, &key).unwrap();
+        if job.status.retention.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    step(&cluster, &m).await.unwrap();
+    let lines: Vec<String> = calls(&log)
+        .iter()
+        .map(Req::line)
+        .filter(|l| !l.starts_with("GET /api/v1/namespaces/default/pods"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("PATCH {SCHEDULE_STATUS}"),
+            format!("DELETE {delete}")
+        ]
+    );
+    assert_eq!(
+        object.lock().unwrap().value["status"]["retention"],
+        json!({"afterRun": "nightly-29933940", "lastPruneTime": "2026-11-30T11:06:00Z",
+               "dryRun": false,
+               "kept": ["2026-11-30-110002", "2026-11-29-110001"],
+               "pruned": ["2026-11-28-110003", "2026-11-27-110000"]})
+    );
+    let text = m.render();
+    for line in [
+        r#"datamover_schedule_backups_pruned_total{schedule="nightly",namespace="default"} 2"#,
+        r#"datamover_schedule_backups_retained{schedule="nightly",namespace="default"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert_granted(&log);
+}
