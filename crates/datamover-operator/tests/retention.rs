@@ -225,6 +225,8 @@ fn a_dry_run_deletes_nothing_and_names_what_would_go() {
         None,
         "a dry run prunes nothing\n{text}"
     );
+    let retained = r#"datamover_schedule_backups_retained{schedule="kept",namespace="default"}"#;
+    assert_eq!(metric(&text, retained), Some(2.0), "{text}");
 }
 
 #[test]
