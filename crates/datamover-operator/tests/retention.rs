@@ -227,6 +227,14 @@ fn a_dry_run_deletes_nothing_and_names_what_would_go() {
     );
     let retained = r#"datamover_schedule_backups_retained{schedule="kept",namespace="default"}"#;
     assert_eq!(metric(&text, retained), Some(2.0), "{text}");
+    // Deleted, the schedule retains nothing (the census sets it within 5 s).
+    let r = op.api("DELETE", &format!("{GROUP}/datamoverschedules/kept"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    op.wait_for(
+        "the retained gauge of the deleted schedule to read 0",
+        Duration::from_secs(30),
+        || metric(&op.metrics(), retained) == Some(0.0),
+    );
 }
 
 #[test]

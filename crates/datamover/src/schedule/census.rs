@@ -53,8 +53,12 @@ pub async fn run(
         for s in schedules.list() {
             let key = (s.metadata.namespace.clone(), s.metadata.name.clone());
             // The backups the last prune kept, from the status: right after a restart too.
+            // A schedule with retention is remembered as soon as it is seen (its first prune
+            // may come and be recorded between two ticks), so its deletion zeroes the gauge.
             if let Some(r) = s.status.retention.as_ref().filter(|r| r.error.is_empty()) {
                 metrics.datamover_schedule_pruned(&key.1, &key.0, 0, r.kept.len() as u64);
+            }
+            if s.spec.retention.is_some() || s.status.retention.is_some() {
                 retained.insert(key.clone());
             }
             if let Some((since, interval)) = freshness(&s, now) {
@@ -116,6 +120,41 @@ mod tests {
             "{}",
             metrics.render()
         );
+        task.abort();
+    }
+
+    /// The reconciler records a prune between two ticks and the schedule is deleted before
+    /// the census reads that status: the gauge the reconciler set still reads 0 afterwards.
+    #[tokio::test(start_paused = true)]
+    async fn a_prune_recorded_between_two_ticks_is_zeroed_at_deletion() {
+        let store = MemoryStore::<DataMoverSchedule>::new();
+        let mut s = DataMoverSchedule::default();
+        s.metadata.namespace = "prod".into();
+        s.metadata.name = "nightly".into();
+        s.metadata.creation_timestamp = "2026-11-30T00:00:00Z".into();
+        s.spec.schedule = "@daily".into();
+        s.spec.retention = Some(crate::schedule::retention::Retention {
+            keep_last: Some(2),
+            ..Default::default()
+        });
+        store.apply(s);
+        let metrics = tmc_metrics::Metrics::builder().build().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(1_796_040_030_000));
+        let task = tokio::spawn(run(
+            store.clone(),
+            clock,
+            metrics.collector(),
+            Duration::from_secs(5),
+        ));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The reconciler's record of the prune.
+        metrics
+            .collector()
+            .datamover_schedule_pruned("nightly", "prod", 3, 2);
+        store.delete(&ObjectKey::namespaced("prod", "nightly"));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let line = r#"datamover_schedule_backups_retained{schedule="nightly",namespace="prod"} 0"#;
+        assert!(metrics.render().contains(line), "{}", metrics.render());
         task.abort();
     }
 }
