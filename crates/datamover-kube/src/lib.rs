@@ -82,7 +82,7 @@ pub mod objects;
 pub mod reflect;
 
 pub use cluster::{
-    FIELD_MANAGER, KubeCluster, Options, SECRET_FIELD_SELECTOR, connect, restore,
+    FIELD_MANAGER, KubeCluster, Options, SECRET_FIELD_SELECTOR, connect, prune, restore,
     schedule_status_patch, status_patch,
 };
 pub use crd::crd_yaml;

@@ -289,6 +289,8 @@ fn rbac_grants_exactly_the_verbs_used() {
         "batch/jobs list",
         "batch/jobs watch",
         "batch/jobs create",
+        // A schedule's finished prune Job, once its outcome is in the schedule's status.
+        "batch/jobs delete",
         "events.k8s.io/events create",
         "events.k8s.io/events patch",
         "authentication.k8s.io/tokenreviews create",

@@ -104,12 +104,12 @@ pub(crate) fn datamovers<C: Cluster>(
 }
 
 /// The `DataMoverSchedule` controller over `schedules`, owning the DataMovers in `runs` (a
-/// run's completion wakes its schedule; it requeues itself at each next run time), and the
-/// schedule gauges refreshed every 5 s.
+/// run's completion wakes its schedule; it requeues itself at each next run time) and its
+/// prune Jobs in `jobs` (a prune's end does), and the schedule gauges refreshed every 5 s.
 pub(crate) fn schedules<C: ScheduleCluster>(
     manager: &mut Manager,
     schedules: impl Store<DataMoverSchedule> + Clone,
-    runs: impl Store<DataMover>,
+    (runs, jobs): (impl Store<DataMover>, impl Store<Job>),
     cluster: Arc<C>,
     metrics: &Metrics,
 ) {
@@ -133,6 +133,7 @@ pub(crate) fn schedules<C: ScheduleCluster>(
     let controller = manager
         .controller("datamoverschedule", schedules)
         .owns(runs)
+        .owns(jobs)
         .reconciler(reconciler_fn(
             instrumented(
                 metrics,

@@ -373,7 +373,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     controllers::schedules(
         &mut manager,
         store.of(),
-        store.of(),
+        (store.of(), store.of()),
         cluster.clone(),
         &obs.metrics,
     );
@@ -493,7 +493,7 @@ async fn serve_kubernetes(args: RunArgs) -> Result<(), String> {
     controllers::schedules(
         &mut manager,
         cluster.clone(),
-        cluster.clone(),
+        (cluster.clone(), cluster.clone()),
         shared,
         &obs.metrics,
     );

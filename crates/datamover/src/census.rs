@@ -14,8 +14,8 @@ pub fn count(jobs: &[Arc<Job>]) -> BTreeMap<String, (u64, u64)> {
     let mut by_ns: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for job in jobs {
         let entry = by_ns.entry(job.metadata.namespace.clone()).or_default();
-        // Restore Jobs fill PVCs; they are not syncs.
-        if crate::populator::job::is_restore(job) {
+        // Restore Jobs fill PVCs, prune Jobs delete old backups: neither is a sync.
+        if crate::populator::job::is_restore(job) || crate::schedule::retention::is_prune(job) {
             continue;
         }
         if job.status.active > 0 && job.outcome().is_none() {
@@ -44,5 +44,32 @@ pub async fn run(jobs: impl Store<Job>, metrics: MetricsCollector, period: Durat
             metrics.datamover_running_syncs(ns, *running, *bytes);
         }
         seen = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::DataMoverSchedule;
+    use crate::schedule::retention::{Retention, prune_job};
+    use crate::types::DataMover;
+
+    #[test]
+    fn a_running_prune_job_is_not_a_running_sync() {
+        let mut dm = DataMover::default();
+        dm.metadata.namespace = "prod".into();
+        let mut sync = crate::job::sync_job(&dm);
+        sync.status.active = 1;
+        let mut schedule = DataMoverSchedule::default();
+        schedule.metadata.namespace = "prod".into();
+        let mut prune = prune_job(
+            &schedule,
+            &Retention::default(),
+            &dm,
+            &std::collections::BTreeSet::new(),
+        );
+        prune.status.active = 1;
+        let counted = count(&[Arc::new(sync), Arc::new(prune)]);
+        assert_eq!(counted.get("prod"), Some(&(1, 0)));
     }
 }

@@ -18,6 +18,8 @@
 //! assert_eq!(err.to_string(), "document 1 (DataMover x): spec.sourcePvc: required: the PVC to back up");
 //! ```
 
+mod retention;
+
 use crate::types::*;
 use std::fmt;
 use yaml_serde::Value;
@@ -490,11 +492,12 @@ fn validate_schedule(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manifes
                     ));
                 }
             }
+            "retention" => retention::validate(value, spec, ctx)?,
             _ if backup_field(key, value, ctx, &path)? => {}
             other => {
                 return Err(ctx.err(
                     &path,
-                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit"),
+                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit, retention"),
                 ));
             }
         }
@@ -730,7 +733,7 @@ stringData:
             ),
             (
                 "kind: DataMoverSchedule\nspec: {schedule: '@daily', sourcePvc: p, secretName: s, suspended: true}\n",
-                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit",
+                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit, retention",
             ),
             (
                 "kind: DataMoverPopulator\nspec: {secretName: s, path: ../etc}\n",

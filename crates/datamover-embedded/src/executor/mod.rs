@@ -25,6 +25,7 @@
 //! No crate fits here: this is the embedded backend's own kubelet, a few hundred lines over
 //! tokio's process and timer primitives.
 
+mod prune_pods;
 mod rclone_pods;
 mod worker;
 
@@ -118,6 +119,13 @@ pub trait PodRunner: Send + Sync + 'static {
     /// Stops whatever a previous operator process left running for `job`, and returns
     /// once it is gone.
     fn stop_left_behind(&self, job: &Job, grace: Duration) -> impl Future<Output = ()> + Send;
+
+    /// What a succeeded prune pod of `job` decided, taken once (written to the Job's
+    /// `status.retention`); `None` for every other pod.
+    fn take_selection(&self, job: &Job) -> Option<datamover::schedule::retention::Selection> {
+        let _ = job;
+        None
+    }
 }
 
 /// Why a Job's worker is told to stop.

@@ -21,18 +21,26 @@ use tokio::sync::watch;
 /// stderr, so those variables are left out.
 #[derive(Debug, Clone)]
 pub struct RclonePods {
-    cluster: Embedded,
+    pub(super) cluster: Embedded,
+    /// What each succeeded prune pod decided, by Job uid, until the worker takes it.
+    pub(super) selections: super::prune_pods::Selections,
 }
 
 impl RclonePods {
     /// Pods over the embedded backend's store, volumes and rclone binary.
     #[must_use]
     pub fn new(cluster: Embedded) -> Self {
-        Self { cluster }
+        Self {
+            cluster,
+            selections: super::prune_pods::Selections::default(),
+        }
     }
 
     /// The name and decoded values of the secret `job`'s pod takes its environment from.
-    fn secret_values(&self, job: &Job) -> Result<(String, BTreeMap<String, String>), String> {
+    pub(super) fn secret_values(
+        &self,
+        job: &Job,
+    ) -> Result<(String, BTreeMap<String, String>), String> {
         let ns = &job.metadata.namespace;
         let secret_name = job.secret_name().ok_or("the Job names no secret")?;
         let secret = self
@@ -207,6 +215,9 @@ impl PodRunner for RclonePods {
         if datamover::populator::job::is_restore(job) {
             return self.start_restore(job, progress);
         }
+        if datamover::schedule::retention::is_prune(job) {
+            return self.start_prune(job);
+        }
         let (source, plan) = self.plan(job)?;
         if !source.is_dir() {
             return Err(format!(
@@ -259,6 +270,10 @@ impl PodRunner for RclonePods {
 
     async fn stop_left_behind(&self, job: &Job, grace: Duration) {
         rclone::stop_left_behind(&job.metadata.uid, grace).await;
+    }
+
+    fn take_selection(&self, job: &Job) -> Option<datamover::schedule::retention::Selection> {
+        self.selections.take(&job.metadata.uid)
     }
 }
 

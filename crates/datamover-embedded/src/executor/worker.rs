@@ -203,6 +203,7 @@ impl<R: PodRunner> Worker<R> {
         match exit {
             Ok(last) => {
                 job.status.progress = Some(last);
+                job.status.retention = self.runner.take_selection(&job);
                 job.status.succeeded += 1;
                 job.status.completion_time = time::rfc3339(time::now_ms());
                 condition(&mut job, "Complete", "Completed", "the sync pod succeeded");

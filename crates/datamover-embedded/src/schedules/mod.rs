@@ -3,6 +3,7 @@
 use crate::cluster::{DeleteError, Embedded};
 use crate::store::StoreError;
 use datamover::backend::ClusterError;
+use datamover::job::Job;
 use datamover::schedule::DataMoverSchedule;
 use datamover::schedule::reconciler::ScheduleCluster;
 use datamover::types::{DataMover, Kind};
@@ -52,6 +53,37 @@ impl ScheduleCluster for Embedded {
             .store
             .write(move |s| s.update_status(&schedule))
             .await?)
+    }
+
+    fn prune_jobs(&self, namespace: &str, uid: &str) -> Vec<Job> {
+        let mut jobs = self.store.objects::<Job>(Some(namespace));
+        jobs.retain(|j| datamover::schedule::retention::is_prune(j) && j.metadata.owned_by(uid));
+        jobs
+    }
+
+    fn all_datamovers(&self) -> Vec<DataMover> {
+        self.store.objects::<DataMover>(None)
+    }
+
+    async fn create_prune_job(&self, job: Job) -> Result<(Job, bool), ClusterError> {
+        let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
+        match self.store.write(move |s| s.create(job)).await {
+            Ok(job) => Ok((job, true)),
+            Err(StoreError::AlreadyExists { .. }) => self
+                .store
+                .object::<Job>(&ns, &name)
+                .map(|j| (j, false))
+                .ok_or_else(|| ClusterError::Sync(format!("the Job {ns}/{name} vanished"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_prune_job(&self, job: &Job) -> Result<(), ClusterError> {
+        let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
+        self.store
+            .write(move |s| s.delete(Kind::Job, &ns, &name))
+            .await?;
+        Ok(())
     }
 }
 

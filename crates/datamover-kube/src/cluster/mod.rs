@@ -25,6 +25,7 @@ use std::time::Duration;
 use tmc_metrics::MetricsCollector;
 use tmc_runtime::ObjectKey;
 
+pub mod prune;
 mod reports;
 pub mod restore;
 mod schedules;

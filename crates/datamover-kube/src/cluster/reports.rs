@@ -45,6 +45,8 @@ struct Report {
 struct Read {
     stats: Option<SyncProgress>,
     error: Option<String>,
+    /// A prune Job's decision (its last `"msg":"retention"` line).
+    retention: Option<datamover::schedule::retention::Selection>,
 }
 
 fn uid(meta: &ObjectMeta) -> &str {
@@ -83,6 +85,9 @@ impl Reports {
                 }
                 if let Some(error) = &read.error {
                     job.status.last_pod_error.clone_from(error);
+                }
+                if let Some(selection) = &read.retention {
+                    job.status.retention = Some(selection.clone());
                 }
             }
         }
@@ -142,7 +147,11 @@ impl KubeCluster {
                     )
                     .is_some_and(|p| p.status.phase != "Bound")
                 });
-        if !owner_waits && !restore_waits {
+        // A schedule records its prune once, from the Job as it reads it: held until the
+        // decision the pod left is in.
+        let prune_done =
+            datamover::schedule::retention::is_prune(&job) && outcome == JobOutcome::Complete;
+        if !owner_waits && !restore_waits && !prune_done {
             return;
         }
         let failed = matches!(outcome, JobOutcome::Failed(_));
@@ -245,10 +254,22 @@ fn report(pods: &[core::Pod], failed: bool, secrets: &[String]) -> Read {
         .filter(|_| failed)
         .and_then(datamover::progress::last_error)
         .map(|e| datamover::progress::scrub(&e, secrets.iter().map(String::as_str)));
+    let retention = last.as_deref().and_then(prune_decision);
     Read {
         stats: last.and_then(|message| datamover::progress::final_stats(&message)),
         error,
+        retention,
     }
+}
+
+/// The decision a prune pod left as its last `"msg":"retention"` JSON line.
+fn prune_decision(message: &str) -> Option<datamover::schedule::retention::Selection> {
+    message
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+        .filter(|v| v["msg"] == "retention")
+        .find_map(|v| serde_json::from_value(v["retention"].clone()).ok())
 }
 
 /// The termination message of a pod's sync container, if it terminated with one.

@@ -9,6 +9,7 @@ use super::{FIELD_MANAGER, KubeCluster, cached};
 use crate::api;
 use crate::crd;
 use datamover::backend::ClusterError;
+use datamover::job::Job as SyncJob;
 use datamover::schedule::DataMoverSchedule;
 use datamover::schedule::reconciler::ScheduleCluster;
 use datamover::types::DataMover;
@@ -137,5 +138,21 @@ impl ScheduleCluster for KubeCluster {
             .schedules
             .remember_update(raw, &schedule.metadata.resource_version);
         Ok(written)
+    }
+
+    fn prune_jobs(&self, namespace: &str, uid: &str) -> Vec<SyncJob> {
+        self.cached_prune_jobs(namespace, uid)
+    }
+
+    fn all_datamovers(&self) -> Vec<DataMover> {
+        self.cached_datamovers()
+    }
+
+    async fn create_prune_job(&self, job: SyncJob) -> Result<(SyncJob, bool), ClusterError> {
+        self.create_prune(job).await
+    }
+
+    async fn delete_prune_job(&self, job: &SyncJob) -> Result<(), ClusterError> {
+        self.delete_prune(job).await
     }
 }

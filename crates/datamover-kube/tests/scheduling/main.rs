@@ -12,6 +12,7 @@
 #[path = "../fake/mod.rs"]
 mod fake;
 mod restores;
+mod retention;
 mod schedules;
 
 use datamover::reconciler::ReconcileError;

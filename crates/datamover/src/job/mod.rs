@@ -242,13 +242,13 @@ pub fn sync_job(dm: &DataMover) -> Job {
         labels: labels(name),
         owner: owner_reference(dm),
         image: dm.spec.image.clone().unwrap_or_default(),
-        first_env: EnvVar::new(
+        first_env: vec![EnvVar::new(
             "ADD_TIMESTAMP_PREFIX",
             dm.spec.add_timestamp_prefix.to_string(),
-        ),
+        )],
         additional_env: &dm.spec.additional_env,
         secret: &dm.spec.secret_name,
-        claim: dm.sync_claim(),
+        claim: Some(dm.sync_claim()),
     }
     .build();
     if let Some(c) = job
@@ -282,14 +282,14 @@ pub(crate) struct RcloneJob<'a> {
     pub(crate) owner: OwnerReference,
     /// `spec.image` of the owner (empty fields take the defaults).
     pub(crate) image: crate::types::Image,
-    /// The operation's own variable, first in `env`.
-    pub(crate) first_env: EnvVar,
+    /// The operation's own variables, first in `env`.
+    pub(crate) first_env: Vec<EnvVar>,
     /// `additionalEnv`, last in `env`.
     pub(crate) additional_env: &'a [EnvVar],
     /// The secret given as `envFrom`.
     pub(crate) secret: &'a str,
-    /// The PVC mounted at [`MOUNT_PATH`].
-    pub(crate) claim: &'a str,
+    /// The PVC mounted at [`MOUNT_PATH`]; `None` mounts nothing (the prune Job).
+    pub(crate) claim: Option<&'a str>,
 }
 
 impl RcloneJob<'_> {
@@ -302,7 +302,7 @@ impl RcloneJob<'_> {
     /// escalation, drop ALL, seccomp `RuntimeDefault`).
     pub(crate) fn build(self) -> Job {
         let or = |s: String, d: &str| if s.is_empty() { d.to_owned() } else { s };
-        let mut env = vec![self.first_env];
+        let mut env = self.first_env;
         env.extend(STATS_ENV.iter().map(|(k, v)| EnvVar::new(*k, *v)));
         env.extend(ca_bundle_env(self.secret));
         env.extend(self.additional_env.iter().map(ca_bundle_renamed));
@@ -339,20 +339,28 @@ impl RcloneJob<'_> {
                                     name: self.secret.to_owned(),
                                 },
                             }],
-                            volume_mounts: vec![VolumeMount {
-                                name: VOLUME_NAME.into(),
-                                mount_path: MOUNT_PATH.into(),
-                            }],
+                            volume_mounts: self
+                                .claim
+                                .map(|_| VolumeMount {
+                                    name: VOLUME_NAME.into(),
+                                    mount_path: MOUNT_PATH.into(),
+                                })
+                                .into_iter()
+                                .collect(),
                             termination_message_path: TERMINATION_LOG.into(),
                             termination_message_policy: "FallbackToLogsOnError".into(),
                             security_context: Some(SecurityContext::hardened()),
                         }],
-                        volumes: vec![Volume {
-                            name: VOLUME_NAME.into(),
-                            persistent_volume_claim: ClaimRef {
-                                claim_name: self.claim.to_owned(),
-                            },
-                        }],
+                        volumes: self
+                            .claim
+                            .map(|claim| Volume {
+                                name: VOLUME_NAME.into(),
+                                persistent_volume_claim: ClaimRef {
+                                    claim_name: claim.to_owned(),
+                                },
+                            })
+                            .into_iter()
+                            .collect(),
                         security_context: Some(PodSecurityContext::hardened()),
                     },
                 },

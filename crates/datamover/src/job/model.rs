@@ -62,8 +62,8 @@ pub struct PodSpec {
     pub restart_policy: String,
     /// The sync container.
     pub containers: Vec<Container>,
-    /// The clone, as a PVC volume.
-    #[serde(default)]
+    /// The clone, as a PVC volume (none for the prune Job).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
     /// Who the pod runs as ([`PodSecurityContext::hardened`] on both backends; the
     /// embedded executor runs rclone as the operator's own user and ignores it).
@@ -91,8 +91,8 @@ pub struct Container {
     /// The secret, as environment.
     #[serde(default)]
     pub env_from: Vec<EnvFromSource>,
-    /// The clone's mount.
-    #[serde(default)]
+    /// The clone's mount (none for the prune Job).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
     /// Where the container leaves its termination message ([`TERMINATION_LOG`](super::TERMINATION_LOG): rclone's
     /// JSON log, final statistics included, on Kubernetes).
@@ -177,6 +177,10 @@ pub struct JobStatus {
     /// Why the last failed pod failed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_pod_error: String,
+    /// A prune Job's decision once it succeeded: the backups kept and those pruned (or,
+    /// in a dry run, those that would have been).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::schedule::retention::Selection>,
 }
 
 /// A pod's security context (`core/v1`, the fields the operator sets).

@@ -63,10 +63,10 @@ pub fn restore_job(pvc: &PersistentVolumeClaim, populator: &DataMoverPopulator) 
             block_owner_deletion: true,
         },
         image: populator.spec.image.clone().unwrap_or_default(),
-        first_env: EnvVar::new(RESTORE_PATH_ENV, populator.spec.path.clone()),
+        first_env: vec![EnvVar::new(RESTORE_PATH_ENV, populator.spec.path.clone())],
         additional_env: &populator.spec.additional_env,
         secret: &populator.spec.secret_name,
-        claim: &pvc.metadata.name,
+        claim: Some(&pvc.metadata.name),
     }
     .build()
 }

@@ -33,7 +33,8 @@ pub fn freshness(schedule: &DataMoverSchedule, now_ms: u64) -> Option<(f64, f64)
 
 /// Sets the gauges from `schedules` every `period`, until dropped. A schedule deleted or
 /// suspended reads 0 seconds since success (so nothing alerts on it), then is left to the
-/// exporter's retention.
+/// exporter's retention. `datamover_schedule_backups_retained` is what the last prune kept
+/// (`status.retention`); 0 once the schedule is deleted.
 pub async fn run(
     schedules: impl Store<DataMoverSchedule>,
     clock: Arc<dyn Clock>,
@@ -41,14 +42,25 @@ pub async fn run(
     period: Duration,
 ) {
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut seen_retained: BTreeSet<(String, String)> = BTreeSet::new();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let now = clock.now_ms();
         let mut live = BTreeSet::new();
+        let mut retained = BTreeSet::new();
         for s in schedules.list() {
             let key = (s.metadata.namespace.clone(), s.metadata.name.clone());
+            // The backups the last prune kept, from the status: right after a restart too.
+            // A schedule with retention is remembered as soon as it is seen (its first prune
+            // may come and be recorded between two ticks), so its deletion zeroes the gauge.
+            if let Some(r) = s.status.retention.as_ref().filter(|r| r.error.is_empty()) {
+                metrics.datamover_schedule_pruned(&key.1, &key.0, 0, r.kept.len() as u64);
+            }
+            if s.spec.retention.is_some() || s.status.retention.is_some() {
+                retained.insert(key.clone());
+            }
             if let Some((since, interval)) = freshness(&s, now) {
                 metrics.datamover_schedule_freshness(&key.1, &key.0, since, interval);
                 live.insert(key);
@@ -57,6 +69,92 @@ pub async fn run(
         for (ns, name) in seen.difference(&live) {
             metrics.datamover_schedule_freshness(name, ns, 0.0, 0.0);
         }
+        for (ns, name) in seen_retained.difference(&retained) {
+            metrics.datamover_schedule_pruned(name, ns, 0, 0);
+        }
         seen = live;
+        seen_retained = retained;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::schedule::clock::TokioClock;
+    use crate::schedule::retention::RetentionStatus;
+    use tmc_runtime::{MemoryStore, ObjectKey};
+
+    #[tokio::test(start_paused = true)]
+    async fn retained_reads_the_last_prune_and_zero_once_the_schedule_is_deleted() {
+        let store = MemoryStore::<DataMoverSchedule>::new();
+        let mut s = DataMoverSchedule::default();
+        s.metadata.namespace = "prod".into();
+        s.metadata.name = "nightly".into();
+        s.metadata.creation_timestamp = "2026-11-30T00:00:00Z".into();
+        s.spec.schedule = "@daily".into();
+        s.status.retention = Some(RetentionStatus {
+            kept: vec!["2026-11-30-030000".into(), "2026-11-29-030000".into()],
+            ..RetentionStatus::default()
+        });
+        store.apply(s);
+        let metrics = tmc_metrics::Metrics::builder().build().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(1_796_040_030_000));
+        let task = tokio::spawn(run(
+            store.clone(),
+            clock,
+            metrics.collector(),
+            Duration::from_secs(5),
+        ));
+        let line = r#"datamover_schedule_backups_retained{schedule="nightly",namespace="prod"}"#;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            metrics.render().contains(&format!("{line} 2")),
+            "{}",
+            metrics.render()
+        );
+        store.delete(&ObjectKey::namespaced("prod", "nightly"));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(
+            metrics.render().contains(&format!("{line} 0")),
+            "{}",
+            metrics.render()
+        );
+        task.abort();
+    }
+
+    /// The reconciler records a prune between two ticks and the schedule is deleted before
+    /// the census reads that status: the gauge the reconciler set still reads 0 afterwards.
+    #[tokio::test(start_paused = true)]
+    async fn a_prune_recorded_between_two_ticks_is_zeroed_at_deletion() {
+        let store = MemoryStore::<DataMoverSchedule>::new();
+        let mut s = DataMoverSchedule::default();
+        s.metadata.namespace = "prod".into();
+        s.metadata.name = "nightly".into();
+        s.metadata.creation_timestamp = "2026-11-30T00:00:00Z".into();
+        s.spec.schedule = "@daily".into();
+        s.spec.retention = Some(crate::schedule::retention::Retention {
+            keep_last: Some(2),
+            ..Default::default()
+        });
+        store.apply(s);
+        let metrics = tmc_metrics::Metrics::builder().build().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(1_796_040_030_000));
+        let task = tokio::spawn(run(
+            store.clone(),
+            clock,
+            metrics.collector(),
+            Duration::from_secs(5),
+        ));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The reconciler's record of the prune.
+        metrics
+            .collector()
+            .datamover_schedule_pruned("nightly", "prod", 3, 2);
+        store.delete(&ObjectKey::namespaced("prod", "nightly"));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let line = r#"datamover_schedule_backups_retained{schedule="nightly",namespace="prod"} 0"#;
+        assert!(metrics.render().contains(line), "{}", metrics.render());
+        task.abort();
     }
 }

@@ -13,6 +13,7 @@ pub mod census;
 pub mod clock;
 pub mod cron;
 pub mod reconciler;
+pub mod retention;
 
 use crate::types::{CopyMethod, DataMover, EnvVar, Image, ObjectMeta, Verify};
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,11 @@ pub struct DataMoverScheduleSpec {
     /// Finished failed DataMovers kept (default 1); older ones are deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_jobs_history_limit: Option<u32>,
+    /// Which backups (timestamp folders) stay at the destination; after each successful
+    /// run a prune Job deletes the others. Absent: every backup stays. Needs
+    /// `addTimestampPrefix: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<retention::Retention>,
 }
 
 /// A reference to a DataMover a schedule started.
@@ -163,6 +169,9 @@ pub struct DataMoverScheduleStatus {
     /// run was active).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_manual_trigger: String,
+    /// The last prune of `spec.retention`: when, what it kept and what it pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<retention::RetentionStatus>,
 }
 
 /// A `DataMoverSchedule`.

@@ -23,6 +23,7 @@ use super::{
     DataMoverSchedule, ObjectReference, SCHEDULE_LABEL, SCHEDULED_AT_ANNOTATION, TRIGGER_ANNOTATION,
 };
 use crate::backend::ClusterError;
+use crate::job::Job;
 use crate::reconciler::{ReconcileError, phase};
 use crate::time;
 use crate::types::{API_VERSION, DataMover, DataMoverSpec, ObjectMeta, OwnerReference};
@@ -63,6 +64,40 @@ pub trait ScheduleCluster: Send + Sync + 'static {
         &self,
         schedule: &DataMoverSchedule,
     ) -> impl Future<Output = Result<DataMoverSchedule, ClusterError>> + Send;
+    /// The prune Jobs ([`retention`](super::retention)) in `namespace` owned by the
+    /// schedule with `uid`. None by default: a backend that runs no prune Jobs.
+    fn prune_jobs(&self, namespace: &str, uid: &str) -> Vec<Job> {
+        let _ = (namespace, uid);
+        Vec::new()
+    }
+    /// Every DataMover, in all namespaces: the folders they wrote are never pruned.
+    fn all_datamovers(&self) -> Vec<DataMover> {
+        Vec::new()
+    }
+    /// Creates a prune Job and returns at once; `true` with it when this call created it,
+    /// `false` when it existed (adopted). By default it refuses: the backend runs none.
+    ///
+    /// # Errors
+    /// [`ClusterError`] when it cannot be created.
+    fn create_prune_job(
+        &self,
+        job: Job,
+    ) -> impl Future<Output = Result<(Job, bool), ClusterError>> + Send {
+        let name = job.metadata.name;
+        async move {
+            Err(ClusterError::Sync(format!(
+                "this backend cannot run the prune Job {name}: spec.retention is not supported here yet"
+            )))
+        }
+    }
+    /// Deletes a finished prune Job. Idempotent.
+    ///
+    /// # Errors
+    /// [`ClusterError`] when the store fails.
+    fn delete_prune_job(&self, job: &Job) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        let _ = job;
+        async { Ok(()) }
+    }
 }
 
 /// What the schedule reconciler needs.
@@ -220,6 +255,11 @@ pub async fn reconcile<C: ScheduleCluster>(
             status.last_successful_time = time::rfc3339(done);
         }
     }
+    let newest_success = children
+        .iter()
+        .filter(|c| outcome(c) == Some(Outcome::Success))
+        .max_by_key(|c| (scheduled_at(c), c.metadata.name.clone()))
+        .cloned();
     let (successful, failed) = prune(&schedule, &children, &ctx).await?;
     let status = &mut schedule.status;
     (status.successful_jobs, status.failed_jobs) = (successful, failed);
@@ -240,9 +280,19 @@ pub async fn reconcile<C: ScheduleCluster>(
     }
     run_now(&mut schedule, now, &ctx, &mut counts).await?;
     schedule.status.active_jobs = u32::try_from(schedule.status.active.len()).unwrap_or(u32::MAX);
+    let retained = super::retention::reconcile::step(
+        &mut schedule,
+        newest_success.as_ref(),
+        &*ctx.cluster,
+        now,
+    )
+    .await?;
     if schedule.status != before {
         ctx.cluster.write_status(&schedule).await?;
     }
+    retained
+        .finish(&schedule, &*ctx.cluster, &ctx.metrics)
+        .await;
     let m = &ctx.metrics;
     for o in counts.finished {
         let op = match o {

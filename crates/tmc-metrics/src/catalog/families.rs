@@ -595,6 +595,9 @@ pub static CATALOG: &[&MetricDef] = &[
     &DATAMOVER_SCHEDULE_SKIPPED_RUNS_TOTAL,
     &DATAMOVER_SCHEDULE_SECONDS_SINCE_LAST_SUCCESS,
     &DATAMOVER_SCHEDULE_INTERVAL_SECONDS,
+    &DATAMOVER_SCHEDULE_BACKUPS_PRUNED_TOTAL,
+    &DATAMOVER_SCHEDULE_PRUNE_FAILURES_TOTAL,
+    &DATAMOVER_SCHEDULE_BACKUPS_RETAINED,
     &DATAMOVER_RESTORE_OPERATIONS_TOTAL,
     &DATAMOVER_RESTORE_DURATION_SECONDS,
     &DATAMOVER_RESTORED_BYTES_TOTAL,
@@ -634,6 +637,27 @@ family!(
     DATAMOVER_SCHEDULE_INTERVAL_SECONDS, "datamover_schedule_interval_seconds", Gauge, DataMover,
     ["schedule", "namespace"], NONE,
     "Seconds between the schedule's next run and the one after; 0 when suspended or deleted."
+);
+family!(
+    /// `datamover_schedule_backups_pruned_total{schedule,namespace}`: timestamp folders a
+    /// schedule's prune Jobs deleted under `spec.retention` (a dry run deletes none).
+    DATAMOVER_SCHEDULE_BACKUPS_PRUNED_TOTAL, "datamover_schedule_backups_pruned_total", Counter,
+    DataMover, ["schedule", "namespace"], NONE,
+    "Backups (timestamp folders) deleted by the schedule's retention rules; a dry run deletes none."
+);
+family!(
+    /// `datamover_schedule_prune_failures_total{schedule,namespace}`: prune Jobs of a
+    /// schedule that failed (or could not be created).
+    DATAMOVER_SCHEDULE_PRUNE_FAILURES_TOTAL, "datamover_schedule_prune_failures_total", Counter,
+    DataMover, ["schedule", "namespace"], NONE,
+    "Prunes of the schedule's old backups that failed or could not start; the backups they would have deleted are still there."
+);
+family!(
+    /// `datamover_schedule_backups_retained{schedule,namespace}`: timestamp folders the
+    /// schedule's last prune kept.
+    DATAMOVER_SCHEDULE_BACKUPS_RETAINED, "datamover_schedule_backups_retained", Gauge,
+    DataMover, ["schedule", "namespace"], NONE,
+    "Backups (timestamp folders) of the schedule its last prune kept under spec.retention."
 );
 family!(
     /// `datamover_restore_operations_total{status,namespace}`: restores of a PVC from a

@@ -132,6 +132,51 @@ impl MetricsCollector {
             .set(interval_seconds);
     }
 
+    /// Records a schedule's finished prune: `pruned` more in
+    /// `datamover_schedule_backups_pruned_total` (nothing when 0), `retained` as
+    /// `datamover_schedule_backups_retained`.
+    ///
+    /// ```
+    /// use tmc_metrics::Metrics;
+    ///
+    /// let metrics = Metrics::builder().build()?;
+    /// let c = metrics.collector();
+    /// c.datamover_schedule_pruned("nightly", "prod", 3, 2);
+    /// c.datamover_schedule_prune_failed("nightly", "prod");
+    /// let text = metrics.render();
+    /// assert!(text.contains(r#"datamover_schedule_backups_pruned_total{schedule="nightly",namespace="prod"} 3"#));
+    /// assert!(text.contains(r#"datamover_schedule_backups_retained{schedule="nightly",namespace="prod"} 2"#));
+    /// assert!(text.contains(r#"datamover_schedule_prune_failures_total{schedule="nightly",namespace="prod"} 1"#));
+    /// # Ok::<(), tmc_metrics::MetricsError>(())
+    /// ```
+    pub fn datamover_schedule_pruned(
+        &self,
+        schedule: &str,
+        namespace: &str,
+        pruned: u64,
+        retained: u64,
+    ) {
+        if pruned > 0 {
+            self.counter(
+                &DATAMOVER_SCHEDULE_BACKUPS_PRUNED_TOTAL,
+                [schedule, namespace],
+            )
+            .increment(pruned);
+        }
+        #[allow(clippy::cast_precision_loss, reason = "a count of folders")]
+        self.gauge(&DATAMOVER_SCHEDULE_BACKUPS_RETAINED, [schedule, namespace])
+            .set(retained as f64);
+    }
+
+    /// Counts a schedule's prune that failed: `datamover_schedule_prune_failures_total`.
+    pub fn datamover_schedule_prune_failed(&self, schedule: &str, namespace: &str) {
+        self.counter(
+            &DATAMOVER_SCHEDULE_PRUNE_FAILURES_TOTAL,
+            [schedule, namespace],
+        )
+        .increment(1);
+    }
+
     /// Counts a restore starting: `datamover_restore_operations_total{status="started"}`.
     pub fn datamover_restore_started(&self, namespace: &str) {
         self.counter(

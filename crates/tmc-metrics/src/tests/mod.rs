@@ -574,6 +574,8 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
     c.datamover_schedule_run(value, value, DataMoverStatus::Started);
     c.datamover_schedule_skipped(value, value, crate::ScheduleSkip::Active, 1);
     c.datamover_schedule_freshness(value, value, 30.0, 60.0);
+    c.datamover_schedule_pruned(value, value, 1, 2);
+    c.datamover_schedule_prune_failed(value, value);
     c.datamover_restore_started(value);
     c.datamover_restore_finished(value, Outcome::Success, d, 4096);
     c.datamover_store_write_errors(value, 1);
