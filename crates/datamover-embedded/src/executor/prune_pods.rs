@@ -50,13 +50,8 @@ async fn run(rclone: &Path, args: &[&str], plan: &Plan, uid: &str) -> Result<Str
         .args(args)
         .args(["--retries", "1", "--contimeout", "5s", "--timeout", "60s"])
         .arg(rclone::marker(uid));
-    for name in rclone::NOT_INHERITED {
-        if !plan.env.iter().any(|(k, _)| k == name) {
-            command.env_remove(name);
-        }
-    }
+    rclone::environment(&mut command, plan);
     let output = command
-        .envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -180,12 +175,17 @@ impl RclonePods {
         rules
             .check()
             .map_err(|(field, problem)| format!("{field}: {problem}"))?;
-        let extra: Vec<(String, String)> = container
+        // As a kubelet would: `valueFrom` of the Job's own secret (the CA bundle) resolved.
+        let mut extra: Vec<(String, String)> = Vec::new();
+        for e in container
             .env
             .iter()
             .filter(|e| !job::is_stats_env(e) && !ours.contains(&e.name.as_str()))
-            .map(|e| (e.name.clone(), e.value.clone()))
-            .collect();
+        {
+            if let Some(value) = super::rclone_pods::env_value(e, &secret_name, &values)? {
+                extra.push((e.name.clone(), value));
+            }
+        }
         crate::policy::check_env(&extra)?;
         let plan =
             Plan::new(&values, &extra, None).map_err(|e| format!("secret {secret_name}: {e}"))?;

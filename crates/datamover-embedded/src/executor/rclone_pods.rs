@@ -179,7 +179,7 @@ impl RclonePods {
 /// # Errors
 /// A message naming the variable for any other `valueFrom` (`additionalEnv` has none on
 /// this backend: apply refuses it), or a missing key that is not optional.
-fn env_value(
+pub(super) fn env_value(
     var: &datamover::types::EnvVar,
     secret_name: &str,
     values: &BTreeMap<String, String>,

@@ -164,6 +164,9 @@ async fn a_successful_run_starts_a_prune_job_running_the_script_in_the_rclone_im
                                     {"name": "RCLONE_STATS", "value": "1m"},
                                     {"name": "RCLONE_STATS_LOG_LEVEL", "value": "NOTICE"},
                                     {"name": "RCLONE_LOG_FILE", "value": "/dev/termination-log"},
+                                    // The secret's CA bundle as rclone's, never itself.
+                                    {"name": "RCLONE_CA_CERT", "valueFrom": {"secretKeyRef": {"key": "AWS_CA_BUNDLE", "name": "creds", "optional": true}}},
+                                    {"name": "AWS_CA_BUNDLE"},
                                     {"name": "RCLONE_BWLIMIT", "value": "1M"}],
                                 "envFrom": [{"secretRef": {"name": "creds"}}],
                                 "terminationMessagePath": "/dev/termination-log",
