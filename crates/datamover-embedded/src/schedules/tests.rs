@@ -391,3 +391,30 @@ async fn a_trigger_should_start_one_run_at_once_even_suspended_and_skip_while_on
         1
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_passed_its_check_sets_the_schedules_last_verified_time() {
+    let f = Fixture::new("schedule: '* * * * *', verify: checksum");
+    let at = f.to_next_run().await;
+    f.reconcile().await;
+    let name = run_name("nightly", at);
+    let mut dm = f
+        .cluster
+        .store
+        .object::<DataMover>("default", &name)
+        .unwrap();
+    assert_eq!(
+        dm.spec.verify,
+        datamover::types::Verify::Checksum,
+        "runs inherit verify"
+    );
+    dm.status.phase = phase::COMPLETED.into();
+    dm.status.completion_time = datamover::time::rfc3339(f.clock.now_ms());
+    dm.status.verified_at = datamover::time::rfc3339(f.clock.now_ms());
+    f.cluster.store.update_status(&dm).unwrap();
+    f.reconcile().await;
+    assert_eq!(
+        f.schedule().status.last_verified_time,
+        dm.status.verified_at
+    );
+}

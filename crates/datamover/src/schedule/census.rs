@@ -1,6 +1,7 @@
-//! The schedule gauges: `datamover_schedule_seconds_since_last_success` and
+//! The schedule gauges: `datamover_schedule_seconds_since_last_success`,
+//! `datamover_schedule_seconds_since_last_verified` and
 //! `datamover_schedule_interval_seconds`, from the schedules' status, refreshed every
-//! period, so the staleness alert compares one with twice the other.
+//! period, so the staleness alerts compare each age with twice the interval.
 
 use super::DataMoverSchedule;
 use super::clock::Clock;
@@ -31,8 +32,24 @@ pub fn freshness(schedule: &DataMoverSchedule, now_ms: u64) -> Option<(f64, f64)
     ))
 }
 
+/// Seconds since a schedule's backups last passed their check (`spec.verify`; since the
+/// schedule was created when none did yet); `None` when it verifies nothing, is suspended,
+/// or its pattern does not parse.
+#[must_use]
+pub fn verification_age(schedule: &DataMoverSchedule, now_ms: u64) -> Option<f64> {
+    if schedule.spec.verify.is_none() || schedule.spec.suspend {
+        return None;
+    }
+    CronSchedule::parse(&schedule.spec.schedule).ok()?;
+    let since = time::parse_rfc3339(&schedule.status.last_verified_time)
+        .or_else(|| time::parse_rfc3339(&schedule.metadata.creation_timestamp))?;
+    #[allow(clippy::cast_precision_loss)] // seconds, exact below 2^53
+    Some(now_ms.saturating_sub(since) as f64 / 1000.0)
+}
+
 /// Sets the gauges from `schedules` every `period`, until dropped. A schedule deleted or
-/// suspended reads 0 seconds since success (so nothing alerts on it), then is left to the
+/// suspended reads 0 seconds since success and since verification (so nothing alerts on
+/// it), then is left to the
 /// exporter's retention. `datamover_schedule_backups_retained` is what the last prune kept
 /// (`status.retention`); 0 once the schedule is deleted.
 pub async fn run(
@@ -43,6 +60,7 @@ pub async fn run(
 ) {
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     let mut seen_retained: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut seen_verified: BTreeSet<(String, String)> = BTreeSet::new();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -50,8 +68,13 @@ pub async fn run(
         let now = clock.now_ms();
         let mut live = BTreeSet::new();
         let mut retained = BTreeSet::new();
+        let mut verified = BTreeSet::new();
         for s in schedules.list() {
             let key = (s.metadata.namespace.clone(), s.metadata.name.clone());
+            if let Some(age) = verification_age(&s, now) {
+                metrics.datamover_schedule_verification_age(&key.1, &key.0, age);
+                verified.insert(key.clone());
+            }
             // The backups the last prune kept, from the status: right after a restart too.
             // A schedule with retention is remembered as soon as it is seen (its first prune
             // may come and be recorded between two ticks), so its deletion zeroes the gauge.
@@ -72,6 +95,11 @@ pub async fn run(
         for (ns, name) in seen_retained.difference(&retained) {
             metrics.datamover_schedule_pruned(name, ns, 0, 0);
         }
+        // No longer verifying (or suspended, or deleted): 0, which never alerts.
+        for (ns, name) in seen_verified.difference(&verified) {
+            metrics.datamover_schedule_verification_age(name, ns, 0.0);
+        }
+        seen_verified = verified;
         seen = live;
         seen_retained = retained;
     }
@@ -84,6 +112,26 @@ mod tests {
     use crate::schedule::clock::TokioClock;
     use crate::schedule::retention::RetentionStatus;
     use tmc_runtime::{MemoryStore, ObjectKey};
+
+    #[test]
+    fn verification_age_counts_from_the_last_verified_backup_only_when_verifying() {
+        let mut s = DataMoverSchedule::default();
+        s.metadata.creation_timestamp = "2026-11-30T00:00:00Z".into();
+        s.spec.schedule = "@daily".into();
+        let at = |t: &str| crate::time::parse_rfc3339(t).unwrap();
+        let now = at("2026-12-02T00:00:00Z");
+        assert_eq!(verification_age(&s, now), None, "verify: none");
+        s.spec.verify = crate::types::Verify::Checksum;
+        assert_eq!(
+            verification_age(&s, now),
+            Some(2.0 * 86_400.0),
+            "since creation"
+        );
+        s.status.last_verified_time = "2026-12-01T23:00:00Z".into();
+        assert_eq!(verification_age(&s, now), Some(3_600.0));
+        s.spec.suspend = true;
+        assert_eq!(verification_age(&s, now), None, "suspended");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn retained_reads_the_last_prune_and_zero_once_the_schedule_is_deleted() {

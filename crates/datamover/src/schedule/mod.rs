@@ -165,6 +165,9 @@ pub struct DataMoverScheduleStatus {
     /// Why the last run was skipped, or why the schedule cannot run.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// RFC 3339 time a run last passed its check after the sync (`spec.verify`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_verified_time: String,
     /// The value of the trigger annotation last answered (with a run, or a skip while a
     /// run was active).
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -254,6 +254,11 @@ pub async fn reconcile<C: ScheduleCluster>(
         if ms(&status.last_successful_time).is_none_or(|t| done > t) {
             status.last_successful_time = time::rfc3339(done);
         }
+        if let Some(verified) = ms(&c.status.verified_at)
+            .filter(|v| ms(&status.last_verified_time).is_none_or(|t| *v > t))
+        {
+            status.last_verified_time = time::rfc3339(verified);
+        }
     }
     let newest_success = children
         .iter()

@@ -604,6 +604,7 @@ pub static CATALOG: &[&MetricDef] = &[
     &DATAMOVER_STORE_WRITE_ERRORS_TOTAL,
     &DATAMOVER_VERIFY_OPERATIONS_TOTAL,
     &DATAMOVER_VERIFY_DURATION_SECONDS,
+    &DATAMOVER_SCHEDULE_SECONDS_SINCE_LAST_VERIFIED,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -709,4 +710,12 @@ family!(
     DATAMOVER_VERIFY_DURATION_SECONDS, "datamover_verify_duration_seconds", Histogram, DataMover,
     ["namespace"], PHASE_BUCKETS,
     "Time the check after a sync took (spec.verify), for checks that passed, in seconds."
+);
+family!(
+    /// `datamover_schedule_seconds_since_last_verified{schedule,namespace}`: age of the last
+    /// backup of a schedule that passed its check (`spec.verify`), for the alert that
+    /// compares it with twice the interval; 0 when it verifies nothing or is suspended.
+    DATAMOVER_SCHEDULE_SECONDS_SINCE_LAST_VERIFIED, "datamover_schedule_seconds_since_last_verified",
+    Gauge, DataMover, ["schedule", "namespace"], NONE,
+    "Seconds since a backup of the schedule last passed its check after the sync (since it was created, before the first); 0 when it verifies nothing, is suspended or deleted."
 );

@@ -207,6 +207,20 @@ impl MetricsCollector {
             .increment(bytes);
     }
 
+    /// Sets `datamover_schedule_seconds_since_last_verified{schedule,namespace}`.
+    pub fn datamover_schedule_verification_age(
+        &self,
+        schedule: &str,
+        namespace: &str,
+        seconds: f64,
+    ) {
+        self.gauge(
+            &DATAMOVER_SCHEDULE_SECONDS_SINCE_LAST_VERIFIED,
+            [schedule, namespace],
+        )
+        .set(seconds);
+    }
+
     /// Counts a check after a sync (`spec.verify`) in `datamover_verify_operations_total`,
     /// and how long one that passed took in `datamover_verify_duration_seconds`.
     pub fn datamover_verify(&self, namespace: &str, outcome: Outcome, took: Option<Duration>) {

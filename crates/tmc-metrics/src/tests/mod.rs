@@ -580,6 +580,7 @@ fn record_every_family(c: &MetricsCollector, value: &str) {
     c.datamover_restore_finished(value, Outcome::Success, d, 4096);
     c.datamover_store_write_errors(value, 1);
     c.datamover_verify(value, Outcome::Success, Some(d));
+    c.datamover_schedule_verification_age(value, value, 60.0);
     c.record_component_health("t", value, "c", HealthStatus::Unknown);
     c.record_component_uptime("t", value, "c", d);
     c.operation("t", value, "op")
