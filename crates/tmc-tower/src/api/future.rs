@@ -74,7 +74,7 @@ impl<F> ResponseFuture<F> {
             let _entered = this
                 .guard
                 .as_ref()
-                .and_then(|g| g.span.as_ref())
+                .and_then(|g| g.span.as_deref())
                 .map(tracing::Span::enter);
             ready!(this.inner.poll(cx))
         };
