@@ -91,6 +91,17 @@ fn outcome(status: u16) -> &'static str {
 impl Drop for RequestGuard {
     #[inline]
     fn drop(&mut self) {
+        self.record();
+    }
+}
+
+impl RequestGuard {
+    /// Records the request. Out of line: the drop glue of an `Option` holding a guard (the
+    /// response future's and the body's, run when the guard has long been taken) then
+    /// checks for `None` without first saving the registers this needs: 14 instructions
+    /// per such drop, against one call per request here.
+    #[inline(never)]
+    fn record(&mut self) {
         if let Some(span) = &self.span {
             if (100..STATUS_GRPC).contains(&self.status) {
                 span.record("status", self.status);
