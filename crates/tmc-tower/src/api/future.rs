@@ -8,7 +8,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 pin_project! {
     /// The future of [`ApiMetrics`](super::ApiMetrics). Dropped before the response head,
@@ -70,43 +70,43 @@ impl<F> ResponseFuture<F> {
         B: Body,
     {
         let this = self.project();
-        let result = {
+        let polled = {
             let _entered = this
                 .guard
                 .as_ref()
-                .and_then(|g| g.span.as_ref())
+                .and_then(|g| g.span.as_deref())
                 .map(tracing::Span::enter);
-            ready!(this.inner.poll(cx))
+            this.inner.poll(cx)
         };
-        let guard = this.guard.take();
-        Poll::Ready(match result {
-            Ok(response) => {
-                let http_status = response.status();
-                let Flags { at_head, grpc } = *this.config;
-                let status = grpc
-                    .then(|| grpc_status(response.headers()))
-                    .flatten()
-                    .unwrap_or(http_status.as_u16());
-                let ends_now = at_head
-                    || *this.head_only
-                    || bodiless(http_status)
-                    || response.body().is_end_stream();
-                let guard = match guard {
-                    Some(guard) if ends_now => {
-                        guard.finish(status);
-                        None
-                    }
-                    other => other.map(|g| (g, status)),
-                };
-                Ok(wrap(response, guard, grpc))
-            }
-            Err(error) => {
-                if let Some(guard) = guard {
+        // The response is taken out of the poll once, and the error path returns early, so
+        // the response (128 bytes of head) is not moved from one enum into the next.
+        let response = match polled {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(error)) => {
+                if let Some(guard) = this.guard.take() {
                     guard.finish(STATUS_ERROR);
                 }
-                Err(error)
+                return Poll::Ready(Err(error));
             }
-        })
+        };
+        let guard = this.guard.take();
+        let http_status = response.status();
+        let Flags { at_head, grpc } = *this.config;
+        let status = grpc
+            .then(|| grpc_status(response.headers()))
+            .flatten()
+            .unwrap_or(http_status.as_u16());
+        let ends_now =
+            at_head || *this.head_only || bodiless(http_status) || response.body().is_end_stream();
+        let guard = match guard {
+            Some(guard) if ends_now => {
+                guard.finish(status);
+                None
+            }
+            other => other.map(|g| (g, status)),
+        };
+        Poll::Ready(Ok(wrap(response, guard, grpc)))
     }
 }
 

@@ -17,8 +17,10 @@ pub(crate) struct RequestGuard {
     connection: u8,
     /// The request's `api_request` span; `None` when spans are off or no subscriber wants
     /// it, so a disabled span is never entered, exited or dropped (each would check for a
-    /// `log` logger when tracing's `log` feature is on).
-    pub(crate) span: Option<tracing::Span>,
+    /// `log` logger when tracing's `log` feature is on). Boxed: a span is five words, and
+    /// the guard is moved with every future and body that carries it (into the response
+    /// future, out of it, into the body): one word instead of five on each move.
+    pub(crate) span: Option<Box<tracing::Span>>,
 }
 
 impl RequestGuard {
@@ -38,7 +40,8 @@ impl RequestGuard {
                     outcome = tracing::field::Empty,
                 )
             })
-            .filter(|span| !span.is_disabled());
+            .filter(|span| !span.is_disabled())
+            .map(Box::new);
         endpoint.in_flight.increment(1.0);
         let connection = match &endpoint.otel {
             Some(otel) => otel.start(request),
@@ -88,6 +91,17 @@ fn outcome(status: u16) -> &'static str {
 impl Drop for RequestGuard {
     #[inline]
     fn drop(&mut self) {
+        self.record();
+    }
+}
+
+impl RequestGuard {
+    /// Records the request. Out of line: the drop glue of an `Option` holding a guard (the
+    /// response future's and the body's, run when the guard has long been taken) then
+    /// checks for `None` without first saving the registers this needs: 14 instructions
+    /// per such drop, against one call per request here.
+    #[inline(never)]
+    fn record(&mut self) {
         if let Some(span) = &self.span {
             if (100..STATUS_GRPC).contains(&self.status) {
                 span.record("status", self.status);
@@ -96,7 +110,7 @@ impl Drop for RequestGuard {
             }
             span.record("outcome", outcome(self.status));
         }
-        let _entered = self.span.as_ref().map(tracing::Span::enter);
+        let _entered = self.span.as_deref().map(tracing::Span::enter);
         self.endpoint.in_flight.decrement(1.0);
         let nanos = self
             .endpoint

@@ -132,7 +132,7 @@ impl<E> ApiMetricsLayer<E> {
 
     /// Whether each request gets an `api_request` span (default: yes). The span exists
     /// only when a subscriber wants it (`info` level, target `tmc_tower::api::guard`); with
-    /// none, it costs one load of tracing's maximum level (4 instructions per request in
+    /// none, it costs one load of tracing's maximum level (about 6 instructions per request in
     /// `benches/http_instructions.sh`). It carries `method`, `route` (the `endpoint` label),
     /// and once the request ends `status` (the status code, or `cancelled`, `error`, a
     /// `grpc_*` code) and `outcome` (`error` for a 5xx, a failed service or body, or a

@@ -75,7 +75,7 @@ where
         };
         let entered = guard
             .as_ref()
-            .and_then(|g| g.span.as_ref())
+            .and_then(|g| g.span.as_deref())
             .map(tracing::Span::enter);
         let inner = self.inner.call(request);
         drop(entered);
