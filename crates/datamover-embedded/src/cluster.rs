@@ -255,6 +255,14 @@ impl Cluster for Embedded {
         crate::policy::locate(values, extra)
     }
 
+    fn locate_other(
+        &self,
+        values: &std::collections::BTreeMap<String, String>,
+        extra: &[(String, String)],
+    ) -> Result<datamover::overlap::Location, String> {
+        crate::policy::locate_recent(values, extra)
+    }
+
     async fn create_job(&self, dm: &DataMover) -> Result<(Job, bool), ClusterError> {
         let job = job::sync_job(dm);
         let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());

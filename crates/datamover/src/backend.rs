@@ -169,6 +169,20 @@ pub trait Cluster: Send + Sync + 'static {
     ) -> Result<crate::overlap::Location, String> {
         crate::overlap::Location::locate(values, extra)
     }
+    /// [`Cluster::locate`] for the *other* objects a sync is compared with, which every
+    /// sync Job's check reads again: a backend may answer from a short-lived cache (the
+    /// embedded backend keeps a resolved local path for a few seconds), where the sync's own
+    /// destination is always resolved afresh.
+    ///
+    /// # Errors
+    /// As [`Cluster::locate`].
+    fn locate_other(
+        &self,
+        values: &std::collections::BTreeMap<String, String>,
+        extra: &[(String, String)],
+    ) -> Result<crate::overlap::Location, String> {
+        self.locate(values, extra)
+    }
     /// Creates the sync Job of `dm` ([`sync_job`](crate::job::sync_job): its clone, secret and env, owned by
     /// `dm`) and returns at once; `true` with it when this call created it, `false` when it
     /// existed already (adopted).

@@ -638,7 +638,8 @@ pub fn check_overlap<C: Cluster>(cluster: &C, dm: &DataMover) -> Result<Option<D
     };
     let candidate = crate::overlap::Claim::new(dm, location);
     let movers = cluster.movers();
-    let claims = crate::overlap::claims(&movers, |ns, n| cluster.secret(ns, n), locate);
+    let others = |v: &_, e: &[_]| cluster.locate_other(v, e);
+    let claims = crate::overlap::claims(&movers, |ns, n| cluster.secret(ns, n), others);
     crate::overlap::check(&candidate, &claims)?;
     if !candidate.timestamped {
         return Ok(None);

@@ -243,7 +243,9 @@ impl PodRunner for RclonePods {
                     .store
                     .object::<DataMover>(&job.metadata.namespace, &o.name)
             });
-        if let Some(dm) = owner {
+        // The first pod starts right after the reconciler checked the overlap rule to
+        // create its Job; a retry (or a pod after a restart) may start much later.
+        if let Some(dm) = owner.filter(|_| job.status.failed > 0) {
             datamover::reconciler::check_overlap(&self.cluster, &dm)?;
         }
         let verify = job

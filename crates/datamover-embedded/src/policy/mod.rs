@@ -390,6 +390,48 @@ pub fn locate(
     Location::locate(values, extra)?.map_local(resolve)
 }
 
+/// How long [`locate_recent`] keeps a resolved local path.
+pub const RESOLVED_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`locate`], with a local path's resolution kept for [`RESOLVED_FOR`]: every sync Job's
+/// overlap check compares its destination (resolved afresh) with every other object's, and
+/// resolving each of a thousand others' paths again (a `stat` per component) for each of a
+/// thousand Jobs made the check cost more than the rest of a small backup. A symlink
+/// swapped under another object's destination is seen within a few seconds, and always
+/// by that object's own checks, which resolve afresh.
+///
+/// # Errors
+/// As [`locate`].
+pub fn locate_recent(
+    values: &BTreeMap<String, String>,
+    extra: &[(String, String)],
+) -> Result<Location, String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    use std::time::Instant;
+    type Cache = HashMap<PathBuf, (Instant, Result<PathBuf, String>)>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    Location::locate(values, extra)?.map_local(|path| {
+        let cache = CACHE.get_or_init(Mutex::default);
+        let now = Instant::now();
+        if let Some((_, resolved)) = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .filter(|(at, _)| now.duration_since(*at) < RESOLVED_FOR)
+        {
+            return resolved.clone();
+        }
+        let resolved = resolve(path);
+        let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() > 10_000 {
+            cache.retain(|_, (at, _)| now.duration_since(*at) < RESOLVED_FOR);
+        }
+        cache.insert(path.to_owned(), (now, resolved.clone()));
+        resolved
+    })
+}
+
 /// Checks `spec.additionalEnv` for the embedded backend: no variable that lets rclone
 /// reach past the roots, and no `valueFrom` (there are no Kubernetes Secrets, `ConfigMaps` or
 /// fields to read it from on one machine, and an empty variable would be a silent surprise).
