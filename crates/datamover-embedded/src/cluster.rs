@@ -264,7 +264,17 @@ impl Cluster for Embedded {
     }
 
     async fn create_job(&self, dm: &DataMover) -> Result<(Job, bool), ClusterError> {
-        let job = job::sync_job(dm);
+        self.create_or_adopt_job(job::sync_job(dm)).await
+    }
+}
+
+impl Embedded {
+    /// Stores `job`; `true` with it when this call created it, `false` when a Job of its
+    /// name existed already (adopted, as a retried reconcile finds the one it made).
+    ///
+    /// # Errors
+    /// The store's failure, or [`ClusterError::Sync`] when the existing Job vanished.
+    pub(crate) async fn create_or_adopt_job(&self, job: Job) -> Result<(Job, bool), ClusterError> {
         let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
         match self.store.write(move |s| s.create(job)).await {
             Ok(job) => Ok((job, true)),

@@ -66,16 +66,7 @@ impl ScheduleCluster for Embedded {
     }
 
     async fn create_prune_job(&self, job: Job) -> Result<(Job, bool), ClusterError> {
-        let (ns, name) = (job.metadata.namespace.clone(), job.metadata.name.clone());
-        match self.store.write(move |s| s.create(job)).await {
-            Ok(job) => Ok((job, true)),
-            Err(StoreError::AlreadyExists { .. }) => self
-                .store
-                .object::<Job>(&ns, &name)
-                .map(|j| (j, false))
-                .ok_or_else(|| ClusterError::Sync(format!("the Job {ns}/{name} vanished"))),
-            Err(e) => Err(e.into()),
-        }
+        self.create_or_adopt_job(job).await
     }
 
     async fn delete_prune_job(&self, job: &Job) -> Result<(), ClusterError> {

@@ -6,23 +6,9 @@
 use super::PRUNE_SCRIPT;
 use datamover::schedule::retention::{Retention, select};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp(tag: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("prune-script-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Dir(dir)
-}
+use tmc_test_support::tempdir;
 
 const FOLDERS: [&str; 16] = [
     "2025-10-15-030000",
@@ -52,14 +38,14 @@ fn folders(dir: &Path) -> BTreeSet<String> {
 
 /// Runs the script over a destination holding [`FOLDERS`]; what remains, and the report
 /// it left in its log.
-fn run(tag: &str, rules: &Retention) -> (BTreeSet<String>, serde_json::Value) {
-    let dir = temp(tag);
-    let dest = dir.0.join("dest");
+fn run(rules: &Retention) -> (BTreeSet<String>, serde_json::Value) {
+    let dir = tempdir();
+    let dest = dir.join("dest");
     for name in FOLDERS {
         std::fs::create_dir_all(dest.join(name)).unwrap();
         std::fs::write(dest.join(name).join("f.txt"), name).unwrap();
     }
-    let log = dir.0.join("termination-log");
+    let log = dir.join("termination-log");
     let out = Command::new("/bin/sh")
         .args(["-c", PRUNE_SCRIPT])
         .env("DESTINATION", &dest)
@@ -127,7 +113,7 @@ fn the_script_prunes_exactly_what_the_selection_prunes() {
             "2025-11-20-030000"
         ]
     );
-    let (left, report) = run("prune", &rules);
+    let (left, report) = run(&rules);
     assert_eq!(
         report,
         serde_json::json!({"level": "notice", "msg": "retention",
@@ -142,7 +128,7 @@ fn the_script_prunes_exactly_what_the_selection_prunes() {
 
 #[test]
 fn a_dry_run_of_the_script_deletes_nothing_and_reports_the_same() {
-    let (left, report) = run("dry", &rules(true));
+    let (left, report) = run(&rules(true));
     let all: BTreeSet<String> = FOLDERS.iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(left, all);
     assert_eq!(
