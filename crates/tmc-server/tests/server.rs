@@ -29,7 +29,7 @@ fn metrics() -> Metrics {
     Metrics::builder().upkeep_interval(None).build().unwrap()
 }
 
-/// A served listener on 127.0.0.1 and a port the system chose; stops on drop of `stop`.
+/// A served listener on a loopback address and a port the system chose; stops on drop of `stop`.
 struct Running {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -38,7 +38,12 @@ struct Running {
 
 impl Running {
     async fn start(server: MetricsServer) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(server, "127.0.0.1").await
+    }
+
+    /// Serves on `ip` (any address of 127.0.0.0/8 is loopback on Linux).
+    async fn start_on(server: MetricsServer, ip: &str) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let bound = server.on_listener(listener);
         let addr = bound.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -237,7 +242,10 @@ async fn metrics_server_should_serve_exposition_probes_and_summary() {
     let synced = Arc::new(AtomicBool::new(true));
     health.readiness_flag("controller caches synced", synced.clone());
     let server = MetricsServer::new(&MetricsConfig::default(), metrics, health).unwrap();
-    let running = Running::start(server).await;
+    // An address of its own: the other tests of this binary run in parallel on 127.0.0.1, and
+    // one of them could be handed this port once it is freed, which would make the check after
+    // shutdown below connect to that test's server.
+    let running = Running::start_on(server, "127.0.0.87").await;
     let addr = running.addr;
 
     let reply = get(addr, "/metrics", None).await;
