@@ -10,7 +10,7 @@
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers`, `/api/v1/{plural}`, `/apis/batch/v1/jobs` | GET: every namespace |
 //! | `/apply` | POST: multi-document YAML or JSON; all documents are stored, or none |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1[/namespaces/{ns}]/backups[?secret=\|schedule=\|datamover=NAME]` | GET: the backups at a destination ([`crate::backups`]) |
-//! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/trigger` | POST: run the schedule now ([`crate::trigger`]) |
+//! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/{trigger,suspend,resume}` | POST: run the schedule now, stop or restart its runs ([`crate::control`]) |
 //!
 //! Every request needs `Authorization: Bearer <token>` (the token of `<data-dir>/api-token`):
 //! 401 without one, 403 with a wrong one. `/apply` refuses host paths and local
@@ -138,7 +138,15 @@ pub(crate) fn routes(state: ApiState) -> Router {
         )
         .route(
             "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/trigger",
-            post(crate::trigger::handler),
+            post(crate::control::trigger),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/suspend",
+            post(crate::control::suspend),
+        )
+        .route(
+            "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/resume",
+            post(crate::control::resume),
         )
         .route("/api/v1/{plural}", get(list_core_all))
         .route("/api/v1/namespaces/{ns}/{plural}", get(list_core))

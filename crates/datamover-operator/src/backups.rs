@@ -40,6 +40,8 @@ pub(crate) struct Source {
 /// One destination to list: who writes there, and how rclone reaches it.
 struct Destination {
     namespace: String,
+    /// The secret naming it (a restore's `DataMoverPopulator` names the same).
+    secret: String,
     sources: Vec<String>,
     values: BTreeMap<String, String>,
     extra: Vec<(String, String)>,
@@ -77,14 +79,59 @@ async fn list(State(state): State<ApiState>, ns: Option<String>, source: Source)
                 return refuse(StatusCode::BAD_GATEWAY, &format!("{who}: {e}"));
             }
         };
+        let movers = state.cluster.store.objects::<DataMover>(Some(&d.namespace));
         for b in backups {
+            let writer = movers.iter().find(|dm| {
+                dm.spec.secret_name == d.secret
+                    && dm
+                        .status
+                        .destination
+                        .strip_suffix(b.name.as_str())
+                        .is_some_and(|base| base.ends_with('/') || base.ends_with(':'))
+            });
             items.push(json!({
-                "namespace": d.namespace, "source": d.sources.join(", "),
+                "namespace": d.namespace, "source": d.sources.join(", "), "secret": d.secret,
                 "name": b.name, "time": b.time, "size": b.size, "files": b.files,
+                "verification": writer.map(verification),
             }));
         }
     }
     axum::Json(json!({ "items": items })).into_response()
+}
+
+/// What the check after the sync of the DataMover that wrote a backup found: `result` is
+/// `Passed`, `Failed`, `NotChecked` (its `spec.verify` is `none`), `NotVerified` (the
+/// backend ran no check) or `Pending` (not finished); `message` says more where there is more.
+fn verification(dm: &DataMover) -> Value {
+    let st = &dm.status;
+    let condition = st.conditions.iter().find(|c| c.type_ == "Verified");
+    let (result, message) = if dm.spec.verify.is_none() {
+        ("NotChecked", String::new())
+    } else if let Some(c) = condition {
+        let result = if c.status == "True" {
+            "Passed"
+        } else {
+            "NotVerified"
+        };
+        (result, c.message.clone())
+    } else if st.phase == "Failed"
+        && st
+            .last_error
+            .contains(&format!("{} (", datamover::reconciler::VERIFY_FAILED))
+    {
+        ("Failed", st.last_error.clone())
+    } else if st.phase == "Failed" {
+        (
+            "NotChecked",
+            "the backup failed before its check".to_owned(),
+        )
+    } else {
+        ("Pending", String::new())
+    };
+    json!({
+        "result": result, "mode": dm.spec.verify.as_str(), "at": st.verified_at,
+        "message": message, "datamover": dm.metadata.name,
+    })
 }
 
 /// The destinations `source` names in `ns` (every namespace when `None`).
@@ -109,6 +156,7 @@ fn destinations(
             .collect();
         Ok::<_, String>(Destination {
             namespace: ns.to_owned(),
+            secret: secret.to_owned(),
             sources: vec![who],
             values,
             extra,

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod backups;
 mod client;
+mod control;
 mod controllers;
 mod demo;
 mod listen;
@@ -14,7 +15,6 @@ mod page;
 mod store_health;
 mod table;
 mod telemetry;
-mod trigger;
 
 use clap::{Args, Parser, Subcommand};
 use datamover::types::Kind;
@@ -95,6 +95,26 @@ enum Command {
         #[command(flatten)]
         select: Select,
     },
+    /// Stop a schedule starting new runs (`spec.suspend: true`); an active run goes on.
+    Suspend {
+        /// What to suspend.
+        #[arg(value_enum)]
+        kind: TriggerKind,
+        /// The schedule's name.
+        name: String,
+        #[command(flatten)]
+        select: Select,
+    },
+    /// Let a suspended schedule start runs again at its next scheduled time.
+    Resume {
+        /// What to resume.
+        #[arg(value_enum)]
+        kind: TriggerKind,
+        /// The schedule's name.
+        name: String,
+        #[command(flatten)]
+        select: Select,
+    },
     /// Delete a resource.
     Delete {
         /// The kind.
@@ -107,10 +127,10 @@ enum Command {
     },
 }
 
-/// What `trigger` starts.
+/// What `trigger`, `suspend` and `resume` act on.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum TriggerKind {
-    /// A `DataMoverSchedule`: one run now.
+    /// A `DataMoverSchedule`.
     #[value(alias = "schedules", alias = "datamoverschedule")]
     Schedule,
 }
@@ -182,7 +202,32 @@ fn main() -> ExitCode {
             kind: TriggerKind::Schedule,
             name,
             select,
-        } => trigger::schedule(&select.server, &name, &select.namespace),
+        } => control::schedule(
+            &select.server,
+            control::Control::Trigger,
+            &name,
+            &select.namespace,
+        ),
+        Command::Suspend {
+            kind: TriggerKind::Schedule,
+            name,
+            select,
+        } => control::schedule(
+            &select.server,
+            control::Control::Suspend,
+            &name,
+            &select.namespace,
+        ),
+        Command::Resume {
+            kind: TriggerKind::Schedule,
+            name,
+            select,
+        } => control::schedule(
+            &select.server,
+            control::Control::Resume,
+            &name,
+            &select.namespace,
+        ),
         Command::Delete { kind, name, select } => Kind::try_from(kind)
             .and_then(|kind| output::delete(&select.server, kind, &name, &select.namespace)),
     };
