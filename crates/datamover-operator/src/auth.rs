@@ -77,7 +77,7 @@ impl ApiToken {
 }
 
 /// 32 random bytes from the kernel, as hex.
-fn random_token() -> Result<String, String> {
+pub(crate) fn random_token() -> Result<String, String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

@@ -312,6 +312,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
     };
     let hub = crate::page::Hub::start(
         store.clone(),
+        cluster.volumes.clone(),
         obs.metrics.clone(),
         api::routes(api_state.clone()),
         stop.clone(),
@@ -322,6 +323,7 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         stop: stop.clone(),
         tls: api_tls.is_some(),
         api: api::routes(api_state.clone()),
+        sessions: crate::page::Sessions::default(),
     });
     let api_app = api::router(api_state, token.clone()).merge(page);
     let api_scheme = if api_tls.is_some() { "https" } else { "http" };

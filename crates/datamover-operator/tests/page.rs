@@ -226,8 +226,8 @@ fn the_page_and_its_feed_should_be_refused_without_the_token() {
     no_data(&r);
     for (headers, path, status) in [
         ("", "/events", 401),
-        ("Cookie: datamover_token=wrong\r\n", "/", 403),
-        ("Cookie: datamover_token=wrong\r\n", "/events", 403),
+        ("Cookie: datamover_session=wrong\r\n", "/", 403),
+        ("Cookie: datamover_session=wrong\r\n", "/events", 403),
         ("Authorization: Bearer wrong\r\n", "/events", 403),
         ("", "/?token=wrong", 403),
     ] {
@@ -241,7 +241,8 @@ fn the_page_and_its_feed_should_be_refused_without_the_token() {
     assert_eq!(r.status, 403);
     assert!(!r.head.contains("set-cookie"), "{}", r.head);
 
-    // The right token signs in: an HttpOnly, SameSite=Strict cookie that opens the page...
+    // The right token signs in: an HttpOnly, SameSite=Strict cookie naming a new session (not
+    // the token: a stolen cookie ends with the session) that opens the page...
     let r = http(
         op.api,
         "POST",
@@ -256,17 +257,30 @@ fn the_page_and_its_feed_should_be_refused_without_the_token() {
         "{}",
         r.head
     );
+    let session = session_of(&r.head);
+    assert_eq!(session.len(), 64, "{}", r.head);
+    assert_ne!(session, token);
     assert!(
         r.head.contains(&format!(
-            "set-cookie: datamover_token={token}; path=/; httponly; samesite=strict"
+            "set-cookie: datamover_session={session}; path=/; httponly; samesite=strict\r\n"
         )),
         "{}",
         r.head
     );
-    let cookie = format!("Cookie: datamover_token={token}\r\n");
+    let cookie = format!("Cookie: datamover_session={session}\r\n");
     let r = http(op.api, "GET", "/", &cookie, None).unwrap();
     assert_eq!(r.status, 200);
     assert!(r.body.contains(r#"<ul id="datamovers""#), "{}", r.body);
+    // The page carries the session's own token against cross-site requests.
+    let csrf = csrf_of(&r.body);
+    assert_eq!(csrf.len(), 64, "{}", r.body);
+    assert!(!csrf.contains(&token) && csrf != session);
+    // The token itself is never a cookie: it does not open the page.
+    let as_cookie = format!("Cookie: datamover_session={token}\r\n");
+    assert_eq!(
+        http(op.api, "GET", "/", &as_cookie, None).unwrap().status,
+        403
+    );
     let mut feed = Sse::open(op.api, &cookie);
     let snapshot = feed.next();
     assert_eq!(snapshot.name, "snapshot");
@@ -287,7 +301,7 @@ fn the_page_and_its_feed_should_be_refused_without_the_token() {
     let r = http(op.api, "GET", &format!("/?token={token}"), "", None).unwrap();
     assert_eq!(r.status, 303);
     assert!(
-        r.head.contains("set-cookie: datamover_token="),
+        r.head.contains("set-cookie: datamover_session="),
         "{}",
         r.head
     );
@@ -301,6 +315,11 @@ fn the_page_and_its_feed_should_be_refused_without_the_token() {
     )
     .unwrap();
     assert_eq!(r.status, 401);
+    // Signing out ends the session: its cookie no longer opens the page.
+    let r = http(op.api, "POST", "/logout", &cookie, None).unwrap();
+    assert_eq!(r.status, 303);
+    assert!(r.head.contains("max-age=0"), "{}", r.head);
+    assert_eq!(http(op.api, "GET", "/", &cookie, None).unwrap().status, 403);
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! The page's live feed: one hub fans the store's changes out to every open page, as
 //! server-sent events.
 //!
-//! The hub subscribes once to the store's DataMover and Job watches and forwards each
-//! change into a bounded broadcast channel; it also samples the metrics for the charts and
-//! reads the schedules every [`SAMPLE_EVERY`]. Each `/events` stream starts with a
-//! `snapshot` of everything, then carries `datamover`, `job`, `deleted`, `charts` and
-//! `schedules` events as they happen. A page that falls behind the channel gets a fresh
+//! The hub subscribes once to the store's DataMover, Job and PVC watches and forwards each
+//! change into a bounded broadcast channel (of PVCs, only restores: those with a
+//! `dataSourceRef`), and sends the schedules whenever one changes; it also samples the
+//! metrics for the charts and reads the schedules every [`SAMPLE_EVERY`] (their next run
+//! times move with the clock). Each `/events` stream starts with a `snapshot` of everything, then
+//! carries `datamover`, `job`, `restore`, `deleted`, `charts` and `schedules` events as they
+//! happen. A page that falls behind the channel gets a fresh
 //! snapshot instead of an unbounded queue; every stream ends when the operator stops, so
 //! open pages never hold up a graceful shutdown.
 
@@ -17,8 +19,11 @@ use axum::http::{Request, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use datamover::job::Job;
 use datamover::manifest::Object;
-use datamover::types::{DataMover, Kind};
+use datamover::populator::job::restore_job_name;
+use datamover::schedule::DataMoverSchedule;
+use datamover::types::{DataMover, Kind, PersistentVolumeClaim};
 use datamover_embedded::store::EmbeddedStore;
+use datamover_embedded::volumes::Volumes;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -39,6 +44,7 @@ const CHANNEL: usize = 1024;
 enum Update {
     DataMover(Value),
     Job(Value),
+    Restore(Value),
     Deleted(&'static str, String, String),
     Charts(Value),
     Schedules(Value),
@@ -49,6 +55,7 @@ impl Update {
         let (name, data) = match self {
             Self::DataMover(v) => ("datamover", v.to_string()),
             Self::Job(v) => ("job", v.to_string()),
+            Self::Restore(v) => ("restore", v.to_string()),
             Self::Deleted(kind, namespace, name) => (
                 "deleted",
                 json!({ "kind": kind, "namespace": namespace, "name": name }).to_string(),
@@ -70,6 +77,26 @@ fn job_json(job: &Job) -> Value {
     })
 }
 
+/// A restore as the page shows it: the claim, its phase and `Restored` condition, the
+/// populator it names, the Job filling it (whose progress the page shows) and, once it is
+/// `Bound`, the directory holding its data. `None` for a PVC that is no restore.
+fn restore_json(pvc: &PersistentVolumeClaim, volumes: &Volumes) -> Option<Value> {
+    let source = pvc.spec.data_source_ref.as_ref()?;
+    let m = &pvc.metadata;
+    let restored = pvc.status.conditions.iter().find(|c| c.type_ == "Restored");
+    let bound = pvc.status.phase == "Bound";
+    Some(json!({
+        "namespace": m.namespace,
+        "name": m.name,
+        "resourceVersion": m.resource_version,
+        "phase": pvc.status.phase,
+        "populator": source["name"],
+        "jobName": restore_job_name(&m.name, &m.uid),
+        "condition": restored.map(|c| json!({"status": c.status, "reason": c.reason, "message": c.message})),
+        "path": bound.then(|| volumes.of(pvc).display().to_string()),
+    }))
+}
+
 fn datamover_json(dm: &DataMover) -> Value {
     to_json(&Object::DataMover(dm.clone()))
 }
@@ -83,16 +110,19 @@ pub(crate) struct Hub {
 #[derive(Debug)]
 struct Inner {
     store: Arc<EmbeddedStore>,
+    volumes: Volumes,
     updates: broadcast::Sender<Arc<Update>>,
     charts: Mutex<Charts>,
     schedules: Mutex<Value>,
 }
 
 impl Hub {
-    /// Starts forwarding `store`'s changes and sampling `metrics` (and the schedules of the
-    /// `api` routes) until `stop` is cancelled.
+    /// Starts forwarding `store`'s changes (with the restored volumes' paths in `volumes`)
+    /// and sampling `metrics` (and the schedules of the `api` routes) until `stop` is
+    /// cancelled.
     pub(crate) fn start(
         store: Arc<EmbeddedStore>,
+        volumes: Volumes,
         metrics: Metrics,
         api: Router,
         stop: CancellationToken,
@@ -101,6 +131,7 @@ impl Hub {
         let hub = Self {
             inner: Arc::new(Inner {
                 store,
+                volumes,
                 updates,
                 charts: Mutex::default(),
                 schedules: Mutex::new(json!({ "available": false, "items": [] })),
@@ -124,6 +155,8 @@ impl Hub {
     async fn forward(self, stop: CancellationToken) {
         let mut datamovers = self.inner.store.watch::<DataMover>();
         let mut jobs = self.inner.store.watch::<Job>();
+        let mut pvcs = self.inner.store.watch::<PersistentVolumeClaim>();
+        let mut schedules = self.inner.store.watch::<DataMoverSchedule>();
         loop {
             let update = tokio::select! {
                 () = stop.cancelled() => return,
@@ -136,6 +169,26 @@ impl Hub {
                     _ if !self.watched() => continue,
                     tmc_runtime::Event::Applied(job) => Update::Job(job_json(&job)),
                     tmc_runtime::Event::Deleted(k) => deleted(Kind::Job, &k),
+                },
+                Some(e) = pvcs.recv() => match e {
+                    _ if !self.watched() => continue,
+                    tmc_runtime::Event::Applied(pvc) => match restore_json(&pvc, &self.inner.volumes) {
+                        Some(v) => Update::Restore(v),
+                        None => continue,
+                    },
+                    tmc_runtime::Event::Deleted(k) => deleted(Kind::PersistentVolumeClaim, &k),
+                },
+                // A schedule changed (suspended, triggered, run): the list, at once.
+                Some(_) = schedules.recv() => {
+                    let list = with_next_runs(json!({
+                        "available": true,
+                        "items": self.inner.store.list(Kind::DataMoverSchedule, None).iter().map(to_json).collect::<Vec<_>>(),
+                    }));
+                    self.inner.schedules.lock().unwrap_or_else(PoisonError::into_inner).clone_from(&list);
+                    if !self.watched() {
+                        continue;
+                    }
+                    Update::Schedules(list)
                 },
                 else => return,
             };
@@ -187,6 +240,13 @@ impl Hub {
             .iter()
             .map(job_json)
             .collect();
+        let restores: Vec<Value> = self
+            .inner
+            .store
+            .objects::<PersistentVolumeClaim>(None)
+            .iter()
+            .filter_map(|pvc| restore_json(pvc, &self.inner.volumes))
+            .collect();
         let charts = self
             .inner
             .charts
@@ -202,6 +262,7 @@ impl Hub {
         let data = json!({
             "datamovers": datamovers,
             "jobs": jobs,
+            "restores": restores,
             "charts": charts,
             "schedules": schedules,
         });
@@ -248,9 +309,30 @@ async fn schedules(api: &Router) -> Value {
         return none;
     };
     match serde_json::from_slice::<Value>(&body.to_bytes()) {
-        Ok(list) => json!({ "available": true, "items": list["items"] }),
+        Ok(list) => with_next_runs(json!({ "available": true, "items": list["items"] })),
         Err(_) => none,
     }
+}
+
+/// Adds `nextRun` (RFC 3339, from the cron pattern and now) to each schedule of `list`
+/// that is not suspended, as `get schedules` shows NEXT RUN.
+fn with_next_runs(mut list: Value) -> Value {
+    let now = datamover::time::now_ms();
+    if let Some(items) = list["items"].as_array_mut() {
+        for item in items {
+            if item["spec"]["suspend"] == true {
+                continue;
+            }
+            let next = item["spec"]["schedule"]
+                .as_str()
+                .and_then(|p| datamover::schedule::cron::CronSchedule::parse(p).ok())
+                .and_then(|c| c.next_after(now));
+            if let Some(t) = next {
+                item["nextRun"] = Value::String(datamover::time::rfc3339(t));
+            }
+        }
+    }
+    list
 }
 
 /// One page's position in the feed.

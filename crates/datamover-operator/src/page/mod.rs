@@ -8,19 +8,27 @@
 //! | `GET /?token=<token>` | signs in (sets the cookie) and redirects to `/`: the link `datamover-operator page-url` prints |
 //! | `POST /login`, `POST /logout` | the login form's sign in (`token=`), and sign out |
 //! | `GET /events` | the live feed, server-sent events ([`events`]) |
-//! | `GET /backups?namespace=NS&schedule=NAME` | a schedule's backups, from the catalogue ([`crate::backups`]) |
+//! | `GET /backups?namespace=NS&schedule=NAME` (or `&datamover=NAME`) | the backups at a schedule's or DataMover's destination, from the catalogue ([`crate::backups`]) |
+//! | `POST /actions/{restore,trigger,suspend,resume,delete}` | the console's actions ([`console`]) |
 //! | `GET /assets/page.css`, `/assets/page.js` | the page's style and script (no data) |
 //!
-//! The page takes the API's token (`<data-dir>/api-token`) as `Authorization: Bearer`, or as
-//! the `datamover_token` cookie the login sets (`HttpOnly`, `SameSite=Strict`, `Secure`
-//! over TLS). The resource API itself still takes only the header, so a cookie can never
-//! apply or delete. Every asset is embedded in the binary; the page loads nothing from
-//! elsewhere (its `Content-Security-Policy` says so), and is plain HTML, CSS and JavaScript.
+//! The page takes the API's token (`<data-dir>/api-token`) as `Authorization: Bearer`, or a
+//! session: signing in with the token opens one ([`session`]), and the browser keeps only
+//! its id, in the `datamover_session` cookie (`HttpOnly`, `SameSite=Strict`, `Secure` over
+//! TLS). An action with the cookie must also send the session's own token in the
+//! `X-DataMover-CSRF` header, which only the page itself can read; `GET` never changes
+//! anything. The resource API itself still takes only the bearer header. Every asset is
+//! embedded in the binary; the page loads nothing from elsewhere (its
+//! `Content-Security-Policy` says so), and is plain HTML, CSS and JavaScript.
 
 mod charts;
+mod console;
 mod events;
+mod session;
 
 pub(crate) use events::Hub;
+use session::Session;
+pub(crate) use session::Sessions;
 
 use crate::auth::{ApiToken, bearer};
 use axum::Router;
@@ -32,8 +40,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tmc_runtime::CancellationToken;
 
-/// The cookie that carries the token after a login.
-const COOKIE: &str = "datamover_token";
+/// The cookie that carries the session's id after a login.
+const COOKIE: &str = "datamover_session";
 const INDEX: &str = include_str!("assets/index.html");
 const LOGIN: &str = include_str!("assets/login.html");
 const CSS: &str = include_str!("assets/page.css");
@@ -53,8 +61,10 @@ pub(crate) struct PageState {
     pub(crate) stop: CancellationToken,
     /// Whether the listener is TLS (the cookie is then `Secure`).
     pub(crate) tls: bool,
-    /// The resource API's routes, read in process (a schedule's backups).
+    /// The resource API's routes, called in process (the backups, every action).
     pub(crate) api: Router,
+    /// The signed-in browsers.
+    pub(crate) sessions: Sessions,
 }
 
 /// The page's routes, each checking the token itself.
@@ -64,7 +74,7 @@ pub(crate) fn router(state: PageState) -> Router {
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/events", get(feed))
-        .route("/backups", get(backups))
+        .merge(console::routes())
         .route(
             "/assets/page.css",
             get(|| asset(CSS, "text/css; charset=utf-8")),
@@ -87,6 +97,26 @@ enum Access {
     Wrong,
 }
 
+/// Who a signed-in request comes from.
+#[derive(Clone, Debug)]
+enum Who {
+    /// A client with the API token in `Authorization: Bearer` (no browser sends that on its
+    /// own, so no cross-site request can).
+    Token,
+    /// A browser with a session cookie.
+    Session(Session),
+}
+
+impl Who {
+    /// Who, in the log.
+    fn label(&self) -> &str {
+        match self {
+            Self::Token => "api-token",
+            Self::Session(s) => &s.label,
+        }
+    }
+}
+
 /// The `datamover_token` cookie, if the request has one.
 fn cookie(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -105,8 +135,29 @@ fn access(token: &ApiToken, given: Option<&str>) -> Access {
     }
 }
 
+/// The bearer token, else the session cookie: who, or why not.
+fn signed_in(state: &PageState, headers: &HeaderMap) -> Result<Who, Access> {
+    if let Some(given) = bearer(headers) {
+        return match access(&state.token, Some(given)) {
+            Access::Granted => Ok(Who::Token),
+            other => Err(other),
+        };
+    }
+    match cookie(headers) {
+        None => Err(Access::Missing),
+        Some(id) => state
+            .sessions
+            .get(id)
+            .map(Who::Session)
+            .ok_or(Access::Wrong),
+    }
+}
+
 fn check(state: &PageState, headers: &HeaderMap) -> Access {
-    access(&state.token, bearer(headers).or_else(|| cookie(headers)))
+    match signed_in(state, headers) {
+        Ok(_) => Access::Granted,
+        Err(a) => a,
+    }
 }
 
 /// `?token=` on `/`, and the login form's field.
@@ -164,26 +215,42 @@ async fn index(
     if let Some(given) = param.token.as_deref() {
         return sign_in(&state, given);
     }
-    match check(&state, &headers) {
-        Access::Granted => html(StatusCode::OK, INDEX.to_owned()),
-        Access::Missing => login_form(
+    match signed_in(&state, &headers) {
+        // The session's token against cross-site requests, for the page's script to send.
+        Ok(who) => {
+            let csrf = match &who {
+                Who::Session(s) => s.csrf.as_str(),
+                Who::Token => "",
+            };
+            html(StatusCode::OK, INDEX.replace("{csrf}", csrf))
+        }
+        Err(Access::Missing | Access::Granted) => login_form(
             StatusCode::UNAUTHORIZED,
             "Sign in with the operator's API token (the file api-token in its data dir).",
         ),
-        Access::Wrong => login_form(
+        Err(Access::Wrong) => login_form(
             StatusCode::FORBIDDEN,
-            "That token is not this operator's: use the api-token file of its data dir.",
+            "That token or session is not this operator's (sessions end when it restarts): sign in with the api-token file of its data dir.",
         ),
     }
 }
 
 fn sign_in(state: &PageState, given: &str) -> Response {
     let given = given.trim();
-    match access(&state.token, Some(given)) {
-        Access::Granted => to_page(state, given),
-        _ => login_form(
+    if access(&state.token, Some(given)) != Access::Granted {
+        return login_form(
             StatusCode::FORBIDDEN,
             "That token is not this operator's: use the api-token file of its data dir.",
+        );
+    }
+    match state.sessions.open() {
+        Ok((id, session)) => {
+            tracing::info!(session = %session.label, "signed in to the page");
+            to_page(state, &id)
+        }
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot open a session: {e}\n"),
         ),
     }
 }
@@ -192,7 +259,10 @@ async fn login(State(state): State<PageState>, Form(param): Form<TokenParam>) ->
     sign_in(&state, param.token.as_deref().unwrap_or_default())
 }
 
-async fn logout(State(state): State<PageState>) -> Response {
+async fn logout(State(state): State<PageState>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie(&headers) {
+        state.sessions.close(id);
+    }
     to_page(&state, "")
 }
 
@@ -208,52 +278,6 @@ async fn feed(State(state): State<PageState>, headers: HeaderMap) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
-/// `?namespace=&schedule=` of `/backups`.
-#[derive(Debug, Deserialize)]
-struct ScheduleParam {
-    namespace: String,
-    schedule: String,
-}
-
-/// A schedule's backups, as the API's catalogue lists them, for a signed-in page.
-async fn backups(
-    State(state): State<PageState>,
-    Query(param): Query<ScheduleParam>,
-    headers: HeaderMap,
-) -> Response {
-    let refuse = |status: StatusCode, message: &str| {
-        (status, axum::Json(json!({ "error": message }))).into_response()
-    };
-    match check(&state, &headers) {
-        Access::Granted => {}
-        Access::Missing => return refuse(StatusCode::UNAUTHORIZED, "sign in first"),
-        Access::Wrong => return refuse(StatusCode::FORBIDDEN, "the token is not this operator's"),
-    }
-    let name_like = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-    };
-    if !name_like(&param.namespace) || !name_like(&param.schedule) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "namespace and schedule must be object names",
-        );
-    }
-    let uri = format!(
-        "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{}/backups?schedule={}",
-        param.namespace, param.schedule
-    );
-    let Ok(request) = axum::http::Request::get(uri).body(axum::body::Body::empty()) else {
-        return refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot build the request",
-        );
-    };
-    let Ok(response) = tower::ServiceExt::oneshot(state.api.clone(), request).await;
-    response
-}
-
 async fn asset(body: &'static str, content_type: &'static str) -> Response {
     secured(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
@@ -267,13 +291,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; datamover_token=abc; b=2"),
+            HeaderValue::from_static("a=1; datamover_session=abc; b=2"),
         );
         assert_eq!(cookie(&headers), Some("abc"));
         let mut other = HeaderMap::new();
         other.insert(
             header::COOKIE,
-            HeaderValue::from_static("datamover_tokenx=abc"),
+            HeaderValue::from_static("datamover_sessionx=abc"),
         );
         assert_eq!(cookie(&other), None);
     }

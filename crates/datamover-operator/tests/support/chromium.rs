@@ -169,6 +169,97 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `selector` names as a user would: scrolled into view, then a real
+    /// mouse press and release at its centre (so what covers it gets the click instead).
+    pub(crate) fn click(&mut self, selector: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        let at = self.wait_for(
+            &format!(
+                "(() => {{ const e = document.querySelector({sel}); if (!e) return null;
+                   e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();
+                   return r.width > 0 && r.height > 0 && !e.disabled ? [r.x + r.width / 2, r.y + r.height / 2] : null; }})()"
+            ),
+            Duration::from_secs(30),
+        );
+        let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                &json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+            );
+        }
+    }
+
+    /// Types `text` into the field `selector` names, as a keyboard would, after clearing it.
+    pub(crate) fn type_into(&mut self, selector: &str, text: &str) {
+        self.click(selector);
+        let sel = serde_json::to_string(selector).unwrap();
+        self.eval(&format!("document.querySelector({sel}).select()"));
+        self.call("Input.insertText", &json!({ "text": text }));
+    }
+
+    /// Presses and releases a key (`Enter`, `Escape`, `Tab`) on whatever has the focus.
+    pub(crate) fn press(&mut self, key: &str) {
+        let (code, vk) = match key {
+            "Enter" => ("Enter", 13),
+            "Escape" => ("Escape", 27),
+            "Tab" => ("Tab", 9),
+            other => panic!("no key code for {other}"),
+        };
+        let text = if key == "Enter" { "\r" } else { "" };
+        self.call(
+            "Input.dispatchKeyEvent",
+            &json!({ "type": "keyDown", "key": key, "code": code, "windowsVirtualKeyCode": vk, "text": text }),
+        );
+        self.call(
+            "Input.dispatchKeyEvent",
+            &json!({ "type": "keyUp", "key": key, "code": code, "windowsVirtualKeyCode": vk }),
+        );
+    }
+
+    /// The controls (buttons, fields, links, bars, disclosure summaries) of the page's
+    /// accessibility tree that have no accessible name, as `role` strings; empty is good.
+    pub(crate) fn unnamed_controls(&mut self) -> Vec<String> {
+        const CONTROLS: &[&str] = &[
+            "button",
+            "textbox",
+            "searchbox",
+            "checkbox",
+            "combobox",
+            "link",
+            "progressbar",
+            "meter",
+            "slider",
+            "spinbutton",
+            "DisclosureTriangle",
+        ];
+        self.call("Accessibility.enable", &json!({}));
+        let tree = self.call("Accessibility.getFullAXTree", &json!({}));
+        let mut unnamed = Vec::new();
+        for node in tree["nodes"].as_array().unwrap() {
+            if node["ignored"] == true {
+                continue;
+            }
+            let role = node["role"]["value"].as_str().unwrap_or_default();
+            let name = node["name"]["value"].as_str().unwrap_or_default().trim();
+            if CONTROLS.contains(&role) && name.is_empty() {
+                unnamed.push(role.to_owned());
+            }
+        }
+        unnamed
+    }
+
+    /// The elements wider than the window or reaching past its right edge, as tag#id.class
+    /// strings; empty is good.
+    pub(crate) fn too_wide(&mut self) -> Value {
+        self.eval(
+            "[...document.querySelectorAll('body *')].filter(e => { const r = e.getBoundingClientRect();
+               return r.width > 0 && (r.right > window.innerWidth + 0.5 || r.left < -0.5); })
+             .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + e.className : ''))
+             .concat(document.documentElement.scrollWidth > window.innerWidth ? ['scrollWidth ' + document.documentElement.scrollWidth] : [])",
+        )
+    }
+
     /// Saves a PNG of the whole page to `path`.
     pub(crate) fn screenshot(&mut self, path: &Path) {
         let shot = self.call(

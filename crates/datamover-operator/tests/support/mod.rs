@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports, missing_docs)] // each test file uses its part
 
 pub(crate) mod chromium;
+pub(crate) mod console;
 
 pub(crate) use tmc_test_support::http::{self, Reply};
 pub(crate) use tmc_test_support::operator::{DATAMOVERS, Options};
@@ -158,4 +159,22 @@ pub(crate) fn datamover(name: &str, pvc: &str, secret: &str, extra: &str) -> Str
     format!(
         "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {{name: {name}}}\nspec:\n  sourcePvc: {pvc}\n  secretName: {secret}\n{extra}---\n"
     )
+}
+
+/// The session id a sign-in's `set-cookie: datamover_session=...` header carries.
+pub(crate) fn session_of(head: &str) -> String {
+    head.split("set-cookie: datamover_session=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie in {head}"))
+        .to_owned()
+}
+
+/// The token against cross-site requests the page's HTML carries.
+pub(crate) fn csrf_of(page: &str) -> String {
+    page.split(r#"<meta name="csrf-token" content=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf-token in {page}"))
+        .to_owned()
 }

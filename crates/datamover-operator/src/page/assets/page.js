@@ -1,10 +1,14 @@
-// The status page: keeps DataMovers, Jobs, schedules and charts from the /events feed
-// (server-sent events) and redraws what changed. Plain JavaScript; text is set with
+// The console: keeps DataMovers, Jobs, restores, schedules and charts from the /events feed
+// (server-sent events) and redraws what changed; its buttons and forms post to /actions/*
+// with the session's token against cross-site requests. Plain JavaScript; text is set with
 // textContent only, never parsed as HTML.
 "use strict";
 
 const dms = new Map();   // "namespace/name" -> DataMover
 const jobs = new Map();  // "namespace/name" -> {namespace, name, resourceVersion, status}
+const restores = new Map(); // "namespace/name" -> restore (a PVC filled from a backup)
+let schedules = { items: [] };
+const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 const RUNNING = new Set(["CreatingClonedPVC", "ClonedPVCReady", "CreatingPod", "CleaningUp"]);
 const $ = (id) => document.getElementById(id);
 const key = (ns, name) => ns + "/" + name;
@@ -14,6 +18,82 @@ function el(tag, attrs, text) {
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;
   return e;
+}
+
+// Replaces `list`'s children, keeping keyboard focus on the control it was on (by its
+// data-focus id): the feed redraws cards while people use them.
+function redraw(list, children) {
+  const active = document.activeElement;
+  const id = active && list.contains(active) ? active.dataset.focus : undefined;
+  list.replaceChildren(...children);
+  if (id) {
+    const again = list.querySelector('[data-focus="' + CSS.escape(id) + '"]');
+    if (again) again.focus();
+  }
+}
+
+// POSTs an action; resolves to {ok, status, body}.
+function act(path, body) {
+  return fetch(path, {
+    method: "POST", credentials: "same-origin",
+    headers: { "content-type": "application/json", "x-datamover-csrf": CSRF },
+    body: JSON.stringify(body),
+  }).then((r) => r.json().catch(() => ({})).then((j) => ({ ok: r.ok, status: r.status, body: j })))
+    .catch((e) => ({ ok: false, status: 0, body: { error: String(e) } }));
+}
+
+// Gives the focus back to `opener`, or to what replaced it in a redraw (same data-focus).
+function refocus(opener) {
+  if (!opener) return;
+  if (opener.isConnected) { opener.focus(); return; }
+  const id = opener.dataset.focus;
+  const again = id && document.querySelector('[data-focus="' + CSS.escape(id) + '"]');
+  if (again) again.focus();
+}
+
+// Asks before a destructive action; resolves to true on Confirm. The focus goes back to
+// the control that asked (or its redrawn twin).
+function confirmThen(text, ok) {
+  const dialog = $("confirm-dialog");
+  const opener = document.activeElement;
+  $("confirm-text").textContent = text;
+  $("confirm-ok").textContent = ok;
+  return new Promise((resolve) => {
+    const done = (answer) => { dialog.onclose = null; refocus(opener); resolve(answer); };
+    dialog.returnValue = "";
+    dialog.onclose = () => done(dialog.returnValue === "ok");
+    dialog.showModal();
+    $("confirm-cancel").focus();
+  });
+}
+
+// The last error of each card's actions, kept across redraws: card key -> message.
+const actionErrors = new Map();
+
+// Where a card's actions say what went wrong: next to its buttons.
+function errorBox(k) {
+  return el("p", { class: "action-error", role: "alert", "data-error": k }, actionErrors.get(k) || "");
+}
+
+function showError(k, message) {
+  if (message) actionErrors.set(k, message); else actionErrors.delete(k);
+  for (const e of document.querySelectorAll('[data-error="' + CSS.escape(k) + '"]')) e.textContent = message || "";
+}
+
+// A button that runs `action` (after confirming `ask`, when given) and shows its error in
+// the card's errorBox(k). `id` keeps focus on it across redraws.
+function actionButton(label, k, id, ask, action) {
+  const b = el("button", { type: "button", "data-focus": id, "aria-label": label + " " + k.replace(/^schedule:/, "") }, label);
+  b.addEventListener("click", async () => {
+    if (ask && !(await confirmThen(ask[0], ask[1]))) return;
+    b.disabled = true;
+    showError(k, "");
+    const r = await action();
+    b.disabled = false;
+    if (!r.ok) showError(k, r.body.error || ("HTTP " + r.status));
+    refocus(b);
+  });
+  return b;
 }
 
 function bytes(n) {
@@ -73,6 +153,20 @@ function card(dm) {
   }
   li.append(bar, el("p", { class: "stats" }, stats));
   if (phase === "Failed" && st.lastError) li.append(el("p", { class: "reason" }, st.lastError));
+  const spec = dm.spec || {};
+  // A schedule's runs share its list; a DataMover of its own writing timestamp folders has one.
+  const owned = (dm.metadata.ownerReferences || []).some((o) => o.kind === "DataMoverSchedule");
+  if (spec.addTimestampPrefix && !owned) {
+    li.append(backupsOf(dm.metadata.namespace, dm.metadata.name, "datamover", spec.sourcePvc));
+  }
+  if (phase === "Completed" || phase === "Failed") {
+    const del = actionButton("Delete", k, "delete:" + k,
+      ["Delete DataMover " + k + "? Its backup at the destination stays.", "Delete"],
+      () => act("/actions/delete", { namespace: dm.metadata.namespace, name: dm.metadata.name }));
+    const row = el("div", { class: "actions" });
+    row.append(del);
+    li.append(row, errorBox(k));
+  }
   return li;
 }
 
@@ -80,7 +174,7 @@ function drawDataMovers() {
   const filter = $("filter").value.trim().toLowerCase();
   const list = $("datamovers");
   const keys = [...dms.keys()].sort().filter((k) => k.toLowerCase().includes(filter));
-  list.replaceChildren(...keys.map((k) => card(dms.get(k))));
+  redraw(list, keys.map((k) => card(dms.get(k))));
   $("datamovers-empty").hidden = keys.length > 0;
   $("datamovers-empty").textContent = dms.size ? "No DataMover matches the filter." : "No DataMovers yet.";
   drawFailures();
@@ -107,16 +201,19 @@ function drawFailures() {
   $("failures-empty").hidden = failed.length > 0;
 }
 
-// A schedule's backups, fetched from the catalogue when its list is opened (and kept
-// across redraws): "namespace/name" -> {open, rows, error}.
+// A schedule's or DataMover's backups, fetched from the catalogue when its list is opened
+// (and kept across redraws): "kind:namespace/name" -> {open, rows, error}.
 const backups = new Map();
 
-function backupsOf(ns, name) {
-  const k = key(ns, name);
+const VERIFY_TEXT = { Passed: "verified", Failed: "verification failed", NotChecked: "not verified",
+  NotVerified: "not verified (no check ran)", Pending: "verifying" };
+
+function backupsOf(ns, name, kind, sourcePvc) {
+  const k = kind + ":" + key(ns, name);
   const state = backups.get(k) || { open: false };
   const details = el("details", { class: "backups" });
   details.open = state.open;
-  details.append(el("summary", {}, "Backups"));
+  details.append(el("summary", { "data-focus": "backups:" + k }, "Backups"));
   const body = el("div", { class: "backups-body", "aria-live": "polite" });
   details.append(body);
   const show = (st) => {
@@ -126,8 +223,16 @@ function backupsOf(ns, name) {
     const list = el("ul", { class: "backup-list" });
     for (const b of st.rows) {
       const item = el("li", { "data-backup": b.name });
+      const v = b.verification;
+      const verified = el("span", { class: "verify" + (v ? " verify-" + v.result : "") },
+        v ? (VERIFY_TEXT[v.result] || v.result) + (v.result === "Passed" && v.mode ? " (" + v.mode + ")" : "") : "");
+      if (v && v.message) verified.title = v.message;
+      const restore = el("button", { type: "button", "data-focus": "restore:" + k + ":" + b.name,
+        "aria-label": "Restore " + b.name + " of " + key(ns, name) }, "Restore…");
+      restore.addEventListener("click", () => openRestore({ namespace: ns, secret: b.secret, backup: b.name, sourcePvc: sourcePvc || "", from: key(ns, name) }, restore));
       item.append(el("span", { class: "backup-name" }, b.name),
-        el("span", { class: "muted" }, bytes(b.size) + ", " + b.files + (b.files === 1 ? " file" : " files")));
+        el("span", { class: "muted" }, b.time + " · " + bytes(b.size) + ", " + b.files + (b.files === 1 ? " file" : " files")),
+        verified, restore);
       list.append(item);
     }
     body.replaceChildren(list);
@@ -142,7 +247,7 @@ function backupsOf(ns, name) {
     if (!details.open) return;
     now.rows = undefined; now.error = undefined;
     show(now);
-    fetch("/backups?namespace=" + encodeURIComponent(ns) + "&schedule=" + encodeURIComponent(name),
+    fetch("/backups?namespace=" + encodeURIComponent(ns) + "&" + kind + "=" + encodeURIComponent(name),
       { credentials: "same-origin" })
       .then((r) => r.json().then((j) => (r.ok ? { rows: j.items || [] } : { error: j.error || ("HTTP " + r.status) })))
       .catch((e) => ({ error: String(e) }))
@@ -152,21 +257,121 @@ function backupsOf(ns, name) {
 }
 
 function drawSchedules(s) {
-  const items = (s && s.items) || [];
-  $("schedules").replaceChildren(...items.map((sc) => {
+  if (s) schedules = s;
+  const items = schedules.items || [];
+  redraw($("schedules"), items.map((sc) => {
     const m = sc.metadata || {}, spec = sc.spec || {}, st = sc.status || {};
     const li = el("li", { "data-key": key(m.namespace || "default", m.name || "") });
     const top = el("div", { class: "top" });
     top.append(el("h3", {}, key(m.namespace || "default", m.name || "")),
       el("span", { class: "phase" }, spec.suspend ? "Suspended" : "Active"));
-    const next = st.nextScheduleTime || st.nextRunTime || st.nextRun;
+    const next = sc.nextRun;
     li.append(top, el("p", {}, "Schedule: " + (spec.schedule || "—")),
       el("p", { class: "next-run" }, "Next run: " + (spec.suspend ? "suspended" : next || "—")));
     if (st.lastScheduleTime) li.append(el("p", { class: "stats" }, "Last run: " + st.lastScheduleTime));
-    li.append(backupsOf(m.namespace || "default", m.name || ""));
+    const ns = m.namespace || "default", k = key(ns, m.name || "");
+    const target = { namespace: ns, name: m.name };
+    const row = el("div", { class: "actions" });
+    const ek = "schedule:" + k;
+    row.append(actionButton("Run now", ek, "trigger:" + k,
+      ["Start a run of schedule " + k + " now? It syncs " + (spec.sourcePvc || "its source") + " to its destination.", "Run now"],
+      () => act("/actions/trigger", target)));
+    row.append(spec.suspend
+      ? actionButton("Resume", ek, "suspend:" + k, null, () => act("/actions/resume", target))
+      : actionButton("Suspend", ek, "suspend:" + k,
+        ["Suspend schedule " + k + "? No new runs start until it is resumed; an active run goes on.", "Suspend"],
+        () => act("/actions/suspend", target)));
+    li.append(row, errorBox(ek), backupsOf(ns, m.name || "", "schedule", spec.sourcePvc));
     return li;
   }));
   $("schedules-empty").hidden = items.length > 0;
+}
+
+// Restores: a PVC filling from a backup, with its Job's live progress, then its path.
+function drawRestores() {
+  const keys = [...restores.keys()].sort();
+  redraw($("restores"), keys.map((k) => {
+    const r = restores.get(k);
+    const failed = r.condition && r.condition.status === "False" && r.condition.reason === "RestoreFailed";
+    const phase = r.phase === "Bound" ? "Bound" : failed ? "RestoreFailed" : "Restoring";
+    const li = el("li", { "data-key": k, "data-phase": phase });
+    const top = el("div", { class: "top" });
+    top.append(el("h3", {}, k), el("span", { class: "phase" + (phase === "Restoring" ? " phase-running" : "") }, phase));
+    li.append(top, el("p", { class: "muted" }, "From DataMoverPopulator " + r.populator));
+    const job = jobs.get(key(r.namespace, r.jobName));
+    const p = job && job.status && job.status.progress;
+    const bar = el("progress", { "aria-label": "Progress of the restore into " + k });
+    let stats;
+    if (phase === "Bound") {
+      bar.max = 1; bar.value = 1;
+      li.append(bar, el("p", { class: "stats" }, "Restored to "), el("p", { class: "restore-path" }, r.path || ""));
+      return li;
+    }
+    if (p && (p.bytes || p.totalBytes)) {
+      if (p.totalBytes) { bar.max = p.totalBytes; bar.value = p.bytes; } else { bar.max = p.bytes * 2; bar.value = p.bytes; }
+      stats = bytes(p.bytes || 0) + (p.totalBytes ? " of " + bytes(p.totalBytes) : "") + " · " + bytes(p.bytesPerSecond || 0) + "/s";
+    } else {
+      bar.max = 1; bar.value = 0;
+      stats = failed ? "Stopped" : "Waiting for the restore to start";
+    }
+    li.append(bar, el("p", { class: "stats" }, stats));
+    if (failed) li.append(el("p", { class: "reason" }, r.condition.message || r.condition.reason));
+    return li;
+  }));
+  $("restores-empty").hidden = keys.length > 0;
+}
+
+// The restore form, for one backup; `opener` gets the focus back when it closes.
+let restoring = null;
+function openRestore(b, opener) {
+  restoring = { ...b, opener };
+  $("restore-what").textContent = "Backup " + b.backup + " of " + b.from + " into a new PVC.";
+  $("restore-pvc").value = "";
+  $("restore-namespace").value = b.namespace;
+  $("restore-size").value = "";
+  $("restore-size").placeholder = b.sourcePvc ? "Same as " + b.sourcePvc : "Same as the source";
+  for (const f of ["pvc", "namespace", "size"]) { $("restore-" + f + "-error").textContent = ""; $("restore-" + f).removeAttribute("aria-invalid"); }
+  $("restore-error").textContent = "";
+  $("restore-dialog").showModal();
+  $("restore-pvc").focus();
+}
+
+async function submitRestore(e) {
+  e.preventDefault();
+  if (!restoring) return;
+  const fields = ["pvc", "namespace", "size"];
+  for (const f of fields) { $("restore-" + f + "-error").textContent = ""; $("restore-" + f).removeAttribute("aria-invalid"); }
+  $("restore-error").textContent = "";
+  const body = {
+    namespace: $("restore-namespace").value.trim(), pvc: $("restore-pvc").value.trim(), size: $("restore-size").value.trim(),
+    secret: restoring.secret, backup: restoring.backup, sourcePvc: restoring.sourcePvc,
+  };
+  if (!body.pvc) {
+    $("restore-pvc-error").textContent = "Give the new PVC a name.";
+    $("restore-pvc").setAttribute("aria-invalid", "true");
+    $("restore-pvc").focus();
+    return;
+  }
+  $("restore-submit").disabled = true;
+  const r = await act("/actions/restore", body);
+  $("restore-submit").disabled = false;
+  if (r.ok) {
+    $("restore-notice").textContent = "Restoring " + restoring.backup + " into " + body.namespace + "/" + body.pvc + ".";
+    const opener = restoring.opener;
+    restoring = null;
+    $("restore-dialog").close();
+    refocus(opener);
+    return;
+  }
+  const field = r.body.field && fields.includes(r.body.field) ? r.body.field : null;
+  const message = r.body.error || ("HTTP " + r.status);
+  if (field) {
+    $("restore-" + field + "-error").textContent = message;
+    $("restore-" + field).setAttribute("aria-invalid", "true");
+    $("restore-" + field).focus();
+  } else {
+    $("restore-error").textContent = message;
+  }
 }
 
 function drawCharts(c) {
@@ -223,16 +428,20 @@ function connect() {
     dms.clear(); jobs.clear();
     for (const dm of s.datamovers) dms.set(key(dm.metadata.namespace, dm.metadata.name), dm);
     for (const j of s.jobs) jobs.set(key(j.namespace, j.name), j);
-    drawDataMovers(); drawSchedules(s.schedules); drawCharts(s.charts);
+    restores.clear();
+    for (const r of s.restores || []) restores.set(key(r.namespace, r.name), r);
+    drawDataMovers(); drawRestores(); drawSchedules(s.schedules); drawCharts(s.charts);
   });
   on("datamover", (dm) => {
     upsert(dms, key(dm.metadata.namespace, dm.metadata.name), dm, (o) => o.metadata.resourceVersion);
     drawDataMovers();
   });
-  on("job", (j) => { upsert(jobs, key(j.namespace, j.name), j, (o) => o.resourceVersion); drawDataMovers(); });
+  on("job", (j) => { upsert(jobs, key(j.namespace, j.name), j, (o) => o.resourceVersion); drawDataMovers(); drawRestores(); });
+  on("restore", (r) => { upsert(restores, key(r.namespace, r.name), r, (o) => o.resourceVersion); drawRestores(); });
   on("deleted", (d) => {
-    (d.kind === "Job" ? jobs : dms).delete(key(d.namespace, d.name));
-    drawDataMovers();
+    const map = d.kind === "Job" ? jobs : d.kind === "PersistentVolumeClaim" ? restores : dms;
+    map.delete(key(d.namespace, d.name));
+    drawDataMovers(); drawRestores();
   });
   on("charts", drawCharts);
   on("schedules", drawSchedules);
@@ -240,5 +449,13 @@ function connect() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("filter").addEventListener("input", drawDataMovers);
+  $("restore-form").addEventListener("submit", submitRestore);
+  $("restore-cancel").addEventListener("click", () => $("restore-dialog").close());
+  $("restore-dialog").addEventListener("close", () => {
+    if (restoring) refocus(restoring.opener);
+    restoring = null;
+  });
+  $("confirm-form").addEventListener("submit", (e) => { e.preventDefault(); $("confirm-dialog").close("ok"); });
+  $("confirm-cancel").addEventListener("click", () => $("confirm-dialog").close("cancel"));
   connect();
 });

@@ -1,0 +1,150 @@
+//! What the console's tests share: the source volume and throttled destination, schedules,
+//! reading runs and the log, and driving the page's dialogs.
+
+use super::chromium::Browser;
+use super::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(crate) const GROUP: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default";
+
+/// The source PVC `data` (a host path, 2Gi) and the secret `dest` whose rclone is throttled
+/// to 256 KiB/s, so a backup or restore of 1.5 MiB takes about six seconds.
+pub(crate) fn volume_and_destination(dir: &Path) -> String {
+    format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  annotations:\n    datamover.a-cup-of.coffee/host-path: \"{}\"\nspec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 2Gi}}}}}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {{name: dest}}\nstringData:\n  DESTINATION: \"{}\"\n  RCLONE_BWLIMIT: 256k\n---\n",
+        dir.join("source").display(),
+        dir.join("backups").display()
+    )
+}
+
+pub(crate) fn schedule(name: &str, cron: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {{name: {name}}}\nspec:\n  schedule: \"{cron}\"\n  sourcePvc: data\n  secretName: dest\n  addTimestampPrefix: true\n{extra}---\n"
+    )
+}
+
+/// 1.5 MiB in three files, one in a subdirectory.
+pub(crate) fn write_source(dir: &Path) -> PathBuf {
+    let source = dir.join("source");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    std::fs::write(source.join("a.bin"), noise(1024 * 1024, 11)).unwrap();
+    std::fs::write(source.join("sub/b.bin"), noise(512 * 1024 - 12, 12)).unwrap();
+    std::fs::write(source.join("c.txt"), "hello world\n").unwrap();
+    source
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+pub(crate) fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The DataMovers whose name starts with `prefix`.
+pub(crate) fn runs(op: &Operator, prefix: &str) -> Vec<Value> {
+    op.get(&format!("{GROUP}/datamovers"))["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["metadata"]["name"].as_str().unwrap().starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+/// The name of the first DataMover named `prefix...`, waiting (bounded) for it to appear.
+pub(crate) fn started(op: &Operator, prefix: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(run) = runs(op, prefix).first() {
+            return run["metadata"]["name"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DataMover {prefix}... started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The log lines (JSON) of page actions.
+pub(crate) fn page_actions(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["fields"].clone())
+        .filter(|f| f["message"] == "page action")
+        .collect()
+}
+
+pub(crate) fn css(selector: &str) -> String {
+    serde_json::to_string(selector).unwrap()
+}
+
+pub(crate) fn text_of(browser: &mut Browser, selector: &str) -> String {
+    let v = browser.eval(&format!(
+        "(document.querySelector({}) || {{}}).textContent || ''",
+        css(selector)
+    ));
+    v.as_str().unwrap().to_owned()
+}
+
+/// Clicks `button` and answers the confirmation it asks for, whose text must start with
+/// `asks`.
+pub(crate) fn confirmed(browser: &mut Browser, button: &str, asks: &str) {
+    browser.click(button);
+    browser.wait_for(
+        "document.getElementById('confirm-dialog').open",
+        Duration::from_secs(10),
+    );
+    let text = text_of(browser, "#confirm-text");
+    assert!(text.starts_with(asks), "{text}");
+    browser.click("#confirm-ok");
+    browser.wait_for(
+        "!document.getElementById('confirm-dialog').open",
+        Duration::from_secs(10),
+    );
+}
+
+/// No control without an accessible name, nothing wider than the 400 px window.
+pub(crate) fn usable_at_400_px(browser: &mut Browser, state: &str) {
+    assert_eq!(
+        browser.unnamed_controls(),
+        Vec::<String>::new(),
+        "{state}: controls without a name"
+    );
+    assert_eq!(browser.too_wide(), json!([]), "{state}: wider than 400 px");
+}
+
+/// A signed-in session: its cookie header line and its token against cross-site requests.
+pub(crate) fn sign_in(op: &Operator) -> (String, String) {
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let token = op.token();
+    let r = http(
+        op.api,
+        "POST",
+        "/login",
+        form,
+        Some(&format!("token={token}")),
+    )
+    .unwrap();
+    assert_eq!(r.status, 303);
+    let cookie = format!("Cookie: datamover_session={}\r\n", session_of(&r.head));
+    let page = http(op.api, "GET", "/", &cookie, None).unwrap();
+    (cookie, csrf_of(&page.body))
+}
