@@ -184,9 +184,11 @@ fn the_page_should_show_a_throttled_backup_progressing_and_a_failure_with_its_re
         browser.eval("document.documentElement.scrollWidth")
     );
     assert_eq!(
-        browser.eval("[...document.querySelectorAll('input, button, progress, meter')].every(e => e.labels && e.labels.length > 0 || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') || e.textContent.trim())"),
+        browser.eval("[...document.querySelectorAll('input:not([type=hidden]), button, progress, meter')].every(e => e.labels && e.labels.length > 0 || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') || e.textContent.trim())"),
         true
     );
+    // And as assistive technology sees them: every control in the accessibility tree named.
+    assert_eq!(browser.unnamed_controls(), Vec::<String>::new());
     assert_eq!(
         browser.eval("document.getElementById('connection').textContent"),
         "Live"
@@ -315,8 +317,20 @@ fn the_page_and_its_feed_should_be_refused_without_the_token() {
     )
     .unwrap();
     assert_eq!(r.status, 401);
-    // Signing out ends the session: its cookie no longer opens the page.
-    let r = http(op.api, "POST", "/logout", &cookie, None).unwrap();
+    // Signing out takes the page's token (another site cannot sign people out), and ends
+    // the session: its cookie no longer opens the page.
+    let logout = format!("{cookie}{form}");
+    let r = http(op.api, "POST", "/logout", &logout, Some("csrf=wrong")).unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(http(op.api, "GET", "/", &cookie, None).unwrap().status, 200);
+    let r = http(
+        op.api,
+        "POST",
+        "/logout",
+        &logout,
+        Some(&format!("csrf={csrf}")),
+    )
+    .unwrap();
     assert_eq!(r.status, 303);
     assert!(r.head.contains("max-age=0"), "{}", r.head);
     assert_eq!(http(op.api, "GET", "/", &cookie, None).unwrap().status, 403);

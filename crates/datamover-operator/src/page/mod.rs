@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `GET /` | the page; without the token, the login form (401) |
 //! | `GET /?token=<token>` | signs in (sets the cookie) and redirects to `/`: the link `datamover-operator page-url` prints |
-//! | `POST /login`, `POST /logout` | the login form's sign in (`token=`), and sign out |
+//! | `POST /login`, `POST /logout` | the login form's sign in (`token=`), and sign out (`csrf=`, the session's token against cross-site requests) |
 //! | `GET /events` | the live feed, server-sent events ([`events`]) |
 //! | `GET /backups?namespace=NS&schedule=NAME` (or `&datamover=NAME`) | the backups at a schedule's or DataMover's destination, from the catalogue ([`crate::backups`]) |
 //! | `POST /actions/{restore,trigger,suspend,resume,delete}` | the console's actions ([`console`]) |
@@ -259,8 +259,30 @@ async fn login(State(state): State<PageState>, Form(param): Form<TokenParam>) ->
     sign_in(&state, param.token.as_deref().unwrap_or_default())
 }
 
-async fn logout(State(state): State<PageState>, headers: HeaderMap) -> Response {
-    if let Some(id) = cookie(&headers) {
+/// The sign-out form's field.
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Ends the cookie's session, if the form carries its token against cross-site requests
+/// (403 otherwise: another site cannot sign people out); clears the cookie either way
+/// when there is no session to end.
+async fn logout(
+    State(state): State<PageState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if let Some(id) = cookie(&headers)
+        && let Some(session) = state.sessions.get(id)
+    {
+        if !session.csrf_matches(&form.csrf) {
+            return html(
+                StatusCode::FORBIDDEN,
+                "Signing out takes the page's own form: reload the page and use its Sign out button.\n".to_owned(),
+            );
+        }
         state.sessions.close(id);
     }
     to_page(&state, "")
