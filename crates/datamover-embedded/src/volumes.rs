@@ -5,7 +5,13 @@
 //! <data-dir>/volumes/<namespace>/<name>                   a PVC's data
 //! <data-dir>/volumes/<namespace>/.<name>.partial          a clone being copied
 //! <data-dir>/volumes/<namespace>/.<name>.restore-partial  a restore being copied
+//! <data-dir>/volumes/<namespace>/.<name>.deleted-<n>      a deleted PVC's data, going
 //! ```
+//!
+//! Removing a volume is what a PV's reclaim is on Kubernetes: out of band. [`Volumes::remove`]
+//! renames the directory aside (one `rename`, so the name is free at once and a reconcile
+//! that deletes a clone never waits for a large tree to go) and removes it on a blocking
+//! thread; [`Volumes::sweep`] removes what a stopped operator left aside.
 //!
 //! A PVC annotated with `datamover.a-cup-of.coffee/host-path` lives in that host directory
 //! instead (checked against the [`Policy`](crate::policy::Policy) before any use).
@@ -21,6 +27,10 @@
 
 use datamover::types::{HOST_PATH_ANNOTATION, PersistentVolumeClaim};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a deleted volume's directory is renamed to contain: `.<name>.deleted-<n>`.
+const DELETED: &str = ".deleted-";
 
 /// The volumes root, `<data-dir>/volumes`, and the layout under it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,15 +86,66 @@ impl Volumes {
     }
 
     /// Removes the operator-managed PVC `namespace/name`'s directory; a missing one is fine.
+    /// The directory is renamed aside at once and removed on a blocking thread: the call
+    /// never waits for the tree to be deleted (see the [module docs](self)).
     ///
     /// # Errors
-    /// A message naming the directory and the I/O error.
+    /// A message naming the directory and the I/O error, when it cannot be renamed.
     pub async fn remove(&self, namespace: &str, name: &str) -> Result<(), String> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = self.dir(namespace, name);
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => Ok(()),
+        let unique = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            datamover::time::now_ms(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let aside = self
+            .root
+            .join(namespace)
+            .join(format!(".{name}{DELETED}{unique}"));
+        match tokio::fs::rename(&dir, &aside).await {
+            Ok(()) => {
+                tokio::task::spawn_blocking(move || purge(&aside));
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(format!("removing {}: {e}", dir.display())),
+        }
+    }
+
+    /// Removes, on a blocking thread, the deleted volumes a stopped operator left renamed
+    /// aside; returns at once. Called at start.
+    pub fn sweep(&self) {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let Ok(namespaces) = std::fs::read_dir(&root) else {
+                return;
+            };
+            for ns in namespaces.flatten() {
+                let Ok(entries) = std::fs::read_dir(ns.path()) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if name.starts_with('.') && name.contains(DELETED) {
+                        purge(&entry.path());
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Deletes a volume's tree renamed aside; a failure is logged (the next start's sweep tries
+/// again).
+fn purge(aside: &Path) {
+    match std::fs::remove_dir_all(aside) {
+        Ok(()) => tracing::debug!(dir = %aside.display(), "deleted volume removed"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(dir = %aside.display(), error = %e, "cannot remove a deleted volume's data; the next start tries again");
         }
     }
 }
@@ -93,6 +154,47 @@ impl Volumes {
 mod tests {
     use super::*;
     use datamover::types::ObjectMeta;
+
+    #[allow(clippy::unwrap_used)] // test code
+    #[tokio::test]
+    async fn a_removed_volume_should_free_its_name_at_once_and_go_in_the_background() {
+        let dir = tmc_test_support::tempdir();
+        let volumes = Volumes::new(dir.join("volumes"));
+        let data = volumes.dir("prod", "clone");
+        std::fs::create_dir_all(data.join("sub")).unwrap();
+        std::fs::write(data.join("sub/file"), b"data").unwrap();
+        volumes.remove("prod", "clone").await.unwrap();
+        assert!(!data.exists(), "the name is free at once");
+        // Removed in the background: poll, bounded.
+        let ns = dir.join("volumes/prod");
+        let left = || std::fs::read_dir(&ns).unwrap().count();
+        for _ in 0..500 {
+            if left() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(left(), 0, "the data went");
+        // Missing: fine. Left aside by a stopped operator: the sweep removes it, and nothing
+        // else.
+        volumes.remove("prod", "clone").await.unwrap();
+        std::fs::create_dir_all(ns.join(".old.deleted-1-2-3/x")).unwrap();
+        std::fs::create_dir_all(ns.join("kept")).unwrap();
+        std::fs::create_dir_all(ns.join(".kept.partial")).unwrap();
+        volumes.sweep();
+        for _ in 0..500 {
+            if left() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&ns)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".kept.partial", "kept"]);
+    }
 
     #[test]
     fn a_pvc_lives_under_its_namespace_unless_it_names_a_host_path() {

@@ -258,6 +258,8 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
             volumes.root().display()
         )
     })?;
+    // What a stopped operator left of deleted volumes goes, in the background.
+    volumes.sweep();
     let store = Arc::new(
         EmbeddedStore::open(&args.data_dir.join("store.redb")).map_err(|e| {
             format!(
