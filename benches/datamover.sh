@@ -44,6 +44,24 @@ start_operator() {
 }
 stop_operator() { kill "$OP"; wait "$OP" 2>/dev/null || true; OP=""; rm -rf "$WORK/data"; }
 now() { date +%s.%N; }
+# Waits until DataMover $1 is Completed or Failed: its status read every 5 ms over one
+# keep-alive connection to the API.
+wait_finished() {
+  python3 - "$1" "$PORT_A" "$WORK/data/api-token" <<'PY'
+import http.client, json, sys, time
+name, port, token_file = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+token = open(token_file).read().strip()
+path = f"/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/default/datamovers/{name}"
+conn = http.client.HTTPConnection("127.0.0.1", port)
+while True:
+    conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    reply = conn.getresponse()
+    body = reply.read()
+    if reply.status == 200 and json.loads(body).get("status", {}).get("phase") in ("Completed", "Failed"):
+        break
+    time.sleep(0.005)
+PY
+}
 # The p99 of controller_runtime_reconcile_time_seconds from an exposition on stdin.
 reconcile_p99() {
   python3 -c '
@@ -91,7 +109,9 @@ YAML
   local t0 t1
   t0=$(now)
   "$BIN" apply -f "$WORK/big.yaml" --server "$SERVER" >/dev/null
-  until "$BIN" get dm big --server "$SERVER" | grep -qE "Completed|Failed"; do sleep 0.05; done
+  # Polled every 5 ms over one keep-alive connection: a CLI process every 50 ms added up to
+  # 50 ms (and a process start) to every figure.
+  wait_finished big
   t1=$(now)
   "$BIN" get dm big --server "$SERVER" | grep -q Completed || { echo "big backup ($1) failed" >&2; exit 1; }
   stop_operator
