@@ -17,6 +17,8 @@
 //!   [`restore`] fills a PVC whose `dataSourceRef` names a DataMoverPopulator as a volume
 //!   populator (a prime PVC, the restore Job, then the PersistentVolume's `claimRef`
 //!   patched to the claim). The CRDs are [`crd::crd_files`].
+//! - [`verify`]: the sync Job's script when `spec.verify` asks for a check after the sync
+//!   (the sync, then `rclone check`, in the same pod).
 //! - [`reflect`]: the caches under it: kube-runtime's `watcher` (paged lists with
 //!   `limit`/`continue`, watches resumed from the last resourceVersion with bookmarks,
 //!   relists on 410 Gone, jittered backoff through `WatchStreamExt::default_backoff`) into
@@ -80,6 +82,7 @@ pub mod events;
 pub mod leader;
 pub mod objects;
 pub mod reflect;
+pub mod verify;
 
 pub use cluster::{
     FIELD_MANAGER, KubeCluster, Options, SECRET_FIELD_SELECTOR, connect, prune, restore,

@@ -112,16 +112,30 @@ pub fn to_kube(
         })
 }
 
-/// The sync Job of `dm` ([`datamover::job::sync_job`]) as the Kubernetes API reads it.
+/// The sync Job of `dm` ([`datamover::job::sync_job`]) as the Kubernetes API reads it;
+/// when `spec.verify` asks for a check, its container runs
+/// [`sync_command`](crate::verify::sync_command) (the sync, then the check, in one pod)
+/// instead of the image's entrypoint.
 ///
 /// # Errors
 /// As [`to_kube`], naming `spec.additionalEnv[i].valueFrom`.
 pub fn sync_job(dm: &DataMover) -> Result<Job, String> {
-    to_kube(
+    let mut job = to_kube(
         &datamover::job::sync_job(dm),
         "spec",
         &dm.spec.additional_env,
-    )
+    )?;
+    if let Some(command) = crate::verify::sync_command(dm.spec.verify) {
+        let pod = job
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.spec.as_mut())
+            .ok_or("the sync Job has no pod template")?;
+        for c in &mut pod.containers {
+            c.command = Some(command.clone());
+        }
+    }
+    Ok(job)
 }
 
 #[cfg(test)]

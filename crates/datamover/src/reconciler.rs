@@ -402,10 +402,15 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
     };
     let before = (dm.status.attempts, dm.status.progress);
     let failed_before = dm.status.failed_attempts;
+    let error_before = dm.status.last_error.clone();
     mirror(&mut dm.status, &job);
     // A pod that failed its check after the sync: counted once its failure is stored.
-    let verify_failed = dm.status.failed_attempts > failed_before
-        && job.status.last_pod_error.starts_with(VERIFY_FAILED);
+    let verify_failed = job.status.last_pod_error.starts_with(VERIFY_FAILED)
+        && (dm.status.failed_attempts > failed_before
+            // On Kubernetes a pod's reason is read only once its Job has failed (from the
+            // last pod's termination message): the failed count may have been mirrored
+            // before it, the reason not.
+            || (job.outcome().is_some() && !error_before.starts_with(VERIFY_FAILED)));
     match job.outcome() {
         None => {
             if (dm.status.attempts, dm.status.progress) != before || verify_failed {
@@ -469,9 +474,9 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
     }
 }
 
-/// How a pod's error starts when the check after its sync failed (the embedded executor's
-/// `verify` module words it so).
-pub const VERIFY_FAILED: &str = "verification";
+/// How a pod's error starts when the check after its sync failed ([`crate::verify`] words
+/// it so, on both backends).
+pub const VERIFY_FAILED: &str = crate::verify::FAILED;
 
 /// Records the check of a completed sync in `status` (`verifiedAt` and the `Verified`
 /// condition) when `spec.verify` asked for one; the milliseconds it took when it passed.
@@ -492,7 +497,7 @@ fn verified(status: &mut DataMoverStatus, mode: Verify, ms: Option<u64>) -> Opti
             Some(ms)
         }
         None => {
-            let msg = "the sync Job's image ran no check: verify runs on the embedded backend only, for now";
+            let msg = "the sync pod reported no check: its report (the termination message of the Job's last pod) could not be read";
             condition(status, "Verified", false, "NotVerified", msg);
             None
         }

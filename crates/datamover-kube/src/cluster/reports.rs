@@ -1,4 +1,5 @@
-//! A finished Job's report: its final transfer statistics (and, for a failed Job, the last
+//! A finished Job's report: its final transfer statistics, how long the check after its
+//! sync took when one passed ([`datamover::verify::verified_ms`]) (and, for a failed Job, the last
 //! error rclone printed, scrubbed of the Job's secret values), read once from the termination message of its last pod (found
 //! by the Job controller's `job-name` label), by a task of its own: never in the Job watch,
 //! so a slow or hanging pod list stalls no other Job's events.
@@ -255,8 +256,15 @@ fn report(pods: &[core::Pod], failed: bool, secrets: &[String]) -> Read {
         .and_then(datamover::progress::last_error)
         .map(|e| datamover::progress::scrub(&e, secrets.iter().map(String::as_str)));
     let retention = last.as_deref().and_then(prune_decision);
+    let verified_ms = last.as_deref().and_then(datamover::verify::verified_ms);
+    let mut stats = last.as_deref().and_then(datamover::progress::final_stats);
+    // A check that passed after the sync (`spec.verify`): its milliseconds, for the
+    // reconciler's `status.verifiedAt`, `Verified` condition and `datamover_verify_*`.
+    if let Some(ms) = verified_ms {
+        stats.get_or_insert_default().verified_ms = Some(ms);
+    }
     Read {
-        stats: last.and_then(|message| datamover::progress::final_stats(&message)),
+        stats,
         error,
         retention,
     }
