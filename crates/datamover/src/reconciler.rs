@@ -1,5 +1,7 @@
 //! The phase machine: `""` → `CreatingClonedPVC` → `ClonedPVCReady` → `CreatingPod` →
-//! (`CleaningUp` with `deletePvcAfterBackup`) → `Completed`; any step can end in `Failed`.
+//! (`CleaningUp` with `deletePvcAfterBackup` or `copyMethod: Snapshot`) → `Completed`; any
+//! step can end in `Failed`. With `copyMethod: Snapshot`, `CreatingClonedPVC` takes a
+//! `VolumeSnapshot` of the source first (one reconcile), then makes the clone from it.
 //!
 //! Each reconcile advances one step and writes the status; the write's watch event brings
 //! the next step. Metrics are recorded only after the write that makes a step durable, so
@@ -17,6 +19,8 @@ use tmc_metrics::{
     Classify, DataMoverStatus as Op, ErrorClass, ErrorKind, MetricsCollector, Outcome,
 };
 use tmc_runtime::{Action, ErrorPolicy, Retry};
+
+pub mod snapshot;
 
 /// The phases.
 pub mod phase {
@@ -151,13 +155,12 @@ pub async fn reconcile<C: Cluster>(
         "" => {
             dm.status.start_time = time::rfc3339(time::now_ms());
             enter(&mut dm.status, phase::CREATING_CLONED_PVC);
-            condition(
-                &mut dm.status,
-                "Ready",
-                false,
-                "InProgress",
-                "cloning the source volume",
-            );
+            let msg = if dm.spec.is_snapshot() {
+                "snapshotting the source volume"
+            } else {
+                "cloning the source volume"
+            };
+            condition(&mut dm.status, "Ready", false, "InProgress", msg);
             ctx.cluster.write_status(&dm).await?;
             m.datamover_phase_started(phase::CREATING_CLONED_PVC, &ns);
         }
@@ -170,17 +173,10 @@ pub async fn reconcile<C: Cluster>(
         phase::CREATING_POD => return sync(dm, &ctx).await,
         phase::CLEANING_UP => {
             let took = elapsed(&dm.status);
-            let clone = dm.status.restored_pvc_name.clone();
-            match ctx.cluster.delete_pvc(&ns, &clone).await {
-                Ok(()) => {
+            match snapshot::clean_up(&dm, ctx.cluster.as_ref()).await {
+                Ok((reason, message)) => {
                     enter(&mut dm.status, phase::COMPLETED);
-                    condition(
-                        &mut dm.status,
-                        "CleanedUp",
-                        true,
-                        "CloneDeleted",
-                        &format!("deleted the cloned PVC {clone}"),
-                    );
+                    condition(&mut dm.status, "CleanedUp", true, reason, &message);
                     complete(&mut dm.status);
                     ctx.cluster.write_status(&dm).await?;
                     m.datamover_cleanup(&ns, Outcome::Success);
@@ -295,7 +291,17 @@ async fn create_clone<C: Cluster>(
             .await?;
     }
     let clone = dm.status.restored_pvc_name.clone();
+    if dm.spec.is_snapshot() && !snapshot::taken(&dm.status) {
+        return snapshot::take(dm, ctx, &source, &clone).await;
+    }
     let (reason, message) = match ctx.cluster.clone_pvc(&ns, &source, &clone).await {
+        Ok(CloneState::Bound) if dm.spec.is_snapshot() => (
+            "CloneBound",
+            format!(
+                "provisioned {clone} from the VolumeSnapshot {clone} of {}",
+                dm.spec.source_pvc
+            ),
+        ),
         Ok(CloneState::Bound) => (
             "CloneBound",
             format!("cloned {} into {clone}", dm.spec.source_pvc),
@@ -330,8 +336,13 @@ async fn await_bind<C: Cluster>(
     let timeout = ctx.cluster.bind_timeout();
     let waited = elapsed(&dm.status);
     if waited >= timeout {
+        let hint = if dm.spec.is_snapshot() {
+            "is the VolumeSnapshot ready, and does the storage class restore snapshots?"
+        } else {
+            "does the storage class support cloning?"
+        };
         let msg = format!(
-            "the clone {}/{clone} is not Bound after {}s (does the storage class support cloning?)",
+            "the clone {}/{clone} is not Bound after {}s ({hint})",
             dm.metadata.namespace,
             timeout.as_secs()
         );
@@ -430,7 +441,8 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             let msg = format!("synced to {}", dm.status.destination);
             condition(&mut dm.status, "Synced", true, "SyncSucceeded", &msg);
             let verified = verified(&mut dm.status, dm.spec.verify, last.verified_ms);
-            let cleanup = dm.spec.delete_pvc_after_backup;
+            // A snapshot is deleted after the sync, whatever becomes of the PVC made from it.
+            let cleanup = dm.spec.delete_pvc_after_backup || dm.spec.is_snapshot();
             if cleanup {
                 enter(&mut dm.status, phase::CLEANING_UP);
             } else {
