@@ -21,22 +21,10 @@ use datamover::verify::{FAILED, MARKS, NO_COMMON_HASH, SHOWN, VERIFIED_MSG, flag
 pub const SOURCE: &str = datamover::job::MOUNT_PATH;
 
 /// The script's template; [`sync_script`] fills in the `@...@` parts.
-const TEMPLATE: &str = r#"set -eu
-src="${1:-/data/}"
+const TEMPLATE: &str = concat!(
+    destination_script!(),
+    r#"src="${1:-/data/}"
 log="${RCLONE_LOG_FILE:-/dev/termination-log}"
-if [ -n "${DESTINATION:-}" ]; then
-  base="${DESTINATION%/}"
-else
-  : "${BUCKET_NAME:?the secret names no destination: set DESTINATION or BUCKET_NAME}"
-  scheme=http
-  if [ "${TLS_HOST:-}" = true ] || [ "${TLS_HOST:-}" = 1 ]; then scheme=https; fi
-  export RCLONE_CONFIG_DATAMOVERS3_TYPE=s3 RCLONE_CONFIG_DATAMOVERS3_PROVIDER=Other
-  export RCLONE_CONFIG_DATAMOVERS3_ENDPOINT="$scheme://${BUCKET_HOST:?BUCKET_HOST is missing}${BUCKET_PORT:+:$BUCKET_PORT}"
-  export RCLONE_CONFIG_DATAMOVERS3_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-}"
-  export RCLONE_CONFIG_DATAMOVERS3_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-}"
-  export RCLONE_CONFIG_DATAMOVERS3_REGION="${AWS_REGION:-}"
-  base="DATAMOVERS3:$BUCKET_NAME"
-fi
 dest="$base"
 if [ "${ADD_TIMESTAMP_PREFIX:-false}" = true ]; then dest="$base/$(date -u +%Y-%m-%d-%H%M%S)"; fi
 rclone sync "$src" "$dest" --create-empty-src-dirs
@@ -103,7 +91,8 @@ if [ "$outcome" != ok ]; then
   exit 1
 fi
 printf '{"level":"notice","msg":"@VERIFIED@","verify":{"mode":"@MODE@","ms":%d}}\n' $(($(now_ms) - started)) >> "$log"
-"#;
+"#
+);
 
 /// The sync container's script for `mode`: the sync as the embedded backend runs it
 /// (`rclone sync <source>/ <destination> --create-empty-src-dirs`, the destination read

@@ -299,3 +299,31 @@ fn a_destination_without_hashes_is_checked_byte_for_byte() {
         datamover::verify::failure(Verify::Checksum, 1, &["a/big.bin differs".into()])
     );
 }
+
+/// Every script the rclone image runs for the operator starts with the one destination
+/// block and parses (`sh -n`); the restore's, which writes to `/data/`, is not run here.
+#[test]
+fn every_script_of_the_rclone_image_parses_and_reads_the_destination_alike() {
+    let scripts = [
+        sync_script(Verify::Size),
+        sync_script(Verify::Checksum),
+        crate::prune::PRUNE_SCRIPT.to_owned(),
+        crate::restore::RESTORE_SCRIPT.to_owned(),
+    ];
+    for script in &scripts {
+        assert!(script.starts_with(destination_script!()), "{script}");
+        let out = Command::new("/bin/sh")
+            .args(["-n", "-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        crate::restore::RESTORE_SCRIPT
+            .ends_with("exec rclone copy \"$base/$RESTORE_PATH\" /data/ --create-empty-src-dirs\n")
+    );
+}
