@@ -1,8 +1,9 @@
 //! A finished Job's report: its final transfer statistics, how long the check after its
-//! sync took when one passed ([`datamover::verify::verified_ms`]) (and, for a failed Job, the last
-//! error rclone printed, scrubbed of the Job's secret values), read once from the termination message of its last pod (found
-//! by the Job controller's `job-name` label), by a task of its own: never in the Job watch,
-//! so a slow or hanging pod list stalls no other Job's events.
+//! sync took when one passed ([`datamover::verify::verified_ms`]), and, for a failed Job,
+//! the last error rclone (or the check) printed, scrubbed of the Job's secret values; read
+//! once from the termination message of its last pod (found by the Job controller's
+//! `job-name` label), by a task of its own: never in the Job watch, so a slow or hanging
+//! pod list stalls no other Job's events.
 //!
 //! A Job that finishes while its owner waits for it (a DataMover in `CreatingPod`, a
 //! restore whose claim is not bound yet) is *held* while its report is read: it reads as
