@@ -60,9 +60,15 @@ fn termination_message(mode: Verify, damaged: bool) -> String {
 }
 
 fn pod(exit_code: i32, message: &str) -> Value {
+    pod_at("x7k2p", "2026-01-01T00:01:00Z", exit_code, message)
+}
+
+/// The Job's pod `suffix`, created `at`, whose container exited with `exit_code`
+/// leaving `message`.
+fn pod_at(suffix: &str, at: &str, exit_code: i32, message: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "nightly-sync-0a1b2c3d-x7k2p", "namespace": "default",
-                        "creationTimestamp": "2026-01-01T00:01:00Z",
+           "metadata": {"name": format!("nightly-sync-0a1b2c3d-{suffix}"), "namespace": "default",
+                        "creationTimestamp": at,
                         "labels": {"job-name": "nightly-sync-0a1b2c3d"}},
            "spec": {"containers": [{"name": "rclone", "image": "ghcr.io/qjoly/datamover-rclone:latest"}]},
            "status": {"phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
@@ -73,10 +79,10 @@ fn pod(exit_code: i32, message: &str) -> Value {
 
 /// The DataMover `nightly` (`verify: checksum`, its clone bound, in `CreatingPod`) and a
 /// server whose Job takes the next of `job_statuses` each time `done` is set, its pod
-/// leaving `pod`.
+/// leaving `pods`.
 fn scenario(
     job_statuses: Vec<Value>,
-    pod: Value,
+    pods: Vec<Value>,
 ) -> (
     Arc<Mutex<Object>>,
     Arc<AtomicBool>,
@@ -135,7 +141,7 @@ fn scenario(
                 *created.lock().unwrap() = Some(job.clone());
                 Reply::Json(201, job)
             }
-            ("GET", PODS) => list("PodList", "31", vec![pod.clone()]),
+            ("GET", PODS) => list("PodList", "31", pods.clone()),
             ("POST", EVENTS) => Reply::Json(201, r.body.clone()),
             ("DELETE", p) if p.starts_with(NS_PVCS) => Reply::Json(200, pvc("gone", "Bound")),
             _ => status(404, "NotFound"),
@@ -184,7 +190,7 @@ async fn a_verified_sync_job_records_the_check_its_pod_reports() {
     let ms = datamover::verify::verified_ms(&message).unwrap();
     let (object, done, script) = scenario(
         vec![json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})],
-        pod(0, &message),
+        vec![pod(0, &message)],
     );
     let (cluster, log, m, ctx) = start(script).await;
     let mut events = Store::<datamover::job::Job>::watch(&cluster);
@@ -269,7 +275,7 @@ async fn a_failed_check_fails_the_datamover_naming_the_path_and_is_counted() {
             json!({"failed": 3, "conditions": [{"type": "Failed", "status": "True",
                 "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}),
         ],
-        pod(1, &message),
+        vec![pod(1, &message)],
     );
     let (cluster, _log, m, ctx) = start(script).await;
     let mut events = Store::<datamover::job::Job>::watch(&cluster);
@@ -306,6 +312,45 @@ async fn a_failed_check_fails_the_datamover_naming_the_path_and_is_counted() {
         !text.contains(r#"datamover_verify_operations_total{status="success""#),
         "{text}"
     );
+}
+
+/// A pod that failed its check, then one that passed on the retry: the Job completes,
+/// and both checks are counted once its pods are read (Kubernetes reads a pod's report
+/// only once the Job has ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_failed_then_passed_on_a_retry_is_counted_both_ways() {
+    let failed = termination_message(Verify::Checksum, true);
+    let passed = termination_message(Verify::Checksum, false);
+    let (object, done, script) = scenario(
+        vec![
+            json!({"failed": 1, "active": 1}),
+            json!({"failed": 1, "succeeded": 1,
+                   "conditions": [{"type": "Complete", "status": "True"}]}),
+        ],
+        vec![
+            pod_at("b2", "2026-01-01T00:02:00Z", 0, &passed),
+            pod_at("a1", "2026-01-01T00:01:00Z", 1, &failed),
+        ],
+    );
+    let (cluster, _log, m, ctx) = start(script).await;
+    let mut events = Store::<datamover::job::Job>::watch(&cluster);
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    done.store(true, Ordering::SeqCst);
+    job_event(&mut events, |j| j.status.failed == 1).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CreatingPod");
+    done.store(true, Ordering::SeqCst);
+    ended(&mut events).await;
+    assert_eq!(step(&cluster, &ctx).await.unwrap(), "CleaningUp");
+    let status = object.lock().unwrap().value["status"].clone();
+    assert_eq!(condition(&status, "Verified")["status"], "True");
+    let text = m.render();
+    for line in [
+        r#"datamover_verify_operations_total{status="failure",namespace="default"} 1"#,
+        r#"datamover_verify_operations_total{status="success",namespace="default"} 1"#,
+        r#"datamover_verify_duration_seconds_count{namespace="default"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line}\n{text}");
+    }
 }
 
 /// `verify: none` keeps the original Job: the image's own entrypoint, no command.

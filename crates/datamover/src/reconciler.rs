@@ -413,15 +413,14 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
     };
     let before = (dm.status.attempts, dm.status.progress);
     let failed_before = dm.status.failed_attempts;
-    let error_before = dm.status.last_error.clone();
     mirror(&mut dm.status, &job);
-    // A pod that failed its check after the sync: counted once its failure is stored.
-    let verify_failed = job.status.last_pod_error.starts_with(VERIFY_FAILED)
-        && (dm.status.failed_attempts > failed_before
-            // On Kubernetes a pod's reason is read only once its Job has failed (from the
-            // last pod's termination message): the failed count may have been mirrored
-            // before it, the reason not.
-            || (job.outcome().is_some() && !error_before.starts_with(VERIFY_FAILED)));
+    // A pod that failed its check after the sync: counted once its failure is stored, as
+    // it happens (embedded); or all at once when the Job has ended, where the backend
+    // reads them only then (Kubernetes: `failed_checks`).
+    let verify_failed = job.status.failed_checks.is_none()
+        && dm.status.failed_attempts > failed_before
+        && job.status.last_pod_error.starts_with(VERIFY_FAILED);
+    let failed_checks = job.status.failed_checks.unwrap_or(u32::from(verify_failed));
     match job.outcome() {
         None => {
             if (dm.status.attempts, dm.status.progress) != before || verify_failed {
@@ -455,6 +454,9 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             count_moved(ctx, &counted, before);
             let m = &ctx.metrics;
             m.datamover_data_sync(&ns, Outcome::Success);
+            for _ in 0..job.status.failed_checks.unwrap_or_default() {
+                m.datamover_verify(&ns, Outcome::Failure, None);
+            }
             if let Some(ms) = verified {
                 m.datamover_verify(&ns, Outcome::Success, Some(Duration::from_millis(ms)));
             }
@@ -475,7 +477,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             fail(&mut dm.status, "BackoffLimitExceeded", &message);
             ctx.cluster.write_status(&dm).await?;
             count_moved(ctx, &counted, before);
-            if verify_failed {
+            for _ in 0..failed_checks {
                 ctx.metrics.datamover_verify(&ns, Outcome::Failure, None);
             }
             ctx.metrics.datamover_data_sync(&ns, Outcome::Failure);

@@ -49,6 +49,8 @@ struct Read {
     error: Option<String>,
     /// A prune Job's decision (its last `"msg":"retention"` line).
     retention: Option<datamover::schedule::retention::Selection>,
+    /// The pods that failed their check after the sync ([`datamover::verify`]).
+    failed_checks: u32,
 }
 
 fn uid(meta: &ObjectMeta) -> &str {
@@ -91,6 +93,7 @@ impl Reports {
                 if let Some(selection) = &read.retention {
                     job.status.retention = Some(selection.clone());
                 }
+                job.status.failed_checks = Some(read.failed_checks);
             }
         }
     }
@@ -268,7 +271,31 @@ fn report(pods: &[core::Pod], failed: bool, secrets: &[String]) -> Read {
         stats,
         error,
         retention,
+        failed_checks: failed_checks(pods),
     }
+}
+
+/// How many of `pods` failed their check after the sync: a failed container whose
+/// termination message's last error is a check's ([`datamover::verify::FAILED`]).
+fn failed_checks(pods: &[core::Pod]) -> u32 {
+    let failed = |p: &&core::Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|c| c.name == "rclone")
+            .filter_map(|c| c.state.as_ref()?.terminated.as_ref())
+            .any(|t| t.exit_code != 0)
+    };
+    let checks = pods
+        .iter()
+        .filter(failed)
+        .filter_map(termination_message)
+        .filter_map(|m| datamover::progress::last_error(&m))
+        .filter(|e| e.starts_with(datamover::verify::FAILED))
+        .count();
+    u32::try_from(checks).unwrap_or(u32::MAX)
 }
 
 /// The decision a prune pod left as its last `"msg":"retention"` JSON line.
