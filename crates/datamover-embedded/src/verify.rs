@@ -1,6 +1,7 @@
-//! The check after a sync (`spec.verify`): `rclone check` between the directory the sync
-//! read and what landed at the destination, both ways, so a missing, extra or different
-//! file fails the pod with its path.
+//! The check after a sync (`spec.verify`) on one machine: `rclone check` between the
+//! directory the sync read and what landed at the destination, both ways, as a child
+//! process. What rclone is asked and how its report reads are the core's
+//! ([`datamover::verify`]), so the Kubernetes sync Job's script says the same.
 //!
 //! `size` compares sizes only (`--size-only`); `checksum` compares hashes, and when the two
 //! sides share no hash (rclone says `No common hash found`), compares the bytes themselves
@@ -8,16 +9,14 @@
 
 use crate::rclone::{self, Plan};
 use datamover::types::Verify;
+use datamover::verify::{NO_COMMON_HASH, SHOWN};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 use tokio::process::Command;
 
 /// How a failed check's reason starts.
-pub const FAILED: &str = "verification";
-
-/// The paths a failed check names at most.
-const SHOWN: usize = 5;
+pub const FAILED: &str = datamover::verify::FAILED;
 
 /// Checks `source` against `plan`'s destination for the Job with `uid`; the milliseconds it
 /// took when they match.
@@ -41,16 +40,8 @@ pub async fn check(
         return Ok(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     }
     let n = outcome.differences.len();
-    let mut shown: Vec<String> = outcome.differences.into_iter().take(SHOWN).collect();
-    if n > SHOWN {
-        shown.push(format!("and {} more", n - SHOWN));
-    }
-    Err(plan.scrub(&format!(
-        "{FAILED} ({}) found {n} difference{} between what was read and what landed: {}",
-        mode.as_str(),
-        if n == 1 { "" } else { "s" },
-        shown.join(", ")
-    )))
+    outcome.differences.truncate(SHOWN);
+    Err(plan.scrub(&datamover::verify::failure(mode, n, &outcome.differences)))
 }
 
 struct Outcome {
@@ -71,17 +62,9 @@ async fn run(
         .arg("check")
         .arg(format!("{}/", source.display()))
         .arg(&plan.destination)
-        .args(["--combined", "-", "--contimeout", "5s", "--timeout", "60s"])
+        .args(datamover::verify::flags(mode, download))
+        .args(["--contimeout", "5s", "--timeout", "60s"])
         .arg(rclone::marker(uid));
-    match (mode, download) {
-        (Verify::Size, _) => {
-            command.arg("--size-only");
-        }
-        (_, true) => {
-            command.arg("--download");
-        }
-        _ => {}
-    }
     rclone::environment(&mut command, plan);
     command
         .stdin(Stdio::null())
@@ -96,32 +79,21 @@ async fn run(
         .map_err(|e| format!("rclone check: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let differences: Vec<String> = stdout.lines().filter_map(difference).collect();
+    let differences: Vec<String> = stdout
+        .lines()
+        .filter_map(datamover::verify::difference)
+        .collect();
     if !out.status.success() && differences.is_empty() {
         let last = datamover::progress::last_error(&stderr).unwrap_or_default();
-        return Err(plan.scrub(&format!(
-            "{FAILED} could not run: rclone check exited with {}: {last}",
-            out.status
+        return Err(plan.scrub(&datamover::verify::could_not_run(
+            &out.status.to_string(),
+            &last,
         )));
     }
     Ok(Outcome {
         differences,
-        no_common_hash: stderr.contains("No common hash found"),
+        no_common_hash: stderr.contains(NO_COMMON_HASH),
     })
-}
-
-/// One line of `--combined`: `= path` (equal) is none; the others say how the path differs.
-fn difference(line: &str) -> Option<String> {
-    let (mark, path) = line.split_once(' ')?;
-    let how = match mark {
-        "*" => "differs",
-        // rclone's marks: `+` only in the source, `-` only in the destination.
-        "+" => "is missing at the destination",
-        "-" => "is only at the destination",
-        "!" => "could not be read",
-        _ => return None,
-    };
-    Some(format!("{path} {how}"))
 }
 
 #[cfg(test)]

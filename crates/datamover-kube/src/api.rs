@@ -87,6 +87,7 @@ pub fn verb_and_resource(operation: &str) -> (&str, &str) {
         "datamoverpopulators" => "datamoverpopulators.datamover.a-cup-of.coffee",
         "persistentvolume" => "persistentvolumes",
         "storageclass" => "storageclasses.storage.k8s.io",
+        "volumesnapshot" => "volumesnapshots.snapshot.storage.k8s.io",
         "lease" => "leases.coordination.k8s.io",
         other => other,
     };

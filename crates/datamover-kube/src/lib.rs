@@ -17,6 +17,8 @@
 //!   [`restore`] fills a PVC whose `dataSourceRef` names a DataMoverPopulator as a volume
 //!   populator (a prime PVC, the restore Job, then the PersistentVolume's `claimRef`
 //!   patched to the claim). The CRDs are [`crd::crd_files`].
+//! - [`verify`]: the sync Job's script when `spec.verify` asks for a check after the sync
+//!   (the sync, then `rclone check`, in the same pod).
 //! - [`reflect`]: the caches under it: kube-runtime's `watcher` (paged lists with
 //!   `limit`/`continue`, watches resumed from the last resourceVersion with bookmarks,
 //!   relists on 410 Gone, jittered backoff through `WatchStreamExt::default_backoff`) into
@@ -72,6 +74,30 @@
 //! the CSI clone itself, the actual expiry of resourceVersions, the PV controller binding a
 //! claim to a rebound volume) is not exercised.
 
+/// The lines every script the rclone image runs for the operator starts with (the sync
+/// with a check, [`verify`]; the prune, [`prune`]; the restore, [`restore`]): the
+/// destination read from the secret as the embedded backend reads it (`DESTINATION`, or
+/// the original operator's S3 keys as the remote `DATAMOVERS3`), in `$base`.
+macro_rules! destination_script {
+    () => {
+        r#"set -eu
+if [ -n "${DESTINATION:-}" ]; then
+  base="${DESTINATION%/}"
+else
+  : "${BUCKET_NAME:?the secret names no destination: set DESTINATION or BUCKET_NAME}"
+  scheme=http
+  if [ "${TLS_HOST:-}" = true ] || [ "${TLS_HOST:-}" = 1 ]; then scheme=https; fi
+  export RCLONE_CONFIG_DATAMOVERS3_TYPE=s3 RCLONE_CONFIG_DATAMOVERS3_PROVIDER=Other
+  export RCLONE_CONFIG_DATAMOVERS3_ENDPOINT="$scheme://${BUCKET_HOST:?BUCKET_HOST is missing}${BUCKET_PORT:+:$BUCKET_PORT}"
+  export RCLONE_CONFIG_DATAMOVERS3_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-}"
+  export RCLONE_CONFIG_DATAMOVERS3_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-}"
+  export RCLONE_CONFIG_DATAMOVERS3_REGION="${AWS_REGION:-}"
+  base="DATAMOVERS3:$BUCKET_NAME"
+fi
+"#
+    };
+}
+
 pub mod api;
 pub mod auth;
 mod cluster;
@@ -80,6 +106,7 @@ pub mod events;
 pub mod leader;
 pub mod objects;
 pub mod reflect;
+pub mod verify;
 
 pub use cluster::{
     FIELD_MANAGER, KubeCluster, Options, SECRET_FIELD_SELECTOR, connect, prune, restore,

@@ -1,5 +1,6 @@
-//! The objects the operator creates on Kubernetes: the clone PVC, owner references, and
-//! the core's Job (one builder for both backends, [`datamover::job`]) as a `batch/v1` Job.
+//! The objects the operator creates on Kubernetes: the clone PVC (and, with `copyMethod:
+//! Snapshot`, the `VolumeSnapshot` it is made from), owner references, and the core's Job
+//! (one builder for both backends, [`datamover::job`]) as a `batch/v1` Job.
 
 use datamover::types::DataMover;
 use k8s_openapi::api::batch::v1::Job;
@@ -9,6 +10,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use std::collections::BTreeMap;
 
 /// Label on the clone PVC naming its source.
@@ -35,14 +37,54 @@ pub fn owned_by(meta: &ObjectMeta, uid: &str) -> bool {
         .is_some_and(|refs| refs.iter().any(|r| r.uid == uid))
 }
 
+/// The API group of `VolumeSnapshots` (`copyMethod: Snapshot`).
+pub const SNAPSHOT_GROUP: &str = "snapshot.storage.k8s.io";
+
+/// `snapshot.storage.k8s.io/v1` `VolumeSnapshot` (`volumesnapshots`): a CRD of the CSI
+/// external-snapshotter, not in k8s-openapi, so written as a dynamic object.
+#[must_use]
+pub fn volume_snapshot_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(SNAPSHOT_GROUP, "v1", "VolumeSnapshot"),
+        "volumesnapshots",
+    )
+}
+
+/// The `VolumeSnapshot` `name` of the PVC `source` (`spec.source.persistentVolumeClaimName`),
+/// in the `VolumeSnapshotClass` `class` (absent: the cluster's default for the driver),
+/// labelled and owned like the clone.
+#[must_use]
+pub fn volume_snapshot(
+    namespace: &str,
+    name: &str,
+    source: &str,
+    class: Option<&str>,
+    owner: &OwnerReference,
+) -> DynamicObject {
+    let mut spec = serde_json::json!({"source": {"persistentVolumeClaimName": source}});
+    if let Some(class) = class {
+        spec["volumeSnapshotClassName"] = class.into();
+    }
+    let mut labels = datamover::job::labels(&owner.name);
+    labels.insert(CLONE_OF_LABEL.into(), source.to_owned());
+    let mut snapshot = DynamicObject::new(name, &volume_snapshot_resource())
+        .within(namespace)
+        .data(serde_json::json!({"spec": spec}));
+    snapshot.metadata.labels = Some(labels);
+    snapshot.metadata.owner_references = Some(vec![owner.clone()]);
+    snapshot
+}
+
 /// The clone of `source`: same size, access modes and storage class, with a `dataSource`
-/// naming the source PVC, owned by the DataMover.
+/// naming the source PVC (or, `from_snapshot`, the `VolumeSnapshot` of the clone's own name:
+/// `copyMethod: Snapshot`), owned by the DataMover.
 #[must_use]
 pub fn clone_pvc(
     namespace: &str,
     clone: &str,
     source: &datamover::types::PersistentVolumeClaim,
     owner: &OwnerReference,
+    from_snapshot: bool,
 ) -> PersistentVolumeClaim {
     let storage = source
         .spec
@@ -72,10 +114,18 @@ pub fn clone_pvc(
                 requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(s))])),
                 ..VolumeResourceRequirements::default()
             }),
-            data_source: Some(TypedLocalObjectReference {
-                api_group: None,
-                kind: "PersistentVolumeClaim".into(),
-                name: source.metadata.name.clone(),
+            data_source: Some(if from_snapshot {
+                TypedLocalObjectReference {
+                    api_group: Some(SNAPSHOT_GROUP.into()),
+                    kind: "VolumeSnapshot".into(),
+                    name: clone.into(),
+                }
+            } else {
+                TypedLocalObjectReference {
+                    api_group: None,
+                    kind: "PersistentVolumeClaim".into(),
+                    name: source.metadata.name.clone(),
+                }
             }),
             ..PersistentVolumeClaimSpec::default()
         }),
@@ -112,16 +162,30 @@ pub fn to_kube(
         })
 }
 
-/// The sync Job of `dm` ([`datamover::job::sync_job`]) as the Kubernetes API reads it.
+/// The sync Job of `dm` ([`datamover::job::sync_job`]) as the Kubernetes API reads it;
+/// when `spec.verify` asks for a check, its container runs
+/// [`sync_command`](crate::verify::sync_command) (the sync, then the check, in one pod)
+/// instead of the image's entrypoint.
 ///
 /// # Errors
 /// As [`to_kube`], naming `spec.additionalEnv[i].valueFrom`.
 pub fn sync_job(dm: &DataMover) -> Result<Job, String> {
-    to_kube(
+    let mut job = to_kube(
         &datamover::job::sync_job(dm),
         "spec",
         &dm.spec.additional_env,
-    )
+    )?;
+    if let Some(command) = crate::verify::sync_command(dm.spec.verify) {
+        let pod = job
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.spec.as_mut())
+            .ok_or("the sync Job has no pod template")?;
+        for c in &mut pod.containers {
+            c.command = Some(command.clone());
+        }
+    }
+    Ok(job)
 }
 
 #[cfg(test)]

@@ -285,6 +285,10 @@ fn rbac_grants_exactly_the_verbs_used() {
         "/secrets watch",
         "/pods list",
         "storage.k8s.io/storageclasses get",
+        // copyMethod: Snapshot.
+        "snapshot.storage.k8s.io/volumesnapshots get",
+        "snapshot.storage.k8s.io/volumesnapshots create",
+        "snapshot.storage.k8s.io/volumesnapshots delete",
         "batch/jobs get",
         "batch/jobs list",
         "batch/jobs watch",

@@ -78,6 +78,10 @@ pub enum CloneState {
     WaitsForConsumer,
 }
 
+/// Why `copyMethod: Snapshot` is refused where no `VolumeSnapshot` can be taken (the
+/// embedded backend: at apply, and by [`Cluster::snapshot_pvc`]'s default).
+pub const SNAPSHOT_NEEDS_KUBERNETES: &str = "Snapshot needs the Kubernetes backend (VolumeSnapshots): on one machine give Clone (the default: sync a clone of the source) or Direct (sync the source itself)";
+
 /// How long a clone may stay unbound by default before the clone fails.
 pub const DEFAULT_BIND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -134,6 +138,35 @@ pub trait Cluster: Send + Sync + 'static {
         source: &PersistentVolumeClaim,
         clone: &str,
     ) -> impl Future<Output = Result<CloneState, ClusterError>> + Send;
+    /// Takes the `VolumeSnapshot` `name` of `source` (`copyMethod: Snapshot`; in the class
+    /// `class`, or the cluster's default), owned by the DataMover that claims the clone of
+    /// the same name, and returns at once: [`clone_pvc`](Self::clone_pvc) then makes that
+    /// clone from it (a CSI provisioner waits for the snapshot to be ready). Idempotent.
+    ///
+    /// # Errors
+    /// [`ClusterError::Volume`] where no snapshot can be taken: by default, naming the fix
+    /// ([`SNAPSHOT_NEEDS_KUBERNETES`]).
+    fn snapshot_pvc(
+        &self,
+        namespace: &str,
+        source: &PersistentVolumeClaim,
+        name: &str,
+        class: Option<&str>,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        let _ = (namespace, source, name, class);
+        std::future::ready(Err(ClusterError::Volume(format!(
+            "copyMethod: {SNAPSHOT_NEEDS_KUBERNETES}"
+        ))))
+    }
+    /// Deletes the `VolumeSnapshot` `name`. Idempotent (nothing to do by default).
+    fn delete_snapshot(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        let _ = (namespace, name);
+        std::future::ready(Ok(()))
+    }
     /// How long a clone may stay [`CloneState::Pending`] before the clone fails.
     fn bind_timeout(&self) -> std::time::Duration {
         DEFAULT_BIND_TIMEOUT

@@ -12,6 +12,7 @@
 //! - [`overlap`]: the rule that no backup's sync deletes what another live object wrote.
 //! - [`job`]: the sync and restore Job (`batch/v1`-shaped, owned by its DataMover or PVC),
 //!   the same object on both backends, and how a Job ended; [`progress`]: what a sync moved.
+//! - [`verify`]: the check after a sync (`spec.verify`), one description for both backends.
 //! - `crd` (feature `kube`): the Kubernetes objects of the same spec and status types.
 //!
 //! # Example
@@ -43,6 +44,7 @@ pub mod reconciler;
 pub mod schedule;
 pub mod time;
 pub mod types;
+pub mod verify;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -329,19 +329,21 @@ fn backup_field(key: &str, value: &Value, ctx: &Ctx, path: &str) -> Result<bool,
         }
         "copyMethod" => {
             let method = string(Some(value), ctx, path, false)?;
+            if method == "Snapshot" {
+                // What this parser checks is applied to the embedded backend.
+                return Err(ctx.err(path, crate::backend::SNAPSHOT_NEEDS_KUBERNETES));
+            }
             if !CopyMethod::VALUES.contains(&method.as_str()) {
-                let hint = if method == "Snapshot" {
-                    " (VolumeSnapshots are not supported yet)"
-                } else {
-                    ""
-                };
                 return Err(ctx.err(
                     path,
                     format!(
-                        "{method:?} is not a copy method{hint}: give Clone (the default: sync a clone of the source) or Direct (sync the source itself)"
+                        "{method:?} is not a copy method: give Clone (the default: sync a clone of the source), Direct (sync the source itself) or, on Kubernetes, Snapshot (sync a PVC made from a VolumeSnapshot of the source)"
                     ),
                 ));
             }
+        }
+        "volumeSnapshotClassName" => {
+            string(Some(value), ctx, path, false)?;
         }
         "addTimestampPrefix" | "deletePvcAfterBackup" | "suspend" => {
             if !matches!(value, Value::Bool(_)) {
@@ -454,7 +456,7 @@ fn validate_datamover(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manife
         if key == "suspend" || !backup_field(key, value, ctx, &path)? {
             return Err(ctx.err(
                 &path,
-                format!("unknown field {key:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify"),
+                format!("unknown field {key:?}: accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, volumeSnapshotClassName, verify"),
             ));
         }
     }
@@ -497,7 +499,7 @@ fn validate_schedule(map: &yaml_serde::Mapping, ctx: &Ctx) -> Result<(), Manifes
             other => {
                 return Err(ctx.err(
                     &path,
-                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit, retention"),
+                    format!("unknown field {other:?}: accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, volumeSnapshotClassName, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit, retention"),
                 ));
             }
         }
@@ -679,7 +681,7 @@ stringData:
             ),
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePVC: p, secretName: s}\n",
-                "document 1 (DataMover a): spec.sourcePVC: unknown field \"sourcePVC\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify",
+                "document 1 (DataMover a): spec.sourcePVC: unknown field \"sourcePVC\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, volumeSnapshotClassName, verify",
             ),
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: A_B}\nspec: {sourcePvc: p, secretName: s}\n",
@@ -699,7 +701,15 @@ stringData:
             ),
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePvc: p, secretName: s, copyMethod: Snapshot}\n",
-                "document 1 (DataMover a): spec.copyMethod: \"Snapshot\" is not a copy method (VolumeSnapshots are not supported yet): give Clone (the default: sync a clone of the source) or Direct (sync the source itself)",
+                "document 1 (DataMover a): spec.copyMethod: Snapshot needs the Kubernetes backend (VolumeSnapshots): on one machine give Clone (the default: sync a clone of the source) or Direct (sync the source itself)",
+            ),
+            (
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {name: a}\nspec: {schedule: \"@daily\", sourcePvc: p, secretName: s, copyMethod: Snapshot, volumeSnapshotClassName: csi-snap}\n",
+                "document 1 (DataMoverSchedule a): spec.copyMethod: Snapshot needs the Kubernetes backend (VolumeSnapshots): on one machine give Clone (the default: sync a clone of the source) or Direct (sync the source itself)",
+            ),
+            (
+                "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMover\nmetadata: {name: a}\nspec: {sourcePvc: p, secretName: s, copyMethod: clone}\n",
+                "document 1 (DataMover a): spec.copyMethod: \"clone\" is not a copy method: give Clone (the default: sync a clone of the source), Direct (sync the source itself) or, on Kubernetes, Snapshot (sync a PVC made from a VolumeSnapshot of the source)",
             ),
             (
                 "apiVersion: datamover.a-cup-of.coffee/v1alpha1\nkind: DataMoverSchedule\nmetadata: {name: a}\nspec: {schedule: \"@daily\", sourcePvc: p, secretName: s, copyMethod: Direct, deletePvcAfterBackup: true}\n",
@@ -733,7 +743,7 @@ stringData:
             ),
             (
                 "kind: DataMoverSchedule\nspec: {schedule: '@daily', sourcePvc: p, secretName: s, suspended: true}\n",
-                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit, retention",
+                "document 1 (DataMoverSchedule a): spec.suspended: unknown field \"suspended\": accepted are schedule, sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, volumeSnapshotClassName, verify, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit, retention",
             ),
             (
                 "kind: DataMoverPopulator\nspec: {secretName: s, path: ../etc}\n",
@@ -745,7 +755,7 @@ stringData:
             ),
             (
                 "kind: DataMover\nspec: {sourcePvc: p, secretName: s, suspend: true}\n",
-                "document 1 (DataMover a): spec.suspend: unknown field \"suspend\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, verify",
+                "document 1 (DataMover a): spec.suspend: unknown field \"suspend\": accepted are sourcePvc, secretName, addTimestampPrefix, deletePvcAfterBackup, additionalEnv, image, copyMethod, volumeSnapshotClassName, verify",
             ),
         ];
         for (doc, expected) in cases {

@@ -1,5 +1,7 @@
 //! The phase machine: `""` → `CreatingClonedPVC` → `ClonedPVCReady` → `CreatingPod` →
-//! (`CleaningUp` with `deletePvcAfterBackup`) → `Completed`; any step can end in `Failed`.
+//! (`CleaningUp` with `deletePvcAfterBackup` or `copyMethod: Snapshot`) → `Completed`; any
+//! step can end in `Failed`. With `copyMethod: Snapshot`, `CreatingClonedPVC` takes a
+//! `VolumeSnapshot` of the source first (one reconcile), then makes the clone from it.
 //!
 //! Each reconcile advances one step and writes the status; the write's watch event brings
 //! the next step. Metrics are recorded only after the write that makes a step durable, so
@@ -17,6 +19,8 @@ use tmc_metrics::{
     Classify, DataMoverStatus as Op, ErrorClass, ErrorKind, MetricsCollector, Outcome,
 };
 use tmc_runtime::{Action, ErrorPolicy, Retry};
+
+pub mod snapshot;
 
 /// The phases.
 pub mod phase {
@@ -151,13 +155,12 @@ pub async fn reconcile<C: Cluster>(
         "" => {
             dm.status.start_time = time::rfc3339(time::now_ms());
             enter(&mut dm.status, phase::CREATING_CLONED_PVC);
-            condition(
-                &mut dm.status,
-                "Ready",
-                false,
-                "InProgress",
-                "cloning the source volume",
-            );
+            let msg = if dm.spec.is_snapshot() {
+                "snapshotting the source volume"
+            } else {
+                "cloning the source volume"
+            };
+            condition(&mut dm.status, "Ready", false, "InProgress", msg);
             ctx.cluster.write_status(&dm).await?;
             m.datamover_phase_started(phase::CREATING_CLONED_PVC, &ns);
         }
@@ -170,17 +173,10 @@ pub async fn reconcile<C: Cluster>(
         phase::CREATING_POD => return sync(dm, &ctx).await,
         phase::CLEANING_UP => {
             let took = elapsed(&dm.status);
-            let clone = dm.status.restored_pvc_name.clone();
-            match ctx.cluster.delete_pvc(&ns, &clone).await {
-                Ok(()) => {
+            match snapshot::clean_up(&dm, ctx.cluster.as_ref()).await {
+                Ok((reason, message)) => {
                     enter(&mut dm.status, phase::COMPLETED);
-                    condition(
-                        &mut dm.status,
-                        "CleanedUp",
-                        true,
-                        "CloneDeleted",
-                        &format!("deleted the cloned PVC {clone}"),
-                    );
+                    condition(&mut dm.status, "CleanedUp", true, reason, &message);
                     complete(&mut dm.status);
                     ctx.cluster.write_status(&dm).await?;
                     m.datamover_cleanup(&ns, Outcome::Success);
@@ -295,7 +291,17 @@ async fn create_clone<C: Cluster>(
             .await?;
     }
     let clone = dm.status.restored_pvc_name.clone();
+    if dm.spec.is_snapshot() && !snapshot::taken(&dm.status) {
+        return snapshot::take(dm, ctx, &source, &clone).await;
+    }
     let (reason, message) = match ctx.cluster.clone_pvc(&ns, &source, &clone).await {
+        Ok(CloneState::Bound) if dm.spec.is_snapshot() => (
+            "CloneBound",
+            format!(
+                "provisioned {clone} from the VolumeSnapshot {clone} of {}",
+                dm.spec.source_pvc
+            ),
+        ),
         Ok(CloneState::Bound) => (
             "CloneBound",
             format!("cloned {} into {clone}", dm.spec.source_pvc),
@@ -330,8 +336,13 @@ async fn await_bind<C: Cluster>(
     let timeout = ctx.cluster.bind_timeout();
     let waited = elapsed(&dm.status);
     if waited >= timeout {
+        let hint = if dm.spec.is_snapshot() {
+            "is the VolumeSnapshot ready, and does the storage class restore snapshots?"
+        } else {
+            "does the storage class support cloning?"
+        };
         let msg = format!(
-            "the clone {}/{clone} is not Bound after {}s (does the storage class support cloning?)",
+            "the clone {}/{clone} is not Bound after {}s ({hint})",
             dm.metadata.namespace,
             timeout.as_secs()
         );
@@ -403,9 +414,13 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
     let before = (dm.status.attempts, dm.status.progress);
     let failed_before = dm.status.failed_attempts;
     mirror(&mut dm.status, &job);
-    // A pod that failed its check after the sync: counted once its failure is stored.
-    let verify_failed = dm.status.failed_attempts > failed_before
+    // A pod that failed its check after the sync: counted once its failure is stored, as
+    // it happens (embedded); or all at once when the Job has ended, where the backend
+    // reads them only then (Kubernetes: `failed_checks`).
+    let verify_failed = job.status.failed_checks.is_none()
+        && dm.status.failed_attempts > failed_before
         && job.status.last_pod_error.starts_with(VERIFY_FAILED);
+    let failed_checks = job.status.failed_checks.unwrap_or(u32::from(verify_failed));
     match job.outcome() {
         None => {
             if (dm.status.attempts, dm.status.progress) != before || verify_failed {
@@ -425,7 +440,8 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             let msg = format!("synced to {}", dm.status.destination);
             condition(&mut dm.status, "Synced", true, "SyncSucceeded", &msg);
             let verified = verified(&mut dm.status, dm.spec.verify, last.verified_ms);
-            let cleanup = dm.spec.delete_pvc_after_backup;
+            // A snapshot is deleted after the sync, whatever becomes of the PVC made from it.
+            let cleanup = dm.spec.delete_pvc_after_backup || dm.spec.is_snapshot();
             if cleanup {
                 enter(&mut dm.status, phase::CLEANING_UP);
             } else {
@@ -438,6 +454,9 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             count_moved(ctx, &counted, before);
             let m = &ctx.metrics;
             m.datamover_data_sync(&ns, Outcome::Success);
+            for _ in 0..job.status.failed_checks.unwrap_or_default() {
+                m.datamover_verify(&ns, Outcome::Failure, None);
+            }
             if let Some(ms) = verified {
                 m.datamover_verify(&ns, Outcome::Success, Some(Duration::from_millis(ms)));
             }
@@ -458,7 +477,7 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
             fail(&mut dm.status, "BackoffLimitExceeded", &message);
             ctx.cluster.write_status(&dm).await?;
             count_moved(ctx, &counted, before);
-            if verify_failed {
+            for _ in 0..failed_checks {
                 ctx.metrics.datamover_verify(&ns, Outcome::Failure, None);
             }
             ctx.metrics.datamover_data_sync(&ns, Outcome::Failure);
@@ -469,9 +488,9 @@ async fn sync<C: Cluster>(mut dm: DataMover, ctx: &Context<C>) -> Result<Action,
     }
 }
 
-/// How a pod's error starts when the check after its sync failed (the embedded executor's
-/// `verify` module words it so).
-pub const VERIFY_FAILED: &str = "verification";
+/// How a pod's error starts when the check after its sync failed ([`crate::verify`] words
+/// it so, on both backends).
+pub const VERIFY_FAILED: &str = crate::verify::FAILED;
 
 /// Records the check of a completed sync in `status` (`verifiedAt` and the `Verified`
 /// condition) when `spec.verify` asked for one; the milliseconds it took when it passed.
@@ -492,7 +511,7 @@ fn verified(status: &mut DataMoverStatus, mode: Verify, ms: Option<u64>) -> Opti
             Some(ms)
         }
         None => {
-            let msg = "the sync Job's image ran no check: verify runs on the embedded backend only, for now";
+            let msg = "the sync pod reported no check: its report (the termination message of the Job's last pod) could not be read";
             condition(status, "Verified", false, "NotVerified", msg);
             None
         }

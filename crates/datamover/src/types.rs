@@ -201,10 +201,16 @@ pub struct DataMoverSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
     /// How the data is read: `Clone` (the default, the original's behaviour: a point-in-time
-    /// clone of the source is synced, then kept or deleted) or `Direct` (the source volume
-    /// itself is synced while in use: no clone, nothing to delete).
+    /// clone of the source is synced, then kept or deleted), `Direct` (the source volume
+    /// itself is synced while in use: no clone, nothing to delete) or `Snapshot`
+    /// (Kubernetes only: a `VolumeSnapshot` of the source, a PVC from it synced as a clone;
+    /// the snapshot is deleted after the sync).
     #[serde(default, skip_serializing_if = "CopyMethod::is_clone")]
     pub copy_method: CopyMethod,
+    /// The `VolumeSnapshotClass` of the snapshot with `copyMethod: Snapshot` (absent: the
+    /// cluster's default class for the source's CSI driver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshot_class_name: Option<String>,
     /// What to check after the sync, between what was read and what landed: `none` (the
     /// default), `size` (every file is there with its size) or `checksum` (and its hash,
     /// downloading where the destination has none). A difference fails the sync pod,
@@ -265,6 +271,12 @@ impl DataMoverSpec {
     pub fn is_direct(&self) -> bool {
         self.copy_method == CopyMethod::Direct
     }
+
+    /// `copyMethod: Snapshot`.
+    #[must_use]
+    pub fn is_snapshot(&self) -> bool {
+        self.copy_method == CopyMethod::Snapshot
+    }
 }
 
 impl DataMover {
@@ -290,11 +302,15 @@ pub enum CopyMethod {
     /// Sync the source PVC itself (no clone: for idle volumes, or data that tolerates a
     /// copy taken while it changes).
     Direct,
+    /// Kubernetes only: take a `VolumeSnapshot` of the source, provision a PVC from it and
+    /// sync that PVC as a clone (for CSI drivers that snapshot but do not clone); the
+    /// snapshot is deleted after the sync.
+    Snapshot,
 }
 
 impl CopyMethod {
-    /// The values `copyMethod` accepts.
-    pub const VALUES: [&'static str; 2] = ["Clone", "Direct"];
+    /// The values `copyMethod` takes (`Snapshot` on the Kubernetes backend only).
+    pub const VALUES: [&'static str; 3] = ["Clone", "Direct", "Snapshot"];
 
     /// The default, [`CopyMethod::Clone`] (left out when serialised).
     #[must_use]

@@ -696,3 +696,24 @@ async fn a_verified_sync_records_its_check_and_a_failed_check_is_counted() {
         assert!(text.contains(line), "{line} in\n{text}");
     }
 }
+
+/// `copyMethod: Snapshot` where no `VolumeSnapshot` can be taken (a cluster without
+/// `snapshot_pvc`, as the embedded backend): failed before anything is created, the
+/// reason naming the fix.
+#[tokio::test(start_paused = true)]
+async fn copy_method_snapshot_without_snapshots_fails_naming_the_fix() {
+    let mut dm = datamover(false);
+    dm.spec.copy_method = datamover::types::CopyMethod::Snapshot;
+    let h = Harness::new(Scripted::with(dm));
+    assert_eq!(h.step().await, "CreatingClonedPVC");
+    assert_eq!(h.step().await, "Failed");
+    let ready = h.condition("Ready");
+    assert_eq!(
+        (ready.reason.as_str(), ready.message.as_str()),
+        (
+            "SnapshotFailed",
+            "copyMethod: Snapshot needs the Kubernetes backend (VolumeSnapshots): on one machine give Clone (the default: sync a clone of the source) or Direct (sync the source itself)"
+        )
+    );
+    assert_eq!(*h.cluster.jobs_created.lock().unwrap(), 0);
+}

@@ -29,6 +29,7 @@ pub mod prune;
 mod reports;
 pub mod restore;
 mod schedules;
+mod snapshots;
 mod writes;
 
 pub use schedules::schedule_status_patch;
@@ -459,9 +460,10 @@ impl Cluster for KubeCluster {
         {
             return self.clone_state(&existing).await;
         }
+        let from_snapshot = owner.spec.copy_method == datamover::types::CopyMethod::Snapshot;
         let owner =
             objects::owner_reference(owner.metadata.name.as_deref().unwrap_or_default(), &uid);
-        let pvc = objects::clone_pvc(namespace, clone, source, &owner);
+        let pvc = objects::clone_pvc(namespace, clone, source, &owner, from_snapshot);
         let api = self.ns::<core::PersistentVolumeClaim>(namespace);
         let context = format!("cloning {} into {clone}", source.metadata.name);
         let (created, _) = self
@@ -479,6 +481,21 @@ impl Cluster for KubeCluster {
         // Cached at once, so the next reconcile finds it even before its watch event.
         self.inner.pvcs.remember(created);
         self.clone_state(&readable).await
+    }
+
+    async fn snapshot_pvc(
+        &self,
+        namespace: &str,
+        source: &PersistentVolumeClaim,
+        name: &str,
+        class: Option<&str>,
+    ) -> Result<(), ClusterError> {
+        self.snapshot_pvc_async(namespace, source, name, class)
+            .await
+    }
+
+    async fn delete_snapshot(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        self.delete_snapshot_async(namespace, name).await
     }
 
     fn bind_timeout(&self) -> Duration {

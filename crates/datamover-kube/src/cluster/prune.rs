@@ -19,21 +19,9 @@ use kube::api::DeleteParams;
 /// rules of [`retention::select`], in awk), `rclone purge` each folder pruned unless
 /// `DRY_RUN=true`, and leave what it decided as the last JSON line of the termination
 /// message (`{"msg":"retention","retention":{"kept":[...],"pruned":[...]}}`).
-pub const PRUNE_SCRIPT: &str = r#"set -eu
-if [ -n "${DESTINATION:-}" ]; then
-  base="${DESTINATION%/}"
-else
-  : "${BUCKET_NAME:?the secret names no destination: set DESTINATION or BUCKET_NAME}"
-  scheme=http
-  if [ "${TLS_HOST:-}" = true ] || [ "${TLS_HOST:-}" = 1 ]; then scheme=https; fi
-  export RCLONE_CONFIG_DATAMOVERS3_TYPE=s3 RCLONE_CONFIG_DATAMOVERS3_PROVIDER=Other
-  export RCLONE_CONFIG_DATAMOVERS3_ENDPOINT="$scheme://${BUCKET_HOST:?BUCKET_HOST is missing}${BUCKET_PORT:+:$BUCKET_PORT}"
-  export RCLONE_CONFIG_DATAMOVERS3_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-}"
-  export RCLONE_CONFIG_DATAMOVERS3_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-}"
-  export RCLONE_CONFIG_DATAMOVERS3_REGION="${AWS_REGION:-}"
-  base="DATAMOVERS3:$BUCKET_NAME"
-fi
-folders=$(rclone lsf --dirs-only "$base")
+pub const PRUNE_SCRIPT: &str = concat!(
+    destination_script!(),
+    r#"folders=$(rclone lsf --dirs-only "$base")
 decisions=$(printf '%s\n' "$folders" | sort -r | awk '
 function days(y, m, d,   yy, era, yoe, mp, doy, doe) {
   yy = y - (m <= 2 ? 1 : 0); era = int(yy / 400); yoe = yy - era * 400
@@ -78,7 +66,8 @@ fi
 list() { printf '%s\n' "$1" | awk 'NF { printf "%s\"%s\"", (n++ ? "," : ""), $0 }'; }
 printf '{"level":"notice","msg":"retention","retention":{"kept":[%s],"pruned":[%s]}}\n' \
   "$(list "$kept")" "$(list "$pruned")" >> "${RCLONE_LOG_FILE:-/dev/termination-log}"
-"#;
+"#
+);
 
 /// The prune Job as the API server receives it: `described` (a
 /// [`prune_job`](retention::prune_job)) with its container running [`PRUNE_SCRIPT`].

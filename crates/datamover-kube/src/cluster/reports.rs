@@ -1,7 +1,9 @@
-//! A finished Job's report: its final transfer statistics (and, for a failed Job, the last
-//! error rclone printed, scrubbed of the Job's secret values), read once from the termination message of its last pod (found
-//! by the Job controller's `job-name` label), by a task of its own: never in the Job watch,
-//! so a slow or hanging pod list stalls no other Job's events.
+//! A finished Job's report: its final transfer statistics, how long the check after its
+//! sync took when one passed ([`datamover::verify::verified_ms`]), and, for a failed Job,
+//! the last error rclone (or the check) printed, scrubbed of the Job's secret values; read
+//! once from the termination message of its last pod (found by the Job controller's
+//! `job-name` label), by a task of its own: never in the Job watch, so a slow or hanging
+//! pod list stalls no other Job's events.
 //!
 //! A Job that finishes while its owner waits for it (a DataMover in `CreatingPod`, a
 //! restore whose claim is not bound yet) is *held* while its report is read: it reads as
@@ -47,6 +49,8 @@ struct Read {
     error: Option<String>,
     /// A prune Job's decision (its last `"msg":"retention"` line).
     retention: Option<datamover::schedule::retention::Selection>,
+    /// The pods that failed their check after the sync ([`datamover::verify`]).
+    failed_checks: u32,
 }
 
 fn uid(meta: &ObjectMeta) -> &str {
@@ -89,6 +93,7 @@ impl Reports {
                 if let Some(selection) = &read.retention {
                     job.status.retention = Some(selection.clone());
                 }
+                job.status.failed_checks = Some(read.failed_checks);
             }
         }
     }
@@ -255,11 +260,42 @@ fn report(pods: &[core::Pod], failed: bool, secrets: &[String]) -> Read {
         .and_then(datamover::progress::last_error)
         .map(|e| datamover::progress::scrub(&e, secrets.iter().map(String::as_str)));
     let retention = last.as_deref().and_then(prune_decision);
+    let verified_ms = last.as_deref().and_then(datamover::verify::verified_ms);
+    let mut stats = last.as_deref().and_then(datamover::progress::final_stats);
+    // A check that passed after the sync (`spec.verify`): its milliseconds, for the
+    // reconciler's `status.verifiedAt`, `Verified` condition and `datamover_verify_*`.
+    if let Some(ms) = verified_ms {
+        stats.get_or_insert_default().verified_ms = Some(ms);
+    }
     Read {
-        stats: last.and_then(|message| datamover::progress::final_stats(&message)),
+        stats,
         error,
         retention,
+        failed_checks: failed_checks(pods),
     }
+}
+
+/// How many of `pods` failed their check after the sync: a failed container whose
+/// termination message's last error is a check's ([`datamover::verify::FAILED`]).
+fn failed_checks(pods: &[core::Pod]) -> u32 {
+    let failed = |p: &&core::Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|c| c.name == "rclone")
+            .filter_map(|c| c.state.as_ref()?.terminated.as_ref())
+            .any(|t| t.exit_code != 0)
+    };
+    let checks = pods
+        .iter()
+        .filter(failed)
+        .filter_map(termination_message)
+        .filter_map(|m| datamover::progress::last_error(&m))
+        .filter(|e| e.starts_with(datamover::verify::FAILED))
+        .count();
+    u32::try_from(checks).unwrap_or(u32::MAX)
 }
 
 /// The decision a prune pod left as its last `"msg":"retention"` JSON line.

@@ -53,22 +53,11 @@ pub const SELECTED_NODE_ANNOTATION: &str = "volume.kubernetes.io/selected-node";
 /// The restore container's command: `rclone copy <destination>/<RESTORE_PATH> /data/`, the
 /// destination read from the secret as the sync job and the embedded backend read it
 /// (`DESTINATION`, or the original operator's S3 keys).
-pub const RESTORE_SCRIPT: &str = r#"set -eu
-if [ -n "${DESTINATION:-}" ]; then
-  src="${DESTINATION%/}"
-else
-  : "${BUCKET_NAME:?the secret names no destination: set DESTINATION or BUCKET_NAME}"
-  scheme=http
-  if [ "${TLS_HOST:-}" = true ] || [ "${TLS_HOST:-}" = 1 ]; then scheme=https; fi
-  export RCLONE_CONFIG_DATAMOVERS3_TYPE=s3 RCLONE_CONFIG_DATAMOVERS3_PROVIDER=Other
-  export RCLONE_CONFIG_DATAMOVERS3_ENDPOINT="$scheme://${BUCKET_HOST:?BUCKET_HOST is missing}${BUCKET_PORT:+:$BUCKET_PORT}"
-  export RCLONE_CONFIG_DATAMOVERS3_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-}"
-  export RCLONE_CONFIG_DATAMOVERS3_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-}"
-  export RCLONE_CONFIG_DATAMOVERS3_REGION="${AWS_REGION:-}"
-  src="DATAMOVERS3:$BUCKET_NAME"
-fi
-exec rclone copy "$src/$RESTORE_PATH" /data/ --create-empty-src-dirs
-"#;
+pub const RESTORE_SCRIPT: &str = concat!(
+    destination_script!(),
+    r#"exec rclone copy "$base/$RESTORE_PATH" /data/ --create-empty-src-dirs
+"#
+);
 
 /// The prime PVC of the PVC with `uid`: `prime-<uid>`.
 ///

@@ -409,3 +409,80 @@ pub fn cloning(
     };
     (object, script)
 }
+
+// ---- RBAC: what the deployed operator may do covers what it does.
+
+/// `group/resource verb` of a request, as RBAC names it.
+pub fn permission(r: &Req) -> String {
+    let parts: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    let (group, mut rest) = match parts.as_slice() {
+        ["api", _version, rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => panic!("not an API path: {}", r.path),
+    };
+    if let ["namespaces", _ns, inner @ ..] = rest
+        && !inner.is_empty()
+    {
+        rest = inner;
+    }
+    let resource = match rest {
+        [resource] | [resource, _] => (*resource).to_owned(),
+        [resource, _, sub] => format!("{resource}/{sub}"),
+        _ => panic!("unexpected path {}", r.path),
+    };
+    let verb = match (r.method.as_str(), rest.len()) {
+        ("GET", _) if r.is_watch() => "watch",
+        ("GET", 1) => "list",
+        ("GET", _) => "get",
+        ("POST", _) => "create",
+        ("PATCH", _) => "patch",
+        ("PUT", _) => "update",
+        ("DELETE", _) => "delete",
+        (m, _) => panic!("unexpected method {m}"),
+    };
+    format!("{group}/{resource} {verb}")
+}
+
+/// Every request in `log` is granted by the manager's `ClusterRole` in
+/// `deploy/manager/rbac.yaml` (what the deployed operator may do covers what it does).
+pub fn assert_granted(log: &Log) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/manager/rbac.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut granted = std::collections::HashSet::new();
+    for doc in yaml_serde::Deserializer::from_str(&text) {
+        let v: Value = yaml_serde::from_value(
+            <yaml_serde::Value as serde::Deserialize>::deserialize(doc).unwrap(),
+        )
+        .unwrap();
+        if v["metadata"]["name"] != "datamover-operator-manager-role" {
+            continue;
+        }
+        for rule in v["rules"].as_array().unwrap() {
+            for g in rule["apiGroups"].as_array().unwrap() {
+                for res in rule["resources"].as_array().unwrap() {
+                    for verb in rule["verbs"].as_array().unwrap() {
+                        granted.insert(format!(
+                            "{}/{} {}",
+                            g.as_str().unwrap(),
+                            res.as_str().unwrap(),
+                            verb.as_str().unwrap()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        !granted.is_empty(),
+        "no manager role in deploy/manager/rbac.yaml"
+    );
+    for r in log.lock().unwrap().iter() {
+        let needed = permission(r);
+        assert!(
+            granted.contains(&needed),
+            "{} needs `{needed}`, which deploy/manager/rbac.yaml does not grant",
+            r.line()
+        );
+    }
+}

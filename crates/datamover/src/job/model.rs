@@ -181,6 +181,12 @@ pub struct JobStatus {
     /// in a dry run, those that would have been).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<crate::schedule::retention::Selection>,
+    /// Pods whose check after the sync failed (`spec.verify`), where the backend reads
+    /// them only once the Job has ended (Kubernetes: from every pod's termination
+    /// message); `None` where each is reported as it happens, as the last pod's error
+    /// (the embedded executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_checks: Option<u32>,
 }
 
 /// A pod's security context (`core/v1`, the fields the operator sets).

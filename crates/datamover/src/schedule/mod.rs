@@ -91,9 +91,14 @@ pub struct DataMoverScheduleSpec {
     /// The sync jobs' image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
-    /// How each run reads the source: `Clone` (default) or `Direct`.
+    /// How each run reads the source: `Clone` (default), `Direct` or `Snapshot`
+    /// (Kubernetes only).
     #[serde(default, skip_serializing_if = "CopyMethod::is_clone")]
     pub copy_method: CopyMethod,
+    /// The `VolumeSnapshotClass` of each run's snapshot with `copyMethod: Snapshot` (absent:
+    /// the cluster's default class for the source's CSI driver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshot_class_name: Option<String>,
     /// What each run checks after its sync: `none` (default), `size` or `checksum`.
     #[serde(default, skip_serializing_if = "Verify::is_none")]
     pub verify: Verify,

@@ -132,6 +132,7 @@ pub fn as_datamover(schedule: &DataMoverSchedule) -> DataMover {
             additional_env: s.additional_env.clone(),
             image: s.image.clone(),
             copy_method: s.copy_method,
+            volume_snapshot_class_name: s.volume_snapshot_class_name.clone(),
             verify: s.verify,
         },
         status: crate::types::DataMoverStatus::default(),
