@@ -9,6 +9,7 @@
 //! | `/apis/batch/v1/namespaces/{ns}/jobs[/{name}]` | GET, DELETE |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers`, `/api/v1/{plural}`, `/apis/batch/v1/jobs` | GET: every namespace |
 //! | `/apply` | POST: multi-document YAML or JSON; all documents are stored, or none |
+//! | `/create` | POST: as `/apply`, but every object must be new (`kubectl create`): 409 naming the first that exists, and nothing is stored |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1[/namespaces/{ns}]/backups[?secret=\|schedule=\|datamover=NAME]` | GET: the backups at a destination ([`crate::backups`]) |
 //! | `/apis/datamover.a-cup-of.coffee/v1alpha1/namespaces/{ns}/datamoverschedules/{name}/{trigger,suspend,resume}` | POST: run the schedule now, stop or restart its runs ([`crate::control`]) |
 //!
@@ -73,7 +74,8 @@ pub(crate) fn router(state: ApiState, token: ApiToken) -> Router {
 /// The API's routes alone, for in-process reads (the status page's schedules).
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
-        .route("/apply", post(apply))
+        .route("/apply", post(|s: State<ApiState>, b: Bytes| apply(s, b, Mode::Apply)))
+        .route("/create", post(|s: State<ApiState>, b: Bytes| apply(s, b, Mode::Create)))
         .route(
             "/apis/datamover.a-cup-of.coffee/v1alpha1/datamovers",
             get(|s: State<ApiState>| list(s, Kind::DataMover, None)),
@@ -220,7 +222,14 @@ async fn delete_group(
     }
 }
 
-async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
+/// `/apply` (create or update) or `/create` (all new).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Apply,
+    Create,
+}
+
+async fn apply(State(state): State<ApiState>, body: Bytes, mode: Mode) -> Response {
     let Ok(text) = std::str::from_utf8(&body) else {
         return error(StatusCode::BAD_REQUEST, "the body is not UTF-8 text");
     };
@@ -239,9 +248,13 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
             .policy
             .check_objects(&objects, &store, &state.cluster.volumes)
             .map_err(Refused::Policy)?;
-        store
-            .apply(objects, &state.cluster.volumes)
-            .map_err(Refused::Store)
+        match mode {
+            Mode::Apply => store.apply(objects, &state.cluster.volumes),
+            Mode::Create => store
+                .create_all(objects, &state.cluster.volumes)
+                .map(|created| created.into_iter().map(|o| (o, Applied::Created)).collect()),
+        }
+        .map_err(Refused::Store)
     })
     .await;
     match result {
@@ -262,6 +275,12 @@ async fn apply(State(state): State<ApiState>, body: Bytes) -> Response {
                 .collect();
             axum::Json(json!({ "items": items })).into_response()
         }
+        Ok(Err(Refused::Store(
+            e @ datamover_embedded::store::StoreError::AlreadyExists { .. },
+        ))) => error(
+            StatusCode::CONFLICT,
+            format!("{e}: nothing was stored (`apply` updates an existing object)"),
+        ),
         Ok(Err(Refused::Store(e))) => store_error(&e, &data_dir, "nothing was stored"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }

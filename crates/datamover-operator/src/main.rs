@@ -48,6 +48,14 @@ enum Command {
         #[command(flatten)]
         server: client::ServerArg,
     },
+    /// Create resources that do not exist yet (nothing is stored if one does).
+    Create {
+        /// File, directory or `-`.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        #[command(flatten)]
+        server: client::ServerArg,
+    },
     /// List resources, or show one.
     Get {
         /// What to list.
@@ -166,6 +174,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Apply { file, server } => output::apply(&server, &file),
+        Command::Create { file, server } => output::create(&server, &file),
         Command::Get {
             kind,
             name,

@@ -49,11 +49,20 @@ fn fail_on_error(status: u16, body: &str) -> Result<Value, String> {
 }
 
 pub(crate) fn apply(server: &ServerArg, file: &Path) -> Result<(), String> {
+    send(server, file, "/apply")
+}
+
+/// `create -f`: as `apply`, but every object must be new; nothing is stored otherwise.
+pub(crate) fn create(server: &ServerArg, file: &Path) -> Result<(), String> {
+    send(server, file, "/create")
+}
+
+fn send(server: &ServerArg, file: &Path, path: &str) -> Result<(), String> {
     let text = read_input(file)?;
     let (status, body) = request(
         server,
         "POST",
-        "/apply",
+        path,
         Some(("application/yaml", text.as_bytes())),
     )?;
     let value = fail_on_error(status, &body)?;

@@ -469,6 +469,28 @@ fn console_actions_should_need_the_session_and_its_token_against_cross_site_requ
         404
     );
 
+    // `/create` (what the restore action sends, and `create -f`) stores all new objects or
+    // none: a name taken between the check and the write is refused there too.
+    let r = op.api(
+        "POST",
+        "/create",
+        Some("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: other}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\n"),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["error"],
+        "PersistentVolumeClaim default/data already exists: nothing was stored (`apply` updates an existing object)"
+    );
+    assert_eq!(
+        op.api(
+            "GET",
+            "/api/v1/namespaces/default/persistentvolumeclaims/other",
+            None
+        )
+        .status,
+        404
+    );
+
     // Every action is counted like any request.
     let metrics = op.metrics();
     for line in [

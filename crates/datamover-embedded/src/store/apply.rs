@@ -34,6 +34,45 @@ impl EmbeddedStore {
         volumes: &Volumes,
     ) -> Result<Vec<(Object, Applied)>, StoreError> {
         let _guard = self.lock();
+        self.apply_locked(objects, volumes)
+    }
+
+    /// Creates every object in one transaction, as `kubectl create` does: all are new and
+    /// stored, or none is (as [`EmbeddedStore::apply`] otherwise).
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] naming the first object that exists (checked under
+    /// the write lock, so two creates of one name cannot both succeed); as
+    /// [`EmbeddedStore::apply`] otherwise. Nothing is stored then.
+    pub fn create_all(
+        &self,
+        objects: Vec<Object>,
+        volumes: &Volumes,
+    ) -> Result<Vec<Object>, StoreError> {
+        let _guard = self.lock();
+        for o in &objects {
+            let m = o.metadata();
+            if self.get(o.kind(), &m.namespace, &m.name).is_some() {
+                return Err(StoreError::AlreadyExists {
+                    kind: o.kind().as_str(),
+                    namespace: m.namespace.clone(),
+                    name: m.name.clone(),
+                });
+            }
+        }
+        Ok(self
+            .apply_locked(objects, volumes)?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect())
+    }
+
+    /// [`EmbeddedStore::apply`], with the write lock held.
+    fn apply_locked(
+        &self,
+        objects: Vec<Object>,
+        volumes: &Volumes,
+    ) -> Result<Vec<(Object, Applied)>, StoreError> {
         let mut results = Vec::new();
         for mut o in objects {
             if let Object::Secret(s) = &mut o {

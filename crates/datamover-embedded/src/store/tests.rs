@@ -79,6 +79,25 @@ fn a_stale_status_write_is_a_conflict_and_changes_nothing() {
 }
 
 #[test]
+fn create_all_should_store_all_new_objects_or_none_when_one_exists() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    let volumes = Volumes::new(dir.to_path_buf());
+    let created = store.create_all(vec![dm("a"), dm("b")], &volumes).unwrap();
+    assert_eq!(created.len(), 2);
+    let err = store
+        .create_all(vec![dm("c"), dm("b")], &volumes)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "DataMover default/b already exists");
+    let names: Vec<String> = store
+        .objects::<DataMover>(None)
+        .into_iter()
+        .map(|d| d.metadata.name)
+        .collect();
+    assert_eq!(names, ["a", "b"], "c was not stored");
+}
+
+#[test]
 fn reapplying_keeps_status_and_bumps_generation_only_on_spec_change() {
     let dir = tempdir();
     let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();

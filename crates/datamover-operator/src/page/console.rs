@@ -6,7 +6,7 @@
 //! | path | what | API it calls |
 //! | --- | --- | --- |
 //! | `GET /backups?namespace=NS&schedule=NAME` (or `&datamover=NAME`) | the backups at that destination | `GET .../namespaces/NS/backups` |
-//! | `POST /actions/restore` | a new PVC from a backup: `{namespace, secret, backup, pvc, size?, sourcePvc?}` | `GET` of the PVC and populator names (both must be free), then one `/apply` of a `DataMoverPopulator` `restore-<pvc>` and the PVC |
+//! | `POST /actions/restore` | a new PVC from a backup: `{namespace, secret, backup, pvc, size?, sourcePvc?}` | `GET` of the PVC and populator names (both must be free), then one `/create` of a `DataMoverPopulator` `restore-<pvc>` and the PVC (both new, or neither) |
 //! | `POST /actions/{trigger,suspend,resume}` | a schedule's controls: `{namespace, name}` | `POST .../datamoverschedules/NAME/{trigger,suspend,resume}` |
 //! | `POST /actions/delete` | a finished (`Completed` or `Failed`) DataMover: `{namespace, name}` | `DELETE .../datamovers/NAME` |
 //!
@@ -243,7 +243,7 @@ struct RestoreForm {
 const MAX_PVC_NAME: usize = 63 - "restore-".len();
 
 /// `POST /actions/restore`: refuses a PVC (or populator) name in use before creating
-/// anything, then applies the populator and the PVC together (both or neither).
+/// anything, then creates the populator and the PVC together (both or neither).
 async fn restore(State(state): State<PageState>, headers: HeaderMap, body: Bytes) -> Response {
     let who = match actor(&state, &headers) {
         Ok(w) => w,
@@ -365,10 +365,16 @@ async fn restore_as(state: &PageState, form: &RestoreForm) -> Response {
         .map(Value::to_string)
         .collect::<Vec<_>>()
         .join("\n---\n");
-    match call(state, Method::POST, "/apply", Some(text)).await {
+    // `/create`: a restore racing this one for the name gets a 409, not our PVC reconfigured.
+    match call(state, Method::POST, "/create", Some(text)).await {
         (StatusCode::OK, _) => answer(
             StatusCode::OK,
             json!({ "namespace": ns, "pvc": pvc, "populator": populator, "size": storage }),
+        ),
+        (StatusCode::CONFLICT, value) => refuse(
+            StatusCode::CONFLICT,
+            value["error"].as_str().unwrap_or("the name is taken"),
+            Some("pvc"),
         ),
         (status, value) => answer(status, value),
     }
