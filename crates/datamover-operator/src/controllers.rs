@@ -17,7 +17,7 @@ use datamover_kube::KubeCluster;
 use std::sync::Arc;
 use std::time::Duration;
 use tmc_metrics::Metrics;
-use tmc_runtime::{Backoff, Manager, Store, reconciler_fn};
+use tmc_runtime::{Backoff, ControllerHandle, Manager, Store, reconciler_fn};
 
 /// `reconcile` under the operation layer: counted and timed as `operation` `reconcile` of
 /// `component` (`component_type` `kind`).
@@ -69,7 +69,7 @@ pub(crate) fn datamovers<C: Cluster>(
     cluster: Arc<C>,
     metrics: &Metrics,
     concurrency: usize,
-) -> Result<(), String> {
+) -> Result<ControllerHandle, String> {
     let (datamovers, jobs, pvcs) = stores;
     let collector = metrics.collector();
     let census_jobs = jobs.clone();
@@ -99,8 +99,9 @@ pub(crate) fn datamovers<C: Cluster>(
         .error_policy(reconciler::RetryAfterPolicy)
         .concurrency(concurrency)
         .map_err(|e| e.to_string())?;
+    let handle = controller.handle();
     manager.add(controller);
-    Ok(())
+    Ok(handle)
 }
 
 /// The `DataMoverSchedule` controller over `schedules`, owning the DataMovers in `runs` (a
@@ -112,7 +113,7 @@ pub(crate) fn schedules<C: ScheduleCluster>(
     (runs, jobs): (impl Store<DataMover>, impl Store<Job>),
     cluster: Arc<C>,
     metrics: &Metrics,
-) {
+) -> ControllerHandle {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (gauges, census_clock, collector) =
         (schedules.clone(), Arc::clone(&clock), metrics.collector());
@@ -143,11 +144,17 @@ pub(crate) fn schedules<C: ScheduleCluster>(
             ),
             ctx,
         ));
+    let handle = controller.handle();
     manager.add(controller);
+    handle
 }
 
 /// The embedded restore controller: over PVCs, owning their restore Jobs.
-pub(crate) fn embedded_restores(manager: &mut Manager, cluster: Arc<Embedded>, metrics: &Metrics) {
+pub(crate) fn embedded_restores(
+    manager: &mut Manager,
+    cluster: Arc<Embedded>,
+    metrics: &Metrics,
+) -> ControllerHandle {
     let store = Arc::clone(&cluster.store);
     let ctx = Arc::new(PopulatorContext {
         cluster,
@@ -165,7 +172,9 @@ pub(crate) fn embedded_restores(manager: &mut Manager, cluster: Arc<Embedded>, m
             ),
             ctx,
         ));
+    let handle = controller.handle();
     manager.add(controller);
+    handle
 }
 
 /// The volume-populator restore controller on Kubernetes: over PVCs, owning their restore

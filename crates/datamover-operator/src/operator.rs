@@ -360,31 +360,33 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         },
     );
     manager.task("executor", move |stop| executor.run(stop.cancelled_owned()));
-    let recovering = store.clone();
-    manager.task("store-recovery", move |stop| {
-        crate::store_health::recover(recovering, stop)
-    });
     // The embedded CSI: copies clones outside any reconcile; a clone's `Bound` event brings
     // its DataMover back.
     let provisioned = cluster.clone();
     manager.task("provisioner", move |stop| {
         datamover_embedded::provisioner::run(provisioned, stop.cancelled_owned())
     });
-    controllers::datamovers(
-        &mut manager,
-        (store.of(), store.of(), store.of()),
-        cluster.clone(),
-        &obs.metrics,
-        args.concurrency,
-    )?;
-    controllers::schedules(
-        &mut manager,
-        store.of(),
-        (store.of(), store.of()),
-        cluster.clone(),
-        &obs.metrics,
-    );
-    controllers::embedded_restores(&mut manager, cluster, &obs.metrics);
+    let handles = crate::store_health::Handles {
+        datamovers: controllers::datamovers(
+            &mut manager,
+            (store.of(), store.of(), store.of()),
+            cluster.clone(),
+            &obs.metrics,
+            args.concurrency,
+        )?,
+        schedules: controllers::schedules(
+            &mut manager,
+            store.of(),
+            (store.of(), store.of()),
+            cluster.clone(),
+            &obs.metrics,
+        ),
+        restores: controllers::embedded_restores(&mut manager, cluster, &obs.metrics),
+    };
+    let recovering = store.clone();
+    manager.task("store-recovery", move |stop| {
+        crate::store_health::recover(recovering, handles, stop)
+    });
     // Ctrl-C or SIGTERM, from now on: also while the demo waits for its backup.
     let running = tokio::spawn(manager.run(shutdown_signal()));
     if demo {

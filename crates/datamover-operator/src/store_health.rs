@@ -2,16 +2,20 @@
 //! store cannot write (saying why), failed writes count in
 //! `datamover_store_write_errors_total`, and a task reopens the store every
 //! [`RETRY_EVERY`] while writes fail, so the operator turns ready again once the data dir
-//! has room, whether or not anything is written meanwhile. `/healthz` stays a liveness
-//! answer: the process serves, and reads go on.
+//! has room, whether or not anything is written meanwhile; once it writes again, every
+//! DataMover, schedule and PVC is reconciled at once (their failed writes had backed off
+//! for up to five minutes). `/healthz` stays a liveness answer: the process serves, and
+//! reads go on.
 
 use axum::http::StatusCode;
+use datamover::schedule::DataMoverSchedule;
+use datamover::types::{DataMover, PersistentVolumeClaim};
 use datamover_embedded::store::{EmbeddedStore, StoreError, WriteErrorKind};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tmc_metrics::MetricsCollector;
-use tmc_runtime::CancellationToken;
+use tmc_runtime::{CancellationToken, ControllerHandle, Resource};
 use tmc_server::health::HealthMonitor;
 
 /// How often a store whose writes fail is reopened: each failed attempt counts in
@@ -54,20 +58,54 @@ fn what(kind: WriteErrorKind, data_dir: &Path) -> String {
     }
 }
 
-/// Reopens the store every [`RETRY_EVERY`] while its writes fail, until `stop`.
-pub(crate) async fn recover(store: Arc<EmbeddedStore>, stop: CancellationToken) {
+/// The controllers to wake once the store writes again.
+pub(crate) struct Handles {
+    /// The DataMover controller.
+    pub(crate) datamovers: ControllerHandle,
+    /// The schedule controller.
+    pub(crate) schedules: ControllerHandle,
+    /// The restore controller (over PVCs).
+    pub(crate) restores: ControllerHandle,
+}
+
+impl Handles {
+    /// Enqueues every stored object of each controller's kind.
+    fn wake_all(&self, store: &EmbeddedStore) {
+        for dm in store.objects::<DataMover>(None) {
+            self.datamovers.enqueue(dm.key());
+        }
+        for schedule in store.objects::<DataMoverSchedule>(None) {
+            self.schedules.enqueue(schedule.key());
+        }
+        for pvc in store.objects::<PersistentVolumeClaim>(None) {
+            self.restores.enqueue(pvc.key());
+        }
+    }
+}
+
+/// Reopens the store every [`RETRY_EVERY`] while its writes fail, until `stop`; once it
+/// writes again, wakes every controller's objects through `handles`.
+pub(crate) async fn recover(store: Arc<EmbeddedStore>, handles: Handles, stop: CancellationToken) {
     let mut tick = tokio::time::interval(RETRY_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = store.write_failures();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if store.write_failure().is_none() {
-            continue;
+        if store.write_failure().is_some() {
+            // The store logs the reopen, and counts a failed one.
+            let _ = store.write(|s| s.recover()).await;
         }
-        // The store logs the reopen, and counts a failed one.
-        let _ = store.write(|s| s.recover()).await;
+        // Writes failed since the last look and work again now, whether this reopen or
+        // another write reopened the database.
+        let failures = store.write_failures();
+        if failures != seen && store.write_failure().is_none() {
+            seen = failures;
+            tracing::info!("the store writes again: reconciling every object now");
+            handles.wake_all(&store);
+        }
     }
 }
 

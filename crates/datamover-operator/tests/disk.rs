@@ -51,7 +51,10 @@ fn a_full_data_dir_refuses_apply_with_507_and_the_operator_writes_again_once_spa
     let source = fs.join("source");
     std::fs::create_dir_all(&source).unwrap();
     std::fs::write(source.join("a.txt"), "alpha").unwrap();
-    let op = operator(&data).start();
+    // The log outside the filled filesystem: it must be able to say the store recovered.
+    let logs = tempdir();
+    let log = logs.join("operator.log");
+    let op = operator(&data).log(&log).start();
     op.apply(&format!(
         "{}{}{}",
         pvc("data", &source),
@@ -139,6 +142,13 @@ fn a_full_data_dir_refuses_apply_with_507_and_the_operator_writes_again_once_spa
         op.get(&format!("/api/v1/namespaces/default/secrets/{name}"));
     }
     op.get("/api/v1/namespaces/default/persistentvolumeclaims/data");
+    // Writing again, every object is reconciled at once (their failed writes had backed
+    // off), said within one recovery period.
+    op.wait_for("the recovery's wake-up", Duration::from_secs(15), || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("the store writes again: reconciling every object now")
+    });
     // And the controllers go on: the DataMover applied after the recovery completes.
     let dm = op.finished("after", Duration::from_secs(60));
     assert_eq!(dm["status"]["phase"], "Completed", "{dm}");

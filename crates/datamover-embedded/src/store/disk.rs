@@ -66,6 +66,14 @@ impl EmbeddedStore {
             .clone()
     }
 
+    /// How many writes the disk refused since the store opened: a watcher that sees it
+    /// grow, and [`EmbeddedStore::write_failure`] clear, knows the store failed and recovered
+    /// even between two looks.
+    #[must_use]
+    pub fn write_failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Turns a database error of a write into what the caller sees: an error of the disk
     /// becomes [`StoreError::Write`], marks the store as failing (so the next write reopens
     /// the database) and counts in `datamover_store_write_errors_total`.
@@ -84,6 +92,8 @@ impl EmbeddedStore {
         tracing::error!(store = %self.path, kind = kind.as_str(), cause = %failure.cause,
             "a store write failed; the next write reopens the database");
         self.metrics.datamover_store_write_errors(kind.as_str(), 1);
+        self.failures
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         *self.failure.write().unwrap_or_else(PoisonError::into_inner) = Some(failure.clone());
         StoreError::Write(failure)
     }

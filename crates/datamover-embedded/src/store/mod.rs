@@ -74,6 +74,8 @@ pub struct EmbeddedStore {
     path: String,
     /// Why writes fail, from a failed write until the database is reopened.
     failure: RwLock<Option<WriteFailure>>,
+    /// How many writes the disk refused since the store opened.
+    failures: AtomicU64,
     /// Where failed writes are counted.
     metrics: MetricsCollector,
     cache: RwLock<BTreeMap<Key, Object>>,
@@ -126,6 +128,7 @@ impl EmbeddedStore {
             file: path.to_owned(),
             path: shown,
             failure: RwLock::default(),
+            failures: AtomicU64::new(0),
             metrics: MetricsCollector::facade(),
             cache: RwLock::new(cache),
             next_version: AtomicU64::new(version + 1),
