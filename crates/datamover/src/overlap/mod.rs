@@ -191,13 +191,37 @@ pub fn claims<'a>(
     secret: impl Fn(&str, &str) -> Option<Secret>,
     locate: impl Fn(&BTreeMap<String, String>, &[(String, String)]) -> Result<Location, String>,
 ) -> Vec<Claim> {
+    // Movers sharing a secret (and `additionalEnv`) share a location: each is read, decoded
+    // and resolved once per call, not once per mover.
+    let mut places: BTreeMap<Place<'_>, Option<Location>> = BTreeMap::new();
     movers
         .into_iter()
         .filter_map(|dm| {
-            let secret = secret(&dm.metadata.namespace, &dm.spec.secret_name)?;
-            let location = locate_mover(dm, &secret, &locate).ok()?;
-            Some(Claim::new(dm, location))
+            let ns = dm.metadata.namespace.as_str();
+            let key = (ns, dm.spec.secret_name.as_str(), extra_env(dm));
+            places
+                .entry(key)
+                .or_insert_with(|| {
+                    let secret = secret(ns, &dm.spec.secret_name)?;
+                    locate_mover(dm, &secret, &locate).ok()
+                })
+                .clone()
+                .map(|location| Claim::new(dm, location))
         })
+        .collect()
+}
+
+/// What decides a mover's location: its namespace, secret name and plain `additionalEnv`.
+type Place<'a> = (&'a str, &'a str, Vec<(String, String)>);
+
+/// `dm`'s `additionalEnv` with plain values (those from a secret or field cannot change a
+/// destination this rule reads).
+fn extra_env(dm: &DataMover) -> Vec<(String, String)> {
+    dm.spec
+        .additional_env
+        .iter()
+        .filter(|e| e.value_from.is_none())
+        .map(|e| (e.name.clone(), e.value.clone()))
         .collect()
 }
 
@@ -217,12 +241,5 @@ pub fn locate_mover(
             secret.metadata.name
         )
     })?;
-    let extra: Vec<(String, String)> = dm
-        .spec
-        .additional_env
-        .iter()
-        .filter(|e| e.value_from.is_none())
-        .map(|e| (e.name.clone(), e.value.clone()))
-        .collect();
-    locate(&values, &extra)
+    locate(&values, &extra_env(dm))
 }
