@@ -5,7 +5,12 @@
 //! Kubernetes object is `DataMoverResource`, with the same spec and status (`datamover::crd`, feature `kube`).
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+
+mod corev1;
+mod meta;
+
+pub use corev1::{PersistentVolumeClaim, PvcSpec, PvcStatus, Secret};
+pub use meta::{EnvVar, ObjectMeta, OwnerReference};
 
 /// The DataMover API group.
 pub const GROUP: &str = "datamover.a-cup-of.coffee";
@@ -16,117 +21,6 @@ pub const API_VERSION: &str = "datamover.a-cup-of.coffee/v1alpha1";
 /// Annotation on a PVC naming an existing host directory that backs it, so it is backed up
 /// in place instead of from `<data-dir>/volumes/<namespace>/<name>`.
 pub const HOST_PATH_ANNOTATION: &str = "datamover.a-cup-of.coffee/host-path";
-
-/// Standard object metadata (the subset the operator uses).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectMeta {
-    /// Name, unique per kind and namespace.
-    pub name: String,
-    /// Namespace; `default` when omitted.
-    #[serde(default = "default_namespace")]
-    pub namespace: String,
-    /// Set by the store at creation.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub uid: String,
-    /// Set by the store on every write; an update must carry the current one.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub resource_version: String,
-    /// Incremented by the store when the spec changes.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub generation: u64,
-    /// RFC 3339 creation time, set by the store.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub creation_timestamp: String,
-    /// Labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    /// The objects this one belongs to; deleting an owner deletes what it owns.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub owner_references: Vec<OwnerReference>,
-}
-
-impl ObjectMeta {
-    /// The keys of this object's owners of kind `kind` (they live in its namespace).
-    #[must_use]
-    pub fn owners(&self, kind: &str) -> Vec<tmc_runtime::ObjectKey> {
-        self.owner_references
-            .iter()
-            .filter(|r| r.kind == kind)
-            .map(|r| tmc_runtime::ObjectKey::namespaced(&self.namespace, &r.name))
-            .collect()
-    }
-
-    /// Whether the object with `uid` owns this one.
-    #[must_use]
-    pub fn owned_by(&self, uid: &str) -> bool {
-        self.owner_references.iter().any(|r| r.uid == uid)
-    }
-}
-
-/// An owner reference, as Kubernetes has them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OwnerReference {
-    /// The owner's `apiVersion`.
-    pub api_version: String,
-    /// The owner's kind.
-    pub kind: String,
-    /// The owner's name.
-    pub name: String,
-    /// The owner's uid.
-    pub uid: String,
-    /// Whether the owner is the managing controller.
-    #[serde(default)]
-    pub controller: bool,
-    /// Whether deleting the owner waits for this object.
-    #[serde(default)]
-    pub block_owner_deletion: bool,
-}
-
-fn default_namespace() -> String {
-    "default".to_owned()
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// An environment variable for the sync job (core/v1 `EnvVar`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct EnvVar {
-    /// Name of the environment variable. Must be a `C_IDENTIFIER`.
-    pub name: String,
-    /// Its value; defaults to "".
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub value: String,
-    /// Source for the variable's value (a core/v1 `EnvVarSource`), given to the Job as
-    /// written. Cannot be used if value is not empty. Kubernetes only: the embedded backend
-    /// ignores it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "kube",
-        schemars(schema_with = "crate::types::env_var_source")
-    )]
-    pub value_from: Option<serde_json::Value>,
-}
-
-impl EnvVar {
-    /// A variable with a plain value.
-    #[must_use]
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            value: value.into(),
-            value_from: None,
-        }
-    }
-}
 
 /// The sync job's image (used by the Kubernetes backend; recorded by the embedded one).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -408,97 +302,6 @@ pub struct DataMover {
     pub status: DataMoverStatus,
 }
 
-/// The spec of a PVC (the fields the embedded backend keeps).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PvcSpec {
-    /// Access modes, e.g. `ReadWriteOnce`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub access_modes: Vec<String>,
-    /// Storage class.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_class_name: Option<String>,
-    /// Requested resources (`requests.storage`), kept as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<serde_json::Value>,
-    /// The volume to clone from (`kind: PersistentVolumeClaim`, `name`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_source: Option<serde_json::Value>,
-    /// The populator to fill the volume from (`apiGroup: datamover.a-cup-of.coffee`,
-    /// `kind: DataMoverPopulator`, `name`): a restore.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_source_ref: Option<serde_json::Value>,
-}
-
-/// The status of a PVC.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PvcStatus {
-    /// `Pending` or `Bound`.
-    #[serde(default)]
-    pub phase: String,
-    /// `Restored` for a PVC filled from a `DataMoverPopulator`: why it is still pending.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-}
-
-/// A `PersistentVolumeClaim` (core/v1): in the embedded backend, a directory.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PersistentVolumeClaim {
-    /// `v1`.
-    pub api_version: String,
-    /// `PersistentVolumeClaim`.
-    pub kind: String,
-    /// Metadata.
-    pub metadata: ObjectMeta,
-    /// Spec.
-    #[serde(default)]
-    pub spec: PvcSpec,
-    /// Status.
-    #[serde(default)]
-    pub status: PvcStatus,
-}
-
-/// A `Secret` (core/v1): `data` is base64, `stringData` plain; both are merged on apply.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Secret {
-    /// `v1`.
-    pub api_version: String,
-    /// `Secret`.
-    pub kind: String,
-    /// Metadata.
-    pub metadata: ObjectMeta,
-    /// Base64-encoded values.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub data: BTreeMap<String, String>,
-    /// Plain values (folded into `data` when stored).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub string_data: BTreeMap<String, String>,
-    /// `Opaque` by default.
-    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
-    pub type_: String,
-}
-
-impl Secret {
-    /// The decoded values of `data` and `stringData` (the latter wins), or the key whose
-    /// base64 does not decode.
-    ///
-    /// # Errors
-    /// The name of a key whose `data` value is not valid base64 or UTF-8.
-    pub fn values(&self) -> Result<BTreeMap<String, String>, String> {
-        let mut out = BTreeMap::new();
-        for (k, v) in &self.data {
-            let bytes = crate::base64_decode(v).ok_or_else(|| k.clone())?;
-            out.insert(k.clone(), String::from_utf8(bytes).map_err(|_| k.clone())?);
-        }
-        for (k, v) in &self.string_data {
-            out.insert(k.clone(), v.clone());
-        }
-        Ok(out)
-    }
-}
-
 /// The kinds the embedded backend stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -605,22 +408,6 @@ impl tmc_runtime::Resource for DataMover {
 
     fn key(&self) -> tmc_runtime::ObjectKey {
         tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)
-    }
-}
-
-impl tmc_runtime::Resource for PersistentVolumeClaim {
-    const KIND: &'static str = "PersistentVolumeClaim";
-
-    fn key(&self) -> tmc_runtime::ObjectKey {
-        tmc_runtime::ObjectKey::namespaced(&self.metadata.namespace, &self.metadata.name)
-    }
-}
-
-/// A cloned PVC is owned by its DataMover: its watch event (say, `Bound`) brings the
-/// DataMover back.
-impl tmc_runtime::Owned for PersistentVolumeClaim {
-    fn owners(&self, kind: &str) -> Vec<tmc_runtime::ObjectKey> {
-        self.metadata.owners(kind)
     }
 }
 
