@@ -141,7 +141,9 @@ impl GaugeFn for GaugeCell {
 }
 
 /// A histogram with fixed buckets: one count per bucket (not cumulative; the renderer sums),
-/// the last one for `+Inf`, and the sum of observations.
+/// the last one for `+Inf`, and the sum of observations. With native buckets, an observation
+/// whose native bucket lies inside one classic bucket is counted in the native bucket alone,
+/// and [`HistogramCell::snapshot`] adds it to the classic one.
 #[derive(Debug)]
 pub(crate) struct HistogramCell {
     bounds: Arc<[f64]>,
@@ -188,8 +190,12 @@ impl HistogramCell {
 
     /// The per-bucket counts (the last is `+Inf`) and the sum.
     pub(crate) fn snapshot(&self, counts: &mut Vec<u64>) -> f64 {
-        counts.clear();
-        counts.extend(self.counts.iter().map(|c| c.load(Ordering::Relaxed)));
+        if let Some(native) = self.native() {
+            native.classic_snapshot(&self.counts, counts);
+        } else {
+            counts.clear();
+            counts.extend(self.counts.iter().map(|c| c.load(Ordering::Relaxed)));
+        }
         f64::from_bits(self.sum.load(Ordering::Relaxed))
     }
 
@@ -205,7 +211,8 @@ impl HistogramFn for HistogramCell {
         // The native bucket is looked up first, by reads alone: the locked writes below
         // would hold back the reads behind them, and the lookup's chain of loads then runs
         // beside the classic bucket's scan instead of after it.
-        // Its slot also knows the classic bucket when no classic bound splits the native one.
+        // Its slot also knows the classic bucket when no classic bound splits the native one,
+        // and then its count is the classic bucket's too: one locked write fewer.
         let native = self.native.as_deref().map(|n| (n, n.locate(value)));
         self.stamp.touch();
         let index = match native.as_ref().and_then(|(_, target)| target.classic) {
@@ -219,12 +226,16 @@ impl HistogramFn for HistogramCell {
                 .position(|le| value <= *le)
                 .unwrap_or(self.bounds.len()),
         };
-        if let Some(count) = self.counts.get(index) {
+        if !native
+            .as_ref()
+            .is_some_and(|(_, target)| target.counts_classic())
+            && let Some(count) = self.counts.get(index)
+        {
             count.fetch_add(1, Ordering::Relaxed);
         }
         add_f64(&self.sum, value);
         if let Some((native, target)) = &native {
-            native.commit(target, value, &self.bounds);
+            native.commit(target, value, &self.bounds, &self.counts, index);
         }
         #[cfg(feature = "opentelemetry")]
         if let Some(slot) = self.exemplars.as_deref().and_then(|s| s.get(index)) {

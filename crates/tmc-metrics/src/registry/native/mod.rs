@@ -10,6 +10,13 @@
 //! table becomes current and the counts of the old one are moved into it. An observation that
 //! raced with the move and landed in the old table is not lost: a render merges every table
 //! the cell has used, mapped to the current schema.
+//!
+//! A native bucket that lies inside one classic bucket also counts for that classic bucket:
+//! its slot's tag names the classic bucket, the histogram cell does not add one to the
+//! classic count as well, and [`NativeCell::classic_snapshot`] adds the slot's count to the
+//! classic bucket's. That keeps an observation to two locked writes (the native bucket and
+//! the sum), as many as a histogram without native buckets makes. A move that merges such a
+//! bucket into one a classic bound splits hands its count to the classic count.
 
 mod key;
 mod table;
@@ -52,8 +59,19 @@ pub(crate) struct Target<'a> {
     /// The count to add one to (a bucket's, the zero bucket's, NaN's), or `None` for the
     /// slow path: a bucket to claim, a table to move from.
     count: Option<&'a AtomicU64>,
-    /// The classic bucket of the observation, when its native bucket knows it.
+    /// The classic bucket of the observation, when its native bucket knows it: then the
+    /// native count is the classic bucket's too.
     pub(crate) classic: Option<usize>,
+}
+
+impl Target<'_> {
+    /// Whether [`NativeCell::commit`] counts the classic bucket too: when the native bucket's
+    /// count carries it, or on the slow path, which finds out whether the slot it adds to does.
+    /// Otherwise the caller adds one to the classic bucket itself.
+    #[inline]
+    pub(crate) fn counts_classic(&self) -> bool {
+        self.classic.is_some() || self.count.is_none()
+    }
 }
 
 /// A snapshot of the native buckets, at the current schema.
@@ -147,52 +165,83 @@ impl NativeCell {
 
     /// Counts the observation `value` that [`NativeCell::locate`] found `target` for, beside
     /// the classic `bounds` (sorted; a new slot records the classic bucket of its native
-    /// bucket). A bucket found in a table that a move has left since is still counted:
-    /// renders merge every table.
+    /// bucket) and their per-bucket `counts`; `index` is the observation's classic bucket. A
+    /// bucket found in a table that a move has left since is still counted: renders merge
+    /// every table. When [`Target::counts_classic`], the classic bucket is counted here (in
+    /// the native slot that carries it, or in `counts`), else the caller counts it.
     #[inline]
-    pub(crate) fn commit(&self, target: &Target<'_>, value: f64, bounds: &[f64]) {
+    pub(crate) fn commit(
+        &self,
+        target: &Target<'_>,
+        value: f64,
+        bounds: &[f64],
+        counts: &[AtomicU64],
+        index: usize,
+    ) {
         match target.count {
             Some(count) => {
                 count.fetch_add(1, Ordering::Relaxed);
             }
-            None => self.observe_new(value, bounds),
+            None => self.observe_new(value, bounds, counts, index),
         }
     }
 
-    /// Counts one observation beside classic `bounds`.
+    /// Counts one observation beside classic `bounds` and their `counts`, as a histogram
+    /// cell does.
     #[cfg(test)]
-    pub(crate) fn observe(&self, value: f64, bounds: &[f64]) {
-        self.commit(&self.locate(value), value, bounds);
+    pub(crate) fn observe(&self, value: f64, bounds: &[f64], counts: &[AtomicU64]) {
+        let target = self.locate(value);
+        let index = target.classic.unwrap_or_else(|| {
+            bounds
+                .iter()
+                .position(|le| value <= *le)
+                .unwrap_or(bounds.len())
+        });
+        if !target.counts_classic() {
+            add_one(counts, index);
+        }
+        self.commit(&target, value, bounds, counts, index);
     }
 
     /// Counts an observation of a finite or infinite `value` outside the zero bucket whose
     /// bucket the current table did not have: claims its slot, moving to a new table when
-    /// this one is crowded, over budget or full.
+    /// this one is crowded, over budget or full. Counts classic bucket `index` in `counts`
+    /// unless the slot it adds to carries it.
     #[cold]
     #[inline(never)]
-    fn observe_new(&self, value: f64, bounds: &[f64]) {
+    fn observe_new(&self, value: f64, bounds: &[f64], counts: &[AtomicU64], index: usize) {
         let abs = value.abs();
         let negative = value < 0.0;
         loop {
             let generation = self.current.load(Ordering::Acquire);
             let Some(table) = self.table(generation) else {
+                add_one(counts, index);
                 return;
             };
             let key = table.keys.key(abs);
-            let classic = classic_bits(bounds, &table.keys, negative, key);
-            match table.add(tag(negative, key), classic, 1) {
-                Added::Existing => return,
+            let bits = classic_bits(bounds, &table.keys, negative, key);
+            match table.add(tag(negative, key), bits, 1) {
+                Added::Existing(found) => {
+                    if classic(found).is_none() {
+                        add_one(counts, index);
+                    }
+                    return;
+                }
                 Added::Claimed => {
+                    if classic(bits).is_none() {
+                        add_one(counts, index);
+                    }
                     if table.crowded() || self.over_budget(table) {
-                        self.advance(generation, bounds);
+                        self.advance(generation, bounds, counts);
                     }
                     return;
                 }
                 Added::Full => {
-                    if !self.advance(generation, bounds) {
+                    if !self.advance(generation, bounds, counts) {
                         // No table left to move to: only values spread across the whole
                         // range of `f64` get here; the observation stays in the count.
                         self.nan.fetch_add(1, Ordering::Relaxed);
+                        add_one(counts, index);
                         return;
                     }
                 }
@@ -202,8 +251,11 @@ impl NativeCell {
 
     /// Moves from table `from` to new tables (a lower schema past the budget, twice the
     /// slots when crowded) until the current one fits. Whether the current table changed.
+    /// A count whose old slot carried a classic bucket and whose new one does not (a classic
+    /// bound splits the merged bucket) is added to that bucket in `counts`; one that a new
+    /// slot could not carry as the old one did stays where it was.
     #[cold]
-    fn advance(&self, from: u8, bounds: &[f64]) -> bool {
+    fn advance(&self, from: u8, bounds: &[f64], counts: &[AtomicU64]) -> bool {
         let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
         let mut generation = self.current.load(Ordering::Acquire);
         if generation != from {
@@ -236,20 +288,60 @@ impl NativeCell {
                 if tag == 0 {
                     continue;
                 }
+                let (negative, key) = untag(tag);
+                let key = lower(key, old.schema - schema);
+                let bits = classic_bits(bounds, &new.keys, negative, key);
+                let (was, will) = (classic(tag), classic(bits));
+                if will.is_some() && will != was {
+                    // Cannot happen (a bucket inside one classic bucket is made of buckets
+                    // inside it), but were it to, the count stays where it is counted right.
+                    continue;
+                }
                 let n = slot.count.swap(0, Ordering::AcqRel);
                 if n == 0 {
                     continue;
                 }
-                let (negative, key) = untag(tag);
-                let key = lower(key, old.schema - schema);
-                let classic = classic_bits(bounds, &new.keys, negative, key);
-                if let Added::Full = new.add(self::tag(negative, key), classic, n) {
+                if let Added::Full = new.add(self::tag(negative, key), bits, n) {
                     // Kept where it was: renders merge every table.
                     slot.count.fetch_add(n, Ordering::Relaxed);
+                } else if let (Some(c), None) = (was, will)
+                    && let Some(count) = counts.get(c)
+                {
+                    count.fetch_add(n, Ordering::Relaxed);
                 }
             }
             generation = next;
             moved = true;
+        }
+    }
+
+    /// The classic per-bucket counts now: `counts` plus the native counts that carry a
+    /// classic bucket, from every table used, read while no move is under way, so no count is
+    /// caught between a slot and `counts` and none goes down from one scrape to the next.
+    pub(crate) fn classic_snapshot(&self, counts: &[AtomicU64], out: &mut Vec<u64>) {
+        let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
+        out.clear();
+        out.extend(counts.iter().map(|c| c.load(Ordering::Relaxed)));
+        let current = self.current.load(Ordering::Acquire);
+        for generation in 0..=current {
+            let Some(table) = self.used_table(generation) else {
+                continue;
+            };
+            for slot in &table.slots {
+                let tag = slot.tag.load(Ordering::Acquire);
+                if let Some(total) = classic(tag).and_then(|c| out.get_mut(c)) {
+                    *total += slot.count.load(Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Table `generation` if it was made, without making the first.
+    fn used_table(&self, generation: u8) -> Option<&Table> {
+        if generation == 0 {
+            self.first.get()
+        } else {
+            self.later_slot(generation).and_then(OnceLock::get)
         }
     }
 
@@ -263,12 +355,7 @@ impl NativeCell {
         let mut positive = Vec::new();
         let mut negative = Vec::new();
         for generation in 0..=current {
-            let table = if generation == 0 {
-                self.first.get()
-            } else {
-                self.later_slot(generation).and_then(OnceLock::get)
-            };
-            let Some(table) = table else {
+            let Some(table) = self.used_table(generation) else {
                 continue;
             };
             for slot in &table.slots {
@@ -293,6 +380,13 @@ impl NativeCell {
             positive: merge(positive),
             negative: merge(negative),
         }
+    }
+}
+
+/// Adds one to classic bucket `index`.
+fn add_one(counts: &[AtomicU64], index: usize) {
+    if let Some(count) = counts.get(index) {
+        count.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -321,16 +415,17 @@ mod tests {
             max_buckets: 40,
         });
         let bounds: &[f64] = &[];
+        let counts = [AtomicU64::new(0)];
         // 30 buckets at schema 3: more than 12 crowd the first table, which doubles twice.
         for i in 0..30 {
-            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds);
+            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds, &counts);
         }
         let s = cell.snapshot();
         assert_eq!(s.schema, 3);
         assert_eq!(s.positive, (0..30).map(|k| (k, 1)).collect::<Vec<_>>());
         // Past 40 buckets, the schema drops: 45 buckets at 3 are 23 at 2.
         for i in 30..45 {
-            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds);
+            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds, &counts);
         }
         let s = cell.snapshot();
         assert_eq!(s.schema, 2);
@@ -338,6 +433,11 @@ mod tests {
         assert_eq!(s.positive.len(), 23);
         assert_eq!(s.positive[0], (0, 1));
         assert_eq!(s.positive[1], (1, 2));
+        // Every observation in `+Inf`, carried by the native slots, not by `counts`.
+        let mut classic = Vec::new();
+        cell.classic_snapshot(&counts, &mut classic);
+        assert_eq!(classic, [45]);
+        assert_eq!(counts[0].load(Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -348,30 +448,53 @@ mod tests {
             max_buckets: 20,
         });
         let bounds: &[f64] = &[0.001, 0.01, 0.1, 1.0];
+        let counts: [AtomicU64; 5] = Default::default();
         let threads = 4;
         let per_thread = 20_000u32;
         std::thread::scope(|scope| {
             for t in 0..threads {
-                let cell = &cell;
+                let (cell, counts) = (&cell, &counts);
                 scope.spawn(move || {
                     for i in 0..per_thread {
                         // Spread over twelve decades, both signs, some in the zero bucket.
                         let v = 1e-6 * 10f64.powf(f64::from((i * 7 + t) % 1200) / 100.0);
-                        cell.observe(if i % 3 == 0 { -v } else { v }, bounds);
+                        cell.observe(if i % 3 == 0 { -v } else { v }, bounds, counts);
                         if i % 5 == 0 {
-                            cell.observe(0.0, bounds);
+                            cell.observe(0.0, bounds, counts);
                         }
                     }
                 });
             }
-            // Snapshots while the schema drops: the count only grows.
+            // Snapshots while the schema drops: the count only grows, and so does every
+            // classic bucket, whether a native slot or `counts` holds its observations.
             let mut last = 0;
+            let (mut classic, mut last_classic) = (Vec::new(), vec![0; 5]);
             for _ in 0..200 {
                 let count = cell.snapshot().count();
                 assert!(count >= last, "{count} after {last}");
                 last = count;
+                cell.classic_snapshot(&counts, &mut classic);
+                for (now, before) in classic.iter().zip(&last_classic) {
+                    assert!(now >= before, "{classic:?} after {last_classic:?}");
+                }
+                last_classic.clone_from(&classic);
             }
         });
+        // The classic buckets are exactly a scan's.
+        let mut expected = vec![0u64; 5];
+        for t in 0..threads {
+            for i in 0..per_thread {
+                let v = 1e-6 * 10f64.powf(f64::from((i * 7 + t) % 1200) / 100.0);
+                let v = if i % 3 == 0 { -v } else { v };
+                expected[bounds.iter().position(|le| v <= *le).unwrap_or(4)] += 1;
+                if i % 5 == 0 {
+                    expected[0] += 1;
+                }
+            }
+        }
+        let mut classic = Vec::new();
+        cell.classic_snapshot(&counts, &mut classic);
+        assert_eq!(classic, expected);
         let s = cell.snapshot();
         let observed = u64::from(per_thread) * 4;
         assert_eq!(s.count(), observed + observed / 5);

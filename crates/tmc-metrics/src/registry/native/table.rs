@@ -38,8 +38,8 @@ pub(super) struct Table {
 
 /// What adding to a table did.
 pub(super) enum Added {
-    /// To a bucket already there.
-    Existing,
+    /// To a bucket already there: its slot's tag.
+    Existing(u64),
     /// To a bucket this call claimed.
     Claimed,
     /// Nowhere: the table is full.
@@ -164,7 +164,7 @@ impl Table {
             let found = slot.tag.load(Ordering::Acquire);
             if found & BUCKET == tag {
                 slot.count.fetch_add(n, Ordering::Relaxed);
-                return Added::Existing;
+                return Added::Existing(found);
             }
             if found == 0 {
                 match slot.tag.compare_exchange(
@@ -180,7 +180,7 @@ impl Table {
                     }
                     Err(other) if other & BUCKET == tag => {
                         slot.count.fetch_add(n, Ordering::Relaxed);
-                        return Added::Existing;
+                        return Added::Existing(other);
                     }
                     Err(_) => {}
                 }
