@@ -4,7 +4,9 @@
 //! slots, is found through an atomic generation number; an observation finds or claims its
 //! bucket's slot and adds one. Finding is reads alone ([`NativeCell::locate`]), so the
 //! histogram cell does it before any of its locked writes, and adding one is
-//! [`NativeCell::commit`]; claiming a slot is the cold path. A table starts small. When its populated buckets pass the
+//! [`NativeCell::commit`]. The fast path is a positive value whose bucket is at its home
+//! slot; anything else (a negative value, a bucket past its home slot, a bucket to claim) is
+//! the cold path. A table starts small. When its populated buckets pass the
 //! budget, the schema is lowered by one (each bucket merged with its neighbour, as
 //! `client_golang` does); when they fill three quarters of it, it doubles. Either way a new
 //! table becomes current and the counts of the old one are moved into it. An observation that
@@ -146,15 +148,27 @@ impl NativeCell {
     /// classic bucket when the native one lies inside one.
     #[inline]
     pub(crate) fn locate(&self, value: f64) -> Target<'_> {
-        let (count, classic) = if value.is_nan() {
-            (Some(&self.nan), None)
-        } else if value.abs() <= self.spec.zero_threshold {
-            (Some(&self.zero), None)
+        let abs = value.abs();
+        // One comparison for both: NaN is not above the threshold either.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN's `false` is the point
+        let (count, classic) = if !(abs > self.spec.zero_threshold) {
+            (
+                Some(if value.is_nan() {
+                    &self.nan
+                } else {
+                    &self.zero
+                }),
+                None,
+            )
+        } else if value.is_sign_negative() {
+            // Negative buckets (rare: most histograms measure durations and sizes) are left
+            // to the slow path, which keeps this one short.
+            (None, None)
         } else {
             let generation = self.current.load(Ordering::Acquire);
             match self
                 .table(generation)
-                .and_then(|table| table.find(tag(value < 0.0, table.keys.key(value.abs()))))
+                .and_then(|table| table.find_home(table.keys.key(abs)))
             {
                 Some((count, tag)) => (Some(count), classic(tag)),
                 None => (None, None),
@@ -203,8 +217,9 @@ impl NativeCell {
         self.commit(&target, value, bounds, counts, index);
     }
 
-    /// Counts an observation of a finite or infinite `value` outside the zero bucket whose
-    /// bucket the current table did not have: claims its slot, moving to a new table when
+    /// Counts an observation of a finite or infinite `value` outside the zero bucket that
+    /// [`NativeCell::locate`] did not find at its home slot: finds its bucket past it or
+    /// claims its slot, moving to a new table when
     /// this one is crowded, over budget or full. Counts classic bucket `index` in `counts`
     /// unless the slot it adds to carries it.
     #[cold]
@@ -219,8 +234,18 @@ impl NativeCell {
                 return;
             };
             let key = table.keys.key(abs);
+            let tag = tag(negative, key);
+            // Most observations here are of buckets the table has (negative ones, and
+            // positive ones past their home slot): found without working out `classic_bits`.
+            if let Some((count, found)) = table.find(tag) {
+                count.fetch_add(1, Ordering::Relaxed);
+                if classic(found).is_none() {
+                    add_one(counts, index);
+                }
+                return;
+            }
             let bits = classic_bits(bounds, &table.keys, negative, key);
-            match table.add(tag(negative, key), bits, 1) {
+            match table.add(tag, bits, 1) {
                 Added::Existing(found) => {
                     if classic(found).is_none() {
                         add_one(counts, index);

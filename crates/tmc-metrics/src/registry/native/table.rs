@@ -135,8 +135,17 @@ impl Table {
         key.wrapping_add(negative * (self.slots.len() >> 1)) & self.mask
     }
 
-    /// The count and the full tag of bucket `tag`, if the table has the bucket; reads only.
+    /// The count and the full tag of the positive bucket `key` if its home slot holds it,
+    /// the common case, read inline by recording; `None` for anything else (another bucket
+    /// there, an empty slot), which [`Table::find`] then settles on the slow path.
     #[inline]
+    pub(super) fn find_home(&self, key: i32) -> Option<(&AtomicU64, u64)> {
+        let slot = self.slots.get(key.cast_unsigned() as usize & self.mask)?;
+        let found = slot.tag.load(Ordering::Acquire);
+        (found & BUCKET == tag(false, key)).then_some((&slot.count, found))
+    }
+
+    /// The count and the full tag of bucket `tag`, if the table has the bucket; reads only.
     pub(super) fn find(&self, tag: u64) -> Option<(&AtomicU64, u64)> {
         let home = self.home(tag);
         for step in 0..self.slots.len() {
