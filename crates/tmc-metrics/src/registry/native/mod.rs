@@ -4,9 +4,8 @@
 //! slots, is found through an atomic generation number; an observation finds or claims its
 //! bucket's slot and adds one. Finding is reads alone ([`NativeCell::locate`]), so the
 //! histogram cell does it before any of its locked writes, and adding one is
-//! [`NativeCell::commit`]. The fast path is a positive value whose bucket is at its home
-//! slot; anything else (a negative value, a bucket past its home slot, a bucket to claim) is
-//! the cold path. A table starts small. When its populated buckets pass the
+//! [`NativeCell::commit`]. The fast path is a positive value whose bucket the table has;
+//! a negative value or a bucket to claim take the cold path. A table starts small. When its populated buckets pass the
 //! budget, the schema is lowered by one (each bucket merged with its neighbour, as
 //! `client_golang` does); when they fill three quarters of it, it doubles. Either way a new
 //! table becomes current and the counts of the old one are moved into it. An observation that
@@ -168,7 +167,7 @@ impl NativeCell {
             let generation = self.current.load(Ordering::Acquire);
             match self
                 .table(generation)
-                .and_then(|table| table.find_home(table.keys.key(abs)))
+                .and_then(|table| table.find_positive(table.keys.key(abs)))
             {
                 Some((count, tag)) => (Some(count), classic(tag)),
                 None => (None, None),
@@ -218,8 +217,8 @@ impl NativeCell {
     }
 
     /// Counts an observation of a finite or infinite `value` outside the zero bucket that
-    /// [`NativeCell::locate`] did not find at its home slot: finds its bucket past it or
-    /// claims its slot, moving to a new table when
+    /// [`NativeCell::locate`] did not find (a negative one, or one whose bucket is new): finds
+    /// its bucket or claims its slot, moving to a new table when
     /// this one is crowded, over budget or full. Counts classic bucket `index` in `counts`
     /// unless the slot it adds to carries it.
     #[cold]
@@ -235,8 +234,8 @@ impl NativeCell {
             };
             let key = table.keys.key(abs);
             let tag = tag(negative, key);
-            // Most observations here are of buckets the table has (negative ones, and
-            // positive ones past their home slot): found without working out `classic_bits`.
+            // Negative observations are mostly of buckets the table has: found without
+            // working out `classic_bits`.
             if let Some((count, found)) = table.find(tag) {
                 count.fetch_add(1, Ordering::Relaxed);
                 if classic(found).is_none() {

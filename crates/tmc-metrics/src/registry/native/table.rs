@@ -135,20 +135,39 @@ impl Table {
         key.wrapping_add(negative * (self.slots.len() >> 1)) & self.mask
     }
 
-    /// The count and the full tag of the positive bucket `key` if its home slot holds it,
-    /// the common case, read inline by recording; `None` for anything else (another bucket
-    /// there, an empty slot), which [`Table::find`] then settles on the slow path.
+    /// The count and the full tag of the positive bucket `key`, if the table has it: its
+    /// home slot read inline (most lookups end there), the probe past it out of line (a
+    /// bucket whose home slot another took: keys a table's size apart, as an outlier's).
     #[inline]
-    pub(super) fn find_home(&self, key: i32) -> Option<(&AtomicU64, u64)> {
-        let slot = self.slots.get(key.cast_unsigned() as usize & self.mask)?;
+    pub(super) fn find_positive(&self, key: i32) -> Option<(&AtomicU64, u64)> {
+        let home = key.cast_unsigned() as usize & self.mask;
+        let slot = self.slots.get(home)?;
         let found = slot.tag.load(Ordering::Acquire);
-        (found & BUCKET == tag(false, key)).then_some((&slot.count, found))
+        let want = tag(false, key);
+        if found & BUCKET == want {
+            Some((&slot.count, found))
+        } else if found == 0 {
+            None
+        } else {
+            self.probe(want, home)
+        }
+    }
+
+    /// [`Table::find`] past the home slot.
+    #[cold]
+    #[inline(never)]
+    fn probe(&self, tag: u64, home: usize) -> Option<(&AtomicU64, u64)> {
+        self.find_from(tag, home, 1)
     }
 
     /// The count and the full tag of bucket `tag`, if the table has the bucket; reads only.
     pub(super) fn find(&self, tag: u64) -> Option<(&AtomicU64, u64)> {
-        let home = self.home(tag);
-        for step in 0..self.slots.len() {
+        self.find_from(tag, self.home(tag), 0)
+    }
+
+    /// [`Table::find`] from `step` slots past `home`.
+    fn find_from(&self, tag: u64, home: usize, step: usize) -> Option<(&AtomicU64, u64)> {
+        for step in step..self.slots.len() {
             let slot = self.slots.get(home.wrapping_add(step) & self.mask)?;
             let found = slot.tag.load(Ordering::Acquire);
             if found & BUCKET == tag {
