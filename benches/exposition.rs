@@ -35,6 +35,11 @@ use tmc_metrics::{Format, Metrics};
 /// Set in a child process of this bench: measure the memory of one side alone.
 const MEMORY_ENV: &str = "TMC_EXPOSITION_MEMORY";
 
+/// Set to `ratio` to print only the interleaved observation timings, or to `classic:N` or
+/// `native:N` to record `N` rounds of the 1,024 values into one side and exit: two runs under
+/// `valgrind --tool=callgrind` with different `N` give the instructions of one observation.
+const OBSERVE_ENV: &str = "TMC_EXPOSITION_OBSERVE";
+
 /// Series (label sets) per side in the memory measurement: large enough that the resident
 /// set's growth is the state's, not the allocator's slack.
 const MEMORY_N: usize = 20_000;
@@ -239,6 +244,23 @@ fn report_observation() {
     );
 }
 
+/// What [`OBSERVE_ENV`] asks for.
+fn observe_only(what: &str) {
+    if what == "ratio" {
+        report_observation();
+        return;
+    }
+    let (side, rounds) = what.split_once(':').expect("classic:N, native:N or ratio");
+    let rounds: usize = rounds.parse().expect("N: a number of rounds");
+    let values = values();
+    let (_metrics, h) = phase_histogram(side == "native");
+    for _ in 0..rounds {
+        for v in &values {
+            h.record(black_box(*v));
+        }
+    }
+}
+
 fn exposition(c: &mut Criterion) {
     for n in [450, 5_000] {
         report(n);
@@ -291,6 +313,10 @@ fn exposition(c: &mut Criterion) {
 criterion_group!(benches, exposition);
 
 fn main() {
+    if let Ok(side) = std::env::var(OBSERVE_ENV) {
+        observe_only(&side);
+        return;
+    }
     if let Ok(side) = std::env::var(MEMORY_ENV) {
         measure_memory(&side);
         return;

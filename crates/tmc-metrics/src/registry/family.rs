@@ -1,7 +1,8 @@
 //! One family: its metadata and its series, keyed by the `metrics` key they were registered
 //! with.
 
-use super::cell::{CounterCell, GaugeCell, HistogramCell, Stamp};
+use super::cell::{CounterCell, GaugeCell, Stamp};
+use super::histogram::AnyHistogramCell;
 use crate::catalog::{MetricKind, NativeHistogram};
 use metrics::Key;
 use std::borrow::Cow;
@@ -43,7 +44,7 @@ pub(crate) struct Series {
 pub(crate) enum Cell {
     Counter(Arc<CounterCell>),
     Gauge(Arc<GaugeCell>),
-    Histogram(Arc<HistogramCell>),
+    Histogram(AnyHistogramCell),
 }
 
 impl Family {
@@ -182,7 +183,7 @@ impl Series {
         match &self.cell {
             Cell::Counter(c) => &c.stamp,
             Cell::Gauge(g) => &g.stamp,
-            Cell::Histogram(h) => &h.stamp,
+            Cell::Histogram(h) => h.stamp(),
         }
     }
 
@@ -200,9 +201,10 @@ impl Series {
         }
     }
 
-    pub(crate) fn histogram(&self) -> Option<Arc<HistogramCell>> {
+    /// A `metrics` handle on the series' histogram cell, if it is one.
+    pub(crate) fn histogram(&self) -> Option<metrics::Histogram> {
         match &self.cell {
-            Cell::Histogram(h) => Some(h.clone()),
+            Cell::Histogram(h) => Some(h.handle()),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ pub(crate) mod cell;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod exemplar;
 mod family;
+mod histogram;
 pub(crate) mod native;
 mod protobuf;
 pub(crate) mod render;
@@ -19,7 +20,8 @@ pub(crate) use family::{Family, Series};
 
 use crate::catalog::{self, MetricKind, NativeHistogram, TMC_METRICS_SERIES_FOLDED_TOTAL};
 use crate::retention::Clock;
-use cell::{CounterCell, GaugeCell, HistogramCell, Stamp};
+use cell::{CounterCell, GaugeCell, Stamp};
+use histogram::AnyHistogramCell;
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
 };
@@ -242,12 +244,12 @@ impl Registry {
                 family::Cell::Counter(Arc::new(CounterCell::new(stamp, self.config.exemplars)))
             }
             MetricKind::Gauge => family::Cell::Gauge(Arc::new(GaugeCell::new(stamp))),
-            MetricKind::Histogram => family::Cell::Histogram(Arc::new(HistogramCell::new(
+            MetricKind::Histogram => family::Cell::Histogram(AnyHistogramCell::new(
                 family.bounds().clone(),
                 family.native(),
                 stamp,
                 self.config.exemplars,
-            ))),
+            )),
         };
         Series::new(labels.into_boxed_str(), label_pairs, cell)
     }
@@ -291,7 +293,7 @@ impl Recorder for Registry {
             .handle(key, MetricKind::Histogram)
             .map(|s| s.histogram())
         {
-            Some(Some(cell)) => Histogram::from_arc(cell),
+            Some(Some(cell)) => cell,
             _ => Histogram::noop(),
         }
     }

@@ -14,7 +14,7 @@
 
 use super::family::{Cell, Family, Series};
 use super::native::Snapshot;
-use super::{Registry, cell::HistogramCell};
+use super::{Registry, histogram::AnyHistogramCell};
 use crate::catalog::MetricKind;
 
 // Field numbers, from upstream `metrics.proto`.
@@ -137,7 +137,7 @@ fn write_family(out: &mut Vec<u8>, family: &Family, series: &[&Series], scratch:
     }
 }
 
-fn histogram(out: &mut Vec<u8>, family: &Family, h: &HistogramCell, scratch: &mut Vec<u64>) {
+fn histogram(out: &mut Vec<u8>, family: &Family, h: &AnyHistogramCell, scratch: &mut Vec<u64>) {
     let sum = h.snapshot(scratch);
     let native = h.native().map(|n| (n.spec(), n.snapshot()));
     let classic_count: u64 = scratch.iter().sum();

@@ -78,35 +78,37 @@ impl<F> ResponseFuture<F> {
                 .map(tracing::Span::enter);
             this.inner.poll(cx)
         };
-        // The response is taken out of the poll once, and the error path returns early, so
-        // the response (128 bytes of head) is not moved from one enum into the next.
-        let response = match polled {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(response)) => response,
-            Poll::Ready(Err(error)) => {
-                if let Some(guard) = this.guard.take() {
-                    guard.finish(STATUS_ERROR);
-                }
-                return Poll::Ready(Err(error));
-            }
-        };
-        let guard = this.guard.take();
-        let http_status = response.status();
+        // The head is read where the poll left it, and the response moved out of the poll
+        // once, into `wrap`: each move of a response is 128 bytes of head.
         let Flags { at_head, grpc } = *this.config;
-        let status = grpc
-            .then(|| grpc_status(response.headers()))
-            .flatten()
-            .unwrap_or(http_status.as_u16());
-        let ends_now =
-            at_head || *this.head_only || bodiless(http_status) || response.body().is_end_stream();
-        let guard = match guard {
+        let (status, ends_now) = match &polled {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(response)) => {
+                let http_status = response.status();
+                let status = grpc
+                    .then(|| grpc_status(response.headers()))
+                    .flatten()
+                    .unwrap_or(http_status.as_u16());
+                let ends_now = at_head
+                    || *this.head_only
+                    || bodiless(http_status)
+                    || response.body().is_end_stream();
+                (status, ends_now)
+            }
+            Poll::Ready(Err(_)) => (STATUS_ERROR, true),
+        };
+        let guard = match this.guard.take() {
             Some(guard) if ends_now => {
                 guard.finish(status);
                 None
             }
             other => other.map(|g| (g, status)),
         };
-        Poll::Ready(Ok(wrap(response, guard, grpc)))
+        match polled {
+            Poll::Ready(Ok(response)) => Poll::Ready(Ok(wrap(response, guard, grpc))),
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! it, from the binary exponent and a one-step lookup in the mantissa.
 
 use crate::catalog::NativeHistogram;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Once, OnceLock};
 
 /// The bucket of `abs` (positive, finite or infinite, not NaN) at `schema`: the `i` with
 /// `2^((i-1)/2^schema) < abs <= 2^(i/2^schema)`, computed from the binary exponent and
@@ -12,48 +13,43 @@ pub(super) fn key(abs: f64, schema: i8) -> i32 {
     Keys::of(schema).key(abs)
 }
 
-/// What finding a key at one schema needs, held by each table so that a lookup reads the
-/// grid straight from it: the schema and, for a positive one, its octave's grid.
+/// Finding a key at one schema, held by each table: made only by [`Keys::of`], which fills
+/// [`GRIDS`] first.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Keys {
     schema: i8,
-    /// The octave's grid; empty for a schema of 0 or less.
-    grid: &'static [Cell],
 }
 
 impl Keys {
     pub(super) fn of(schema: i8) -> Self {
-        Self {
-            schema,
-            grid: if schema > 0 {
-                Octave::of(schema).grid.as_slice()
-            } else {
-                &[]
-            },
-        }
+        fill_grids();
+        Self { schema }
     }
 
     /// The bucket of `abs` (positive, not NaN): the `i` with `2^((i-1)/2^schema) < abs <=
     /// 2^(i/2^schema)`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn key(&self, abs: f64) -> i32 {
         let bits = abs.to_bits();
         #[allow(clippy::cast_possible_truncation)] // 11 bits: `abs` has no sign bit
         let biased = (bits >> 52) as i32;
-        if biased == 0 || biased == 0x7ff {
+        // Zero and subnormals (0) and infinity (0x7ff), in one comparison.
+        if biased.wrapping_sub(1).cast_unsigned() >= 0x7fe {
             return key_rare(abs, self.schema);
         }
         let mantissa = bits & MANTISSA;
         // Go's frexp: abs = frac * 2^exp with frac in [0.5, 1).
         let exp = biased - 1022;
         if self.schema > 0 {
-            // The grid's cells split the mantissa's top `schema + 2` bits.
-            let shift = 50 - i32::from(self.schema);
-            let at = usize::try_from(mantissa >> shift).unwrap_or(0);
-            let found = self.grid.get(at).map_or(0, |cell| {
-                cell.below.cast_signed() + i32::from(mantissa > cell.next)
-            });
-            found + (exp - 1) * (1_i32 << self.schema)
+            // The default schema with its constants: the grid cell's address is known from
+            // the value alone, so its load does not wait for the table's fields (the branch
+            // on the schema is predicted: a table's schema does not change). The others
+            // through their offset in the grids.
+            if self.schema == NativeHistogram::DEFAULT.schema {
+                positive::<{ NativeHistogram::DEFAULT.schema }>(exp, mantissa)
+            } else {
+                in_octave(self.schema, exp, mantissa)
+            }
         } else {
             // frac == 0.5 exactly: a power of two, the top of the bucket below.
             let k = exp - i32::from(mantissa == 0);
@@ -61,6 +57,61 @@ impl Keys {
             (k + (1_i32 << shift) - 1) >> shift
         }
     }
+}
+
+/// [`in_octave`] at a schema known when compiling: every constant is `S`'s.
+#[inline(always)]
+fn positive<const S: i8>(exp: i32, mantissa: u64) -> i32 {
+    in_octave(S, exp, mantissa)
+}
+
+/// The key at positive `schema` (1 to 8) of the value with exponent `exp` (Go's frexp's)
+/// and `mantissa`: the octave's buckets below it and the bounds below the mantissa in its
+/// octave, from the mantissa's cell in [`GRIDS`].
+#[inline(always)]
+fn in_octave(schema: i8, exp: i32, mantissa: u64) -> i32 {
+    // The grid's cells split the mantissa's top `schema + 2` bits.
+    let shift = 50 - i32::from(schema);
+    let at = usize::try_from(mantissa >> shift).unwrap_or(0);
+    let cell = GRIDS
+        .get(grid_offset(schema) + at)
+        .map_or(0, |c| c.load(Ordering::Relaxed));
+    #[allow(clippy::cast_possible_truncation)] // 9 bits
+    let below = (cell >> 52) as i32;
+    below + i32::from(mantissa > cell & MANTISSA) + (exp - 1) * (1_i32 << schema)
+}
+
+/// Where schema `schema`'s grid starts in [`GRIDS`]: after the `2^(s+2)` cells of each
+/// schema `s` below it.
+const fn grid_offset(schema: i8) -> usize {
+    4 * ((1 << schema) - 2)
+}
+
+/// The grids of schemas 1 to 8 ([`Octave`]'s), one after the other, each cell packed in one
+/// word: the bounds below the cell's start above bit 52, the next bound's mantissa below it
+/// (all ones for `+Inf`, which no mantissa exceeds). In a static, a lookup finds its cell at
+/// a constant address plus an offset from the value's bits, with no pointer to load first.
+/// Filled once, by the first [`Keys::of`]: every [`Keys`] is made after it, and reaches the
+/// thread that looks up through the table that holds it.
+static GRIDS: [AtomicU64; grid_offset(NativeHistogram::MAX_SCHEMA + 1)] =
+    [const { AtomicU64::new(0) }; grid_offset(NativeHistogram::MAX_SCHEMA + 1)];
+
+/// Fills [`GRIDS`] once.
+fn fill_grids() {
+    static FILLED: Once = Once::new();
+    FILLED.call_once(|| {
+        for schema in 1..=NativeHistogram::MAX_SCHEMA {
+            let cells = GRIDS.iter().skip(grid_offset(schema));
+            for (packed, cell) in cells.zip(&Octave::of(schema).grid) {
+                let next = if cell.next == u64::MAX {
+                    MANTISSA
+                } else {
+                    cell.next
+                };
+                packed.store(u64::from(cell.below) << 52 | next, Ordering::Relaxed);
+            }
+        }
+    });
 }
 
 /// The mantissa bits of an `f64`.

@@ -4,12 +4,20 @@
 //! slots, is found through an atomic generation number; an observation finds or claims its
 //! bucket's slot and adds one. Finding is reads alone ([`NativeCell::locate`]), so the
 //! histogram cell does it before any of its locked writes, and adding one is
-//! [`NativeCell::commit`]; claiming a slot is the cold path. A table starts small. When its populated buckets pass the
-//! budget, the schema is lowered by one (each bucket merged with its neighbour, as
-//! `client_golang` does); when they fill three quarters of it, it doubles. Either way a new
+//! [`NativeCell::commit`]. The fast path is a positive value whose bucket the table has; a
+//! negative value or a bucket to claim take the cold path. A table starts small. When its
+//! populated buckets pass the budget, the schema is lowered by one (each bucket merged with
+//! its neighbour, as `client_golang` does); when they fill three quarters of it, it doubles. Either way a new
 //! table becomes current and the counts of the old one are moved into it. An observation that
 //! raced with the move and landed in the old table is not lost: a render merges every table
 //! the cell has used, mapped to the current schema.
+//!
+//! A native bucket that lies inside one classic bucket also counts for that classic bucket:
+//! its slot's tag names the classic bucket, the histogram cell does not add one to the
+//! classic count as well, and [`NativeCell::classic_snapshot`] adds the slot's count to the
+//! classic bucket's. That keeps an observation to two locked writes (the native bucket and
+//! the sum), as many as a histogram without native buckets makes. A move that merges such a
+//! bucket into one a classic bound splits hands its count to the classic count.
 
 mod key;
 mod table;
@@ -52,8 +60,19 @@ pub(crate) struct Target<'a> {
     /// The count to add one to (a bucket's, the zero bucket's, NaN's), or `None` for the
     /// slow path: a bucket to claim, a table to move from.
     count: Option<&'a AtomicU64>,
-    /// The classic bucket of the observation, when its native bucket knows it.
+    /// The classic bucket of the observation, when its native bucket knows it: then the
+    /// native count is the classic bucket's too.
     pub(crate) classic: Option<usize>,
+}
+
+impl Target<'_> {
+    /// Whether [`NativeCell::commit`] counts the classic bucket too: when the native bucket's
+    /// count carries it, or on the slow path, which finds out whether the slot it adds to does.
+    /// Otherwise the caller adds one to the classic bucket itself.
+    #[inline]
+    pub(crate) fn counts_classic(&self) -> bool {
+        self.classic.is_some() || self.count.is_none()
+    }
 }
 
 /// A snapshot of the native buckets, at the current schema.
@@ -128,15 +147,27 @@ impl NativeCell {
     /// classic bucket when the native one lies inside one.
     #[inline]
     pub(crate) fn locate(&self, value: f64) -> Target<'_> {
-        let (count, classic) = if value.is_nan() {
-            (Some(&self.nan), None)
-        } else if value.abs() <= self.spec.zero_threshold {
-            (Some(&self.zero), None)
+        let abs = value.abs();
+        // One comparison for both: NaN is not above the threshold either.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN's `false` is the point
+        let (count, classic) = if !(abs > self.spec.zero_threshold) {
+            (
+                Some(if value.is_nan() {
+                    &self.nan
+                } else {
+                    &self.zero
+                }),
+                None,
+            )
+        } else if value.is_sign_negative() {
+            // Negative buckets (rare: most histograms measure durations and sizes) are left
+            // to the slow path, which keeps this one short.
+            (None, None)
         } else {
             let generation = self.current.load(Ordering::Acquire);
             match self
                 .table(generation)
-                .and_then(|table| table.find(tag(value < 0.0, table.keys.key(value.abs()))))
+                .and_then(|table| table.find_positive(table.keys.key(abs)))
             {
                 Some((count, tag)) => (Some(count), classic(tag)),
                 None => (None, None),
@@ -147,52 +178,94 @@ impl NativeCell {
 
     /// Counts the observation `value` that [`NativeCell::locate`] found `target` for, beside
     /// the classic `bounds` (sorted; a new slot records the classic bucket of its native
-    /// bucket). A bucket found in a table that a move has left since is still counted:
-    /// renders merge every table.
+    /// bucket) and their per-bucket `counts`; `index` is the observation's classic bucket. A
+    /// bucket found in a table that a move has left since is still counted: renders merge
+    /// every table. When [`Target::counts_classic`], the classic bucket is counted here (in
+    /// the native slot that carries it, or in `counts`), else the caller counts it.
     #[inline]
-    pub(crate) fn commit(&self, target: &Target<'_>, value: f64, bounds: &[f64]) {
+    pub(crate) fn commit(
+        &self,
+        target: &Target<'_>,
+        value: f64,
+        bounds: &[f64],
+        counts: &[AtomicU64],
+        index: usize,
+    ) {
         match target.count {
             Some(count) => {
                 count.fetch_add(1, Ordering::Relaxed);
             }
-            None => self.observe_new(value, bounds),
+            None => self.observe_new(value, bounds, counts, index),
         }
     }
 
-    /// Counts one observation beside classic `bounds`.
+    /// Counts one observation beside classic `bounds` and their `counts`, as a histogram
+    /// cell does.
     #[cfg(test)]
-    pub(crate) fn observe(&self, value: f64, bounds: &[f64]) {
-        self.commit(&self.locate(value), value, bounds);
+    pub(crate) fn observe(&self, value: f64, bounds: &[f64], counts: &[AtomicU64]) {
+        let target = self.locate(value);
+        let index = target.classic.unwrap_or_else(|| {
+            bounds
+                .iter()
+                .position(|le| value <= *le)
+                .unwrap_or(bounds.len())
+        });
+        if !target.counts_classic() {
+            add_one(counts, index);
+        }
+        self.commit(&target, value, bounds, counts, index);
     }
 
-    /// Counts an observation of a finite or infinite `value` outside the zero bucket whose
-    /// bucket the current table did not have: claims its slot, moving to a new table when
-    /// this one is crowded, over budget or full.
+    /// Counts an observation of a finite or infinite `value` outside the zero bucket that
+    /// [`NativeCell::locate`] did not find (a negative one, or one whose bucket is new): finds
+    /// its bucket or claims its slot, moving to a new table when
+    /// this one is crowded, over budget or full. Counts classic bucket `index` in `counts`
+    /// unless the slot it adds to carries it.
     #[cold]
     #[inline(never)]
-    fn observe_new(&self, value: f64, bounds: &[f64]) {
+    fn observe_new(&self, value: f64, bounds: &[f64], counts: &[AtomicU64], index: usize) {
         let abs = value.abs();
         let negative = value < 0.0;
         loop {
             let generation = self.current.load(Ordering::Acquire);
             let Some(table) = self.table(generation) else {
+                add_one(counts, index);
                 return;
             };
             let key = table.keys.key(abs);
-            let classic = classic_bits(bounds, &table.keys, negative, key);
-            match table.add(tag(negative, key), classic, 1) {
-                Added::Existing => return,
+            let tag = tag(negative, key);
+            // Negative observations are mostly of buckets the table has: found without
+            // working out `classic_bits`.
+            if let Some((count, found)) = table.find(tag) {
+                count.fetch_add(1, Ordering::Relaxed);
+                if classic(found).is_none() {
+                    add_one(counts, index);
+                }
+                return;
+            }
+            let bits = classic_bits(bounds, &table.keys, negative, key);
+            match table.add(tag, bits, 1) {
+                Added::Existing(found) => {
+                    if classic(found).is_none() {
+                        add_one(counts, index);
+                    }
+                    return;
+                }
                 Added::Claimed => {
+                    if classic(bits).is_none() {
+                        add_one(counts, index);
+                    }
                     if table.crowded() || self.over_budget(table) {
-                        self.advance(generation, bounds);
+                        self.advance(generation, bounds, counts);
                     }
                     return;
                 }
                 Added::Full => {
-                    if !self.advance(generation, bounds) {
+                    if !self.advance(generation, bounds, counts) {
                         // No table left to move to: only values spread across the whole
                         // range of `f64` get here; the observation stays in the count.
                         self.nan.fetch_add(1, Ordering::Relaxed);
+                        add_one(counts, index);
                         return;
                     }
                 }
@@ -202,8 +275,11 @@ impl NativeCell {
 
     /// Moves from table `from` to new tables (a lower schema past the budget, twice the
     /// slots when crowded) until the current one fits. Whether the current table changed.
+    /// A count whose old slot carried a classic bucket and whose new one does not (a classic
+    /// bound splits the merged bucket) is added to that bucket in `counts`; one that a new
+    /// slot could not carry as the old one did stays where it was.
     #[cold]
-    fn advance(&self, from: u8, bounds: &[f64]) -> bool {
+    fn advance(&self, from: u8, bounds: &[f64], counts: &[AtomicU64]) -> bool {
         let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
         let mut generation = self.current.load(Ordering::Acquire);
         if generation != from {
@@ -236,20 +312,60 @@ impl NativeCell {
                 if tag == 0 {
                     continue;
                 }
+                let (negative, key) = untag(tag);
+                let key = lower(key, old.schema - schema);
+                let bits = classic_bits(bounds, &new.keys, negative, key);
+                let (was, will) = (classic(tag), classic(bits));
+                if will.is_some() && will != was {
+                    // Cannot happen (a bucket inside one classic bucket is made of buckets
+                    // inside it), but were it to, the count stays where it is counted right.
+                    continue;
+                }
                 let n = slot.count.swap(0, Ordering::AcqRel);
                 if n == 0 {
                     continue;
                 }
-                let (negative, key) = untag(tag);
-                let key = lower(key, old.schema - schema);
-                let classic = classic_bits(bounds, &new.keys, negative, key);
-                if let Added::Full = new.add(self::tag(negative, key), classic, n) {
+                if let Added::Full = new.add(self::tag(negative, key), bits, n) {
                     // Kept where it was: renders merge every table.
                     slot.count.fetch_add(n, Ordering::Relaxed);
+                } else if let (Some(c), None) = (was, will)
+                    && let Some(count) = counts.get(c)
+                {
+                    count.fetch_add(n, Ordering::Relaxed);
                 }
             }
             generation = next;
             moved = true;
+        }
+    }
+
+    /// The classic per-bucket counts now: `counts` plus the native counts that carry a
+    /// classic bucket, from every table used, read while no move is under way, so no count is
+    /// caught between a slot and `counts` and none goes down from one scrape to the next.
+    pub(crate) fn classic_snapshot(&self, counts: &[AtomicU64], out: &mut Vec<u64>) {
+        let _guard = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
+        out.clear();
+        out.extend(counts.iter().map(|c| c.load(Ordering::Relaxed)));
+        let current = self.current.load(Ordering::Acquire);
+        for generation in 0..=current {
+            let Some(table) = self.used_table(generation) else {
+                continue;
+            };
+            for slot in &table.slots {
+                let tag = slot.tag.load(Ordering::Acquire);
+                if let Some(total) = classic(tag).and_then(|c| out.get_mut(c)) {
+                    *total += slot.count.load(Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Table `generation` if it was made, without making the first.
+    fn used_table(&self, generation: u8) -> Option<&Table> {
+        if generation == 0 {
+            self.first.get()
+        } else {
+            self.later_slot(generation).and_then(OnceLock::get)
         }
     }
 
@@ -263,12 +379,7 @@ impl NativeCell {
         let mut positive = Vec::new();
         let mut negative = Vec::new();
         for generation in 0..=current {
-            let table = if generation == 0 {
-                self.first.get()
-            } else {
-                self.later_slot(generation).and_then(OnceLock::get)
-            };
-            let Some(table) = table else {
+            let Some(table) = self.used_table(generation) else {
                 continue;
             };
             for slot in &table.slots {
@@ -296,6 +407,13 @@ impl NativeCell {
     }
 }
 
+/// Adds one to classic bucket `index`.
+fn add_one(counts: &[AtomicU64], index: usize) {
+    if let Some(count) = counts.get(index) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Sorts by bucket and adds up the counts of equal buckets.
 fn merge(mut buckets: Vec<(i32, u64)>) -> Vec<(i32, u64)> {
     buckets.sort_unstable_by_key(|(k, _)| *k);
@@ -310,74 +428,4 @@ fn merge(mut buckets: Vec<(i32, u64)>) -> Vec<(i32, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_grow_before_the_schema_drops() {
-        let cell = NativeCell::new(NativeHistogram {
-            schema: 3,
-            zero_threshold: 0.0,
-            max_buckets: 40,
-        });
-        let bounds: &[f64] = &[];
-        // 30 buckets at schema 3: more than 12 crowd the first table, which doubles twice.
-        for i in 0..30 {
-            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds);
-        }
-        let s = cell.snapshot();
-        assert_eq!(s.schema, 3);
-        assert_eq!(s.positive, (0..30).map(|k| (k, 1)).collect::<Vec<_>>());
-        // Past 40 buckets, the schema drops: 45 buckets at 3 are 23 at 2.
-        for i in 30..45 {
-            cell.observe(2f64.powf(f64::from(i) / 8.0), bounds);
-        }
-        let s = cell.snapshot();
-        assert_eq!(s.schema, 2);
-        assert_eq!(s.count(), 45);
-        assert_eq!(s.positive.len(), 23);
-        assert_eq!(s.positive[0], (0, 1));
-        assert_eq!(s.positive[1], (1, 2));
-    }
-
-    #[test]
-    fn concurrent_observations_across_moves_are_all_counted() {
-        let cell = NativeCell::new(NativeHistogram {
-            schema: 8,
-            zero_threshold: 1e-9,
-            max_buckets: 20,
-        });
-        let bounds: &[f64] = &[0.001, 0.01, 0.1, 1.0];
-        let threads = 4;
-        let per_thread = 20_000u32;
-        std::thread::scope(|scope| {
-            for t in 0..threads {
-                let cell = &cell;
-                scope.spawn(move || {
-                    for i in 0..per_thread {
-                        // Spread over twelve decades, both signs, some in the zero bucket.
-                        let v = 1e-6 * 10f64.powf(f64::from((i * 7 + t) % 1200) / 100.0);
-                        cell.observe(if i % 3 == 0 { -v } else { v }, bounds);
-                        if i % 5 == 0 {
-                            cell.observe(0.0, bounds);
-                        }
-                    }
-                });
-            }
-            // Snapshots while the schema drops: the count only grows.
-            let mut last = 0;
-            for _ in 0..200 {
-                let count = cell.snapshot().count();
-                assert!(count >= last, "{count} after {last}");
-                last = count;
-            }
-        });
-        let s = cell.snapshot();
-        let observed = u64::from(per_thread) * 4;
-        assert_eq!(s.count(), observed + observed / 5);
-        assert_eq!(s.zero_count, observed / 5);
-        assert_eq!(s.nan_count, 0);
-        assert!(s.positive.len() + s.negative.len() <= 20, "{s:?}");
-        assert!(s.schema < 8);
-    }
-}
+mod tests;

@@ -38,8 +38,8 @@ pub(super) struct Table {
 
 /// What adding to a table did.
 pub(super) enum Added {
-    /// To a bucket already there.
-    Existing,
+    /// To a bucket already there: its slot's tag.
+    Existing(u64),
     /// To a bucket this call claimed.
     Claimed,
     /// Nowhere: the table is full.
@@ -135,11 +135,39 @@ impl Table {
         key.wrapping_add(negative * (self.slots.len() >> 1)) & self.mask
     }
 
-    /// The count and the full tag of bucket `tag`, if the table has the bucket; reads only.
+    /// The count and the full tag of the positive bucket `key`, if the table has it: its
+    /// home slot read inline (most lookups end there), the probe past it out of line (a
+    /// bucket whose home slot another took: keys a table's size apart, as an outlier's).
     #[inline]
+    pub(super) fn find_positive(&self, key: i32) -> Option<(&AtomicU64, u64)> {
+        let home = key.cast_unsigned() as usize & self.mask;
+        let slot = self.slots.get(home)?;
+        let found = slot.tag.load(Ordering::Acquire);
+        let want = tag(false, key);
+        if found & BUCKET == want {
+            Some((&slot.count, found))
+        } else if found == 0 {
+            None
+        } else {
+            self.probe(want, home)
+        }
+    }
+
+    /// [`Table::find`] past the home slot.
+    #[cold]
+    #[inline(never)]
+    fn probe(&self, tag: u64, home: usize) -> Option<(&AtomicU64, u64)> {
+        self.find_from(tag, home, 1)
+    }
+
+    /// The count and the full tag of bucket `tag`, if the table has the bucket; reads only.
     pub(super) fn find(&self, tag: u64) -> Option<(&AtomicU64, u64)> {
-        let home = self.home(tag);
-        for step in 0..self.slots.len() {
+        self.find_from(tag, self.home(tag), 0)
+    }
+
+    /// [`Table::find`] from `step` slots past `home`.
+    fn find_from(&self, tag: u64, home: usize, step: usize) -> Option<(&AtomicU64, u64)> {
+        for step in step..self.slots.len() {
             let slot = self.slots.get(home.wrapping_add(step) & self.mask)?;
             let found = slot.tag.load(Ordering::Acquire);
             if found & BUCKET == tag {
@@ -164,7 +192,7 @@ impl Table {
             let found = slot.tag.load(Ordering::Acquire);
             if found & BUCKET == tag {
                 slot.count.fetch_add(n, Ordering::Relaxed);
-                return Added::Existing;
+                return Added::Existing(found);
             }
             if found == 0 {
                 match slot.tag.compare_exchange(
@@ -180,7 +208,7 @@ impl Table {
                     }
                     Err(other) if other & BUCKET == tag => {
                         slot.count.fetch_add(n, Ordering::Relaxed);
-                        return Added::Existing;
+                        return Added::Existing(other);
                     }
                     Err(_) => {}
                 }
