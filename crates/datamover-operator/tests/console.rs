@@ -196,12 +196,6 @@ fn the_console_should_restore_a_backup_into_a_new_pvc_identical_to_its_source() 
     println!("screenshots: {}", shots.display());
 }
 
-/// A cron line for the minute an hour from now (UTC).
-fn an_hour_from_now() -> String {
-    let minutes = now_ms() / 60_000 + 60;
-    format!("{} {} * * *", minutes % 60, (minutes / 60) % 24)
-}
-
 #[test]
 fn the_console_should_run_now_suspend_resume_and_delete() {
     require_rclone();

@@ -148,3 +148,9 @@ pub(crate) fn sign_in(op: &Operator) -> (String, String) {
     let page = http(op.api, "GET", "/", &cookie, None).unwrap();
     (cookie, csrf_of(&page.body))
 }
+
+/// A cron line for the minute an hour from now (UTC).
+pub(crate) fn an_hour_from_now() -> String {
+    let minutes = now_ms() / 60_000 + 60;
+    format!("{} {} * * *", minutes % 60, (minutes / 60) % 24)
+}
