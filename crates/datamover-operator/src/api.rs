@@ -281,6 +281,10 @@ async fn apply(State(state): State<ApiState>, body: Bytes, mode: Mode) -> Respon
             StatusCode::CONFLICT,
             format!("{e}: nothing was stored (`apply` updates an existing object)"),
         ),
+        Ok(Err(Refused::Store(e @ datamover_embedded::store::StoreError::Twice { .. }))) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{e}; nothing was stored"),
+        ),
         Ok(Err(Refused::Store(e))) => store_error(&e, &data_dir, "nothing was stored"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }

@@ -14,7 +14,6 @@ use crate::client::{ServerArg, request};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use datamover::manifest::Object;
 use datamover::schedule::{DataMoverSchedule, TRIGGER_ANNOTATION};
 use serde_json::{Value, json};
 
@@ -90,13 +89,18 @@ async fn handle(
     let store = state.cluster.store.clone();
     let volumes = state.cluster.volumes.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        let Some(mut schedule) = store.object::<DataMoverSchedule>(&ns, &name) else {
-            return Ok(None);
-        };
-        let (field, value) = control.apply(&mut schedule);
-        store
-            .apply(vec![Object::DataMoverSchedule(schedule)], &volumes)
-            .map(|_| Some((ns, name, field, value)))
+        // Read, changed and written under the store's write lock: a concurrent control (or
+        // the reconciler's status write) is never undone by this one.
+        let mut answer = None;
+        let changed = store.modify::<DataMoverSchedule>(
+            &ns,
+            &name,
+            |schedule| answer = Some(control.apply(schedule)),
+            &volumes,
+        )?;
+        Ok(changed
+            .zip(answer)
+            .map(|(_, (field, value))| (ns, name, field, value)))
     })
     .await;
     let error = |status: StatusCode, message: String| {

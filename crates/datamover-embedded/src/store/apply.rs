@@ -42,7 +42,8 @@ impl EmbeddedStore {
     ///
     /// # Errors
     /// [`StoreError::AlreadyExists`] naming the first object that exists (checked under
-    /// the write lock, so two creates of one name cannot both succeed); as
+    /// the write lock, so two creates of one name cannot both succeed), or
+    /// [`StoreError::Twice`] for one named twice; as
     /// [`EmbeddedStore::apply`] otherwise. Nothing is stored then.
     pub fn create_all(
         &self,
@@ -50,8 +51,16 @@ impl EmbeddedStore {
         volumes: &Volumes,
     ) -> Result<Vec<Object>, StoreError> {
         let _guard = self.lock();
+        let mut named = std::collections::BTreeSet::new();
         for o in &objects {
             let m = o.metadata();
+            if !named.insert((o.kind(), m.namespace.as_str(), m.name.as_str())) {
+                return Err(StoreError::Twice {
+                    kind: o.kind().as_str(),
+                    namespace: m.namespace.clone(),
+                    name: m.name.clone(),
+                });
+            }
             if self.get(o.kind(), &m.namespace, &m.name).is_some() {
                 return Err(StoreError::AlreadyExists {
                     kind: o.kind().as_str(),
@@ -65,6 +74,35 @@ impl EmbeddedStore {
             .into_iter()
             .map(|(o, _)| o)
             .collect())
+    }
+
+    /// Changes the stored `K` `namespace/name` with `change` and applies it, as one step
+    /// under the write lock: no other write falls between the read and the write, so two
+    /// such changes (say, a run-now and a suspend) never undo each other. `None` when no
+    /// such object exists.
+    ///
+    /// # Errors
+    /// As [`EmbeddedStore::apply`]; nothing is stored then.
+    pub fn modify<K: super::kinds::Stored>(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(&mut K),
+        volumes: &Volumes,
+    ) -> Result<Option<K>, StoreError> {
+        let _guard = self.lock();
+        let Some(mut object) = self
+            .get(K::STORE_KIND, namespace, name)
+            .and_then(K::from_object)
+        else {
+            return Ok(None);
+        };
+        change(&mut object);
+        let applied = self.apply_locked(vec![object.into_object()], volumes)?;
+        Ok(applied
+            .into_iter()
+            .next()
+            .and_then(|(o, _)| K::from_object(o)))
     }
 
     /// [`EmbeddedStore::apply`], with the write lock held.

@@ -49,6 +49,16 @@ pub enum StoreError {
         /// Name.
         name: String,
     },
+    /// One request names the same object twice.
+    #[error("{kind} {namespace}/{name} appears twice in the input: give each object once")]
+    Twice {
+        /// Kind.
+        kind: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// A stored object could not be read back (a bug or a foreign file).
     #[error("stored object {key} is unreadable: {message}")]
     Corrupt {

@@ -95,6 +95,42 @@ fn create_all_should_store_all_new_objects_or_none_when_one_exists() {
         .map(|d| d.metadata.name)
         .collect();
     assert_eq!(names, ["a", "b"], "c was not stored");
+    // One name twice in one request: refused too, nothing stored.
+    let err = store
+        .create_all(vec![dm("d"), dm("d")], &volumes)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "DataMover default/d appears twice in the input: give each object once"
+    );
+    assert!(store.object::<DataMover>("default", "d").is_none());
+}
+
+#[test]
+fn modify_should_change_and_store_under_the_lock_or_say_none() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    let volumes = Volumes::new(dir.to_path_buf());
+    store.apply(vec![dm("a")], &volumes).unwrap();
+    let changed = store
+        .modify::<DataMover>(
+            "default",
+            "a",
+            |d| d.spec.add_timestamp_prefix = true,
+            &volumes,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(changed.spec.add_timestamp_prefix);
+    let stored = store.object::<DataMover>("default", "a").unwrap();
+    assert!(stored.spec.add_timestamp_prefix);
+    assert_eq!(stored.metadata.generation, 2);
+    assert!(
+        store
+            .modify::<DataMover>("default", "nope", |_| {}, &volumes)
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]

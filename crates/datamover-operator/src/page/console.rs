@@ -6,7 +6,7 @@
 //! | path | what | API it calls |
 //! | --- | --- | --- |
 //! | `GET /backups?namespace=NS&schedule=NAME` (or `&datamover=NAME`) | the backups at that destination | `GET .../namespaces/NS/backups` |
-//! | `POST /actions/restore` | a new PVC from a backup: `{namespace, secret, backup, pvc, size?, sourcePvc?}` | `GET` of the PVC and populator names (both must be free), then one `/create` of a `DataMoverPopulator` `restore-<pvc>` and the PVC (both new, or neither) |
+//! | `POST /actions/restore` | a new PVC from a backup: `{namespace, sourceNamespace?, secret, backup, pvc, size?, sourcePvc?}` | `GET` of the PVC and populator names (both must be free), then one `/create` of a `DataMoverPopulator` `restore-<pvc>` and the PVC (both new, or neither) |
 //! | `POST /actions/{trigger,suspend,resume}` | a schedule's controls: `{namespace, name}` | `POST .../datamoverschedules/NAME/{trigger,suspend,resume}` |
 //! | `POST /actions/delete` | a finished (`Completed` or `Failed`) DataMover: `{namespace, name}` | `DELETE .../datamovers/NAME` |
 //!
@@ -223,8 +223,12 @@ async fn backups(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RestoreForm {
-    /// Where the new PVC goes.
+    /// Where the new PVC goes: the backup's own namespace (its populator reads the secret
+    /// there).
     namespace: String,
+    /// The namespace of the schedule or DataMover whose backup this is; empty: `namespace`.
+    #[serde(default)]
+    source_namespace: String,
     /// The secret naming the destination that holds the backup.
     secret: String,
     /// The backup's folder in that destination.
@@ -257,7 +261,7 @@ async fn restore(State(state): State<PageState>, headers: HeaderMap, body: Bytes
     tracing::info!(
         who = who.label(),
         action = "restore",
-        pvc = %format!("{}/{}", form.namespace, form.pvc),
+        pvc = %format!("{}/{}", form.namespace.trim(), form.pvc.trim()),
         backup = %form.backup,
         secret = %form.secret,
         status = response.status().as_u16(),
@@ -270,10 +274,21 @@ async fn restore_as(state: &PageState, form: &RestoreForm) -> Response {
     let ns = form.namespace.trim();
     let pvc = form.pvc.trim();
     let size = form.size.trim();
-    if !object_name(ns, 63) {
+    if !object_name(ns, 63) || ns.contains('.') {
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             "a namespace is lowercase letters, digits and '-', starting and ending with a letter or digit",
+            Some("namespace"),
+        );
+    }
+    let home = form.source_namespace.trim();
+    if !home.is_empty() && home != ns {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!(
+                "a restore goes into the backup's namespace, {home}: its DataMoverPopulator reads the secret {} there, and a secret of that name in {ns} may name another destination",
+                form.secret
+            ),
             Some("namespace"),
         );
     }
@@ -396,7 +411,7 @@ fn target(body: &Bytes) -> Result<Target, Response> {
     } else {
         Err(refuse(
             StatusCode::BAD_REQUEST,
-            "namespace and name must be object names",
+            "namespace and name must be object names: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
             None,
         ))
     }

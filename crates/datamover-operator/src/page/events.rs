@@ -269,8 +269,13 @@ impl Hub {
         Event::default().event("snapshot").data(data.to_string())
     }
 
-    /// The event stream of one page, until `stop` is cancelled.
-    pub(crate) fn stream(&self, stop: CancellationToken) -> axum::response::Response {
+    /// The event stream of one page, until `stop` is cancelled or, for a signed-in browser,
+    /// its `session` (the sessions and its id) ends.
+    pub(crate) fn stream(
+        &self,
+        stop: CancellationToken,
+        session: Option<(super::Sessions, String)>,
+    ) -> axum::response::Response {
         use axum::response::IntoResponse;
         // Subscribed before the snapshot is read: nothing falls between the two (a change
         // may come twice; the page keeps the newer resourceVersion).
@@ -278,6 +283,7 @@ impl Hub {
             hub: self.clone(),
             updates: self.inner.updates.subscribe(),
             stop,
+            session,
             first: true,
         };
         let stream = futures_util::stream::unfold(state, Feed::next);
@@ -340,8 +346,13 @@ struct Feed {
     hub: Hub,
     updates: broadcast::Receiver<Arc<Update>>,
     stop: CancellationToken,
+    /// The browser session the stream serves, checked every [`SESSION_CHECK`].
+    session: Option<(super::Sessions, String)>,
     first: bool,
 }
+
+/// How often an open stream checks that its session still lasts.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Feed {
     async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
@@ -349,14 +360,22 @@ impl Feed {
             let snapshot = self.hub.snapshot();
             return Some((Ok(snapshot), self));
         }
-        let event = tokio::select! {
-            () = self.stop.cancelled() => return None,
-            received = self.updates.recv() => match received {
-                Ok(update) => update.event(),
-                Err(broadcast::error::RecvError::Lagged(_)) => self.hub.snapshot(),
-                Err(broadcast::error::RecvError::Closed) => return None,
-            },
-        };
-        Some((Ok(event), self))
+        loop {
+            if let Some((sessions, id)) = &self.session
+                && sessions.get(id).is_none()
+            {
+                return None; // signed out, or the session's lifetime is over
+            }
+            let event = tokio::select! {
+                () = self.stop.cancelled() => return None,
+                () = tokio::time::sleep(SESSION_CHECK) => continue,
+                received = self.updates.recv() => match received {
+                    Ok(update) => update.event(),
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.hub.snapshot(),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            };
+            return Some((Ok(event), self));
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! | path | what |
 //! | --- | --- |
 //! | `GET /` | the page; without the token, the login form (401) |
-//! | `GET /?token=<token>` | signs in (sets the cookie) and redirects to `/`: the link `datamover-operator page-url` prints |
+//! | `GET /?token=<token>` | signs in (sets the cookie) and goes on to `/` (a page that refreshes to it): the link `datamover-operator page-url` prints; the one `GET` that changes something, a session opened |
 //! | `POST /login`, `POST /logout` | the login form's sign in (`token=`), and sign out (`csrf=`, the session's token against cross-site requests) |
 //! | `GET /events` | the live feed, server-sent events ([`events`]) |
 //! | `GET /backups?namespace=NS&schedule=NAME` (or `&datamover=NAME`) | the backups at a schedule's or DataMover's destination, from the catalogue ([`crate::backups`]) |
@@ -16,8 +16,9 @@
 //! session: signing in with the token opens one ([`session`]), and the browser keeps only
 //! its id, in the `datamover_session` cookie (`HttpOnly`, `SameSite=Strict`, `Secure` over
 //! TLS). An action with the cookie must also send the session's own token in the
-//! `X-DataMover-CSRF` header, which only the page itself can read; `GET` never changes
-//! anything. The resource API itself still takes only the bearer header. Every asset is
+//! `X-DataMover-CSRF` header, which only the page itself can read; a `GET` changes nothing
+//! (the sign-in link opens a session, no more). An open event stream ends with its session.
+//! The resource API itself still takes only the bearer header. Every asset is
 //! embedded in the binary; the page loads nothing from elsewhere (its
 //! `Content-Security-Policy` says so), and is plain HTML, CSS and JavaScript.
 
@@ -117,7 +118,7 @@ impl Who {
     }
 }
 
-/// The `datamover_token` cookie, if the request has one.
+/// The `datamover_session` cookie, if the request has one.
 fn cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
@@ -150,13 +151,6 @@ fn signed_in(state: &PageState, headers: &HeaderMap) -> Result<Who, Access> {
             .get(id)
             .map(Who::Session)
             .ok_or(Access::Wrong),
-    }
-}
-
-fn check(state: &PageState, headers: &HeaderMap) -> Access {
-    match signed_in(state, headers) {
-        Ok(_) => Access::Granted,
-        Err(a) => a,
     }
 }
 
@@ -197,10 +191,33 @@ fn login_form(status: StatusCode, message: &str) -> Response {
 
 /// Sets the cookie to `value` (empty: removes it) and sends the browser to `/`.
 fn to_page(state: &PageState, value: &str) -> Response {
+    with_cookie(
+        state,
+        value,
+        secured((StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()),
+    )
+}
+
+/// The sign-in link's answer: the cookie, and a page that goes on to `/` by itself. Not a
+/// redirect: the link is often followed from another site (a chat, a wiki), and a browser
+/// does not send a `SameSite=Strict` cookie on a redirect that such a navigation started,
+/// so `/` would ask to sign in again.
+fn to_page_by_refresh(state: &PageState, value: &str) -> Response {
+    with_cookie(
+        state,
+        value,
+        html(
+            StatusCode::OK,
+            "<!doctype html>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0; url=/\">\n<title>Signed in</title>\n<p>Signed in: <a href=\"/\">go to the page</a>.</p>\n".to_owned(),
+        ),
+    )
+}
+
+/// `response` setting the session cookie to `value` (empty: removing it).
+fn with_cookie(state: &PageState, value: &str, mut response: Response) -> Response {
     let secure = if state.tls { "; Secure" } else { "" };
     let age = if value.is_empty() { "; Max-Age=0" } else { "" };
     let cookie = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}");
-    let mut response = secured((StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response());
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -213,7 +230,7 @@ async fn index(
     headers: HeaderMap,
 ) -> Response {
     if let Some(given) = param.token.as_deref() {
-        return sign_in(&state, given);
+        return sign_in(&state, given, true);
     }
     match signed_in(&state, &headers) {
         // The session's token against cross-site requests, for the page's script to send.
@@ -235,7 +252,9 @@ async fn index(
     }
 }
 
-fn sign_in(state: &PageState, given: &str) -> Response {
+/// Opens a session for the right token: by the link (`by_link`, a page that refreshes to
+/// `/`) or the form (a redirect).
+fn sign_in(state: &PageState, given: &str, by_link: bool) -> Response {
     let given = given.trim();
     if access(&state.token, Some(given)) != Access::Granted {
         return login_form(
@@ -246,7 +265,11 @@ fn sign_in(state: &PageState, given: &str) -> Response {
     match state.sessions.open() {
         Ok((id, session)) => {
             tracing::info!(session = %session.label, "signed in to the page");
-            to_page(state, &id)
+            if by_link {
+                to_page_by_refresh(state, &id)
+            } else {
+                to_page(state, &id)
+            }
         }
         Err(e) => html(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -256,7 +279,7 @@ fn sign_in(state: &PageState, given: &str) -> Response {
 }
 
 async fn login(State(state): State<PageState>, Form(param): Form<TokenParam>) -> Response {
-    sign_in(&state, param.token.as_deref().unwrap_or_default())
+    sign_in(&state, param.token.as_deref().unwrap_or_default(), false)
 }
 
 /// The sign-out form's field.
@@ -289,13 +312,22 @@ async fn logout(
 }
 
 async fn feed(State(state): State<PageState>, headers: HeaderMap) -> Response {
-    let (status, message) = match check(&state, &headers) {
-        Access::Granted => return state.hub.stream(state.stop.clone()),
-        Access::Missing => (
+    let (status, message) = match signed_in(&state, &headers) {
+        // A session's stream ends when the session does (signed out, or its lifetime over).
+        Ok(who) => {
+            let session = match who {
+                Who::Session(_) => {
+                    cookie(&headers).map(|id| (state.sessions.clone(), id.to_owned()))
+                }
+                Who::Token => None,
+            };
+            return state.hub.stream(state.stop.clone(), session);
+        }
+        Err(Access::Missing | Access::Granted) => (
             StatusCode::UNAUTHORIZED,
             "sign in first: GET / shows the form",
         ),
-        Access::Wrong => (StatusCode::FORBIDDEN, "the token is not this operator's"),
+        Err(Access::Wrong) => (StatusCode::FORBIDDEN, "the token is not this operator's"),
     };
     (status, axum::Json(json!({ "error": message }))).into_response()
 }

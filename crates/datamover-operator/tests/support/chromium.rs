@@ -113,6 +113,13 @@ impl Browser {
 
     /// One `DevTools` command; its result (events in between are skipped).
     pub(crate) fn call(&mut self, method: &str, params: &Value) -> Value {
+        let reply = self.try_call(method, params);
+        assert!(reply["error"].is_null(), "{method}: {reply}");
+        reply["result"].clone()
+    }
+
+    /// One `DevTools` command; its whole reply, `error` included.
+    fn try_call(&mut self, method: &str, params: &Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let request = json!({ "id": id, "method": method, "params": params });
@@ -123,8 +130,7 @@ impl Browser {
             };
             let reply: Value = serde_json::from_str(text.as_str()).unwrap();
             if reply["id"] == id {
-                assert!(reply["error"].is_null(), "{method}: {reply}");
-                return reply["result"].clone();
+                return reply;
             }
         }
     }
@@ -133,7 +139,7 @@ impl Browser {
     pub(crate) fn navigate(&mut self, url: &str) {
         self.call("Page.navigate", &json!({ "url": url }));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.eval("document.readyState") != "complete" {
+        while self.try_eval("document.readyState") != Some(Value::from("complete")) {
             assert!(Instant::now() < deadline, "{url} did not load");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -152,11 +158,24 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Waits (bounded) until `expression` is truthy; its value.
+    /// The value of `expression`, or `None` while the page cannot answer (between two
+    /// documents: a navigation destroys the context an evaluation ran in).
+    fn try_eval(&mut self, expression: &str) -> Option<Value> {
+        let reply = self.try_call(
+            "Runtime.evaluate",
+            &json!({ "expression": expression, "returnByValue": true }),
+        );
+        let result = &reply["result"];
+        (reply["error"].is_null() && result["exceptionDetails"].is_null())
+            .then(|| result["result"]["value"].clone())
+    }
+
+    /// Waits (bounded) until `expression` is truthy; its value. While a navigation is under
+    /// way (the page cannot answer, or the expression throws), it waits on.
     pub(crate) fn wait_for(&mut self, expression: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
-            let value = self.eval(expression);
+            let value = self.try_eval(expression).unwrap_or(Value::Null);
             if !(value.is_null() || value == false || value == 0 || value == "") {
                 return value;
             }

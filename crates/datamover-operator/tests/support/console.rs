@@ -154,3 +154,37 @@ pub(crate) fn an_hour_from_now() -> String {
     let minutes = now_ms() / 60_000 + 60;
     format!("{} {} * * *", minutes % 60, (minutes / 60) % 24)
 }
+
+/// Signs in through the link `page-url` prints, and waits until the page it goes on to has
+/// loaded.
+pub(crate) fn open_console(browser: &mut Browser, op: &Operator) {
+    browser.navigate(&format!("http://{}/?token={}", op.api, op.token()));
+    browser.wait_for(
+        "location.pathname + location.search === '/' && document.readyState === 'complete' && !!document.getElementById('schedules')",
+        Duration::from_secs(10),
+    );
+}
+
+/// `/create` (what the restore action sends, and `create -f`) stores all new objects or
+/// none: a name taken between the check and the write is refused there too.
+pub(crate) fn create_stores_nothing_when_a_name_is_taken(op: &Operator) {
+    let r = op.api(
+        "POST",
+        "/create",
+        Some("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: other}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\n"),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["error"],
+        "PersistentVolumeClaim default/data already exists: nothing was stored (`apply` updates an existing object)"
+    );
+    assert_eq!(
+        op.api(
+            "GET",
+            "/api/v1/namespaces/default/persistentvolumeclaims/other",
+            None
+        )
+        .status,
+        404
+    );
+}

@@ -20,13 +20,22 @@ function el(tag, attrs, text) {
   return e;
 }
 
-// Replaces `list`'s children, keeping keyboard focus on the control it was on (by its
-// data-focus id): the feed redraws cards while people use them.
+// Makes `list`'s children `children`, keeping each card whose data-sig (what it was drawn
+// from) is unchanged: the feed redraws while people use the page, and a kept card keeps its
+// listeners, an open list and a click in progress. Keyboard focus stays on the control it
+// was on (by its data-focus id) when its card is drawn anew.
 function redraw(list, children) {
   const active = document.activeElement;
   const id = active && list.contains(active) ? active.dataset.focus : undefined;
-  list.replaceChildren(...children);
-  if (id) {
+  const old = new Map([...list.children].map((c) => [c.dataset.key, c]));
+  const next = children.map((c) => {
+    const o = old.get(c.dataset.key);
+    return o && c.dataset.sig !== undefined && o.dataset.sig === c.dataset.sig ? o : c;
+  });
+  const now = [...list.children];
+  if (next.length === now.length && next.every((c, i) => c === now[i])) return;
+  list.replaceChildren(...next);
+  if (id && !list.contains(document.activeElement)) {
     const again = list.querySelector('[data-focus="' + CSS.escape(id) + '"]');
     if (again) again.focus();
   }
@@ -82,14 +91,23 @@ function showError(k, message) {
 
 // A button that runs `action` (after confirming `ask`, when given) and shows its error in
 // the card's errorBox(k). `id` keeps focus on it across redraws.
+const busy = new Set(); // data-focus ids of the buttons whose action is on its way
+
+function setBusy(id, on) {
+  if (on) busy.add(id); else busy.delete(id);
+  for (const b of document.querySelectorAll('[data-focus="' + CSS.escape(id) + '"]')) b.disabled = on;
+}
+
 function actionButton(label, k, id, ask, action) {
   const b = el("button", { type: "button", "data-focus": id, "aria-label": label + " " + k.replace(/^schedule:/, "") }, label);
+  b.disabled = busy.has(id);
   b.addEventListener("click", async () => {
+    if (busy.has(id)) return;
     if (ask && !(await confirmThen(ask[0], ask[1]))) return;
-    b.disabled = true;
+    setBusy(id, true);
     showError(k, "");
     const r = await action();
-    b.disabled = false;
+    setBusy(id, false);
     if (!r.ok) showError(k, r.body.error || ("HTTP " + r.status));
     refocus(b);
   });
@@ -130,11 +148,11 @@ function card(dm) {
   const k = key(dm.metadata.namespace, dm.metadata.name);
   const st = dm.status || {};
   const phase = st.phase || "Pending";
-  const li = el("li", { "data-key": k, "data-phase": phase });
+  const p = progressOf(dm);
+  const li = el("li", { "data-key": k, "data-phase": phase, "data-sig": JSON.stringify([dm, p || null]) });
   const top = el("div", { class: "top" });
   top.append(el("h3", {}, k), el("span", { class: "phase" + (RUNNING.has(phase) ? " phase-running" : "") }, phase));
   li.append(top);
-  const p = progressOf(dm);
   const bar = el("progress", { "aria-label": "Progress of " + k });
   let stats;
   if (phase === "Completed") {
@@ -238,20 +256,23 @@ function backupsOf(ns, name, kind, sourcePvc) {
     body.replaceChildren(list);
   };
   show(state);
+  // The answer of a listing goes to the newest drawing of this list.
+  state.show = show;
+  backups.set(k, state);
   details.addEventListener("toggle", () => {
-    const now = backups.get(k) || {};
-    // A redraw restoring an open list that has its answer: nothing to fetch.
-    if (details.open && now.open && (now.rows || now.error)) return;
+    const now = backups.get(k);
+    // A redraw restoring an open list that has its answer, or whose listing is on its
+    // way: nothing to fetch.
+    if (details.open && now.open && (now.rows || now.error || now.pending)) return;
     now.open = details.open;
-    backups.set(k, now);
     if (!details.open) return;
-    now.rows = undefined; now.error = undefined;
+    now.rows = undefined; now.error = undefined; now.pending = true;
     show(now);
     fetch("/backups?namespace=" + encodeURIComponent(ns) + "&" + kind + "=" + encodeURIComponent(name),
       { credentials: "same-origin" })
       .then((r) => r.json().then((j) => (r.ok ? { rows: j.items || [] } : { error: j.error || ("HTTP " + r.status) })))
       .catch((e) => ({ error: String(e) }))
-      .then((st) => { Object.assign(now, st); show(now); });
+      .then((st) => { Object.assign(now, st); now.pending = false; now.show(now); });
   });
   return details;
 }
@@ -261,7 +282,7 @@ function drawSchedules(s) {
   const items = schedules.items || [];
   redraw($("schedules"), items.map((sc) => {
     const m = sc.metadata || {}, spec = sc.spec || {}, st = sc.status || {};
-    const li = el("li", { "data-key": key(m.namespace || "default", m.name || "") });
+    const li = el("li", { "data-key": key(m.namespace || "default", m.name || ""), "data-sig": JSON.stringify(sc) });
     const top = el("div", { class: "top" });
     top.append(el("h3", {}, key(m.namespace || "default", m.name || "")),
       el("span", { class: "phase" }, spec.suspend ? "Suspended" : "Active"));
@@ -294,12 +315,12 @@ function drawRestores() {
     const r = restores.get(k);
     const failed = r.condition && r.condition.status === "False" && r.condition.reason === "RestoreFailed";
     const phase = r.phase === "Bound" ? "Bound" : failed ? "RestoreFailed" : "Restoring";
-    const li = el("li", { "data-key": k, "data-phase": phase });
+    const job = jobs.get(key(r.namespace, r.jobName));
+    const p = job && job.status && job.status.progress;
+    const li = el("li", { "data-key": k, "data-phase": phase, "data-sig": JSON.stringify([r, p || null]) });
     const top = el("div", { class: "top" });
     top.append(el("h3", {}, k), el("span", { class: "phase" + (phase === "Restoring" ? " phase-running" : "") }, phase));
     li.append(top, el("p", { class: "muted" }, "From DataMoverPopulator " + r.populator));
-    const job = jobs.get(key(r.namespace, r.jobName));
-    const p = job && job.status && job.status.progress;
     const bar = el("progress", { "aria-label": "Progress of the restore into " + k });
     let stats;
     if (phase === "Bound") {
@@ -323,6 +344,7 @@ function drawRestores() {
 
 // The restore form, for one backup; `opener` gets the focus back when it closes.
 let restoring = null;
+let submitting = false; // a restore request is on its way: the dialog stays open
 function openRestore(b, opener) {
   restoring = { ...b, opener };
   $("restore-what").textContent = "Backup " + b.backup + " of " + b.from + " into a new PVC.";
@@ -344,7 +366,7 @@ async function submitRestore(e) {
   $("restore-error").textContent = "";
   const body = {
     namespace: $("restore-namespace").value.trim(), pvc: $("restore-pvc").value.trim(), size: $("restore-size").value.trim(),
-    secret: restoring.secret, backup: restoring.backup, sourcePvc: restoring.sourcePvc,
+    sourceNamespace: restoring.namespace, secret: restoring.secret, backup: restoring.backup, sourcePvc: restoring.sourcePvc,
   };
   if (!body.pvc) {
     $("restore-pvc-error").textContent = "Give the new PVC a name.";
@@ -352,17 +374,24 @@ async function submitRestore(e) {
     $("restore-pvc").focus();
     return;
   }
+  // This request's restore, whatever the dialog does meanwhile (it cannot be closed while
+  // the request runs: see the cancel handler).
+  const current = restoring;
   $("restore-submit").disabled = true;
+  submitting = true;
   const r = await act("/actions/restore", body);
+  submitting = false;
   $("restore-submit").disabled = false;
   if (r.ok) {
-    $("restore-notice").textContent = "Restoring " + restoring.backup + " into " + body.namespace + "/" + body.pvc + ".";
-    const opener = restoring.opener;
-    restoring = null;
-    $("restore-dialog").close();
-    refocus(opener);
+    $("restore-notice").textContent = "Restoring " + current.backup + " into " + body.namespace + "/" + body.pvc + ".";
+    if (restoring === current) {
+      restoring = null;
+      $("restore-dialog").close();
+    }
+    refocus(current.opener);
     return;
   }
+  if (restoring !== current) return;
   const field = r.body.field && fields.includes(r.body.field) ? r.body.field : null;
   const message = r.body.error || ("HTTP " + r.status);
   if (field) {
@@ -450,7 +479,9 @@ function connect() {
 document.addEventListener("DOMContentLoaded", () => {
   $("filter").addEventListener("input", drawDataMovers);
   $("restore-form").addEventListener("submit", submitRestore);
-  $("restore-cancel").addEventListener("click", () => $("restore-dialog").close());
+  $("restore-cancel").addEventListener("click", () => { if (!submitting) $("restore-dialog").close(); });
+  // Escape closes a dialog by a cancel event: not while its request runs.
+  $("restore-dialog").addEventListener("cancel", (e) => { if (submitting) e.preventDefault(); });
   $("restore-dialog").addEventListener("close", () => {
     if (restoring) refocus(restoring.opener);
     restoring = null;
