@@ -319,7 +319,6 @@ async fn serve_embedded(args: RunArgs, demo: bool) -> Result<(), String> {
         store.clone(),
         cluster.volumes.clone(),
         obs.metrics.clone(),
-        api::routes(api_state.clone()),
         stop.clone(),
     );
     let page = crate::page::router(crate::page::PageState {

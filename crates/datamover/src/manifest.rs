@@ -141,6 +141,24 @@ impl Ctx {
     }
 }
 
+/// Whether `name` is a valid object name (a DNS subdomain, as Kubernetes names objects):
+/// at most 253 lowercase letters, digits, `-` and `.`, starting and ending with a letter or
+/// digit.
+///
+/// ```
+/// use datamover::manifest::is_object_name;
+/// assert!(is_object_name("data-restored"));
+/// assert!(!is_object_name("Data") && !is_object_name("-a") && !is_object_name("a/b"));
+/// ```
+#[must_use]
+pub fn is_object_name(name: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    name.len() <= 253
+        && name.bytes().all(|b| alnum(b) || b == b'-' || b == b'.')
+        && name.bytes().next().is_some_and(alnum)
+        && name.bytes().last().is_some_and(alnum)
+}
+
 /// Parses and validates every document in `text` (YAML, several documents separated by
 /// `---`, or JSON). Empty documents are skipped.
 ///

@@ -25,6 +25,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use datamover::manifest::is_object_name;
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -146,15 +147,9 @@ fn answer(status: StatusCode, value: Value) -> Response {
     (status, axum::Json(value)).into_response()
 }
 
-/// Whether `s` can be an object name (a DNS subdomain: lowercase letters, digits, `-`
-/// and `.`, starting and ending with a letter or digit, at most `max` characters).
+/// Whether `s` can be an object name ([`is_object_name`]) of at most `max` characters.
 fn object_name(s: &str, max: usize) -> bool {
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes().all(|b| alnum(b) || b == b'-' || b == b'.')
-        && s.bytes().next().is_some_and(alnum)
-        && s.bytes().last().is_some_and(alnum)
+    s.len() <= max && is_object_name(s)
 }
 
 /// Whether `s` is a storage quantity like `10Gi`, `500Mi`, `1.5G` or `1073741824`.

@@ -3,9 +3,9 @@
 //!
 //! The hub subscribes once to the store's DataMover, Job and PVC watches and forwards each
 //! change into a bounded broadcast channel (of PVCs, only restores: those with a
-//! `dataSourceRef`), and sends the schedules whenever one changes; it also samples the
-//! metrics for the charts and reads the schedules every [`SAMPLE_EVERY`] (their next run
-//! times move with the clock). Each `/events` stream starts with a `snapshot` of everything, then
+//! `dataSourceRef`), and sends the schedules (read from the store, with their next runs)
+//! whenever one changes; it also samples the metrics for the charts and sends the schedules
+//! again every [`SAMPLE_EVERY`] (their next run times move with the clock). Each `/events` stream starts with a `snapshot` of everything, then
 //! carries `datamover`, `job`, `restore`, `deleted`, `charts` and `schedules` events as they
 //! happen. A page that falls behind the channel gets a fresh
 //! snapshot instead of an unbounded queue; every stream ends when the operator stops, so
@@ -13,9 +13,6 @@
 
 use super::charts::{Charts, SAMPLE_EVERY};
 use crate::api::to_json;
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use datamover::job::Job;
 use datamover::manifest::Object;
@@ -24,18 +21,13 @@ use datamover::schedule::DataMoverSchedule;
 use datamover::types::{DataMover, Kind, PersistentVolumeClaim};
 use datamover_embedded::store::EmbeddedStore;
 use datamover_embedded::volumes::Volumes;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use tmc_metrics::Metrics;
 use tmc_runtime::CancellationToken;
 use tokio::sync::broadcast;
-use tower::ServiceExt;
 
-/// Where issue 17's schedules are listed; until that route exists the page says "no
-/// schedules".
-const SCHEDULES_PATH: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1/datamoverschedules";
 /// Changes a page may fall behind by before it is sent a fresh snapshot instead.
 const CHANNEL: usize = 1024;
 
@@ -113,18 +105,15 @@ struct Inner {
     volumes: Volumes,
     updates: broadcast::Sender<Arc<Update>>,
     charts: Mutex<Charts>,
-    schedules: Mutex<Value>,
 }
 
 impl Hub {
     /// Starts forwarding `store`'s changes (with the restored volumes' paths in `volumes`)
-    /// and sampling `metrics` (and the schedules of the `api` routes) until `stop` is
-    /// cancelled.
+    /// and sampling `metrics` until `stop` is cancelled.
     pub(crate) fn start(
         store: Arc<EmbeddedStore>,
         volumes: Volumes,
         metrics: Metrics,
-        api: Router,
         stop: CancellationToken,
     ) -> Self {
         let (updates, _) = broadcast::channel(CHANNEL);
@@ -134,11 +123,10 @@ impl Hub {
                 volumes,
                 updates,
                 charts: Mutex::default(),
-                schedules: Mutex::new(json!({ "available": false, "items": [] })),
             }),
         };
         tokio::spawn(hub.clone().forward(stop.clone()));
-        tokio::spawn(hub.clone().sample(metrics, api, stop));
+        tokio::spawn(hub.clone().sample(metrics, stop));
         hub
     }
 
@@ -179,16 +167,9 @@ impl Hub {
                     tmc_runtime::Event::Deleted(k) => deleted(Kind::PersistentVolumeClaim, &k),
                 },
                 // A schedule changed (suspended, triggered, run): the list, at once.
-                Some(_) = schedules.recv() => {
-                    let list = with_next_runs(json!({
-                        "available": true,
-                        "items": self.inner.store.list(Kind::DataMoverSchedule, None).iter().map(to_json).collect::<Vec<_>>(),
-                    }));
-                    self.inner.schedules.lock().unwrap_or_else(PoisonError::into_inner).clone_from(&list);
-                    if !self.watched() {
-                        continue;
-                    }
-                    Update::Schedules(list)
+                Some(_) = schedules.recv() => match self.watched() {
+                    true => Update::Schedules(self.schedules()),
+                    false => continue,
                 },
                 else => return,
             };
@@ -196,7 +177,7 @@ impl Hub {
         }
     }
 
-    async fn sample(self, metrics: Metrics, api: Router, stop: CancellationToken) {
+    async fn sample(self, metrics: Metrics, stop: CancellationToken) {
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -214,14 +195,23 @@ impl Hub {
                 charts.to_json()
             };
             self.send(Update::Charts(charts));
-            let schedules = schedules(&api).await;
-            *self
-                .inner
-                .schedules
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = schedules.clone();
-            self.send(Update::Schedules(schedules));
+            // Their next runs move with the clock.
+            if self.watched() {
+                self.send(Update::Schedules(self.schedules()));
+            }
         }
+    }
+
+    /// The schedules as the API lists them, each with its next run.
+    fn schedules(&self) -> Value {
+        let items: Vec<Value> = self
+            .inner
+            .store
+            .list(Kind::DataMoverSchedule, None)
+            .iter()
+            .map(to_json)
+            .collect();
+        with_next_runs(json!({ "available": true, "items": items }))
     }
 
     /// Everything the page shows, now.
@@ -253,12 +243,7 @@ impl Hub {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .to_json();
-        let schedules = self
-            .inner
-            .schedules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let schedules = self.schedules();
         let data = json!({
             "datamovers": datamovers,
             "jobs": jobs,
@@ -299,25 +284,6 @@ fn deleted(kind: Kind, key: &tmc_runtime::ObjectKey) -> Update {
         key.namespace().unwrap_or("default").to_owned(),
         key.name().to_owned(),
     )
-}
-
-/// The schedules as the API lists them, or none when it has no such route.
-async fn schedules(api: &Router) -> Value {
-    let none = json!({ "available": false, "items": [] });
-    let Ok(request) = Request::get(SCHEDULES_PATH).body(Body::empty()) else {
-        return none;
-    };
-    let Ok(response) = api.clone().oneshot(request).await;
-    if response.status() != StatusCode::OK {
-        return none;
-    }
-    let Ok(body) = response.into_body().collect().await else {
-        return none;
-    };
-    match serde_json::from_slice::<Value>(&body.to_bytes()) {
-        Ok(list) => with_next_runs(json!({ "available": true, "items": list["items"] })),
-        Err(_) => none,
-    }
 }
 
 /// Adds `nextRun` (RFC 3339, from the cron pattern and now) to each schedule of `list`

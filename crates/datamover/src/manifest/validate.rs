@@ -35,13 +35,7 @@ pub(super) fn string(
 }
 
 pub(super) fn dns_name(name: &str, ctx: &Ctx, path: &str) -> Result<(), ManifestError> {
-    let ok = name.len() <= 253
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if ok {
+    if super::is_object_name(name) {
         Ok(())
     } else {
         Err(ctx.err(path, format!("{name:?} is not a valid name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit")))
