@@ -9,7 +9,9 @@
 # calls `callgrind_mark`, and `--dump-after` dumps the counts there), divided by B - A: what
 # (I(B) - I(A)) / (B - A) measures, without start-up or shutdown in either count (quanta's TSC
 # calibration is bounded by wall-clock time, so its instruction count differs from run to run
-# by millions). Defaults: A = 1000, B = 4000, REPS = 5.
+# by millions). Defaults: A = 1000, B = 4000, REPS = 5. With ROUTES=2 the requests alternate
+# between GET /hello/{id} and GET /bye/{id}, two routes of the same handler: what a layer
+# costs when consecutive requests take different routes.
 #
 # The repetitions are interleaved (rep 1 of every variant, then rep 2, ...), so load on the
 # machine falls on every variant alike; callgrind counts instructions, so load changes the
@@ -21,8 +23,10 @@ cd "$(dirname "$0")/.."
 A=${1:-1000}
 B=${2:-4000}
 REPS=${3:-5}
-PORT=${PORT:-18282}
+# A port nobody listens on (PORT=N to choose one), so two runs at once do not collide.
+PORT=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 [ "$A" -gt 0 ] && [ "$B" -gt "$A" ] || { echo "need 0 < A < B (got A=$A B=$B)" >&2; exit 1; }
+case "${ROUTES:-1}" in 1|2) ;; *) echo "ROUTES is 1 or 2 (got ${ROUTES})" >&2; exit 1 ;; esac
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 cargo build --release --quiet --example http_bench
 BIN=target/release/examples/http_bench
@@ -30,16 +34,17 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
 client() { # send $1 requests over one keep-alive connection
-  python3 - "$PORT" "$1" <<'PY'
+  python3 - "$PORT" "$1" "${ROUTES:-1}" <<'PY'
 import http.client, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, routes = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+paths = ["/hello", "/bye"][:routes]
 for _ in range(600):
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port); conn.connect(); break
     except OSError:
         time.sleep(0.1)
 for i in range(n):
-    conn.request("GET", f"/hello/{i}")
+    conn.request("GET", f"{paths[i % len(paths)]}/{i}")
     r = conn.getresponse(); r.read()
     assert r.status == 200, r.status
 conn.close()

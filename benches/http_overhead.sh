@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 SECONDS_PER_RUN=${2:-5}
-PORT=${PORT:-18181}
+# A port nobody listens on (PORT=N to choose one), so two runs at once do not collide.
+PORT=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet --example http_bench
 BIN=target/release/examples/http_bench

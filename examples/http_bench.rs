@@ -2,7 +2,8 @@
 //! --variant <bare|noop-layer|tmc|tmc-nospans|tmc-outer|axum-prometheus> --bind 127.0.0.1:PORT`, then load
 //! `GET /hello/{id}`.
 //!
-//! Every variant serves the same two routes, `GET /hello/{id}` and `GET /metrics`, so the
+//! Every variant serves the same three routes, `GET /hello/{id}`, `GET /bye/{id}` (the same
+//! handler, for loads that alternate between two routes) and `GET /metrics`, so the
 //! differences are the middleware alone.
 //!
 //! - `bare`: axum with no middleware, the limit.
@@ -22,8 +23,8 @@
 //! request count, never at a wall-clock moment.
 //!
 //! `--worker-threads N` sets the runtime's threads (1: a current-thread runtime);
-//! `--exit-after N` exits cleanly after serving N `/hello` requests; `--mark A,B` calls
-//! [`callgrind_mark`] at the A-th and at the B-th `/hello` request, so that
+//! `--exit-after N` exits cleanly after serving N requests to `/hello` or `/bye`;
+//! `--mark A,B` calls [`callgrind_mark`] at the A-th and at the B-th of them, so that
 //! `valgrind --tool=callgrind --dump-after='*callgrind_mark*'` writes the instructions of
 //! exactly B - A request cycles to its second dump: start-up (quanta's wall-clock-bounded TSC
 //! calibration, the runtime, the listener) and shutdown stay out of the count. Used by
@@ -166,23 +167,28 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = async move { done.notified().await };
     let app: Router = match args.variant.as_str() {
         "bare" => Router::new()
-            .route("/hello/{id}", hello)
+            .route("/hello/{id}", hello.clone())
+            .route("/bye/{id}", hello.clone())
             .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone())),
         "noop-layer" => Router::new()
-            .route("/hello/{id}", hello)
+            .route("/hello/{id}", hello.clone())
+            .route("/bye/{id}", hello.clone())
             .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
             .layer(tower::layer::layer_fn(|s| s)),
         "tmc" => Router::new()
-            .route("/hello/{id}", hello)
+            .route("/hello/{id}", hello.clone())
+            .route("/bye/{id}", hello.clone())
             .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
             .layer(ApiMetricsLayer::new(&metrics)),
         "tmc-nospans" => Router::new()
-            .route("/hello/{id}", hello)
+            .route("/hello/{id}", hello.clone())
+            .route("/bye/{id}", hello.clone())
             .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
             .layer(ApiMetricsLayer::new(&metrics).spans(false)),
         "tmc-outer" => {
             let app = ApiRoutes::new()
-                .route("/hello/{id}", hello)
+                .route("/hello/{id}", hello.clone())
+                .route("/bye/{id}", hello.clone())
                 .route("/metrics", tmc_tower::axum::metrics_route(metrics.clone()))
                 .instrument(ApiMetricsLayer::new(&metrics))?;
             axum::serve(listener, app.into_make_service())
@@ -194,7 +200,8 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         _ => {
             let (layer, handle) = axum_prometheus::PrometheusMetricLayer::pair();
             Router::new()
-                .route("/hello/{id}", hello)
+                .route("/hello/{id}", hello.clone())
+                .route("/bye/{id}", hello.clone())
                 .route("/metrics", get(move || std::future::ready(handle.render())))
                 .layer(layer)
         }
