@@ -194,6 +194,114 @@ async fn endpoint_closures_may_return_owned_strings() {
     );
 }
 
+#[tokio::test]
+async fn outer_mode_should_count_every_request_whatever_route_came_before() {
+    let m = metrics();
+    let (router, table) = ApiRoutes::new()
+        .route("/a/{id}", get(|| async { "a" }))
+        .route(
+            "/b/{id}",
+            get(|| async { "b" }).post(|| async { "b posted" }),
+        )
+        .route("/c", get(|| async { "c" }))
+        .route("/metrics", tmc_tower::axum::metrics_route(m.clone()))
+        .build()
+        .unwrap();
+    // Room for one template: the first one seen keeps its series, the others fold.
+    let mut app = ApiMetricsLayer::new(&m)
+        .max_endpoints(1)
+        .endpoint(table)
+        .layer(router);
+    let requests = [
+        (Method::GET, "/a/1"),
+        (Method::GET, "/b/1"),
+        (Method::GET, "/a/2"),
+        (Method::POST, "/b/2"),
+        (Method::GET, "/b/3"),
+        (Method::GET, "/metrics"),
+        (Method::GET, "/c"),
+        (Method::GET, "/a/3"),
+        (Method::GET, "/metrics"),
+    ];
+    for round in 0..2 {
+        for (method, uri) in requests.clone() {
+            assert_eq!(send(&mut app, method, uri).await, StatusCode::OK, "{uri}");
+        }
+        let folded = 4 * (round + 1);
+        assert_eq!(
+            series(&m, "tmc_api_requests_total"),
+            [
+                format!(
+                    r#"tmc_api_requests_total{{method="GET",endpoint="/a/{{id}}",status_code="200"}} {}"#,
+                    3 * (round + 1)
+                ),
+                format!(
+                    r#"tmc_api_requests_total{{method="GET",endpoint="__overflow__",status_code="200"}} {}"#,
+                    3 * (round + 1)
+                ),
+                format!(
+                    r#"tmc_api_requests_total{{method="POST",endpoint="__overflow__",status_code="200"}} {}"#,
+                    round + 1
+                ),
+            ],
+            "round {round}"
+        );
+        // Each folded request is counted, not only the first of each route.
+        assert_eq!(
+            series(&m, "tmc_metrics_series_folded_total"),
+            [format!(
+                r#"tmc_metrics_series_folded_total{{metric="tmc_api_requests_total"}} {folded}"#
+            )]
+        );
+    }
+}
+
+/// A source claiming positions it does not have: the layer still labels by template.
+#[derive(Clone)]
+struct Misplaced;
+
+impl tmc_tower::api::ResolveEndpoint<Body> for Misplaced {
+    fn resolve<'a>(&'a self, request: &'a Request<Body>) -> Option<std::borrow::Cow<'a, str>> {
+        self.resolve_at(request).0
+    }
+
+    fn resolve_at<'a>(
+        &'a self,
+        request: &'a Request<Body>,
+    ) -> (Option<std::borrow::Cow<'a, str>>, Option<usize>) {
+        match request.uri().path() {
+            "/x" => (Some("/x".into()), Some(0)),
+            "/y" => (Some("/y".into()), Some(7)),
+            _ => (None, None),
+        }
+    }
+
+    fn positions(&self) -> usize {
+        1
+    }
+}
+
+#[tokio::test]
+async fn a_position_past_the_sources_length_should_fall_back_to_the_template() {
+    let m = metrics();
+    let mut svc = ApiMetricsLayer::new(&m)
+        .endpoint(Misplaced)
+        .layer(tower::service_fn(|_: Request<Body>| async {
+            Ok::<_, Infallible>(Response::new(Body::from("x")))
+        }));
+    for uri in ["/x", "/y", "/x", "/y", "/y", "/z"] {
+        send(&mut svc, Method::GET, uri).await;
+    }
+    assert_eq!(
+        series(&m, "tmc_api_requests_total"),
+        [
+            r#"tmc_api_requests_total{method="GET",endpoint="/x",status_code="200"} 2"#,
+            r#"tmc_api_requests_total{method="GET",endpoint="/y",status_code="200"} 3"#,
+            r#"tmc_api_requests_total{method="GET",endpoint="__unmatched__",status_code="200"} 1"#,
+        ]
+    );
+}
+
 /// A body yielding `frames` one per poll (data, then trailers), like a gRPC response.
 struct Frames(std::collections::VecDeque<Frame<Bytes>>);
 

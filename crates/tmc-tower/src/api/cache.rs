@@ -172,20 +172,60 @@ impl Shared {
     }
 }
 
-/// What one wrapped service (one axum route) keeps: the layer's shared state and the
-/// endpoint each method resolved to first.
+/// What one wrapped service (one axum route, or a whole router in outer mode) keeps: the
+/// layer's shared state, the endpoint each method resolved to first, and, for an endpoint
+/// source with positions (a [`RouteTable`](super::RouteTable)), each position's endpoint.
 #[derive(Debug)]
 pub(crate) struct RouteState {
     pub(crate) shared: Arc<Shared>,
     last: [OnceLock<Arc<Endpoint>>; METHODS],
+    /// By position, then method: `Some(None)` for an excluded template. Sized on the first
+    /// request with a position, when the source's length is known.
+    positions: OnceLock<Box<[ByMethod]>>,
 }
+
+/// One position's endpoint per method, once resolved (`None` inside: excluded).
+type ByMethod = [OnceLock<Option<Arc<Endpoint>>>; METHODS];
 
 impl RouteState {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
             last: Default::default(),
+            positions: OnceLock::new(),
         }
+    }
+
+    /// The endpoint of `template`, found at position `at` of the source's `positions()`
+    /// templates: one load once the position was seen, whichever template the previous
+    /// request had. A folded (overflow) entry is not kept, so each request it folds is
+    /// counted.
+    #[inline]
+    pub(crate) fn endpoint_at(
+        &self,
+        at: usize,
+        positions: impl FnOnce() -> usize,
+        method: (usize, &'static str),
+        template: Option<&str>,
+    ) -> Option<Arc<Endpoint>> {
+        let slots = self
+            .positions
+            .get_or_init(|| (0..positions()).map(|_| Default::default()).collect());
+        let Some(slot) = slots.get(at).map(|by_method| &by_method[method.0]) else {
+            return self.shared.endpoint_cached(self, method, template);
+        };
+        if let Some(known) = slot.get() {
+            return known.clone();
+        }
+        let found = self.shared.endpoint(method, template);
+        let keep = match &found {
+            Some(endpoint) => template.is_some_and(|t| &*endpoint.template == t),
+            None => true,
+        };
+        if keep {
+            let _ = slot.set(found.clone());
+        }
+        found
     }
 }
 

@@ -125,6 +125,22 @@ pub(crate) fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
 pub trait ResolveEndpoint<B> {
     /// The route template of `request`, or `None` when it matched no route.
     fn resolve<'a>(&'a self, request: &'a Request<B>) -> Option<Cow<'a, str>>;
+
+    /// As [`resolve`](Self::resolve), with the template's position in a fixed list of
+    /// [`positions`](Self::positions) templates when the source matched against one (as
+    /// [`RouteTable`](super::RouteTable) does): the layer then finds the template's metric
+    /// handles by that position, without comparing or hashing the template, whichever route
+    /// the previous request took. The default gives no position.
+    #[inline]
+    fn resolve_at<'a>(&'a self, request: &'a Request<B>) -> (Option<Cow<'a, str>>, Option<usize>) {
+        (self.resolve(request), None)
+    }
+
+    /// How many positions [`resolve_at`](Self::resolve_at) can give (0 to `positions() - 1`):
+    /// the length of the source's fixed list of templates. The default is 0.
+    fn positions(&self) -> usize {
+        0
+    }
 }
 
 impl<B, F, T> ResolveEndpoint<B> for F

@@ -63,9 +63,18 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let method = method_label(request.method());
         let route = &*self.route;
-        let guard = route
-            .shared
-            .endpoint_cached(route, method, self.endpoint.resolve(&request).as_deref())
+        let endpoint = match self.endpoint.resolve_at(&request) {
+            (template, Some(at)) => route.endpoint_at(
+                at,
+                || self.endpoint.positions(),
+                method,
+                template.as_deref(),
+            ),
+            (template, None) => route
+                .shared
+                .endpoint_cached(route, method, template.as_deref()),
+        };
+        let guard = endpoint
             .map(|endpoint| RequestGuard::start(endpoint, route.shared.config.spans, &request));
         let head_only = request.method() == http::Method::HEAD;
         let config = &route.shared.config;

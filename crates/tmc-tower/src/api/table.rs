@@ -127,8 +127,14 @@ impl RouteTable {
     #[must_use]
     #[inline]
     pub fn at(&self, path: &str) -> Option<&str> {
+        self.position(path).map(|(_, template)| template)
+    }
+
+    /// The template matching `path` and its position among [`templates`](Self::templates).
+    #[inline]
+    fn position(&self, path: &str) -> Option<(usize, &str)> {
         let index = *self.inner.matcher.at(path).ok()?.value;
-        self.inner.templates.get(index).map(|t| &**t)
+        self.inner.templates.get(index).map(|t| (index, &**t))
     }
 
     /// The templates, in the order they were added.
@@ -145,5 +151,22 @@ impl<B> ResolveEndpoint<B> for RouteTable {
             return Some(Cow::Borrowed(template));
         }
         self.at(request.uri().path()).map(Cow::Borrowed)
+    }
+
+    /// A `MatchedPath` (the layer inside a `Router`) has no position in the table.
+    #[inline]
+    fn resolve_at<'a>(&'a self, request: &'a Request<B>) -> (Option<Cow<'a, str>>, Option<usize>) {
+        #[cfg(feature = "axum")]
+        if let Some(template) = super::labels::matched_path(request) {
+            return (Some(Cow::Borrowed(template)), None);
+        }
+        match self.position(request.uri().path()) {
+            Some((index, template)) => (Some(Cow::Borrowed(template)), Some(index)),
+            None => (None, None),
+        }
+    }
+
+    fn positions(&self) -> usize {
+        self.inner.templates.len()
     }
 }
