@@ -4,7 +4,7 @@
 
 use crate::policy::Policy;
 use crate::rclone::Plan;
-use crate::store::{EmbeddedStore, StoreError};
+use crate::store::{EmbeddedStore, Preconditions, StoreError};
 use crate::volumes::Volumes;
 use datamover::backend::{CloneState, Cluster, ClusterError, SyncRequest};
 use datamover::job::{self, Job};
@@ -47,34 +47,45 @@ impl Embedded {
         namespace: &str,
         name: &str,
     ) -> Result<bool, DeleteError> {
-        let mut clones = Vec::new();
-        match kind {
-            Kind::DataMover => clones.extend(
-                self.store
-                    .object::<DataMover>(namespace, name)
-                    .map(|dm| dm.status.restored_pvc_name),
-            ),
-            Kind::DataMoverSchedule => {
-                if let Some(s) = self.store.object::<DataMoverSchedule>(namespace, name) {
-                    clones.extend(
-                        self.store
-                            .datamovers_owned_by(namespace, &s.metadata.uid)
-                            .into_iter()
-                            .map(|dm| dm.status.restored_pvc_name),
-                    );
-                }
-            }
-            _ => {}
-        }
-        let (ns, n) = (namespace.to_owned(), name.to_owned());
-        if !self
-            .store
-            .write(move |s| s.delete(kind, &ns, &n))
+        self.delete_object_if(kind, namespace, name, Preconditions::default())
             .await
-            .map_err(DeleteError::Store)?
-        {
+    }
+
+    /// [`delete_object`](Self::delete_object) when the stored object meets `preconditions`
+    /// (its uid, its resourceVersion), checked and deleted as one step under the store's
+    /// write lock ([`EmbeddedStore::delete_if`]); the clones deleted are those of the
+    /// DataMovers that step removed.
+    ///
+    /// # Errors
+    /// As [`delete_object`](Self::delete_object); [`DeleteError::Store`] with
+    /// [`StoreError::Precondition`] when the object fails `preconditions` (nothing deleted).
+    pub async fn delete_object_if(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        preconditions: Preconditions,
+    ) -> Result<bool, DeleteError> {
+        let (ns, n) = (namespace.to_owned(), name.to_owned());
+        let removed = self
+            .store
+            .write(move |s| s.delete_if(kind, &ns, &n, &preconditions))
+            .await
+            .map_err(DeleteError::Store)?;
+        if removed.is_empty() {
             return Ok(false);
         }
+        let clones: Vec<String> = if matches!(kind, Kind::DataMover | Kind::DataMoverSchedule) {
+            removed
+                .into_iter()
+                .filter_map(|o| match o {
+                    datamover::manifest::Object::DataMover(dm) => Some(dm.status.restored_pvc_name),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for clone in clones.into_iter().filter(|c| !c.is_empty()) {
             self.delete_pvc(namespace, &clone)
                 .await

@@ -162,30 +162,30 @@ pub fn to_kube(
         })
 }
 
-/// The sync Job of `dm` ([`datamover::job::sync_job`]) as the Kubernetes API reads it;
-/// when `spec.verify` asks for a check, its container runs
+/// The sync Job of `dm` ([`datamover::job::sync_job`]) as the Kubernetes API reads it,
+/// built at `now_ms`; when `spec.verify` asks for a check, its container runs
 /// [`sync_command`](crate::verify::sync_command) (the sync, then the check, in one pod)
-/// instead of the image's entrypoint.
+/// instead of the image's entrypoint, and with `addTimestampPrefix` the folder it writes
+/// into is decided here: `now_ms`'s `YYYY-MM-DD-HHMMSS`, given to the script as
+/// [`TIMESTAMP_FOLDER_ENV`](datamover::job::TIMESTAMP_FOLDER_ENV), last in `env` so
+/// `additionalEnv` cannot change it (the folder `status.destination` names, read back
+/// from the Job: [`Cluster::sync_folder`](datamover::backend::Cluster::sync_folder)).
 ///
 /// # Errors
 /// As [`to_kube`], naming `spec.additionalEnv[i].valueFrom`.
-pub fn sync_job(dm: &DataMover) -> Result<Job, String> {
-    let mut job = to_kube(
-        &datamover::job::sync_job(dm),
-        "spec",
-        &dm.spec.additional_env,
-    )?;
-    if let Some(command) = crate::verify::sync_command(dm.spec.verify) {
-        let pod = job
-            .spec
-            .as_mut()
-            .and_then(|s| s.template.spec.as_mut())
-            .ok_or("the sync Job has no pod template")?;
-        for c in &mut pod.containers {
-            c.command = Some(command.clone());
+pub fn sync_job(dm: &DataMover, now_ms: u64) -> Result<Job, String> {
+    let mut core = datamover::job::sync_job(dm);
+    let command = crate::verify::sync_command(dm.spec.verify);
+    if let (Some(c), Some(command)) = (core.spec.template.spec.containers.first_mut(), command) {
+        c.command = command;
+        if dm.spec.add_timestamp_prefix {
+            c.env.push(datamover::types::EnvVar::new(
+                datamover::job::TIMESTAMP_FOLDER_ENV,
+                datamover::time::prefix(now_ms),
+            ));
         }
     }
-    Ok(job)
+    to_kube(&core, "spec", &dm.spec.additional_env)
 }
 
 #[cfg(test)]
@@ -220,7 +220,7 @@ mod tests {
                 value_from: Some(from.clone()),
             },
         ]);
-        let job = sync_job(&dm).unwrap();
+        let job = sync_job(&dm, 0).unwrap();
         let env = env_of(&job);
         // After the operation's variable, the 4 stats variables and the CA bundle's 2.
         let tail: Vec<_> = env.as_array().unwrap().iter().skip(7).cloned().collect();
@@ -240,7 +240,7 @@ mod tests {
             value: String::new(),
             value_from: Some(serde_json::json!({"secretKeyRef": "creds/k"})),
         }]);
-        let err = sync_job(&dm).unwrap_err();
+        let err = sync_job(&dm, 0).unwrap_err();
         assert!(
             err.starts_with("spec.additionalEnv[0].valueFrom (BROKEN): "),
             "{err}"
@@ -267,7 +267,7 @@ mod tests {
             pull_policy: "IfNotPresent".into(),
         });
         let embedded = serde_json::to_value(datamover::job::sync_job(&dm)).unwrap();
-        let kube = serde_json::to_value(sync_job(&dm).unwrap()).unwrap();
+        let kube = serde_json::to_value(sync_job(&dm, 0).unwrap()).unwrap();
         assert_eq!(kube["spec"], embedded["spec"]);
         for field in ["name", "namespace", "labels", "ownerReferences"] {
             assert_eq!(

@@ -26,7 +26,7 @@ const TEMPLATE: &str = concat!(
     r#"src="${1:-/data/}"
 log="${RCLONE_LOG_FILE:-/dev/termination-log}"
 dest="$base"
-if [ "${ADD_TIMESTAMP_PREFIX:-false}" = true ]; then dest="$base/$(date -u +%Y-%m-%d-%H%M%S)"; fi
+if [ "${ADD_TIMESTAMP_PREFIX:-false}" = true ]; then dest="$base/${TIMESTAMP_FOLDER:-$(date -u +%Y-%m-%d-%H%M%S)}"; fi
 rclone sync "$src" "$dest" --create-empty-src-dirs
 now_ms() {
   t=$(date +%s%N 2>/dev/null || true)
@@ -97,8 +97,10 @@ printf '{"level":"notice","msg":"@VERIFIED@","verify":{"mode":"@MODE@","ms":%d}}
 /// The sync container's script for `mode`: the sync as the embedded backend runs it
 /// (`rclone sync <source>/ <destination> --create-empty-src-dirs`, the destination read
 /// from the secret as the prune and restore Jobs read it: `DESTINATION`, or the original
-/// operator's S3 keys; the `YYYY-MM-DD-HHMMSS` folder of the pod's start with
-/// `ADD_TIMESTAMP_PREFIX=true`), then the check ([`datamover::verify::flags`]: its
+/// operator's S3 keys; with `ADD_TIMESTAMP_PREFIX=true`, under the folder the Job names in
+/// [`TIMESTAMP_FOLDER`](datamover::job::TIMESTAMP_FOLDER_ENV), the one `status.destination`
+/// names, or without it (the script run by hand) the `YYYY-MM-DD-HHMMSS` of the pod's
+/// start), then the check ([`datamover::verify::flags`]: its
 /// combined report on stdout, its log kept out of the termination message so rclone's
 /// final statistics there stay the sync's; with `checksum`, again with `--download` when
 /// rclone says [`NO_COMMON_HASH`]). A difference, or a check rclone could not run, appends

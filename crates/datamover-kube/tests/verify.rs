@@ -212,6 +212,32 @@ async fn a_verified_sync_job_records_the_check_its_pod_reports() {
         ])
     );
     assert_eq!(c["env"][1], json!({"name": "VERIFY", "value": "checksum"}));
+    // The folder the script writes into (addTimestampPrefix: true) is decided by the
+    // operator and named in the Job, last so additionalEnv cannot change it; it is the
+    // folder the status names, not the Job's creation second the server answered
+    // (2026-01-01T00:01:00Z) nor a second the pod's clock picks.
+    let env = c["env"].as_array().unwrap();
+    let last = env.last().unwrap();
+    assert_eq!(last["name"], "TIMESTAMP_FOLDER");
+    let folder = last["value"].as_str().unwrap().to_owned();
+    assert!(datamover::time::is_prefix(&folder), "{folder}");
+    assert_ne!(folder, "2026-01-01-000100");
+    assert_eq!(
+        env.iter()
+            .filter(|e| e["name"] == "TIMESTAMP_FOLDER")
+            .count(),
+        1
+    );
+    let patch = writes
+        .iter()
+        .find(|r| {
+            r.is("PATCH", DM_STATUS) && r.body["status"]["jobName"] == "nightly-sync-0a1b2c3d"
+        })
+        .unwrap();
+    assert_eq!(
+        patch.body["status"]["destination"],
+        json!(format!("s3:backups/{folder}"))
+    );
     assert_eq!(
         c["volumeMounts"],
         json!([{"name": "restored-data", "mountPath": "/data/"}])
@@ -245,6 +271,7 @@ async fn a_verified_sync_job_records_the_check_its_pod_reports() {
         datamover::time::parse_rfc3339(status["verifiedAt"].as_str().unwrap()).is_some(),
         "{status}"
     );
+    assert_eq!(status["destination"], json!(format!("s3:backups/{folder}")));
     // The sync's statistics, not the check's.
     assert_eq!(status["bytesTransferred"], 4096);
     assert_eq!(status["filesTransferred"], 1);
@@ -353,12 +380,17 @@ async fn a_check_that_failed_then_passed_on_a_retry_is_counted_both_ways() {
     }
 }
 
-/// `verify: none` keeps the original Job: the image's own entrypoint, no command.
+/// `verify: none` keeps the original Job: the image's own entrypoint, no command, and no
+/// folder named (the image names its own, from its pod's start).
 #[test]
 fn an_unverified_sync_job_runs_the_images_entrypoint() {
     let mut dm = datamover::types::DataMover::default();
     dm.spec.secret_name = "creds".into();
-    let job = serde_json::to_value(datamover_kube::objects::sync_job(&dm).unwrap()).unwrap();
+    dm.spec.add_timestamp_prefix = true;
+    // 2026-12-06T05:12:09.500Z
+    let at = 1_796_533_929_500;
+    assert_eq!(datamover::time::prefix(at), "2026-12-06-051209");
+    let job = serde_json::to_value(datamover_kube::objects::sync_job(&dm, at).unwrap()).unwrap();
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c.get("command"), None, "{c}");
     assert!(
@@ -366,13 +398,37 @@ fn an_unverified_sync_job_runs_the_images_entrypoint() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|e| e["name"] != "VERIFY")
+            .all(|e| e["name"] != "VERIFY" && e["name"] != "TIMESTAMP_FOLDER"),
+        "{c}"
     );
     dm.spec.verify = Verify::Size;
-    let job = serde_json::to_value(datamover_kube::objects::sync_job(&dm).unwrap()).unwrap();
+    dm.spec.additional_env = vec![datamover::types::EnvVar::new(
+        "TIMESTAMP_FOLDER",
+        "chosen-by-hand",
+    )];
+    let job = serde_json::to_value(datamover_kube::objects::sync_job(&dm, at).unwrap()).unwrap();
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(
         c["command"][2],
         json!(datamover_kube::verify::sync_script(Verify::Size))
     );
+    // A verifying, prefixed Job names the folder of the second it was built in, after
+    // additionalEnv (the pod sees the last of a name).
+    let env = c["env"].as_array().unwrap();
+    assert_eq!(
+        &env[env.len() - 2..],
+        [
+            json!({"name": "TIMESTAMP_FOLDER", "value": "chosen-by-hand"}),
+            json!({"name": "TIMESTAMP_FOLDER", "value": "2026-12-06-051209"}),
+        ]
+    );
+    // Without the prefix, nothing to name.
+    dm.spec.add_timestamp_prefix = false;
+    let job = serde_json::to_value(datamover_kube::objects::sync_job(&dm, at).unwrap()).unwrap();
+    let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(env.last().unwrap()["name"], "TIMESTAMP_FOLDER");
+    assert_eq!(env.last().unwrap()["value"], "chosen-by-hand");
 }

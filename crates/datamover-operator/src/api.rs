@@ -20,6 +20,12 @@
 //! A write the disk refuses answers 507 (the data dir is full) or 503 (another I/O error),
 //! naming the data dir and the cause; nothing is stored then.
 //!
+//! A DELETE may carry Kubernetes' `DeleteOptions` as its JSON body: with
+//! `{"preconditions": {"uid": "...", "resourceVersion": "..."}}` the object is deleted only
+//! if it is still the one the caller read (checked under the store's write lock); otherwise
+//! 409, in Kubernetes' words (`Precondition failed: UID in precondition: X, UID in object
+//! meta: Y`), and nothing is deleted.
+//!
 //! Secret values are never returned: `data` keys come back with empty values. Deleting a
 //! DataMover deletes the cloned PVC it made (volume and object) and its sync Job (whose
 //! pod the executor then stops), as owner references would on Kubernetes.
@@ -35,7 +41,7 @@ use datamover::manifest::{self, Object};
 use datamover::types::Kind;
 use datamover_embedded::Embedded;
 use datamover_embedded::cluster::DeleteError;
-use datamover_embedded::store::Applied;
+use datamover_embedded::store::{Applied, Preconditions, StoreError};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -92,8 +98,8 @@ pub(crate) fn routes(state: ApiState) -> Router {
                 },
             )
             .delete(
-                |s: State<ApiState>, Path((ns, name)): Path<(String, String)>| {
-                    delete(s, Kind::DataMover, ns, name)
+                |s: State<ApiState>, Path((ns, name)): Path<(String, String)>, b: Bytes| {
+                    delete(s, Kind::DataMover, ns, name, b)
                 },
             ),
         )
@@ -113,8 +119,8 @@ pub(crate) fn routes(state: ApiState) -> Router {
                 },
             )
             .delete(
-                |s: State<ApiState>, Path((ns, name)): Path<(String, String)>| {
-                    delete(s, Kind::Job, ns, name)
+                |s: State<ApiState>, Path((ns, name)): Path<(String, String)>, b: Bytes| {
+                    delete(s, Kind::Job, ns, name, b)
                 },
             ),
         )
@@ -215,9 +221,10 @@ async fn one_group(
 async fn delete_group(
     state: State<ApiState>,
     Path((ns, plural, name)): Path<(String, String, String)>,
+    body: Bytes,
 ) -> Response {
     match group_kind(&plural) {
-        Ok(kind) => delete(state, kind, ns, name).await,
+        Ok(kind) => delete(state, kind, ns, name, body).await,
         Err(r) => r,
     }
 }
@@ -328,8 +335,68 @@ async fn one(State(state): State<ApiState>, kind: Kind, ns: String, name: String
     }
 }
 
-async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: String) -> Response {
-    match state.cluster.delete_object(kind, &ns, &name).await {
+/// A DELETE's body: Kubernetes' `DeleteOptions`, of which the API acts on `preconditions`
+/// (`uid`, `resourceVersion`: checked under the store's write lock, 409 when the stored
+/// object fails them) and takes `kind` and `apiVersion` as given, `propagationPolicy` when
+/// `Background` or `Foreground` (dependents are always deleted with the object, in one
+/// step). Anything else (`Orphan`, `dryRun`, `orphanDependents`, ...) is refused rather
+/// than ignored.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeleteOptions {
+    #[serde(default)]
+    #[allow(dead_code)] // taken, not used: the body names itself
+    kind: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // as `kind`
+    api_version: Option<String>,
+    #[serde(default)]
+    propagation_policy: Option<String>,
+    #[serde(default)]
+    preconditions: Preconditions,
+}
+
+/// The DELETE body as [`DeleteOptions`] (an empty body: none), or a 400 naming the fault.
+#[allow(clippy::result_large_err)] // the error is the response itself
+fn delete_options(body: &Bytes) -> Result<DeleteOptions, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(DeleteOptions::default());
+    }
+    let options: DeleteOptions = serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the DELETE body is a JSON DeleteOptions ({{\"preconditions\": {{\"uid\": ..., \"resourceVersion\": ...}}}}): {e}; nothing was deleted"
+            ),
+        )
+    })?;
+    match options.propagation_policy.as_deref() {
+        None | Some("Background" | "Foreground") => Ok(options),
+        Some(other) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "propagationPolicy {other:?}: this API deletes an object's dependents with it; give Background or Foreground, or leave it out; nothing was deleted"
+            ),
+        )),
+    }
+}
+
+async fn delete(
+    State(state): State<ApiState>,
+    kind: Kind,
+    ns: String,
+    name: String,
+    body: Bytes,
+) -> Response {
+    let options = match delete_options(&body) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    match state
+        .cluster
+        .delete_object_if(kind, &ns, &name, options.preconditions)
+        .await
+    {
         Ok(true) => {
             tracing::info!(kind = kind.as_str(), namespace = %ns, name = %name, "deleted");
             axum::Json(json!({ "deleted": format!("{} {ns}/{name}", kind.as_str()) }))
@@ -343,6 +410,9 @@ async fn delete(State(state): State<ApiState>, kind: Kind, ns: String, name: Str
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("deleted {} {ns}/{name}, {e}", kind.as_str()),
         ),
+        Err(DeleteError::Store(e @ StoreError::Precondition { .. })) => {
+            error(StatusCode::CONFLICT, format!("{e}; nothing was deleted"))
+        }
         Err(DeleteError::Store(e)) => {
             store_error(&e, state.cluster.policy.data_dir(), "nothing was deleted")
         }
@@ -376,9 +446,10 @@ async fn one_core(
 async fn delete_core(
     state: State<ApiState>,
     Path((ns, plural, name)): Path<(String, String, String)>,
+    body: Bytes,
 ) -> Response {
     match core_kind(&plural) {
-        Ok(kind) => delete(state, kind, ns, name).await,
+        Ok(kind) => delete(state, kind, ns, name, body).await,
         Err(r) => r,
     }
 }

@@ -409,12 +409,13 @@ fn console_actions_should_need_the_session_and_its_token_against_cross_site_requ
 
     // The page deletes only finished DataMovers; the rules are the API's (a bad name, a
     // restore whose populator the API refuses).
+    let uid = op.get(&format!("{GROUP}/datamovers/waiting"))["metadata"]["uid"].clone();
     let r = http(
         op.api,
         "POST",
         "/actions/delete",
         &with_token,
-        Some(r#"{"namespace":"default","name":"waiting"}"#),
+        Some(&json!({"namespace": "default", "name": "waiting", "uid": uid}).to_string()),
     )
     .unwrap();
     assert_eq!(r.status, 409, "{}", r.body);
@@ -492,4 +493,6 @@ fn console_actions_should_need_the_session_and_its_token_against_cross_site_requ
     ] {
         assert!(metrics.contains(line), "{line} not in:\n{metrics}");
     }
+
+    delete_needs_the_uid_the_page_showed(&op, &with_token);
 }

@@ -184,6 +184,14 @@ pub trait Cluster: Send + Sync + 'static {
     fn check_sync(&self, request: &SyncRequest) -> Result<String, String>;
     /// The sync Job `name`, as last seen.
     fn job(&self, namespace: &str, name: &str) -> Option<Job>;
+    /// The `YYYY-MM-DD-HHMMSS` folder the pods of the timestamp-prefixed sync Job `job`
+    /// write into, when this backend knows it before they run: by default the Job's
+    /// creation second ([`Job::creation_folder`], as the embedded executor names it);
+    /// `None` when the pods name it themselves (on Kubernetes, the rclone image's own
+    /// entrypoint, from its pod's start).
+    fn sync_folder(&self, job: &Job) -> Option<String> {
+        job.creation_folder()
+    }
     /// Every DataMover, and every `DataMoverSchedule` as
     /// [`as_datamover`](crate::schedule::reconciler::as_datamover) shows it, in all
     /// namespaces: the objects whose destinations the

@@ -84,6 +84,20 @@ pub enum StoreError {
     /// [`EmbeddedStore::recover`]: super::EmbeddedStore::recover
     #[error("{0}")]
     Write(WriteFailure),
+    /// A delete's [`Preconditions`](super::Preconditions) do not hold for the stored object
+    /// (it was deleted and created again, or changed): nothing was deleted.
+    #[error("{kind} {namespace}/{name}: Precondition failed: {message}")]
+    Precondition {
+        /// Kind.
+        kind: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Which precondition, as Kubernetes words it: `UID in precondition: X, UID in
+        /// object meta: Y`.
+        message: String,
+    },
     /// The runtime shut down before a write handed to the blocking pool ran.
     #[error("the store write was cancelled: the runtime is shutting down")]
     Cancelled,

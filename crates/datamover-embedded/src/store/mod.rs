@@ -37,11 +37,13 @@
 //! pool. Reads are served from the cache and do not block on the disk.
 
 mod apply;
+mod delete;
 mod disk;
 mod error;
 mod kinds;
 
 pub use apply::Applied;
+pub use delete::Preconditions;
 pub use error::{StoreError, WriteErrorKind, WriteFailure};
 pub use kinds::{Stored, Typed};
 
@@ -331,35 +333,6 @@ impl EmbeddedStore {
             object.metadata_mut().resource_version = self.version();
         }
         self.commit(vec![object], Vec::new(), Durability::Immediate)
-    }
-
-    /// Deletes an object, and in the same transaction every object its owner references
-    /// tie to it (transitively), as Kubernetes' garbage collector does with a background
-    /// deletion; `false` when there was none.
-    ///
-    /// # Errors
-    /// [`StoreError::Write`] when the disk refuses the write; nothing is deleted then.
-    pub fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<bool, StoreError> {
-        let _guard = self.lock();
-        let Some(object) = self.get(kind, namespace, name) else {
-            return Ok(false);
-        };
-        let mut remove = vec![(kind, namespace.to_owned(), name.to_owned())];
-        {
-            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
-            let mut owners = vec![object.metadata().uid.clone()];
-            while let Some(uid) = owners.pop() {
-                for ((k, ns, n), o) in cache.iter() {
-                    let m = o.metadata();
-                    if ns == namespace && !uid.is_empty() && m.owned_by(&uid) {
-                        owners.push(m.uid.clone());
-                        remove.push((*k, ns.clone(), n.clone()));
-                    }
-                }
-            }
-        }
-        self.commit(Vec::new(), remove, Durability::Immediate)?;
-        Ok(true)
     }
 
     /// One object of any kind.

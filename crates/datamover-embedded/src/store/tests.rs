@@ -288,3 +288,91 @@ fn progress_written_without_durability_is_kept_by_the_next_durable_write() {
         (1, Some((10, 1)))
     );
 }
+
+/// A delete with preconditions deletes the object the caller read, or nothing: the
+/// DataMover deleted and created again under its name since is refused by its uid, one
+/// changed since by its resourceVersion, both checked as the delete happens.
+#[test]
+fn delete_if_should_delete_only_the_object_its_preconditions_name() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+    let volumes = Volumes::new(dir.to_path_buf());
+    store.apply(vec![dm("a")], &volumes).unwrap();
+    let seen = store.object::<DataMover>("default", "a").unwrap();
+    // Deleted and created again: same name, another uid.
+    assert!(store.delete(Kind::DataMover, "default", "a").unwrap());
+    store.apply(vec![dm("a")], &volumes).unwrap();
+    let now = store.object::<DataMover>("default", "a").unwrap();
+    assert_ne!(now.metadata.uid, seen.metadata.uid);
+    let job = store.create(datamover::job::sync_job(&now)).unwrap();
+
+    let err = store
+        .delete_if(
+            Kind::DataMover,
+            "default",
+            "a",
+            &Preconditions::uid(seen.metadata.uid.clone()),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "DataMover default/a: Precondition failed: UID in precondition: {}, UID in object meta: {}",
+            seen.metadata.uid, now.metadata.uid
+        )
+    );
+    assert_eq!(store.object::<DataMover>("default", "a"), Some(now.clone()));
+    assert!(store.object::<Job>("default", &job.metadata.name).is_some());
+
+    // Changed since it was read: refused by its resourceVersion.
+    let mut changed = now.clone();
+    changed.status.phase = "Failed".into();
+    let changed = store.update_status(&changed).unwrap();
+    let stale = Preconditions {
+        uid: Some(now.metadata.uid.clone()),
+        resource_version: Some(now.metadata.resource_version.clone()),
+    };
+    let err = store
+        .delete_if(Kind::DataMover, "default", "a", &stale)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "DataMover default/a: Precondition failed: ResourceVersion in precondition: {}, ResourceVersion in object meta: {}",
+            now.metadata.resource_version, changed.metadata.resource_version
+        )
+    );
+    assert_eq!(
+        store.object::<DataMover>("default", "a"),
+        Some(changed.clone())
+    );
+
+    // The object as stored: deleted with what it owns, both returned.
+    let current = Preconditions {
+        uid: Some(changed.metadata.uid.clone()),
+        resource_version: Some(changed.metadata.resource_version),
+    };
+    let removed = store
+        .delete_if(Kind::DataMover, "default", "a", &current)
+        .unwrap();
+    let names: Vec<(Kind, String)> = removed
+        .iter()
+        .map(|o| (o.kind(), o.metadata().name.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (Kind::DataMover, "a".to_owned()),
+            (Kind::Job, job.metadata.name.clone())
+        ]
+    );
+    assert_eq!(store.object::<DataMover>("default", "a"), None);
+    assert!(store.object::<Job>("default", &job.metadata.name).is_none());
+    // Nothing left to delete: nothing removed, whatever the preconditions.
+    assert!(
+        store
+            .delete_if(Kind::DataMover, "default", "a", &current)
+            .unwrap()
+            .is_empty()
+    );
+}

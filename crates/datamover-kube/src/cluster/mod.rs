@@ -274,18 +274,27 @@ impl KubeCluster {
     }
 }
 
-/// What the secret's keys say about the destination, without its credentials.
-fn describe_destination(secret: &BTreeMap<String, String>) -> String {
-    if let Some(d) = secret.get("DESTINATION") {
-        return d.clone();
-    }
-    if let Some(bucket) = secret.get("BUCKET_NAME") {
-        return match secret.get("BUCKET_HOST") {
+/// What the secret's keys say about the destination, without its credentials; with the
+/// timestamp `folder` the sync writes into when it is known ([`Cluster::sync_folder`]), as
+/// the sync script joins them (`<base>/<folder>`, one trailing `/` of `DESTINATION` dropped).
+fn describe_destination(secret: &BTreeMap<String, String>, folder: Option<&str>) -> String {
+    let base = if let Some(d) = secret.get("DESTINATION") {
+        if folder.is_none() {
+            return d.clone();
+        }
+        d.strip_suffix('/').unwrap_or(d).to_owned()
+    } else if let Some(bucket) = secret.get("BUCKET_NAME") {
+        match secret.get("BUCKET_HOST") {
             Some(host) => format!("s3://{host}/{bucket}"),
             None => format!("s3:{bucket}"),
-        };
+        }
+    } else {
+        return "the destination the sync job reads from its secret".into();
+    };
+    match folder {
+        Some(folder) => format!("{base}/{folder}"),
+        None => base,
     }
-    "the destination the sync job reads from its secret".into()
 }
 
 fn cached<T: Cached>(cluster: &KubeCluster, namespace: &str, name: &str) -> Option<T> {
@@ -404,11 +413,26 @@ impl Cluster for KubeCluster {
         if request.secret.is_empty() {
             return Err("has no keys: it must name the destination (DESTINATION, or the S3 keys BUCKET_NAME, BUCKET_HOST, AWS_ACCESS_KEY_ID, ...)".into());
         }
-        Ok(describe_destination(&request.secret))
+        Ok(describe_destination(
+            &request.secret,
+            request.prefix.as_deref(),
+        ))
     }
 
     fn job(&self, namespace: &str, name: &str) -> Option<SyncJob> {
         cached(self, namespace, name)
+    }
+
+    /// The folder the Job names in [`TIMESTAMP_FOLDER_ENV`](datamover::job::TIMESTAMP_FOLDER_ENV)
+    /// when its pods run the operator's sync script (`spec.verify`,
+    /// [`objects::sync_job`]); `None` when they run the rclone image's own entrypoint,
+    /// which names the folder from its pod's start.
+    fn sync_folder(&self, job: &SyncJob) -> Option<String> {
+        let runs_script = job.container().is_some_and(|c| !c.command.is_empty());
+        (runs_script && job.env("ADD_TIMESTAMP_PREFIX") == Some("true"))
+            .then(|| job.env(datamover::job::TIMESTAMP_FOLDER_ENV))
+            .flatten()
+            .map(str::to_owned)
     }
 
     fn movers(&self) -> Vec<DataMover> {
@@ -426,7 +450,7 @@ impl Cluster for KubeCluster {
     }
 
     async fn create_job(&self, dm: &DataMover) -> Result<(SyncJob, bool), ClusterError> {
-        let job = objects::sync_job(dm)
+        let job = objects::sync_job(dm, datamover::time::now_ms())
             .map_err(|e| ClusterError::Sync(format!("creating the sync job: {e}")))?;
         let api = self.ns::<Job>(&dm.metadata.namespace);
         let (job, created) = self

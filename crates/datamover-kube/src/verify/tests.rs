@@ -45,7 +45,8 @@ fn run_with(
         .env("ADD_TIMESTAMP_PREFIX", prefixed.to_string())
         .env("VERIFY", mode.as_str())
         .env_remove("RCLONE_CONFIG")
-        .env_remove("AWS_CA_BUNDLE");
+        .env_remove("AWS_CA_BUNDLE")
+        .env_remove(datamover::job::TIMESTAMP_FOLDER_ENV);
     for (k, v) in datamover::job::STATS_ENV {
         command.env(k, v);
     }
@@ -193,6 +194,64 @@ fn a_prefixed_sync_checks_its_own_folder() {
     assert!(datamover::time::is_prefix(&folders[0]), "{folders:?}");
     assert!(dest.join(&folders[0]).join("small.txt").is_file());
     assert!(datamover::verify::verified_ms(&message).is_some());
+}
+
+/// The folder the operator decided (the Job's `TIMESTAMP_FOLDER`, the one
+/// `status.destination` names) is the folder written and checked, whatever the pod's clock
+/// says: a second in 2020 that no clock running this test names.
+#[test]
+fn a_prefixed_sync_writes_and_checks_the_folder_the_job_names() {
+    let dir = tempdir();
+    let source = source(&dir);
+    let dest = dir.join("dest");
+    let folder = [(datamover::job::TIMESTAMP_FOLDER_ENV, "2020-01-02-030405")];
+    let (out, message) = run_with(Verify::Checksum, &source, &dest, true, &folder);
+    ok(&out);
+    let folders: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders, ["2020-01-02-030405"]);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("2020-01-02-030405/small.txt")).unwrap(),
+        "small\n"
+    );
+    assert_eq!(
+        std::fs::read(dest.join("2020-01-02-030405/a/big.bin")).unwrap(),
+        vec![1u8; 50_000]
+    );
+    assert!(
+        datamover::verify::verified_ms(&message).is_some(),
+        "{message}"
+    );
+
+    // The check reads that folder: a byte changed there (same size and time, so the sync
+    // leaves it) fails the next run's check, naming the file.
+    let damaged = dest.join("2020-01-02-030405/a/big.bin");
+    let mtime = std::fs::metadata(&damaged).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[25_000] = 2;
+    std::fs::write(&damaged, bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&damaged)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let (out, message) = run_with(Verify::Checksum, &source, &dest, true, &folder);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert_eq!(
+        datamover::progress::last_error(&message).as_deref(),
+        Some(
+            "verification (checksum) found 1 difference between what was read and what landed: a/big.bin differs"
+        ),
+        "{message}"
+    );
+    let folders: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders, ["2020-01-02-030405"]);
 }
 
 #[test]

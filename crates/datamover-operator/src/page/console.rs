@@ -8,7 +8,7 @@
 //! | `GET /backups?namespace=NS&schedule=NAME` (or `&datamover=NAME`) | the backups at that destination | `GET .../namespaces/NS/backups` |
 //! | `POST /actions/restore` | a new PVC from a backup: `{namespace, sourceNamespace?, secret, backup, pvc, size?, sourcePvc?}` | `GET` of the PVC and populator names (both must be free), then one `/create` of a `DataMoverPopulator` `restore-<pvc>` and the PVC (both new, or neither) |
 //! | `POST /actions/{trigger,suspend,resume}` | a schedule's controls: `{namespace, name}` | `POST .../datamoverschedules/NAME/{trigger,suspend,resume}` |
-//! | `POST /actions/delete` | a finished (`Completed` or `Failed`) DataMover: `{namespace, name}` | `DELETE .../datamovers/NAME` |
+//! | `POST /actions/delete` | a finished (`Completed` or `Failed`) DataMover, the very one the page showed: `{namespace, name, uid}` ([`delete`]) | `GET`, then `DELETE .../datamovers/NAME` with `{"preconditions": {"uid", "resourceVersion"}}` |
 //!
 //! An action needs the session cookie and the session's token in `X-DataMover-CSRF` (403
 //! without it: that is what a request another site makes the browser send looks like), or
@@ -32,6 +32,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod delete;
+
 const GROUP: &str = "/apis/datamover.a-cup-of.coffee/v1alpha1";
 
 /// The console's routes.
@@ -51,7 +53,7 @@ pub(super) fn routes() -> Router<PageState> {
             "/actions/resume",
             post(|s: State<PageState>, h: HeaderMap, b: Bytes| schedule(s, h, b, Control::Resume)),
         )
-        .route("/actions/delete", post(delete))
+        .route("/actions/delete", post(delete::delete))
 }
 
 /// A refusal: `{"error": message, "field": field}`.
@@ -398,10 +400,24 @@ struct Target {
     name: String,
 }
 
+/// A body naming one object: its namespace and name.
+trait Named {
+    /// `(namespace, name)`.
+    fn names(&self) -> (&str, &str);
+}
+
+impl Named for Target {
+    fn names(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+}
+
+/// The body as `T`, its namespace and name checked as object names (400 otherwise).
 #[allow(clippy::result_large_err)] // the error is the response itself
-fn target(body: &Bytes) -> Result<Target, Response> {
-    let t: Target = parse(body)?;
-    if object_name(&t.namespace, 253) && object_name(&t.name, 253) {
+fn target<T: DeserializeOwned + Named>(body: &Bytes) -> Result<T, Response> {
+    let t: T = parse(body)?;
+    let (namespace, name) = t.names();
+    if object_name(namespace, 253) && object_name(name, 253) {
         Ok(t)
     } else {
         Err(refuse(
@@ -414,11 +430,11 @@ fn target(body: &Bytes) -> Result<Target, Response> {
 
 /// Who acts, and on what.
 #[allow(clippy::result_large_err)] // the error is the response itself
-fn acting_on(
+fn acting_on<T: DeserializeOwned + Named>(
     state: &PageState,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(Who, Target), Response> {
+) -> Result<(Who, T), Response> {
     Ok((actor(state, headers)?, target(body)?))
 }
 
@@ -429,7 +445,7 @@ async fn schedule(
     body: Bytes,
     control: Control,
 ) -> Response {
-    let (who, t) = match acting_on(&state, &headers, &body) {
+    let (who, t) = match acting_on::<Target>(&state, &headers, &body) {
         Ok(both) => both,
         Err(r) => return r,
     };
@@ -443,44 +459,6 @@ async fn schedule(
         "page action"
     );
     answer(status, value)
-}
-
-/// `POST /actions/delete`: a DataMover that has finished; one still running is refused.
-async fn delete(State(state): State<PageState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (who, t) = match acting_on(&state, &headers, &body) {
-        Ok(both) => both,
-        Err(r) => return r,
-    };
-    let path = format!("{GROUP}/namespaces/{}/datamovers/{}", t.namespace, t.name);
-    let response = match call(&state, Method::GET, &path, None).await {
-        (StatusCode::OK, dm) => {
-            let phase = dm["status"]["phase"].as_str().unwrap_or_default();
-            if phase == "Completed" || phase == "Failed" {
-                let (status, value) = call(&state, Method::DELETE, &path, None).await;
-                answer(status, value)
-            } else {
-                refuse(
-                    StatusCode::CONFLICT,
-                    &format!(
-                        "DataMover {}/{} has not finished (phase {}): the page deletes finished ones only; `datamover-operator delete datamover` stops a running one",
-                        t.namespace,
-                        t.name,
-                        if phase.is_empty() { "Pending" } else { phase }
-                    ),
-                    None,
-                )
-            }
-        }
-        (status, value) => answer(status, value),
-    };
-    tracing::info!(
-        who = who.label(),
-        action = "delete",
-        datamover = %format!("{}/{}", t.namespace, t.name),
-        status = response.status().as_u16(),
-        "page action"
-    );
-    response
 }
 
 #[cfg(test)]

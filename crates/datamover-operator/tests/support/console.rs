@@ -188,3 +188,106 @@ pub(crate) fn create_stores_nothing_when_a_name_is_taken(op: &Operator) {
         404
     );
 }
+
+/// The page's Delete deletes the DataMover its card showed, or nothing: one deleted and
+/// created again under that name since answers 409 in Kubernetes' words and stays; the one
+/// shown is deleted. The API's DELETE takes the same preconditions (`DeleteOptions`).
+/// `with_token` are the headers of a signed-in page (cookie and token).
+pub(crate) fn delete_needs_the_uid_the_page_showed(op: &Operator, with_token: &str) {
+    let path = format!("{GROUP}/datamovers/gone");
+    // No such PVC: it fails at once, a finished DataMover the page may delete (its own
+    // timestamp folders at the schedules' destination).
+    let failed = |op: &Operator| {
+        op.apply(&datamover(
+            "gone",
+            "no-such-pvc",
+            "dest",
+            "  addTimestampPrefix: true\n",
+        ));
+        op.wait_for("gone to fail", Duration::from_secs(20), || {
+            op.get(&path)["status"]["phase"] == "Failed"
+        });
+        op.get(&path)["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let shown = failed(op);
+    assert_eq!(op.api("DELETE", &path, None).status, 200);
+    let now = failed(op);
+    assert_ne!(shown, now);
+    let delete = |uid: &str| {
+        let body = json!({"namespace": "default", "name": "gone", "uid": uid}).to_string();
+        http(op.api, "POST", "/actions/delete", with_token, Some(&body)).unwrap()
+    };
+
+    // The card drawn before: refused, the new object stays.
+    let r = delete(&shown);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap(),
+        json!({"error": format!("DataMover default/gone: Precondition failed: UID in precondition: {shown}, UID in object meta: {now}; nothing was deleted"), "field": null})
+    );
+    assert_eq!(op.get(&path)["metadata"]["uid"], now.as_str());
+    // A body without the uid (a page from before): 400, nothing deleted.
+    let r = http(
+        op.api,
+        "POST",
+        "/actions/delete",
+        with_token,
+        Some(r#"{"namespace":"default","name":"gone"}"#),
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["error"],
+        "the request body is not the JSON this action takes: missing field `uid` at line 1 column 37"
+    );
+
+    // The API's DELETE with Kubernetes' DeleteOptions: a stale uid or resourceVersion is a
+    // 409 and deletes nothing; a body it cannot act on is a 400.
+    let version = op.get(&path)["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (body, status, error) in [
+        (
+            json!({"preconditions": {"uid": shown}}).to_string(),
+            409,
+            format!("DataMover default/gone: Precondition failed: UID in precondition: {shown}, UID in object meta: {now}; nothing was deleted"),
+        ),
+        (
+            json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": now, "resourceVersion": "1"}}).to_string(),
+            409,
+            format!("DataMover default/gone: Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {version}; nothing was deleted"),
+        ),
+        (
+            json!({"preconditions": {"uid": now}, "dryRun": ["All"]}).to_string(),
+            400,
+            "the DELETE body is a JSON DeleteOptions ({\"preconditions\": {\"uid\": ..., \"resourceVersion\": ...}}): unknown field `dryRun`, expected one of `kind`, `apiVersion`, `propagationPolicy`, `preconditions` at line 1 column 9; nothing was deleted".to_owned(),
+        ),
+        (
+            json!({"propagationPolicy": "Orphan"}).to_string(),
+            400,
+            "propagationPolicy \"Orphan\": this API deletes an object's dependents with it; give Background or Foreground, or leave it out; nothing was deleted".to_owned(),
+        ),
+    ] {
+        let r = op.api("DELETE", &path, Some(&body));
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert_eq!(
+            serde_json::from_str::<Value>(&r.body).unwrap(),
+            json!({ "error": error }),
+            "{body}"
+        );
+        assert_eq!(op.get(&path)["metadata"]["uid"], now.as_str(), "{body}");
+    }
+
+    // The card of the object there now: deleted.
+    let r = delete(&now);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap(),
+        json!({"deleted": "DataMover default/gone"})
+    );
+    assert_eq!(op.api("GET", &path, None).status, 404);
+}

@@ -172,6 +172,30 @@ impl Job {
     pub fn container(&self) -> Option<&Container> {
         self.spec.template.spec.containers.first()
     }
+
+    /// The value the last entry for `name` in its sync container's `env` gives (the one a
+    /// pod sees); `None` without one, or when it is a `valueFrom`.
+    #[must_use]
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.container()?
+            .env
+            .iter()
+            .rev()
+            .find(|e| e.name == name)
+            .filter(|e| e.value_from.is_none())
+            .map(|e| e.value.as_str())
+    }
+
+    /// The `YYYY-MM-DD-HHMMSS` folder of the Job's creation second when it syncs with
+    /// `ADD_TIMESTAMP_PREFIX=true` (the folder the embedded executor writes into); `None`
+    /// without the prefix, or before the Job has a creation time.
+    #[must_use]
+    pub fn creation_folder(&self) -> Option<String> {
+        if self.env("ADD_TIMESTAMP_PREFIX") != Some("true") {
+            return None;
+        }
+        crate::time::parse_rfc3339(&self.metadata.creation_timestamp).map(crate::time::prefix)
+    }
 }
 
 impl tmc_runtime::Resource for Job {
@@ -268,6 +292,14 @@ pub fn sync_job(dm: &DataMover) -> Job {
 /// The sync Job's variable naming `spec.verify` (`size` or `checksum`; absent for `none`):
 /// the embedded executor runs `rclone check` after the sync when it is set.
 pub const VERIFY_ENV: &str = "VERIFY";
+
+/// The variable naming the `YYYY-MM-DD-HHMMSS` folder a timestamp-prefixed sync writes
+/// into, decided by the operator when it builds the Job: the Kubernetes backend's sync
+/// script (`spec.verify`) writes there instead of naming a folder from its pod's start, so
+/// `status.destination` names the folder written and checked. The embedded backend names
+/// the folder from the Job's creation second ([`Job::creation_folder`]) and sets no such
+/// variable.
+pub const TIMESTAMP_FOLDER_ENV: &str = "TIMESTAMP_FOLDER";
 
 /// What differs between the sync Job and the restore Job; [`RcloneJob::build`] makes both.
 #[derive(Debug)]
@@ -371,122 +403,4 @@ impl RcloneJob<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::types::Condition;
-
-    #[test]
-    fn the_sync_job_is_owned_by_its_datamover_and_carries_its_env() {
-        let mut dm = DataMover::default();
-        dm.metadata.name = "nightly".into();
-        dm.metadata.namespace = "prod".into();
-        dm.metadata.uid = "0a1b2c3d-4e5f".into();
-        dm.spec.secret_name = "creds".into();
-        dm.spec.add_timestamp_prefix = true;
-        dm.spec.additional_env = vec![EnvVar::new("RCLONE_BWLIMIT", "1M")];
-        dm.status.restored_pvc_name = "data-cloned-1".into();
-        let job = sync_job(&dm);
-        assert_eq!(job.metadata.name, "nightly-sync-0a1b2c3d");
-        assert_eq!(job.spec.backoff_limit, 2);
-        assert_eq!(job.secret_name(), Some("creds"));
-        assert_eq!(job.claim_name(), Some("data-cloned-1"));
-        // copyMethod: Direct reads the source PVC itself.
-        let mut direct = dm;
-        direct.spec.source_pvc = "data".into();
-        direct.spec.copy_method = crate::types::CopyMethod::Direct;
-        assert_eq!(sync_job(&direct).claim_name(), Some("data"));
-        let c = job.container().unwrap();
-        assert_eq!(c.image, "ghcr.io/qjoly/datamover-rclone:latest");
-        let env: Vec<(&str, &str)> = c
-            .env
-            .iter()
-            .map(|e| (e.name.as_str(), e.value.as_str()))
-            .collect();
-        // The one Job of both backends: the stats variables the kubelet's termination
-        // message needs and the CA bundle's come between the operation's variable and
-        // additionalEnv.
-        assert_eq!(
-            env,
-            [
-                ("ADD_TIMESTAMP_PREFIX", "true"),
-                ("RCLONE_USE_JSON_LOG", "true"),
-                ("RCLONE_STATS", "1m"),
-                ("RCLONE_STATS_LOG_LEVEL", "NOTICE"),
-                ("RCLONE_LOG_FILE", "/dev/termination-log"),
-                ("RCLONE_CA_CERT", ""),
-                ("AWS_CA_BUNDLE", ""),
-                ("RCLONE_BWLIMIT", "1M")
-            ]
-        );
-        assert_eq!(
-            c.env[5].value_from,
-            Some(
-                serde_json::json!({"secretKeyRef": {"name": "creds", "key": "AWS_CA_BUNDLE", "optional": true}})
-            )
-        );
-        assert!(c.env.iter().filter(|e| is_stats_env(e)).count() == 4);
-        assert_eq!(c.termination_message_path, TERMINATION_LOG);
-        use tmc_runtime::Owned;
-        assert_eq!(
-            job.owners("DataMover"),
-            [tmc_runtime::ObjectKey::namespaced("prod", "nightly")]
-        );
-        assert!(job.owners("Other").is_empty());
-        assert_eq!(job.outcome(), None);
-    }
-
-    /// rclone's S3 client fails whenever `AWS_CA_BUNDLE` is set: the bundle an
-    /// `additionalEnv` entry names reaches rclone as its `--ca-cert`, never as itself.
-    #[test]
-    fn an_aws_ca_bundle_in_additional_env_becomes_rclones_ca_cert() {
-        let mut dm = DataMover::default();
-        dm.spec.secret_name = "creds".into();
-        dm.spec.additional_env = vec![EnvVar::new("AWS_CA_BUNDLE", "/etc/ssl/corp.pem")];
-        let job = sync_job(&dm);
-        let env: Vec<(&str, &str)> = job
-            .container()
-            .unwrap()
-            .env
-            .iter()
-            .skip(5)
-            .map(|e| (e.name.as_str(), e.value.as_str()))
-            .collect();
-        assert_eq!(
-            env,
-            [
-                ("RCLONE_CA_CERT", ""),
-                ("AWS_CA_BUNDLE", ""),
-                ("RCLONE_CA_CERT", "/etc/ssl/corp.pem")
-            ]
-        );
-    }
-
-    #[test]
-    fn a_job_ends_by_its_conditions_not_by_its_pod_counts() {
-        let mut job = sync_job(&DataMover::default());
-        assert_eq!(job.outcome(), None);
-        job.status.failed = 3;
-        job.status.succeeded = 1;
-        assert_eq!(job.outcome(), None, "counts alone end nothing");
-        job.status.conditions.push(Condition {
-            type_: "Failed".into(),
-            status: "True".into(),
-            reason: "BackoffLimitExceeded".into(),
-            message: "the last one: boom".into(),
-            ..Condition::default()
-        });
-        assert_eq!(
-            job.outcome(),
-            Some(JobOutcome::Failed(
-                "BackoffLimitExceeded: the last one: boom".into()
-            ))
-        );
-        let mut done = sync_job(&DataMover::default());
-        done.status.conditions.push(Condition {
-            type_: "Complete".into(),
-            status: "True".into(),
-            ..Condition::default()
-        });
-        assert_eq!(done.outcome(), Some(JobOutcome::Complete));
-    }
-}
+mod tests;

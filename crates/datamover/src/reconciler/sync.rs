@@ -261,10 +261,10 @@ pub(super) async fn create_job<C: Cluster>(
                 m.datamover_pod_creation(&ns, Op::Started);
                 m.datamover_pod_creation(&ns, Op::Success);
             }
-            // The timestamp folder is the Job's creation second, as its pod names it.
-            let created = time::parse_rfc3339(&job.metadata.creation_timestamp);
-            if let (Some(ms), Some(_)) = (created, &request.prefix) {
-                request.prefix = Some(time::prefix(ms));
+            // The timestamp folder is the one the Job's pods write into, as the backend
+            // knows it (none when they name it themselves: the destination's base).
+            if request.prefix.is_some() {
+                request.prefix = ctx.cluster.sync_folder(&job);
                 if let Ok(d) = ctx.cluster.check_sync(&request) {
                     destination = d;
                 }
@@ -294,10 +294,11 @@ static PREFIXED_JOB_CREATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const
 /// The [overlap rule](crate::overlap) for `dm`'s sync, right before its Job is created (and,
 /// on the embedded backend, before each of its pods starts): `Err` with the refusal when its
 /// target overlaps where another live DataMover or schedule writes; `Ok(Some(wait))` when
-/// another timestamp-prefixed DataMover on the same base created its Job in this very
-/// second, so this one's `YYYY-MM-DD-HHMMSS` folder would be the same: wait for the next
-/// second. (On Kubernetes the rclone image names the folder when its pod starts, so there
-/// the wait narrows the window rather than closing it.)
+/// the folder of another timestamp-prefixed DataMover's Job on the same base
+/// ([`Cluster::sync_folder`], else its creation second) is this very second's, so this
+/// one's `YYYY-MM-DD-HHMMSS` folder would be the same: wait for the next second. (On
+/// Kubernetes, without `spec.verify`, the rclone image names the folder when its pod
+/// starts, so there the wait narrows the window rather than closing it.)
 ///
 /// # Errors
 /// The refusal, naming the other object and its destination.
@@ -338,7 +339,11 @@ pub fn check_overlap<C: Cluster>(cluster: &C, dm: &DataMover) -> Result<Option<D
             let name = job::job_name(&other.metadata.name, &other.metadata.uid);
             cluster.job(&other.metadata.namespace, &name)
         })
-        .filter_map(|job| time::parse_rfc3339(&job.metadata.creation_timestamp))
-        .any(|created| time::prefix(created) == folder);
+        .filter_map(|job| {
+            cluster
+                .sync_folder(&job)
+                .or_else(|| time::parse_rfc3339(&job.metadata.creation_timestamp).map(time::prefix))
+        })
+        .any(|theirs| theirs == folder);
     Ok(same_second.then(|| Duration::from_millis(1_000 - now % 1_000 + 10)))
 }

@@ -180,7 +180,8 @@ function card(dm) {
   if (phase === "Completed" || phase === "Failed") {
     const del = actionButton("Delete", k, "delete:" + k,
       ["Delete DataMover " + k + "? Its backup at the destination stays.", "Delete"],
-      () => act("/actions/delete", { namespace: dm.metadata.namespace, name: dm.metadata.name }));
+      // The uid drawn: the action deletes this very object, not one created since under its name.
+      () => act("/actions/delete", { namespace: dm.metadata.namespace, name: dm.metadata.name, uid: dm.metadata.uid }));
     const row = el("div", { class: "actions" });
     row.append(del);
     li.append(row, errorBox(k));
