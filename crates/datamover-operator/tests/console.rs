@@ -55,15 +55,14 @@ fn the_console_should_restore_a_backup_into_a_new_pvc_identical_to_its_source() 
     // Its backups: time, size, files and the check's result.
     browser.click(&format!("{card} details.backups summary"));
     let row = format!(r#"{card} [data-backup="{folder}"]"#);
-    let listed = browser.wait_for(
-        &format!("(document.querySelector({}) || {{}}).innerText", css(&row)),
-        Duration::from_secs(30),
-    );
-    let listed = listed.as_str().unwrap();
+    let listed = shown_text(&mut browser, &row);
     for part in [folder.as_str(), "1.5 MiB, 3 files", "verified (checksum)"] {
         assert!(listed.contains(part), "{part:?} not in {listed:?}");
     }
     browser.screenshot(&shots.join("1-backups.png"));
+    // Closed, then opened as a live update redraws the card: it stays open in the new card.
+    reopen_during_redraw(&mut browser, card);
+    assert!(shown_text(&mut browser, &row).contains("1.5 MiB, 3 files"));
 
     // A restore into a name in use: refused next to the field, nothing created.
     browser.click(&format!("{row} button"));

@@ -190,23 +190,65 @@ impl Browser {
 
     /// Clicks the element `selector` names as a user would: scrolled into view, then a real
     /// mouse press and release at its centre (so what covers it gets the click instead).
+    ///
+    /// The live feed redraws the page while the test runs, so the element can move (or be
+    /// drawn anew) between reading its centre and the press. A click landing on anything
+    /// else is stopped before the page sees it (a capture listener on the document, the
+    /// first to see a click, cancels it), and the click is made again, at most 10 times.
     pub(crate) fn click(&mut self, selector: &str) {
         let sel = serde_json::to_string(selector).unwrap();
-        let at = self.wait_for(
-            &format!(
-                "(() => {{ const e = document.querySelector({sel}); if (!e) return null;
-                   e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();
-                   return r.width > 0 && r.height > 0 && !e.disabled ? [r.x + r.width / 2, r.y + r.height / 2] : null; }})()"
-            ),
-            Duration::from_secs(30),
-        );
-        let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
-        for kind in ["mousePressed", "mouseReleased"] {
-            self.call(
-                "Input.dispatchMouseEvent",
-                &json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+        let mut missed = Vec::new();
+        for _ in 0..10 {
+            let at = self.wait_for(
+                &format!(
+                    "(() => {{ const e = document.querySelector({sel}); if (!e) return null;
+                       e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();
+                       if (!(r.width > 0 && r.height > 0 && !e.disabled)) return null;
+                       const old = window.__tmcClick;
+                       if (old) document.removeEventListener('click', old.guard, true);
+                       const g = {{ verdict: null }};
+                       g.guard = (ev) => {{
+                         document.removeEventListener('click', g.guard, true);
+                         if (e.contains(ev.target)) {{ g.verdict = 'hit'; return; }}
+                         g.verdict = 'landed on ' + (ev.target.outerHTML || String(ev.target)).slice(0, 120);
+                         ev.preventDefault(); ev.stopImmediatePropagation();
+                       }};
+                       document.addEventListener('click', g.guard, true);
+                       window.__tmcClick = g;
+                       return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+                ),
+                Duration::from_secs(30),
             );
+            let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+            for kind in ["mousePressed", "mouseReleased"] {
+                self.call(
+                    "Input.dispatchMouseEvent",
+                    &json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+                );
+            }
+            // The verdict, set as the click was dispatched; no page to ask means the click
+            // started a navigation (a cancelled one never does); none at all means the press
+            // and the release met different elements, so no click happened.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            let verdict = loop {
+                match self.try_eval("window.__tmcClick ? window.__tmcClick.verdict : 'gone'") {
+                    None => return,
+                    Some(Value::String(v)) if v == "hit" || v == "gone" => return,
+                    Some(Value::String(v)) => break v,
+                    Some(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Some(_) => {
+                        break "no click: the press and the release met different elements"
+                            .to_owned();
+                    }
+                }
+            };
+            eprintln!("the click on {selector} missed it ({verdict}); clicking again");
+            missed.push(verdict);
+            std::thread::sleep(Duration::from_millis(100));
         }
+        panic!("the click on {selector} kept missing it as the page moved: {missed:#?}");
     }
 
     /// Types `text` into the field `selector` names, as a keyboard would, after clearing it.

@@ -96,6 +96,41 @@ pub(crate) fn css(selector: &str) -> String {
     serde_json::to_string(selector).unwrap()
 }
 
+/// Waits (bounded) until the element `selector` names is shown, not only in the page (text
+/// in a closed `<details>` has no boxes, and `innerText` would still read it); its text.
+pub(crate) fn shown_text(browser: &mut Browser, selector: &str) -> String {
+    let v = browser.wait_for(
+        &format!(
+            "(() => {{ const e = document.querySelector({}); \
+               return e && e.getClientRects().length > 0 ? e.innerText : null; }})()",
+            css(selector)
+        ),
+        Duration::from_secs(30),
+    );
+    v.as_str().unwrap().to_owned()
+}
+
+/// Closes the backups list of the card `card`, then opens it and redraws every schedule
+/// card in the same task, before the list's `toggle` event (what a live update arriving as
+/// a user opens the list does), and checks the list is open in the redrawn card.
+pub(crate) fn reopen_during_redraw(browser: &mut Browser, card: &str) {
+    let details = css(&format!("{card} details.backups"));
+    browser.click(&format!("{card} details.backups summary"));
+    // Closed once the page's own state says so: its toggle event has run.
+    let closed = "[...backups.values()].every((list) => !list.open)";
+    browser.wait_for(closed, Duration::from_secs(10));
+    browser.eval(&format!(
+        "document.querySelector({details}).open = true; \
+         drawSchedules({{ ...schedules, items: schedules.items.map((s) => ({{ ...s, redrawn: true }})) }}); true"
+    ));
+    browser.wait_for(
+        "[...backups.values()].some((list) => list.open)",
+        Duration::from_secs(10),
+    );
+    let open = browser.eval(&format!("document.querySelector({details}).open"));
+    assert_eq!(open, true, "the list closed in the redrawn card");
+}
+
 pub(crate) fn text_of(browser: &mut Browser, selector: &str) -> String {
     let v = browser.eval(&format!(
         "(document.querySelector({}) || {{}}).textContent || ''",

@@ -259,9 +259,16 @@ function backupsOf(ns, name, kind, sourcePvc) {
   show(state);
   // The answer of a listing goes to the newest drawing of this list.
   state.show = show;
+  state.details = details;
   backups.set(k, state);
   details.addEventListener("toggle", () => {
     const now = backups.get(k);
+    // Opened (or closed) just before a redraw replaced this drawing: the toggle event
+    // comes after the redraw, so the newest drawing takes the state it was drawn without.
+    if (now.details !== details) {
+      if (now.details.open !== details.open) now.details.open = details.open;
+      return;
+    }
     // A redraw restoring an open list that has its answer, or whose listing is on its
     // way: nothing to fetch.
     if (details.open && now.open && (now.rows || now.error || now.pending)) return;
