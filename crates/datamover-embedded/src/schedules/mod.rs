@@ -1,7 +1,7 @@
 //! The schedule reconciler on the embedded backend: children in the [`EmbeddedStore`](crate::store::EmbeddedStore).
 
 use crate::cluster::{DeleteError, Embedded};
-use crate::store::StoreError;
+use crate::store::{Preconditions, StoreError};
 use datamover::backend::ClusterError;
 use datamover::job::Job;
 use datamover::schedule::DataMoverSchedule;
@@ -31,11 +31,23 @@ impl ScheduleCluster for Embedded {
     }
 
     async fn delete_datamover(&self, dm: &DataMover) -> Result<(), ClusterError> {
+        // Only the run the reconciler saw (its uid): another object made under its name
+        // since is not this run to prune.
+        let only = if dm.metadata.uid.is_empty() {
+            Preconditions::default()
+        } else {
+            Preconditions::uid(dm.metadata.uid.clone())
+        };
         match self
-            .delete_object(Kind::DataMover, &dm.metadata.namespace, &dm.metadata.name)
+            .delete_object_if(
+                Kind::DataMover,
+                &dm.metadata.namespace,
+                &dm.metadata.name,
+                only,
+            )
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) | Err(DeleteError::Store(StoreError::Precondition { .. })) => Ok(()),
             Err(DeleteError::Store(e)) => Err(e.into()),
             Err(e @ DeleteError::Clone { .. }) => Err(ClusterError::Volume(format!(
                 "deleted the DataMover {}/{}, {e}",

@@ -10,7 +10,7 @@ use datamover::schedule::clock::Clock;
 use datamover::schedule::clock::TokioClock;
 use datamover::schedule::cron::CronSchedule;
 use datamover::schedule::reconciler::*;
-use datamover::types::DataMover;
+use datamover::types::{DataMover, Kind};
 use std::sync::Arc;
 use std::time::Duration;
 use tmc_metrics::Metrics;
@@ -416,5 +416,48 @@ async fn a_run_that_passed_its_check_sets_the_schedules_last_verified_time() {
     assert_eq!(
         f.schedule().status.last_verified_time,
         dm.status.verified_at
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn pruning_a_run_should_leave_another_object_made_under_its_name() {
+    let f = Fixture::new("schedule: '* * * * *'");
+    let at = f.to_next_run().await;
+    f.reconcile().await;
+    let name = run_name("nightly", at);
+    let seen = f
+        .cluster
+        .store
+        .object::<DataMover>("default", &name)
+        .unwrap();
+    // The run goes, and another DataMover is made under its name.
+    assert!(
+        f.cluster
+            .store
+            .delete(Kind::DataMover, "default", &name)
+            .unwrap()
+    );
+    let mut other = seen.clone();
+    other.metadata.uid = String::new();
+    other.metadata.resource_version = String::new();
+    other.status = Default::default();
+    let other = f.cluster.store.create(other).unwrap();
+    assert_ne!(other.metadata.uid, seen.metadata.uid);
+
+    // Pruning the run the reconciler saw leaves the other one.
+    f.cluster.delete_datamover(&seen).await.unwrap();
+    let still = f
+        .cluster
+        .store
+        .object::<DataMover>("default", &name)
+        .unwrap();
+    assert_eq!(still.metadata.uid, other.metadata.uid);
+    // Pruning the one stored deletes it.
+    f.cluster.delete_datamover(&still).await.unwrap();
+    assert!(
+        f.cluster
+            .store
+            .object::<DataMover>("default", &name)
+            .is_none()
     );
 }

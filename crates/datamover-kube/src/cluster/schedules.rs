@@ -87,14 +87,22 @@ impl ScheduleCluster for KubeCluster {
         let (ns, name) = (&dm.metadata.namespace, &dm.metadata.name);
         let api = self.ns::<crd::DataMover>(ns);
         // Background: the API server's garbage collector deletes what the DataMover owns
-        // (its clone, its Job) after it.
-        let dp = DeleteParams::background();
+        // (its clone, its Job) after it. Only the run the reconciler saw (its uid): another
+        // object made under its name since is not this run to prune.
+        let mut dp = DeleteParams::background();
+        if !dm.metadata.uid.is_empty() {
+            dp = dp.preconditions(kube::api::Preconditions {
+                uid: Some(dm.metadata.uid.clone()),
+                resource_version: None,
+            });
+        }
         match self
             .call("delete-datamover", || api.delete(name, &dp))
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
+            // Gone already, or another object under its name (the uid precondition failed).
+            Err(e) if e.is_not_found() || e.is_conflict() => Ok(()),
             Err(e) => Err(api::cluster_error(
                 &e,
                 ns,

@@ -244,6 +244,42 @@ async fn a_foreign_datamover_with_the_runs_name_is_not_adopted() {
     assert_granted(&log);
 }
 
+/// A run replaced under its name since it was listed: the API server refuses the delete
+/// (409, the uid precondition) and the schedule goes on as if it were gone.
+#[tokio::test(start_paused = true)]
+async fn a_run_replaced_under_its_name_is_not_pruned_and_does_not_fail_the_schedule() {
+    let object = Arc::new(Mutex::new(Object {
+        value: schedule(
+            json!({"lastScheduleTime": "2026-11-30T12:00:00Z", "successfulJobs": 2}),
+            json!({"successfulJobsHistoryLimit": 1}),
+        ),
+        version: 5,
+        conflicts: 0,
+    }));
+    let runs = vec![run(10, "Completed"), run(11, "Completed")];
+    let (cluster, log, m) = boot(script(Arc::clone(&object), runs, |r| {
+        (r.method == "DELETE").then(|| {
+            Reply::Json(
+                409,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "reason": "Conflict", "code": 409,
+                       "message": "Precondition failed: UID in precondition: run-10, UID in object meta: other"}),
+            )
+        })
+    }))
+    .await;
+    let ctx = ctx(&cluster, &m);
+    step(&cluster, &ctx).await.unwrap();
+    let lines: Vec<String> = calls(&log).iter().map(Req::line).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("DELETE {NS_DM}/nightly-29933880"),
+            format!("PATCH {SCHEDULE_STATUS}"),
+        ]
+    );
+}
+
 /// Finished runs beyond `successfulJobsHistoryLimit` are deleted oldest first, with
 /// `propagationPolicy: Background` (the garbage collector takes their clone and Job).
 #[tokio::test(start_paused = true)]
@@ -279,6 +315,13 @@ async fn runs_beyond_the_history_limit_are_deleted_in_the_background() {
     );
     assert_eq!(
         calls[0].body["propagationPolicy"], "Background",
+        "{}",
+        calls[0].body
+    );
+    // Only the run it saw: another object made under its name since is left alone.
+    assert_eq!(
+        calls[0].body["preconditions"],
+        json!({"uid": "run-10"}),
         "{}",
         calls[0].body
     );
