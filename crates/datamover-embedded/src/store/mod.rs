@@ -376,6 +376,37 @@ impl EmbeddedStore {
             .collect()
     }
 
+    /// `f` of every object of kind `K`, in `namespace` when given, sorted by namespace and
+    /// name: for callers that need part of each, without cloning every object whole (the
+    /// overlap check reads thousands per sync Job).
+    #[must_use]
+    pub fn objects_with<K: Stored, T>(
+        &self,
+        namespace: Option<&str>,
+        f: impl FnMut(&K) -> T,
+    ) -> Vec<T> {
+        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .iter()
+            .filter(|((k, ns, _), _)| *k == K::STORE_KIND && namespace.is_none_or(|n| n == ns))
+            .filter_map(|(_, o)| K::in_object(o))
+            .map(f)
+            .collect()
+    }
+
+    /// The first object of kind `K` in `namespace` (by name) that `found` accepts: only it
+    /// is cloned.
+    #[must_use]
+    pub fn find<K: Stored>(&self, namespace: &str, found: impl Fn(&K) -> bool) -> Option<K> {
+        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .iter()
+            .filter(|((k, ns, _), _)| *k == K::STORE_KIND && ns == namespace)
+            .filter_map(|(_, o)| K::in_object(o))
+            .find(|o| found(o))
+            .cloned()
+    }
+
     /// Every DataMover in `namespace` that the object with `uid` owns.
     #[must_use]
     pub fn datamovers_owned_by(&self, namespace: &str, uid: &str) -> Vec<DataMover> {

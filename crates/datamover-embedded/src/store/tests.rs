@@ -376,3 +376,53 @@ fn delete_if_should_delete_only_the_object_its_preconditions_name() {
             .is_empty()
     );
 }
+
+#[test]
+fn movers_carry_metadata_and_spec_but_no_status_and_find_clones_only_the_match() {
+    use datamover::backend::Cluster;
+    let dir = tempdir();
+    let store = std::sync::Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap());
+    store
+        .apply(vec![dm("a"), dm("b")], &Volumes::new(dir.to_path_buf()))
+        .unwrap();
+    let b = store
+        .claim_clone_name(&store.object::<DataMover>("default", "b").unwrap(), 1000)
+        .unwrap();
+    assert_eq!(b.status.restored_pvc_name, "data-cloned-1000");
+    // find: the DataMover claiming the clone, whole (status included); none for another name.
+    let found = store
+        .find("default", |dm: &DataMover| {
+            dm.status.restored_pvc_name == "data-cloned-1000"
+        })
+        .unwrap();
+    assert_eq!(found, b);
+    assert_eq!(
+        store.find("default", |dm: &DataMover| dm.status.restored_pvc_name
+            == "other"),
+        None
+    );
+    assert_eq!(
+        store.find("elsewhere", |dm: &DataMover| dm.metadata.name == "b"),
+        None
+    );
+    assert_eq!(
+        store.objects_with(None, |dm: &DataMover| dm.metadata.name.clone()),
+        ["a", "b"]
+    );
+    // movers: what the overlap rule reads (metadata and spec), the status left empty.
+    let cluster = crate::cluster::Embedded {
+        store: store.clone(),
+        volumes: Volumes::new(dir.to_path_buf()),
+        rclone: "rclone".into(),
+        policy: std::sync::Arc::new(crate::policy::Policy::new(&dir, &[], &[]).unwrap()),
+    };
+    let movers = cluster.movers();
+    let a = store.object::<DataMover>("default", "a").unwrap();
+    let mut bare_b = b.clone();
+    bare_b.status = datamover::types::DataMoverStatus::default();
+    let mut bare_a = a;
+    bare_a.status = datamover::types::DataMoverStatus::default();
+    assert_eq!(movers, [bare_a, bare_b]);
+    assert_eq!(movers[1].metadata.uid, b.metadata.uid);
+    assert_eq!(movers[1].spec.source_pvc, "data");
+}
