@@ -195,7 +195,9 @@ pub trait Cluster: Send + Sync + 'static {
     /// Every DataMover, and every `DataMoverSchedule` as
     /// [`as_datamover`](crate::schedule::reconciler::as_datamover) shows it, in all
     /// namespaces: the objects whose destinations the
-    /// [overlap rule](crate::overlap) keeps apart.
+    /// [overlap rule](crate::overlap) keeps apart. The rule reads their metadata and spec
+    /// only, so a backend may leave each `status` empty (the embedded one does: copying
+    /// every status for every sync Job was most of the check's cost).
     fn movers(&self) -> Vec<DataMover>;
     /// Where a sync with a secret's `values` and `extra` variables on top writes, as this
     /// backend's syncs see it: [`Location::locate`](crate::overlap::Location::locate) by
