@@ -226,23 +226,27 @@ impl Browser {
                     &json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
                 );
             }
-            // The verdict, set as the click was dispatched; no page to ask means the click
-            // started a navigation (a cancelled one never does); none at all means the press
-            // and the release met different elements, so no click happened.
-            let deadline = Instant::now() + Duration::from_secs(1);
+            // The verdict, set as the click was dispatched: "gone" once a new document
+            // answers (the click started a navigation; a cancelled one never does), no answer
+            // while that navigation is under way, none at all when the press and the release
+            // met different elements, so no click happened.
+            let started = Instant::now();
             let verdict = loop {
+                let waited = started.elapsed();
                 match self.try_eval("window.__tmcClick ? window.__tmcClick.verdict : 'gone'") {
-                    None => return,
                     Some(Value::String(v)) if v == "hit" || v == "gone" => return,
                     Some(Value::String(v)) => break v,
-                    Some(_) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20));
+                    None if waited < Duration::from_secs(30) => {}
+                    None => {
+                        panic!("the page did not answer within 30 s of the click on {selector}")
                     }
+                    Some(_) if waited < Duration::from_secs(1) => {}
                     Some(_) => {
                         break "no click: the press and the release met different elements"
                             .to_owned();
                     }
                 }
+                std::thread::sleep(Duration::from_millis(20));
             };
             eprintln!("the click on {selector} missed it ({verdict}); clicking again");
             missed.push(verdict);
